@@ -1,0 +1,261 @@
+//! The collector thread: drains every lane, resolves ids to names, converts ticks to wall
+//! time and hands each batch to every sink.
+//!
+//! It never calls back into the hot path. When every ring is empty it spins a little, then
+//! yields, then sleeps `idle_interval` (woken early by `flush()` and shutdown), so an idle
+//! instance costs almost nothing.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::clock::{Clock, Conversion};
+use crate::lane::CollectorLane;
+use crate::logging::refresh_callsites;
+use crate::record::{self, Raw};
+use crate::sink::{Batch, Sink, Tables};
+use crate::telemetry::{Shared, STOPPED};
+use crate::Timestamp;
+
+/// Rounds of busy polling before yielding, and of yielding before sleeping.
+const SPIN_ROUNDS: u32 = 64;
+const YIELD_ROUNDS: u32 = 16;
+
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    sinks: Vec<Box<dyn Sink>>,
+) -> std::io::Result<JoinHandle<()>> {
+    let name = format!("tickwatch-collector-{}", shared.id);
+    let c = Collector {
+        shared,
+        lanes: Vec::new(),
+        sinks,
+        tables: Tables::default(),
+        seen_gen: 0,
+        delivered: 0,
+    };
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || c.run())
+}
+
+struct Collector {
+    shared: Arc<Shared>,
+    lanes: Vec<CollectorLane>,
+    sinks: Vec<Box<dyn Sink>>,
+    tables: Tables,
+    seen_gen: u64,
+    delivered: u64,
+}
+
+/// Marks the instance stopped and wakes every waiter, however the collector exits.
+struct ExitGuard(Arc<Shared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let s = &self.0;
+        s.set_state(STOPPED);
+        *s.exited.lock() = true;
+        s.exited_cv.notify_all();
+        // Wake flush() callers so they see STOPPED rather than wait for their timeout.
+        let _guard = s.flush_done.lock();
+        s.flush_cv.notify_all();
+    }
+}
+
+impl Collector {
+    fn run(mut self) {
+        let _exit = ExitGuard(self.shared.clone());
+        let clock = Clock::global();
+        let mut idle = 0u32;
+        let mut flushed = 0u64;
+        loop {
+            // Read the requests before draining: the drain that follows then covers every
+            // record published before they were made.
+            let stopping = self.shared.is_stopping();
+            let flush_req = self.shared.flush_requested.load(Acquire);
+            let n = self.drain_all(clock);
+            if stopping {
+                self.finish(clock);
+                return;
+            }
+            if flush_req != flushed {
+                self.flush_sinks();
+                flushed = flush_req;
+                self.complete_flush(flush_req);
+                continue;
+            }
+            if n > 0 {
+                idle = 0;
+                continue;
+            }
+            idle = idle.saturating_add(1);
+            if idle < SPIN_ROUNDS {
+                std::hint::spin_loop();
+            } else if idle < SPIN_ROUNDS + YIELD_ROUNDS {
+                std::thread::yield_now();
+            } else {
+                clock.maybe_refine();
+                std::thread::park_timeout(self.shared.config.idle_interval);
+            }
+        }
+    }
+
+    /// Final drain at shutdown: producers now see the instance stopping and stop pushing;
+    /// give those already inside a push a moment to publish, then drain until empty.
+    fn finish(&mut self, clock: &Clock) {
+        loop {
+            std::thread::yield_now();
+            if self.drain_all(clock) == 0 {
+                break;
+            }
+        }
+        self.flush_sinks();
+        let req = self.shared.flush_requested.load(Acquire);
+        self.complete_flush(req);
+    }
+
+    fn complete_flush(&self, req: u64) {
+        let mut done = self.shared.flush_done.lock();
+        *done = req;
+        self.shared.flush_cv.notify_all();
+    }
+
+    fn flush_sinks(&mut self) {
+        for sink in &mut self.sinks {
+            match catch_unwind(AssertUnwindSafe(|| sink.flush())) {
+                Ok(Ok(())) => {}
+                _ => {
+                    self.shared.sink_errors.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Picks up lanes registered since the last look.
+    fn adopt(&mut self) {
+        let gen = self.shared.lanes_gen.load(Acquire);
+        if gen != self.seen_gen {
+            self.seen_gen = gen;
+            let mut set = self.shared.lanes.lock();
+            self.lanes.append(&mut set.pending);
+        }
+    }
+
+    /// One pass over every lane; returns the records delivered (drop notices included).
+    fn drain_all(&mut self, clock: &Clock) -> usize {
+        self.adopt();
+        let conv = clock.conversion();
+        let mut total = 0;
+        let mut i = 0;
+        while i < self.lanes.len() {
+            // Look at `abandoned` first: if set, the drain below sees the producer's last frame.
+            let abandoned = self.lanes[i].consumer.is_abandoned();
+            total += self.drain_lane(i, &conv);
+            if abandoned {
+                self.retire(i);
+            } else {
+                i += 1;
+            }
+        }
+        total
+    }
+
+    fn drain_lane(&mut self, i: usize, conv: &Conversion) -> usize {
+        let Collector {
+            shared,
+            lanes,
+            sinks,
+            tables,
+            delivered,
+            ..
+        } = self;
+        let CollectorLane {
+            consumer,
+            shared: lane,
+            reported_drops,
+        } = &mut lanes[i];
+        let dropped = lane.counters.dropped.load(Acquire);
+        let notice = dropped - *reported_drops;
+        let chunk = consumer.read();
+        if chunk.is_none() && notice == 0 {
+            return 0;
+        }
+        let frames = chunk.as_ref().map(|c| c.frames()).unwrap_or_default();
+        // Check every record once: count it, and learn any series or call site registered
+        // since we last looked.
+        let mut count = 0usize;
+        let mut bad = 0u64;
+        for f in frames.clone() {
+            match record::decode(f) {
+                Ok(raw) if known(tables, &raw) => count += 1,
+                Ok(raw) => {
+                    shared.series.refresh(&mut tables.series);
+                    refresh_callsites(&mut tables.callsites);
+                    if known(tables, &raw) {
+                        count += 1;
+                    } else {
+                        bad += 1;
+                    }
+                }
+                Err(_) => bad += 1,
+            }
+        }
+        if bad > 0 {
+            shared.decode_errors.fetch_add(bad, Relaxed);
+        }
+        let batch = Batch {
+            frames,
+            dropped: notice,
+            dropped_at: Timestamp::from_unix_nanos(conv.unix_nanos(crate::clock::now_ticks())),
+            tables,
+            clock: *conv,
+            thread: &lane.thread,
+            len: count,
+        };
+        for sink in sinks.iter_mut() {
+            match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
+                Ok(Ok(())) => {}
+                _ => {
+                    shared.sink_errors.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        *reported_drops = dropped;
+        *delivered += count as u64;
+        shared.delivered.store(*delivered, Release);
+        drop(chunk); // releases the ring space
+        count + (notice > 0) as usize
+    }
+
+    /// Removes a lane whose thread exited, after its last records were delivered above.
+    fn retire(&mut self, i: usize) {
+        let lane = self.lanes.swap_remove(i);
+        let c = &lane.shared.counters;
+        let mut set = self.shared.lanes.lock();
+        set.live.retain(|l| !Arc::ptr_eq(l, &lane.shared));
+        set.retired.accepted += c.accepted.load(Relaxed);
+        set.retired.dropped += c.dropped.load(Relaxed);
+        set.retired.oversized += c.oversized.load(Relaxed);
+        set.retired.truncated += c.truncated.load(Relaxed);
+        set.retired.threads += 1;
+    }
+}
+
+/// Whether the tables can resolve this record's id (cheap: no name lookups, no clock math).
+fn known(tables: &Tables, raw: &Raw<'_>) -> bool {
+    match raw {
+        Raw::Sample { kind, id, .. } => tables
+            .series
+            .get(*id as usize)
+            .is_some_and(|s| s.kind().record_kind() == *kind),
+        Raw::Event {
+            callsite, fields, ..
+        } => (*callsite as usize)
+            .checked_sub(1)
+            .and_then(|i| tables.callsites.get(i))
+            .is_some_and(|cs| cs.fields().len() == fields.len()),
+        Raw::DynEvent { .. } => true,
+    }
+}

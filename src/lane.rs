@@ -1,0 +1,225 @@
+//! Lanes: one ring per (thread, instance), created on a thread's first call, drained by the
+//! instance's collector and reclaimed after the thread exits.
+//!
+//! The producing half lives in a thread-local list (usually one entry per thread: the
+//! instance it logs to). It counts its own accepted and dropped records and publishes them
+//! with plain relaxed stores to a line only it writes, so `Stats` is exact without any
+//! read-modify-write on the hot path.
+
+use crossbeam_utils::CachePadded;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+
+use crate::performance::NameCache;
+use crate::ring::{self, Consumer, Producer, PushError};
+use crate::telemetry::{Backpressure, Shared};
+
+/// Who a lane belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// Sequential per instance, from 0, in order of first call.
+    pub index: u32,
+    /// The thread's name, if it had one.
+    pub name: Option<String>,
+}
+
+/// Counters a producer publishes; read by `stats()` and by the collector.
+#[derive(Default)]
+pub(crate) struct LaneCounters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) oversized: AtomicU64,
+    pub(crate) truncated: AtomicU64,
+    pub(crate) high_water: AtomicU64,
+}
+
+/// What the producer thread, the collector and `stats()` share about one lane.
+pub(crate) struct LaneShared {
+    pub(crate) thread: ThreadInfo,
+    pub(crate) capacity: usize,
+    pub(crate) counters: CachePadded<LaneCounters>,
+}
+
+/// The collector's half.
+pub(crate) struct CollectorLane {
+    pub(crate) consumer: Consumer,
+    pub(crate) shared: Arc<LaneShared>,
+    /// Drops already reported as a `Dropped` record.
+    pub(crate) reported_drops: u64,
+}
+
+/// The producing thread's half.
+pub(crate) struct LocalLane {
+    instance_id: u64,
+    instance: Weak<Shared>,
+    producer: Producer,
+    shared: Arc<LaneShared>,
+    backpressure: Backpressure,
+    pub(crate) max_str: usize,
+    accepted: u64,
+    dropped: u64,
+    oversized: u64,
+    truncated: u64,
+    high_water: u64,
+    pub(crate) names: NameCache,
+}
+
+thread_local! {
+    static LANES: RefCell<Vec<LocalLane>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's lane for `shared`, creating it on first use.
+///
+/// Returns `None` when no lane can be had: the thread is being torn down (its thread-locals
+/// are gone) or `f` re-entered from inside a push. The caller counts that as a drop.
+#[inline]
+pub(crate) fn with_lane<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<R> {
+    LANES
+        .try_with(|cell| {
+            let mut lanes = cell.try_borrow_mut().ok()?;
+            let idx = match lanes.iter().position(|l| l.instance_id == shared.id) {
+                Some(i) => i,
+                None => register(shared, &mut lanes),
+            };
+            Some(f(&mut lanes[idx]))
+        })
+        .ok()
+        .flatten()
+}
+
+#[cold]
+#[inline(never)]
+fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
+    // Lanes of stopped instances would only hold memory: drop them (their rings go with the
+    // collector that owned the other half).
+    lanes.retain(|l| l.instance.upgrade().is_some_and(|s| !s.is_stopping()));
+    let (producer, consumer) = ring::ring(shared.config.ring_capacity);
+    let lane_shared = Arc::new(LaneShared {
+        thread: ThreadInfo {
+            index: shared.next_thread_index(),
+            name: std::thread::current().name().map(str::to_owned),
+        },
+        capacity: producer.capacity(),
+        counters: CachePadded::new(LaneCounters::default()),
+    });
+    shared.adopt_lane(CollectorLane {
+        consumer,
+        shared: lane_shared.clone(),
+        reported_drops: 0,
+    });
+    lanes.push(LocalLane {
+        instance_id: shared.id,
+        instance: Arc::downgrade(shared),
+        producer,
+        shared: lane_shared,
+        backpressure: shared.config.backpressure,
+        max_str: shared.config.max_string_len,
+        accepted: 0,
+        dropped: 0,
+        oversized: 0,
+        truncated: 0,
+        high_water: 0,
+        names: NameCache::default(),
+    });
+    lanes.len() - 1
+}
+
+impl LocalLane {
+    /// Pushes one record of `len` payload bytes written by `fill` (which returns whether it
+    /// truncated a string). `must_deliver` records wait for room whatever the policy.
+    #[inline]
+    pub(crate) fn push(
+        &mut self,
+        shared: &Shared,
+        len: usize,
+        must_deliver: bool,
+        mut fill: impl FnMut(&mut [u8]) -> bool,
+    ) {
+        if shared.is_stopping() {
+            return self.count_drop();
+        }
+        let mut spins = 0u32;
+        loop {
+            match self.producer.try_push(len, &mut fill) {
+                Ok(truncated) => {
+                    self.accepted += 1;
+                    self.shared.counters.accepted.store(self.accepted, Relaxed);
+                    if truncated {
+                        self.truncated += 1;
+                        self.shared
+                            .counters
+                            .truncated
+                            .store(self.truncated, Relaxed);
+                    }
+                    let used = self.producer.used_upper_bound() as u64;
+                    if used > self.high_water {
+                        self.high_water = used;
+                        self.shared.counters.high_water.store(used, Relaxed);
+                    }
+                    return;
+                }
+                Err(PushError::TooLarge) => {
+                    self.oversized += 1;
+                    self.shared
+                        .counters
+                        .oversized
+                        .store(self.oversized, Relaxed);
+                    return self.count_drop();
+                }
+                Err(PushError::Full) => {
+                    if !must_deliver && self.backpressure == Backpressure::Drop {
+                        return self.count_drop();
+                    }
+                    // Block: spin briefly, then yield the core to the collector.
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        if shared.is_stopping() {
+                            return self.count_drop();
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn count_drop(&mut self) {
+        self.dropped += 1;
+        self.shared.counters.dropped.store(self.dropped, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{sink::NullSink, Telemetry};
+
+    fn lane_ids() -> Vec<u64> {
+        super::LANES.with(|l| l.borrow().iter().map(|l| l.instance_id).collect())
+    }
+
+    #[test]
+    fn one_lane_per_instance_per_thread_and_stopped_lanes_are_purged() {
+        let a = Telemetry::builder().sink(NullSink).start().unwrap();
+        let b = Telemetry::builder().sink(NullSink).start().unwrap();
+        let (a_id, b_id) = (a.shared().id, b.shared().id);
+        a.track_resource_usage("x", 1.0);
+        b.track_resource_usage("x", 1.0);
+        a.track_resource_usage("y", 1.0);
+        let ids = lane_ids();
+        assert_eq!(ids.iter().filter(|&&i| i == a_id).count(), 1);
+        assert_eq!(ids.iter().filter(|&&i| i == b_id).count(), 1);
+        b.shutdown().unwrap();
+        // Registering a lane for a new instance purges the stopped one.
+        let c = Telemetry::builder().sink(NullSink).start().unwrap();
+        c.track_resource_usage("x", 1.0);
+        let ids = lane_ids();
+        assert!(ids.contains(&a_id) && ids.contains(&c.shared().id));
+        assert!(!ids.contains(&b_id));
+        a.shutdown().unwrap();
+        c.shutdown().unwrap();
+    }
+}

@@ -1,0 +1,291 @@
+//! # tickwatch
+//!
+//! The infrastructure layer of an autonomous trading system, linked directly into the
+//! engine: metrics, latencies, resource gauges and structured events recorded on a hot path
+//! measured in nanoseconds, with no lock, allocation, syscall or formatting on the calling
+//! thread.
+//!
+//! ## How a record travels
+//!
+//! ```text
+//! trading threads                 collector thread                  sinks
+//! Metric::record   \   per-thread  drain every ring in turn,        JsonLinesSink (file/stdout)
+//! Latency::record   >  SPSC byte   decode records, resolve ids,     MemorySink (tests)
+//! event!(...)      /   ring        convert ticks to wall time,      NullSink, your own `Sink`
+//!                      (wait-free  hand each batch to every sink
+//!                       push)
+//! ```
+//!
+//! * A hot-path call takes a tick (`rdtsc` on an invariant-TSC x86-64), encodes one binary
+//!   record (a 32-byte frame for a sample) into the calling thread's own ring and returns.
+//!   Each thread's ring is created on its first call ([`Telemetry::preallocate`] does it
+//!   ahead of time) and reclaimed after the thread exits.
+//! * Names and tags are interned once: handles ([`Metric`], [`Counter`], [`Latency`],
+//!   [`Resource`]) carry a 32-bit series id; the by-name calls ([`Telemetry::log_metric`] and
+//!   friends) find the id in a per-thread cache that allocates only on a key's first sight.
+//!   [`event!`] registers its call site (level, target, message, field names, file, line) once
+//!   as static metadata; a record carries the call-site id and the typed values.
+//! * When a ring is full, [`Backpressure`] decides: `Block` (default; nothing lost) or `Drop`
+//!   (counted exactly per thread and reported to the sinks as a `Dropped` record).
+//! * [`Stats`] accounts for every call: `calls == accepted + dropped`, and after
+//!   [`Telemetry::flush`], `accepted == delivered`.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use tickwatch::{event, sink::MemorySink, Backpressure, Level, Telemetry};
+//!
+//! let mem = MemorySink::new();
+//! let tw = Telemetry::builder()
+//!     .ring_capacity(64 * 1024)
+//!     .backpressure(Backpressure::Block)
+//!     .sink(mem.clone())
+//!     .start()?;
+//! let position = tw.metric("position", &[("venue", "XNAS")]);
+//! position.record(1.5);
+//! let rt = tw.latency("order_roundtrip");
+//! rt.record(Duration::from_nanos(850));
+//! tw.log_metric("spread", 0.01, &[("venue", "XNAS")]);
+//! event!(tw, Level::Info, "order filled", order_id = 42u64, px = 101.25, venue = "XNAS");
+//! tw.flush()?;
+//! let stats = tw.stats();
+//! assert_eq!(stats.accepted, 4);
+//! assert_eq!(stats.delivered, 4);
+//! assert_eq!(mem.records().len(), 4);
+//! tw.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## The global instance
+//!
+//! [`install`] starts an instance behind the seed's free functions ([`log_metric`],
+//! [`measure_latency`], [`track_resource_usage`], [`log_event`]) and the global form of
+//! [`event!`]; keep the returned guard alive for as long as you log.
+//!
+//! ## Modules
+//!
+//! `ring` (the SPSC byte ring, where all `unsafe` but one `rdtsc` lives), `record` (the
+//! binary layout), `clock` (ticks and their conversion), `lane` (per-thread rings),
+//! `collector`, [`performance`] (handles and series), [`logging`] (events), [`sink`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod clock;
+mod collector;
+mod lane;
+pub mod logging;
+pub mod performance;
+mod record;
+mod ring;
+pub mod sink;
+mod stats;
+mod telemetry;
+mod timestamp;
+
+pub use lane::ThreadInfo;
+pub use logging::{Event, FieldRef, Level, Value};
+pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
+pub use stats::{Stats, ThreadStats};
+pub use telemetry::{
+    Backpressure, FlushError, ShutdownError, StartError, Telemetry, TelemetryBuilder,
+    DEFAULT_RING_CAPACITY, MAX_RING_CAPACITY,
+};
+pub use timestamp::Timestamp;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
+static CALLS_WITHOUT_INSTANCE: AtomicU64 = AtomicU64::new(0);
+
+/// Starts `builder` as the process's global instance, behind the free functions.
+///
+/// Returns a guard: dropping it shuts the instance down (drain, flush, join). A process has
+/// one global instance; a second `install` fails with [`InstallError::AlreadyInstalled`].
+///
+/// ```
+/// let _guard = tickwatch::install(tickwatch::Telemetry::builder()).unwrap();
+/// tickwatch::log_metric("position", 1.5, &[("venue", "XNAS")]);
+/// tickwatch::event!(tickwatch::Level::Info, "started", version = 1u64);
+/// ```
+pub fn install(builder: TelemetryBuilder) -> Result<GlobalGuard, InstallError> {
+    if GLOBAL.get().is_some() {
+        return Err(InstallError::AlreadyInstalled);
+    }
+    let tw = builder.start().map_err(InstallError::Start)?;
+    GLOBAL.set(tw).map_err(|_| InstallError::AlreadyInstalled)?;
+    Ok(GlobalGuard { _private: () })
+}
+
+/// The global instance, if [`install`] was called.
+pub fn global() -> Option<&'static Telemetry> {
+    GLOBAL.get()
+}
+
+/// Free-function calls made while no global instance was installed (they record nothing).
+pub fn calls_without_instance() -> u64 {
+    CALLS_WITHOUT_INSTANCE.load(Relaxed)
+}
+
+/// Keeps the global instance running; shuts it down when dropped.
+#[must_use = "dropping the guard shuts the global instance down at once"]
+#[derive(Debug)]
+pub struct GlobalGuard {
+    _private: (),
+}
+
+impl GlobalGuard {
+    /// Shuts the global instance down now, reporting any error.
+    pub fn shutdown(self) -> Result<(), ShutdownError> {
+        let r = GLOBAL.get().map_or(Ok(()), Telemetry::shutdown_ref);
+        std::mem::forget(self);
+        r
+    }
+}
+
+impl Drop for GlobalGuard {
+    fn drop(&mut self) {
+        if let Some(tw) = GLOBAL.get() {
+            let _ = tw.shutdown_ref();
+        }
+    }
+}
+
+/// Why [`install`] failed.
+#[derive(Debug)]
+pub enum InstallError {
+    /// A global instance already exists in this process: keep using it (its guard is alive
+    /// somewhere), or build a separate [`Telemetry`] instead.
+    AlreadyInstalled,
+    /// The builder's configuration was refused.
+    Start(StartError),
+}
+
+impl std::fmt::Display for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstallError::AlreadyInstalled => f.write_str(
+                "a global tickwatch instance is already installed in this process; use tickwatch::global() or a separate Telemetry",
+            ),
+            InstallError::Start(e) => write!(f, "could not start the global instance: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InstallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InstallError::Start(e) => Some(e),
+            InstallError::AlreadyInstalled => None,
+        }
+    }
+}
+
+#[inline(always)]
+fn with_global(f: impl FnOnce(&Telemetry)) {
+    match GLOBAL.get() {
+        Some(tw) => f(tw),
+        None => {
+            CALLS_WITHOUT_INSTANCE.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// [`Telemetry::log_metric`] on the global instance.
+#[inline]
+pub fn log_metric(name: &str, value: f64, tags: &[(&str, &str)]) {
+    with_global(|tw| tw.log_metric(name, value, tags));
+}
+
+/// [`Telemetry::measure_latency`] on the global instance.
+#[inline]
+pub fn measure_latency(operation: &str, duration: Duration) {
+    with_global(|tw| tw.measure_latency(operation, duration));
+}
+
+/// [`Telemetry::track_resource_usage`] on the global instance.
+#[inline]
+pub fn track_resource_usage(resource: &str, usage: f64) {
+    with_global(|tw| tw.track_resource_usage(resource, usage));
+}
+
+/// [`Telemetry::log_event`] on the global instance.
+#[inline]
+pub fn log_event(event: &Event<'_>) {
+    with_global(|tw| tw.log_event(event));
+}
+
+/// Records a structured event: a static message and typed fields, copied in binary.
+///
+/// Two forms: `event!(tw, level, "message", key = value, ...)` on an instance (`tw` may be a
+/// `Telemetry`, a reference to one or an `Arc`), and `event!(level, "message", ...)` on the
+/// global instance. `level` must be a constant such as `Level::Info`; values are anything
+/// [`FieldRef`] converts from (integers, floats, `bool`, `&str`, `&String`). Arguments are not
+/// evaluated when the level is filtered out.
+///
+/// ```
+/// use tickwatch::{event, Level, Telemetry};
+/// let tw = Telemetry::builder().start().unwrap();
+/// let venue = String::from("XNAS");
+/// event!(tw, Level::Info, "order filled", order_id = 42u64, px = 101.25, venue = &venue);
+/// ```
+#[macro_export]
+macro_rules! event {
+    ($lvl:path, $msg:literal $(, $k:ident = $v:expr)* $(,)?) => {{
+        if let ::core::option::Option::Some(__tw) = $crate::global() {
+            $crate::event!(__tw, $lvl, $msg $(, $k = $v)*);
+        }
+    }};
+    ($tw:expr, $lvl:expr, $msg:literal $(, $k:ident = $v:expr)* $(,)?) => {{
+        let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(&$tw);
+        if __tw.enabled($lvl) {
+            static __CALLSITE: $crate::logging::Callsite = $crate::logging::Callsite::new(
+                $lvl,
+                ::core::module_path!(),
+                $msg,
+                &[$(::core::stringify!($k)),*],
+                ::core::file!(),
+                ::core::line!(),
+            );
+            __tw.__emit(&__CALLSITE, &[$($crate::FieldRef::from($v)),*]);
+        }
+    }};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use super::Telemetry;
+
+    /// Lets `event!` accept a `Telemetry`, a reference to one, or an `Arc`.
+    pub trait AsTelemetry {
+        fn as_telemetry(&self) -> &Telemetry;
+    }
+    impl AsTelemetry for Telemetry {
+        fn as_telemetry(&self) -> &Telemetry {
+            self
+        }
+    }
+    impl<T: AsTelemetry + ?Sized> AsTelemetry for &T {
+        fn as_telemetry(&self) -> &Telemetry {
+            (**self).as_telemetry()
+        }
+    }
+    impl<T: AsTelemetry + ?Sized> AsTelemetry for std::sync::Arc<T> {
+        fn as_telemetry(&self) -> &Telemetry {
+            (**self).as_telemetry()
+        }
+    }
+}
+
+#[doc(hidden)]
+pub mod __fuzz {
+    //! Entry points for `fuzz/` targets; not a stable API.
+
+    /// Decodes one record payload; `Err` for anything malformed. Must never panic.
+    pub fn decode_record(bytes: &[u8]) -> Result<usize, crate::record::DecodeError> {
+        crate::record::decode(bytes).map(|_| bytes.len())
+    }
+}

@@ -1,0 +1,53 @@
+//! Event severity.
+
+use std::fmt;
+
+/// How severe an event is. Ordered: `Trace < Debug < Info < Warn < Error`.
+///
+/// An instance drops events below its configured level before they are encoded
+/// ([`crate::TelemetryBuilder::level`]); that is filtering, not loss, and is not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Level {
+    /// Very detailed tracing, normally off.
+    Trace = 0,
+    /// Diagnostic detail.
+    Debug = 1,
+    /// Normal operation worth recording.
+    Info = 2,
+    /// Something unexpected that the system handled.
+    Warn = 3,
+    /// Something failed.
+    Error = 4,
+}
+
+impl Level {
+    /// The upper-case name used in JSON output (`"INFO"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+
+    /// The level with this wire code, if any.
+    pub(crate) const fn from_u8(v: u8) -> Option<Level> {
+        Some(match v {
+            0 => Level::Trace,
+            1 => Level::Debug,
+            2 => Level::Info,
+            3 => Level::Warn,
+            4 => Level::Error,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

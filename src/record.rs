@@ -1,0 +1,566 @@
+//! The binary record layout: encoded on the hot path straight into the ring, decoded on the
+//! collector.
+//!
+//! Every payload starts with a 16-byte header, little-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0 | kind (`kind::*`) |
+//! | 1 | flags (`FLAG_*`) |
+//! | 2..4 | `aux`: field count (static events), level (dynamic events), else 0 |
+//! | 4..8 | `id`: series id (samples) or call-site id (static events), else 0 |
+//! | 8..16 | tick reading taken on the calling thread ([`crate::clock`]) |
+//!
+//! then the body:
+//!
+//! * samples (metric, counter, latency, resource): one 8-byte value (f64 bits or u64), so a
+//!   sample is 24 bytes, 32 with the ring's frame header;
+//! * static event: `aux` fields, each a tag byte then its value;
+//! * dynamic event: message, target (strings), a u16 count, then per field a name (string),
+//!   a tag byte and its value;
+//!
+//! A field value is `U64`/`I64`/`F64` (8 bytes), `Bool` (1 byte) or `Str` (u16 length then
+//! UTF-8 bytes). Strings longer than the instance's limit are cut at a character boundary
+//! and their tag carries [`TAG_TRUNCATED`]; the record then carries [`FLAG_TRUNCATED`].
+//!
+//! Decoding checks every length and tag and never reads past the payload: a payload that does
+//! not follow this layout is a [`DecodeError`], never a panic.
+
+use crate::logging::{FieldRef, Level};
+
+/// Record kinds (byte 0).
+pub(crate) mod kind {
+    pub(crate) const METRIC: u8 = 1;
+    pub(crate) const COUNTER: u8 = 2;
+    pub(crate) const LATENCY: u8 = 3;
+    pub(crate) const RESOURCE: u8 = 4;
+    pub(crate) const EVENT: u8 = 5;
+    pub(crate) const DYN_EVENT: u8 = 6;
+}
+
+/// A string in this record was truncated.
+pub(crate) const FLAG_TRUNCATED: u8 = 1;
+/// A latency value is in clock ticks (from a timer guard), not nanoseconds.
+pub(crate) const FLAG_TICKS: u8 = 2;
+
+const TAG_U64: u8 = 1;
+const TAG_I64: u8 = 2;
+const TAG_F64: u8 = 3;
+const TAG_BOOL: u8 = 4;
+const TAG_STR: u8 = 5;
+/// Set on a `TAG_STR` whose string was cut.
+pub(crate) const TAG_TRUNCATED: u8 = 0x80;
+
+/// Header size.
+pub(crate) const HEADER_LEN: usize = 16;
+/// Size of a sample payload.
+pub(crate) const SAMPLE_LEN: usize = HEADER_LEN + 8;
+/// The hard ceiling on any string's length in a record (the u16 length prefix).
+pub(crate) const MAX_STR_LEN: usize = u16::MAX as usize;
+
+/// Cuts `s` to at most `max` bytes at a character boundary; says whether it cut.
+#[inline]
+pub(crate) fn clip(s: &str, max: usize) -> (&str, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&s[..end], true)
+}
+
+/// Encoded size of a string after clipping to `max` (exactly what [`Writer::str`] writes).
+#[inline(always)]
+fn str_len(s: &str, max: usize) -> usize {
+    2 + clip(s, max.min(MAX_STR_LEN)).0.len()
+}
+
+/// Encoded size of a field value (tag included).
+#[inline(always)]
+pub(crate) fn value_len(v: &FieldRef<'_>, max_str: usize) -> usize {
+    1 + match v {
+        FieldRef::U64(_) | FieldRef::I64(_) | FieldRef::F64(_) => 8,
+        FieldRef::Bool(_) => 1,
+        FieldRef::Str(s) => str_len(s, max_str),
+    }
+}
+
+/// Payload size of a static event with these values.
+#[inline]
+pub(crate) fn event_len(values: &[FieldRef<'_>], max_str: usize) -> usize {
+    HEADER_LEN + values.iter().map(|v| value_len(v, max_str)).sum::<usize>()
+}
+
+/// Payload size of a dynamic event.
+pub(crate) fn dyn_event_len(
+    message: &str,
+    target: &str,
+    fields: &[(&str, FieldRef<'_>)],
+    max_str: usize,
+) -> usize {
+    HEADER_LEN
+        + str_len(message, max_str)
+        + str_len(target, max_str)
+        + 2
+        + fields
+            .iter()
+            .map(|(n, v)| str_len(n, max_str) + value_len(v, max_str))
+            .sum::<usize>()
+}
+
+/// A bounds-checked writer over a frame the size of which was computed by the `*_len`
+/// functions above.
+pub(crate) struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    truncated: bool,
+}
+
+impl<'a> Writer<'a> {
+    #[inline(always)]
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Self {
+            buf,
+            pos: 0,
+            truncated: false,
+        }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+
+    #[inline(always)]
+    pub(crate) fn header(&mut self, kind: u8, flags: u8, aux: u16, id: u32, ticks: u64) {
+        let mut h = [0u8; HEADER_LEN];
+        h[0] = kind;
+        h[1] = flags;
+        h[2..4].copy_from_slice(&aux.to_le_bytes());
+        h[4..8].copy_from_slice(&id.to_le_bytes());
+        h[8..16].copy_from_slice(&ticks.to_le_bytes());
+        self.put(&h);
+    }
+
+    #[inline(always)]
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.put(&v.to_le_bytes());
+    }
+
+    #[inline(always)]
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.put(&v.to_le_bytes());
+    }
+
+    /// Writes a length-prefixed string, clipped to `max`; returns whether it was clipped.
+    #[inline(always)]
+    pub(crate) fn str(&mut self, s: &str, max: usize) -> bool {
+        let (s, cut) = clip(s, max.min(MAX_STR_LEN));
+        self.u16(s.len() as u16);
+        self.put(s.as_bytes());
+        self.truncated |= cut;
+        cut
+    }
+
+    #[inline(always)]
+    pub(crate) fn value(&mut self, v: &FieldRef<'_>, max_str: usize) {
+        match *v {
+            FieldRef::U64(x) => {
+                self.put(&[TAG_U64]);
+                self.u64(x)
+            }
+            FieldRef::I64(x) => {
+                self.put(&[TAG_I64]);
+                self.u64(x as u64)
+            }
+            FieldRef::F64(x) => {
+                self.put(&[TAG_F64]);
+                self.u64(x.to_bits())
+            }
+            FieldRef::Bool(x) => self.put(&[TAG_BOOL, x as u8]),
+            FieldRef::Str(s) => {
+                let at = self.pos;
+                self.put(&[TAG_STR]);
+                if self.str(s, max_str) {
+                    self.buf[at] |= TAG_TRUNCATED;
+                }
+            }
+        }
+    }
+
+    /// Marks the record truncated in its header if any string was cut. Call last.
+    #[inline(always)]
+    pub(crate) fn finish(self) -> bool {
+        if self.truncated {
+            self.buf[1] |= FLAG_TRUNCATED;
+        }
+        self.truncated
+    }
+}
+
+/// Writes a sample payload (exactly [`SAMPLE_LEN`] bytes).
+#[inline(always)]
+pub(crate) fn encode_sample(buf: &mut [u8], kind: u8, flags: u8, id: u32, ticks: u64, value: u64) {
+    let mut w = Writer::new(buf);
+    w.header(kind, flags, 0, id, ticks);
+    w.u64(value);
+}
+
+/// Why a payload could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Shorter than its header or than a length inside it says.
+    Truncated,
+    /// Unknown kind byte.
+    UnknownKind(u8),
+    /// Unknown field tag.
+    UnknownTag(u8),
+    /// A level byte out of range.
+    BadLevel(u16),
+    /// A string that is not UTF-8.
+    NotUtf8,
+    /// Bytes left over after the last field.
+    TrailingBytes,
+}
+
+/// A decoded payload; ids are not yet resolved to names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Raw<'a> {
+    Sample {
+        kind: u8,
+        flags: u8,
+        id: u32,
+        ticks: u64,
+        value: u64,
+    },
+    Event {
+        flags: u8,
+        callsite: u32,
+        ticks: u64,
+        fields: Fields<'a>,
+    },
+    DynEvent {
+        flags: u8,
+        level: Level,
+        ticks: u64,
+        message: &'a str,
+        target: &'a str,
+        fields: Fields<'a>,
+    },
+}
+
+/// Validated field bytes of an event; iterate for `(name, value, truncated)`.
+/// Static events have no names in the record (`None`); dynamic events do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Fields<'a> {
+    bytes: &'a [u8],
+    count: u16,
+    named: bool,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn len(&self) -> usize {
+        self.count as usize
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (Option<&'a str>, FieldRef<'a>, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut r = Reader {
+            buf: self.bytes,
+            pos: 0,
+        };
+        let item = r.field(self.named).ok()?;
+        self.bytes = &self.bytes[r.pos..];
+        self.count -= 1;
+        Some(item)
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?
+                .try_into()
+                .map_err(|_| DecodeError::Truncated)?,
+        ))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?
+                .try_into()
+                .map_err(|_| DecodeError::Truncated)?,
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?
+                .try_into()
+                .map_err(|_| DecodeError::Truncated)?,
+        ))
+    }
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let n = self.u16()? as usize;
+        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::NotUtf8)
+    }
+    fn field(&mut self, named: bool) -> Result<(Option<&'a str>, FieldRef<'a>, bool), DecodeError> {
+        let name = if named { Some(self.str()?) } else { None };
+        let tag = self.u8()?;
+        let v = match tag & !TAG_TRUNCATED {
+            TAG_U64 if tag == TAG_U64 => FieldRef::U64(self.u64()?),
+            TAG_I64 if tag == TAG_I64 => FieldRef::I64(self.u64()? as i64),
+            TAG_F64 if tag == TAG_F64 => FieldRef::F64(f64::from_bits(self.u64()?)),
+            TAG_BOOL if tag == TAG_BOOL => match self.u8()? {
+                0 => FieldRef::Bool(false),
+                1 => FieldRef::Bool(true),
+                _ => return Err(DecodeError::UnknownTag(tag)),
+            },
+            TAG_STR => FieldRef::Str(self.str()?),
+            _ => return Err(DecodeError::UnknownTag(tag)),
+        };
+        Ok((name, v, tag & TAG_TRUNCATED != 0))
+    }
+    /// Walks `count` fields to check them; returns the bytes they span.
+    fn fields(&mut self, count: u16, named: bool) -> Result<Fields<'a>, DecodeError> {
+        let start = self.pos;
+        for _ in 0..count {
+            self.field(named)?;
+        }
+        Ok(Fields {
+            bytes: &self.buf[start..self.pos],
+            count,
+            named,
+        })
+    }
+}
+
+/// Decodes one payload.
+pub(crate) fn decode(payload: &[u8]) -> Result<Raw<'_>, DecodeError> {
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let kind = r.u8()?;
+    let flags = r.u8()?;
+    let aux = r.u16()?;
+    let id = r.u32()?;
+    let ticks = r.u64()?;
+    let raw = match kind {
+        kind::METRIC | kind::COUNTER | kind::LATENCY | kind::RESOURCE => Raw::Sample {
+            kind,
+            flags,
+            id,
+            ticks,
+            value: r.u64()?,
+        },
+        kind::EVENT => Raw::Event {
+            flags,
+            callsite: id,
+            ticks,
+            fields: r.fields(aux, false)?,
+        },
+        kind::DYN_EVENT => {
+            let level = u8::try_from(aux)
+                .ok()
+                .and_then(Level::from_u8)
+                .ok_or(DecodeError::BadLevel(aux))?;
+            let message = r.str()?;
+            let target = r.str()?;
+            let count = r.u16()?;
+            Raw::DynEvent {
+                flags,
+                level,
+                ticks,
+                message,
+                target,
+                fields: r.fields(count, true)?,
+            }
+        }
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    if r.pos != payload.len() {
+        return Err(DecodeError::TrailingBytes);
+    }
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encode_event(values: &[FieldRef<'_>], id: u32, ticks: u64, max: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; event_len(values, max)];
+        let mut w = Writer::new(&mut buf);
+        w.header(kind::EVENT, 0, values.len() as u16, id, ticks);
+        for v in values {
+            w.value(v, max);
+        }
+        w.finish();
+        buf
+    }
+
+    fn encode_dyn(
+        level: Level,
+        msg: &str,
+        target: &str,
+        fields: &[(&str, FieldRef<'_>)],
+        max: usize,
+    ) -> Vec<u8> {
+        let mut buf = vec![0u8; dyn_event_len(msg, target, fields, max)];
+        let mut w = Writer::new(&mut buf);
+        w.header(kind::DYN_EVENT, 0, level as u16, 0, 9);
+        w.str(msg, max);
+        w.str(target, max);
+        w.u16(fields.len() as u16);
+        for (n, v) in fields {
+            w.str(n, max);
+            w.value(v, max);
+        }
+        w.finish();
+        buf
+    }
+
+    fn any_value() -> impl Strategy<Value = crate::Value> {
+        use crate::Value;
+        prop_oneof![
+            any::<u64>().prop_map(Value::U64),
+            any::<i64>().prop_map(Value::I64),
+            // Every bit pattern: NaNs with payloads, infinities, -0.0, subnormals.
+            any::<u64>().prop_map(|b| Value::F64(f64::from_bits(b))),
+            any::<bool>().prop_map(Value::Bool),
+            ".{0,40}".prop_map(Value::Str),
+        ]
+    }
+
+    fn same(a: &FieldRef<'_>, b: &FieldRef<'_>) -> bool {
+        match (a, b) {
+            (FieldRef::F64(x), FieldRef::F64(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn samples_round_trip(k in 1u8..=4, flags in 0u8..4, id: u32, ticks: u64, value: u64) {
+            let mut buf = [0u8; SAMPLE_LEN];
+            encode_sample(&mut buf, k, flags, id, ticks, value);
+            prop_assert_eq!(decode(&buf), Ok(Raw::Sample { kind: k, flags, id, ticks, value }));
+        }
+
+        #[test]
+        fn static_events_round_trip(values in prop::collection::vec(any_value(), 0..12), id: u32, ticks: u64, max in 0usize..64) {
+            let refs: Vec<FieldRef<'_>> = values.iter().map(|v| v.as_ref()).collect();
+            let buf = encode_event(&refs, id, ticks, max);
+            let Ok(Raw::Event { flags, callsite, ticks: t, fields }) = decode(&buf) else {
+                return Err(TestCaseError::fail("not an event"));
+            };
+            prop_assert_eq!((callsite, t, fields.len()), (id, ticks, refs.len()));
+            let mut any_cut = false;
+            for ((name, got, cut), want) in fields.zip(&refs) {
+                prop_assert!(name.is_none());
+                match (want, got) {
+                    (FieldRef::Str(w), FieldRef::Str(g)) => {
+                        let (clipped, c) = clip(w, max);
+                        prop_assert_eq!(g, clipped);
+                        prop_assert_eq!(cut, c);
+                        any_cut |= c;
+                    }
+                    _ => prop_assert!(same(want, &got), "{:?} != {:?}", want, got),
+                }
+            }
+            prop_assert_eq!(flags & FLAG_TRUNCATED != 0, any_cut);
+        }
+
+        #[test]
+        fn dynamic_events_round_trip(
+            msg in ".{0,30}", target in "[a-z:]{0,20}",
+            fields in prop::collection::vec(("[a-z_]{0,12}", any_value()), 0..8),
+            lvl in 0u8..5,
+        ) {
+            let level = Level::from_u8(lvl).unwrap();
+            let refs: Vec<(&str, FieldRef<'_>)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_ref())).collect();
+            let buf = encode_dyn(level, &msg, &target, &refs, 1024);
+            let Ok(Raw::DynEvent { level: l, message, target: t, fields: got, .. }) = decode(&buf) else {
+                return Err(TestCaseError::fail("not a dynamic event"));
+            };
+            prop_assert_eq!((l, message, t), (level, msg.as_str(), target.as_str()));
+            let got: Vec<_> = got.collect();
+            prop_assert_eq!(got.len(), refs.len());
+            for ((gn, gv, _), (wn, wv)) in got.iter().zip(&refs) {
+                prop_assert_eq!(*gn, Some(*wn));
+                prop_assert!(same(gv, wv));
+            }
+        }
+
+        /// Arbitrary bytes never panic the decoder, and whatever it accepts re-walks cleanly.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(Raw::Event { fields, .. } | Raw::DynEvent { fields, .. }) = decode(&bytes) {
+                prop_assert_eq!(fields.count(), fields.len());
+            }
+        }
+
+        /// Every strict prefix of a valid record is refused.
+        #[test]
+        fn truncated_records_are_refused(values in prop::collection::vec(any_value(), 1..6)) {
+            let refs: Vec<FieldRef<'_>> = values.iter().map(|v| v.as_ref()).collect();
+            let buf = encode_event(&refs, 3, 4, 64);
+            for cut in 0..buf.len() {
+                prop_assert!(decode(&buf[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        assert_eq!(clip("héllo", 2), ("h", true));
+        assert_eq!(clip("héllo", 3), ("hé", true));
+        assert_eq!(clip("abc", 3), ("abc", false));
+        assert_eq!(clip("€", 0), ("", true));
+    }
+
+    #[test]
+    fn unknown_kind_and_trailing_bytes_are_refused() {
+        let mut buf = [0u8; SAMPLE_LEN];
+        encode_sample(&mut buf, kind::LATENCY, 0, 0, 5, 77);
+        assert_eq!(
+            decode(&buf),
+            Ok(Raw::Sample {
+                kind: kind::LATENCY,
+                flags: 0,
+                id: 0,
+                ticks: 5,
+                value: 77
+            })
+        );
+        buf[0] = 99;
+        assert_eq!(decode(&buf), Err(DecodeError::UnknownKind(99)));
+        let mut long = buf.to_vec();
+        long[0] = kind::METRIC;
+        long.push(0);
+        assert_eq!(decode(&long), Err(DecodeError::TrailingBytes));
+    }
+}

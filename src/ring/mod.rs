@@ -1,0 +1,525 @@
+//! The single-producer single-consumer byte ring that carries records from a trading thread to
+//! the collector, and the registry of those rings.
+//!
+//! # Contract
+//!
+//! * Exactly one [`Producer`] and one [`Consumer`] exist per ring; neither is `Clone`, and each
+//!   needs `&mut self` to move data, so the type system enforces "single" on both sides.
+//! * The producer writes variable-length *frames*: an 8-byte header holding the payload
+//!   length, then the payload, padded to a multiple of 8. A frame never straddles the end of
+//!   the buffer: when it would not fit before the end, the producer writes a padding header
+//!   and starts the frame at offset 0. So the consumer always sees each payload as one
+//!   contiguous slice and the largest payload is a little under half the capacity.
+//! * Positions are byte counts that only grow (`usize`, wrapping arithmetic); the offset in the
+//!   buffer is `position & (capacity - 1)`, which is why the capacity is a power of two.
+//! * The producer publishes with a release store of `tail`, the consumer releases space with
+//!   a release store of `head`; each side reads the other's index (acquire) only when its
+//!   cached copy says the ring looks full (producer) or empty (consumer). In steady state a
+//!   push therefore touches only the producer's own cache line and the data.
+//!
+//! All of tickwatch's `unsafe` code lives in this module (and its `storage` child).
+
+mod storage;
+pub(crate) mod sync;
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::Ordering::{Acquire, Release};
+use storage::Storage;
+pub(crate) use storage::View;
+use sync::{Arc, AtomicBool, AtomicUsize};
+
+/// Size of a frame header in bytes.
+pub(crate) const HEADER: usize = 8;
+/// Header value marking "skip to the end of the buffer".
+const PAD: u64 = u64::MAX;
+/// Smallest capacity accepted (bytes): room for a few records of any small kind.
+pub(crate) const MIN_CAPACITY: usize = 64;
+
+/// Rounds a payload length up to the frame size it occupies (header included).
+#[inline(always)]
+pub(crate) const fn frame_len(payload: usize) -> usize {
+    HEADER + ((payload + 7) & !7)
+}
+
+/// State shared by the two halves.
+struct Ring {
+    /// Bytes released by the consumer. Written by the consumer only; its own cache line.
+    head: CachePadded<AtomicUsize>,
+    /// Bytes published by the producer. Written by the producer only; its own cache line.
+    tail: CachePadded<AtomicUsize>,
+    /// Set when the producer is dropped (its thread exited): once the ring is also empty the
+    /// consumer can retire it.
+    closed: AtomicBool,
+    storage: Storage,
+    capacity: usize,
+}
+
+/// Why a push did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// Not enough free space now; may succeed after the consumer catches up.
+    Full,
+    /// The frame could never fit in this ring, however empty.
+    TooLarge,
+}
+
+/// Creates a ring of `capacity` bytes (a power of two, at least [`MIN_CAPACITY`]).
+pub(crate) fn ring(capacity: usize) -> (Producer, Consumer) {
+    assert!(
+        capacity.is_power_of_two() && capacity >= MIN_CAPACITY,
+        "ring capacity must be a power of two >= {MIN_CAPACITY} (validated by the builder)"
+    );
+    let ring = Arc::new(Ring {
+        head: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(AtomicUsize::new(0)),
+        closed: AtomicBool::new(false),
+        storage: Storage::new(capacity),
+        capacity,
+    });
+    (
+        Producer {
+            ring: ring.clone(),
+            tail: 0,
+            cached_head: 0,
+        },
+        Consumer {
+            ring,
+            head: 0,
+            cached_tail: 0,
+        },
+    )
+}
+
+/// The writing half. Owned by exactly one thread.
+pub(crate) struct Producer {
+    ring: Arc<Ring>,
+    /// Our own copy of `ring.tail` (we are its only writer).
+    tail: usize,
+    /// The last `ring.head` we read; the true head is never behind it.
+    cached_head: usize,
+}
+
+impl Producer {
+    /// Capacity in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ring.capacity
+    }
+
+    /// The largest payload [`Producer::try_push`] can ever accept.
+    #[cfg(test)]
+    pub(crate) fn max_payload(&self) -> usize {
+        self.ring.capacity / 2 - HEADER
+    }
+
+    /// Reserves a frame for `len` payload bytes, lets `fill` write them, and publishes it.
+    ///
+    /// `fill` receives exactly `len` bytes (their previous contents are unspecified) and must
+    /// write all of them. If `fill` panics nothing is published.
+    #[inline]
+    pub(crate) fn try_push<R>(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, PushError> {
+        let cap = self.ring.capacity;
+        if len > cap / 2 - HEADER {
+            return Err(PushError::TooLarge);
+        }
+        let need = frame_len(len);
+        let off = self.tail & (cap - 1);
+        let to_end = cap - off;
+        // A frame that would straddle the end costs the rest of the buffer as padding.
+        let total = if need <= to_end { need } else { to_end + need };
+        if self.tail.wrapping_add(total).wrapping_sub(self.cached_head) > cap {
+            // Looks full: only now read the consumer's line.
+            self.cached_head = self.ring.head.load(Acquire);
+            if self.tail.wrapping_add(total).wrapping_sub(self.cached_head) > cap {
+                return Err(PushError::Full);
+            }
+        }
+        let mut pos = off;
+        if need > to_end {
+            // SAFETY: `off` is 8-aligned and `off + 8 <= cap` (to_end >= 8 as both are multiples
+            // of 8 and off < cap); the space check above shows `[tail, tail + total)` is free,
+            // so the consumer is not reading it.
+            unsafe { self.ring.storage.write_word(off, PAD) };
+            pos = 0;
+        }
+        // SAFETY: `[pos, pos + need)` lies in the buffer (need <= to_end, or pos == 0 and
+        // need <= cap / 2) and inside the free space checked above; we are the only writer.
+        let r = unsafe {
+            self.ring.storage.write_word(pos, len as u64);
+            self.ring.storage.write_with(pos + HEADER, len, fill)
+        };
+        self.tail = self.tail.wrapping_add(total);
+        // Publish: the consumer's acquire load of `tail` makes the bytes above visible.
+        self.ring.tail.store(self.tail, Release);
+        Ok(r)
+    }
+
+    /// Bytes in use as far as this side knows, without touching the consumer's line: an upper
+    /// bound (the consumer may have released more since we last looked).
+    #[inline]
+    pub(crate) fn used_upper_bound(&self) -> usize {
+        self.tail.wrapping_sub(self.cached_head)
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // Release: everything published before is visible to a consumer that sees `closed`.
+        self.ring.closed.store(true, Release);
+    }
+}
+
+/// The reading half. Owned by the collector.
+pub(crate) struct Consumer {
+    ring: Arc<Ring>,
+    /// Our own copy of `ring.head`.
+    head: usize,
+    /// The last `ring.tail` we read; the true tail is never behind it.
+    cached_tail: usize,
+}
+
+impl Consumer {
+    /// True once the producer is gone. Check [`Consumer::read`] afterwards: records published
+    /// before the producer dropped are still there until read.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.ring.closed.load(Acquire)
+    }
+
+    /// Bytes published and not yet released (exact for this side at the time of the call).
+    #[cfg(test)]
+    pub(crate) fn fill(&self) -> usize {
+        self.ring.tail.load(Acquire).wrapping_sub(self.head)
+    }
+
+    /// Everything published so far, as one chunk, or `None` when the ring is empty.
+    /// The space is released when the chunk is dropped.
+    pub(crate) fn read(&mut self) -> Option<Chunk<'_>> {
+        if self.cached_tail == self.head {
+            // Looks empty: only now read the producer's line.
+            self.cached_tail = self.ring.tail.load(Acquire);
+            if self.cached_tail == self.head {
+                return None;
+            }
+        }
+        let cap = self.ring.capacity;
+        let len = self.cached_tail.wrapping_sub(self.head);
+        let off = self.head & (cap - 1);
+        let first_len = len.min(cap - off);
+        // SAFETY: `[head, cached_tail)` was published (acquire load of `tail`) and the producer
+        // does not write it again until we advance `head`, which happens in `Chunk::drop`,
+        // after these views are gone (they borrow the chunk, which borrows us mutably).
+        let (first, second) = unsafe {
+            (
+                self.ring.storage.read(off, first_len),
+                self.ring.storage.read(0, len - first_len),
+            )
+        };
+        Some(Chunk {
+            first,
+            second,
+            end: self.cached_tail,
+            consumer_head: &mut self.head,
+            ring: &self.ring,
+        })
+    }
+}
+
+/// A run of published frames, in order. Releases its space on drop.
+pub(crate) struct Chunk<'a> {
+    first: View<'a>,
+    second: View<'a>,
+    end: usize,
+    consumer_head: &'a mut usize,
+    ring: &'a Ring,
+}
+
+impl Chunk<'_> {
+    /// The payloads in this chunk, in the order they were pushed.
+    pub(crate) fn frames(&self) -> Frames<'_> {
+        Frames {
+            rest: &self.first,
+            next: &self.second,
+        }
+    }
+}
+
+impl Drop for Chunk<'_> {
+    fn drop(&mut self) {
+        *self.consumer_head = self.end;
+        // Release: our reads of the chunk happen before the producer reuses the space.
+        self.ring.head.store(self.end, Release);
+    }
+}
+
+/// Iterator over the payloads of a [`Chunk`].
+#[derive(Clone, Default)]
+pub(crate) struct Frames<'a> {
+    rest: &'a [u8],
+    next: &'a [u8],
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            if self.rest.len() < HEADER {
+                // A segment ends exactly at the buffer end or at the tail; move to the next one.
+                if self.next.is_empty() {
+                    return None;
+                }
+                self.rest = std::mem::take(&mut self.next);
+                continue;
+            }
+            let header = u64::from_le_bytes(self.rest[..HEADER].try_into().ok()?);
+            if header == PAD {
+                self.rest = &[];
+                continue;
+            }
+            // The producer wrote `header`; a value that does not fit means memory corruption,
+            // so stop rather than read past what was published.
+            let len = usize::try_from(header).ok()?;
+            let framed = frame_len(len);
+            if framed > self.rest.len() {
+                self.rest = &[];
+                self.next = &[];
+                return None;
+            }
+            let payload = &self.rest[HEADER..HEADER + len];
+            self.rest = &self.rest[framed..];
+            return Some(payload);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Small sizes under Miri, where every step is interpreted.
+    const ROUNDS: usize = if cfg!(miri) { 300 } else { 100_000 };
+
+    fn push_u64(p: &mut Producer, v: u64, extra: usize) -> Result<(), PushError> {
+        p.try_push(8 + extra, |b| {
+            b[..8].copy_from_slice(&v.to_le_bytes());
+            b[8..].fill(v as u8);
+        })
+    }
+
+    fn drain(c: &mut Consumer, out: &mut Vec<(u64, usize)>) {
+        if let Some(chunk) = c.read() {
+            for f in chunk.frames() {
+                let v = u64::from_le_bytes(f[..8].try_into().unwrap());
+                assert!(f[8..].iter().all(|&b| b == v as u8), "payload bytes intact");
+                out.push((v, f.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn empty_ring_reads_nothing() {
+        let (_p, mut c) = ring(64);
+        assert!(c.read().is_none());
+        assert_eq!(c.fill(), 0);
+    }
+
+    #[test]
+    fn push_then_pop_in_order() {
+        let (mut p, mut c) = ring(256);
+        for i in 0..5 {
+            push_u64(&mut p, i, 0).unwrap();
+        }
+        let mut out = Vec::new();
+        drain(&mut c, &mut out);
+        assert_eq!(
+            out.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
+        assert!(c.read().is_none());
+    }
+
+    #[test]
+    fn full_ring_refuses_then_accepts_after_release() {
+        let (mut p, mut c) = ring(64);
+        // 16-byte frames: exactly 4 fit.
+        for i in 0..4 {
+            push_u64(&mut p, i, 0).unwrap();
+        }
+        assert_eq!(push_u64(&mut p, 9, 0), Err(PushError::Full));
+        let mut out = Vec::new();
+        drain(&mut c, &mut out);
+        assert_eq!(out.len(), 4);
+        push_u64(&mut p, 4, 0).unwrap();
+        drain(&mut c, &mut out);
+        assert_eq!(out.last().unwrap().0, 4);
+    }
+
+    #[test]
+    fn too_large_is_refused_forever() {
+        let (mut p, _c) = ring(64);
+        assert_eq!(p.max_payload(), 24);
+        assert_eq!(push_u64(&mut p, 1, 17), Err(PushError::TooLarge));
+        assert!(push_u64(&mut p, 1, 16).is_ok());
+    }
+
+    #[test]
+    fn frames_never_straddle_and_wrap_correctly() {
+        // Varying sizes force padding at the end of the buffer on many rounds.
+        let (mut p, mut c) = ring(128);
+        let mut out = Vec::new();
+        let mut next = 0u64;
+        let mut expect = 0u64;
+        for round in 0..ROUNDS {
+            let extra = (round * 7) % 41;
+            match push_u64(&mut p, next, extra) {
+                Ok(()) => next += 1,
+                Err(PushError::Full) => {
+                    drain(&mut c, &mut out);
+                    for (v, _) in out.drain(..) {
+                        assert_eq!(v, expect);
+                        expect += 1;
+                    }
+                }
+                Err(PushError::TooLarge) => unreachable!("sizes are below max_payload"),
+            }
+        }
+        drain(&mut c, &mut out);
+        for (v, _) in out.drain(..) {
+            assert_eq!(v, expect);
+            expect += 1;
+        }
+        assert_eq!(expect, next);
+        assert!(next > 1000.min(ROUNDS as u64 / 4));
+    }
+
+    #[test]
+    fn abandoned_ring_keeps_its_records() {
+        let (mut p, mut c) = ring(64);
+        push_u64(&mut p, 7, 0).unwrap();
+        drop(p);
+        assert!(c.is_abandoned());
+        let mut out = Vec::new();
+        drain(&mut c, &mut out);
+        assert_eq!(out, vec![(7, 8)]);
+    }
+
+    #[test]
+    fn two_threads_transfer_everything_in_order() {
+        let n: u64 = if cfg!(miri) { 200 } else { 200_000 };
+        let (mut p, mut c) = ring(256);
+        let t = std::thread::spawn(move || {
+            let mut i = 0;
+            while i < n {
+                match push_u64(&mut p, i, (i % 5) as usize * 8) {
+                    Ok(()) => i += 1,
+                    Err(_) => std::thread::yield_now(),
+                }
+            }
+        });
+        let mut expect = 0;
+        let mut out = Vec::new();
+        while expect < n {
+            drain(&mut c, &mut out);
+            for (v, len) in out.drain(..) {
+                assert_eq!(v, expect);
+                assert_eq!(len, 8 + (v % 5) as usize * 8);
+                expect += 1;
+            }
+            std::thread::yield_now();
+        }
+        t.join().unwrap();
+        assert!(c.read().is_none());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Model checks of the index protocol: every interleaving of one producer and one consumer
+    //! on a tiny ring, through wrap-around, padding, full and empty.
+    use super::*;
+
+    fn push(p: &mut Producer, v: u8, len: usize) -> Result<(), PushError> {
+        p.try_push(len, |b| b.fill(v))
+    }
+
+    fn pop_all(c: &mut Consumer, out: &mut Vec<(u8, usize)>) {
+        if let Some(chunk) = c.read() {
+            for f in chunk.frames() {
+                assert!(f.iter().all(|&b| b == f[0]), "torn frame");
+                out.push((f[0], f.len()));
+            }
+        }
+    }
+
+    /// Producer pushes three frames of mixed sizes into a 64-byte ring (so it fills and wraps
+    /// with padding); consumer drains concurrently. Everything arrives once, in order, intact.
+    #[test]
+    fn loom_push_pop_wrap_full_empty() {
+        loom::model(|| {
+            let (mut p, mut c) = ring(64);
+            let sizes = [16usize, 8, 24];
+            let h = loom::thread::spawn(move || {
+                for (i, &len) in sizes.iter().enumerate() {
+                    while push(&mut p, i as u8 + 1, len) == Err(PushError::Full) {
+                        sync::spin_hint();
+                    }
+                }
+            });
+            let mut out = Vec::new();
+            while out.len() < 3 {
+                pop_all(&mut c, &mut out);
+                if out.len() < 3 {
+                    sync::spin_hint();
+                }
+            }
+            h.join().unwrap();
+            assert_eq!(out, vec![(1, 16), (2, 8), (3, 24)]);
+            assert!(c.read().is_none());
+        });
+    }
+
+    /// A full ring refuses; after the consumer releases, the producer sees the space.
+    #[test]
+    fn loom_full_then_release() {
+        loom::model(|| {
+            let (mut p, mut c) = ring(64);
+            push(&mut p, 1, 24).unwrap();
+            push(&mut p, 2, 24).unwrap();
+            let h = loom::thread::spawn(move || {
+                let mut out = Vec::new();
+                pop_all(&mut c, &mut out);
+                out
+            });
+            let r = push(&mut p, 3, 8);
+            let out = h.join().unwrap();
+            assert_eq!(out, vec![(1, 24), (2, 24)]);
+            // Either the consumer had released before the push looked, or the push was refused.
+            assert!(r.is_ok() || r == Err(PushError::Full));
+        });
+    }
+
+    /// Dropping the producer publishes `closed` after its last frame.
+    #[test]
+    fn loom_abandon_after_last_frame() {
+        loom::model(|| {
+            let (mut p, mut c) = ring(64);
+            let h = loom::thread::spawn(move || {
+                push(&mut p, 5, 8).unwrap();
+                drop(p);
+            });
+            loop {
+                if c.is_abandoned() {
+                    let mut out = Vec::new();
+                    pop_all(&mut c, &mut out);
+                    assert_eq!(out, vec![(5, 8)]);
+                    break;
+                }
+                sync::spin_hint();
+            }
+            h.join().unwrap();
+        });
+    }
+}

@@ -1,0 +1,154 @@
+//! The ring's backing memory: a heap block of 8-byte words handed out as byte slices.
+//!
+//! Words rather than bytes so that every record starts 8-byte aligned (the header is read as
+//! one `u64`) and so that, under loom, each word is a separate tracked cell: the model checker
+//! then reports a race if the producer and the consumer ever touch the same word at once.
+
+#[cfg(not(loom))]
+mod imp {
+    use std::ptr::NonNull;
+
+    /// Owned, zero-initialised memory of `words * 8` bytes.
+    pub(crate) struct Storage {
+        ptr: NonNull<u64>,
+        words: usize,
+    }
+
+    // SAFETY: `Storage` owns its allocation like a `Box<[u64]>`; moving it to another thread
+    // moves that ownership. Concurrent access is coordinated by the ring's head/tail protocol,
+    // which is why every accessor is `unsafe`.
+    unsafe impl Send for Storage {}
+    // SAFETY: shared references only give out memory through the `unsafe` accessors below,
+    // whose callers guarantee that producer and consumer never touch overlapping bytes at once.
+    unsafe impl Sync for Storage {}
+
+    impl Storage {
+        pub(crate) fn new(bytes: usize) -> Self {
+            debug_assert!(bytes % 8 == 0 && bytes > 0);
+            let words = bytes / 8;
+            let boxed: Box<[u64]> = vec![0u64; words].into_boxed_slice();
+            let raw = Box::into_raw(boxed) as *mut u64;
+            // SAFETY: `Box::into_raw` never returns null.
+            let ptr = unsafe { NonNull::new_unchecked(raw) };
+            Self { ptr, words }
+        }
+
+        /// Writes `len` bytes at byte offset `off` through `f`.
+        ///
+        /// # Safety
+        /// `off` is 8-aligned, `off + len <= capacity`, and the consumer is not reading these
+        /// bytes (they lie outside `[head, tail)`), nor is anyone else writing them.
+        #[inline(always)]
+        pub(crate) unsafe fn write_with<R>(
+            &self,
+            off: usize,
+            len: usize,
+            f: impl FnOnce(&mut [u8]) -> R,
+        ) -> R {
+            debug_assert!(off % 8 == 0 && off + len <= self.words * 8);
+            // SAFETY: in bounds by the caller's contract; the memory is initialised (zeroed at
+            // allocation, then only ever written with bytes) and exclusively ours for the call.
+            let slice = unsafe {
+                std::slice::from_raw_parts_mut((self.ptr.as_ptr() as *mut u8).add(off), len)
+            };
+            f(slice)
+        }
+
+        /// Writes one header word at byte offset `off`.
+        ///
+        /// # Safety
+        /// As for [`Storage::write_with`] with `len == 8`.
+        #[inline(always)]
+        pub(crate) unsafe fn write_word(&self, off: usize, value: u64) {
+            debug_assert!(off % 8 == 0 && off + 8 <= self.words * 8);
+            // SAFETY: aligned (the block is `u64`s and `off` is a multiple of 8), in bounds and
+            // exclusively ours by the caller's contract.
+            unsafe { self.ptr.as_ptr().add(off / 8).write(value.to_le()) }
+        }
+
+        /// The bytes `[off, off + len)`.
+        ///
+        /// # Safety
+        /// The range is in bounds, was published by the producer (inside `[head, tail)` as seen
+        /// with acquire ordering) and stays unwritten until the consumer releases it.
+        #[inline(always)]
+        pub(crate) unsafe fn read(&self, off: usize, len: usize) -> &[u8] {
+            debug_assert!(off + len <= self.words * 8);
+            // SAFETY: in bounds and not concurrently written, by the caller's contract.
+            unsafe { std::slice::from_raw_parts((self.ptr.as_ptr() as *const u8).add(off), len) }
+        }
+    }
+
+    impl Drop for Storage {
+        fn drop(&mut self) {
+            let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.words);
+            // SAFETY: `ptr`/`words` came from `Box::<[u64]>::into_raw` in `new` and are freed once.
+            drop(unsafe { Box::from_raw(slice) });
+        }
+    }
+
+    /// What a read hands out: a borrowed view of the ring memory.
+    pub(crate) type View<'a> = &'a [u8];
+}
+
+#[cfg(loom)]
+mod imp {
+    use loom::cell::UnsafeCell;
+
+    /// Loom version: one tracked cell per word; reads and writes copy through a buffer.
+    pub(crate) struct Storage {
+        cells: Box<[UnsafeCell<u64>]>,
+    }
+
+    impl Storage {
+        pub(crate) fn new(bytes: usize) -> Self {
+            Self {
+                cells: (0..bytes / 8).map(|_| UnsafeCell::new(0)).collect(),
+            }
+        }
+
+        /// # Safety
+        /// As in the std build.
+        pub(crate) unsafe fn write_with<R>(
+            &self,
+            off: usize,
+            len: usize,
+            f: impl FnOnce(&mut [u8]) -> R,
+        ) -> R {
+            let words = len.div_ceil(8);
+            let mut buf = vec![0u8; words * 8];
+            let r = f(&mut buf[..len]);
+            for (i, chunk) in buf.chunks_exact(8).enumerate() {
+                let w = u64::from_le_bytes(chunk.try_into().unwrap());
+                // SAFETY: loom checks the claim that nobody else accesses this cell now.
+                self.cells[off / 8 + i].with_mut(|p| unsafe { *p = w });
+            }
+            r
+        }
+
+        /// # Safety
+        /// As in the std build.
+        pub(crate) unsafe fn write_word(&self, off: usize, value: u64) {
+            // SAFETY: loom checks the claim that nobody else accesses this cell now.
+            self.cells[off / 8].with_mut(|p| unsafe { *p = value.to_le() });
+        }
+
+        /// # Safety
+        /// As in the std build.
+        pub(crate) unsafe fn read(&self, off: usize, len: usize) -> Vec<u8> {
+            let mut out = Vec::with_capacity(len.div_ceil(8) * 8);
+            for i in 0..len.div_ceil(8) {
+                // SAFETY: loom checks the claim that nobody writes this cell now.
+                let w = self.cells[off / 8 + i].with(|p| unsafe { *p });
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            out.truncate(len);
+            out
+        }
+    }
+
+    /// What a read hands out: a copy (loom cannot hand out references into its cells).
+    pub(crate) type View<'a> = Vec<u8>;
+}
+
+pub(crate) use imp::{Storage, View};

@@ -1,0 +1,26 @@
+//! The loom shim: under `--cfg loom` the ring's atomics and cells come from loom, so the
+//! model checker sees every access; otherwise they are the std types.
+//!
+//! Only the ring uses this module: everything else in the crate is ordinary std code whose
+//! synchronisation is a mutex or a single atomic counter, which loom adds nothing to.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize};
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+
+/// A hint to the CPU inside a busy-wait loop; under loom, a yield to the model's scheduler
+/// (a spin loop that never yields would never let loom explore the other thread).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+}

@@ -1,0 +1,359 @@
+//! What a sink receives: a [`Batch`] of records from one thread's ring, decoded lazily into
+//! borrowed [`RecordView`]s (no allocation per record on the collector).
+
+use std::sync::Arc;
+
+use crate::clock::Conversion;
+use crate::lane::ThreadInfo;
+use crate::logging::{Callsite, FieldRef, Level};
+use crate::performance::{SeriesInfo, SeriesKind};
+use crate::record::{self, Raw, FLAG_TICKS, FLAG_TRUNCATED};
+use crate::ring::Frames;
+use crate::sink::Record;
+use crate::Timestamp;
+
+/// The collector's id -> metadata tables.
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub(crate) series: Vec<Arc<SeriesInfo>>,
+    pub(crate) callsites: Vec<&'static Callsite>,
+}
+
+impl Tables {
+    /// Resolves a decoded payload, or `None` when an id is unknown to these tables.
+    pub(crate) fn resolve<'a>(
+        &'a self,
+        raw: Raw<'a>,
+        clock: &Conversion,
+    ) -> Option<RecordView<'a>> {
+        Some(match raw {
+            Raw::Sample {
+                kind: k,
+                flags,
+                id,
+                ticks,
+                value,
+            } => {
+                let series = self.series.get(id as usize)?;
+                if series.kind().record_kind() != k {
+                    return None;
+                }
+                let timestamp = clock.timestamp(ticks);
+                match series.kind() {
+                    SeriesKind::Metric => RecordView::Metric {
+                        series,
+                        value: f64::from_bits(value),
+                        timestamp,
+                    },
+                    SeriesKind::Counter => RecordView::Counter {
+                        series,
+                        delta: value,
+                        timestamp,
+                    },
+                    SeriesKind::Latency => {
+                        let nanos = if flags & FLAG_TICKS != 0 {
+                            clock.ticks_to_nanos(value)
+                        } else {
+                            value
+                        };
+                        RecordView::Latency {
+                            series,
+                            nanos,
+                            timestamp,
+                        }
+                    }
+                    SeriesKind::Resource => RecordView::Resource {
+                        series,
+                        usage: f64::from_bits(value),
+                        timestamp,
+                    },
+                }
+            }
+            Raw::Event {
+                flags,
+                callsite,
+                ticks,
+                fields,
+            } => {
+                let cs = *self.callsites.get((callsite as usize).checked_sub(1)?)?;
+                if cs.fields().len() != fields.len() {
+                    return None;
+                }
+                RecordView::Event(EventView {
+                    level: cs.level(),
+                    target: cs.target(),
+                    message: cs.message(),
+                    location: Some((cs.file(), cs.line())),
+                    timestamp: clock.timestamp(ticks),
+                    truncated: flags & FLAG_TRUNCATED != 0,
+                    fields: EventFields {
+                        names: Some(cs.fields()),
+                        raw: fields,
+                    },
+                })
+            }
+            Raw::DynEvent {
+                flags,
+                level,
+                ticks,
+                message,
+                target,
+                fields,
+            } => RecordView::Event(EventView {
+                level,
+                target,
+                message,
+                location: None,
+                timestamp: clock.timestamp(ticks),
+                truncated: flags & FLAG_TRUNCATED != 0,
+                fields: EventFields {
+                    names: None,
+                    raw: fields,
+                },
+            }),
+        })
+    }
+}
+
+/// One delivered record, borrowed from the ring and the collector's tables.
+#[derive(Debug, Clone)]
+pub enum RecordView<'a> {
+    /// A [`crate::Metric`] sample or `log_metric` call.
+    Metric {
+        /// Name and tags.
+        series: &'a SeriesInfo,
+        /// The sample.
+        value: f64,
+        /// When it was taken.
+        timestamp: Timestamp,
+    },
+    /// A [`crate::Counter`] increment.
+    Counter {
+        /// Name and tags.
+        series: &'a SeriesInfo,
+        /// The increment.
+        delta: u64,
+        /// When it was taken.
+        timestamp: Timestamp,
+    },
+    /// A [`crate::Latency`] sample or `measure_latency` call.
+    Latency {
+        /// Operation and tags.
+        series: &'a SeriesInfo,
+        /// The duration.
+        nanos: u64,
+        /// When it was recorded.
+        timestamp: Timestamp,
+    },
+    /// A [`crate::Resource`] sample or `track_resource_usage` call.
+    Resource {
+        /// Resource name and tags.
+        series: &'a SeriesInfo,
+        /// The usage.
+        usage: f64,
+        /// When it was taken.
+        timestamp: Timestamp,
+    },
+    /// A structured event.
+    Event(EventView<'a>),
+    /// The producing thread dropped `count` records (ring full under `Backpressure::Drop`,
+    /// record larger than the ring, or instance stopping) since the previous notice.
+    Dropped {
+        /// How many.
+        count: u64,
+        /// When the collector noticed.
+        timestamp: Timestamp,
+    },
+}
+
+impl RecordView<'_> {
+    /// When the record was taken (for `Dropped`, when it was noticed).
+    pub fn timestamp(&self) -> Timestamp {
+        match self {
+            RecordView::Metric { timestamp, .. }
+            | RecordView::Counter { timestamp, .. }
+            | RecordView::Latency { timestamp, .. }
+            | RecordView::Resource { timestamp, .. }
+            | RecordView::Dropped { timestamp, .. } => *timestamp,
+            RecordView::Event(e) => e.timestamp,
+        }
+    }
+
+    /// An owned copy, tagged with the producing thread's index.
+    pub fn to_record(&self, thread: u32) -> Record {
+        let owned = |s: &SeriesInfo| (s.name().to_owned(), s.tags().to_vec());
+        match self {
+            RecordView::Metric {
+                series,
+                value,
+                timestamp,
+            } => {
+                let (name, tags) = owned(series);
+                Record::Metric {
+                    name,
+                    tags,
+                    value: *value,
+                    timestamp: *timestamp,
+                    thread,
+                }
+            }
+            RecordView::Counter {
+                series,
+                delta,
+                timestamp,
+            } => {
+                let (name, tags) = owned(series);
+                Record::Counter {
+                    name,
+                    tags,
+                    delta: *delta,
+                    timestamp: *timestamp,
+                    thread,
+                }
+            }
+            RecordView::Latency {
+                series,
+                nanos,
+                timestamp,
+            } => {
+                let (operation, tags) = owned(series);
+                Record::Latency {
+                    operation,
+                    tags,
+                    nanos: *nanos,
+                    timestamp: *timestamp,
+                    thread,
+                }
+            }
+            RecordView::Resource {
+                series,
+                usage,
+                timestamp,
+            } => {
+                let (resource, tags) = owned(series);
+                Record::Resource {
+                    resource,
+                    tags,
+                    usage: *usage,
+                    timestamp: *timestamp,
+                    thread,
+                }
+            }
+            RecordView::Event(e) => Record::Event {
+                level: e.level,
+                target: e.target.to_owned(),
+                message: e.message.to_owned(),
+                fields: e
+                    .fields()
+                    .map(|(n, v)| (n.to_owned(), v.to_value()))
+                    .collect(),
+                location: e.location.map(|(f, l)| (f.to_owned(), l)),
+                truncated: e.truncated,
+                timestamp: e.timestamp,
+                thread,
+            },
+            RecordView::Dropped { count, timestamp } => Record::Dropped {
+                count: *count,
+                timestamp: *timestamp,
+                thread,
+            },
+        }
+    }
+}
+
+/// A structured event as delivered.
+#[derive(Debug, Clone)]
+pub struct EventView<'a> {
+    /// Severity.
+    pub level: Level,
+    /// Module path (`event!`) or the target given to `log_event`.
+    pub target: &'a str,
+    /// The message.
+    pub message: &'a str,
+    /// Source file and line (`event!` only).
+    pub location: Option<(&'static str, u32)>,
+    /// When it was logged.
+    pub timestamp: Timestamp,
+    /// True if any string field was cut to the instance's `max_string_len`.
+    pub truncated: bool,
+    fields: EventFields<'a>,
+}
+
+impl<'a> EventView<'a> {
+    /// The fields, in the order they were given.
+    pub fn fields(&self) -> impl Iterator<Item = (&'a str, FieldRef<'a>)> + 'a {
+        let names = self.fields.names;
+        self.fields
+            .raw
+            .enumerate()
+            .map(move |(i, (name, value, _))| {
+                (
+                    name.or_else(|| names.and_then(|n| n.get(i).copied()))
+                        .unwrap_or(""),
+                    value,
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EventFields<'a> {
+    names: Option<&'static [&'static str]>,
+    raw: record::Fields<'a>,
+}
+
+/// Records from one thread's ring, in the order that thread produced them, followed by a
+/// [`RecordView::Dropped`] notice when the thread dropped records since the last batch.
+pub struct Batch<'a> {
+    pub(crate) frames: Frames<'a>,
+    pub(crate) dropped: u64,
+    pub(crate) dropped_at: Timestamp,
+    pub(crate) tables: &'a Tables,
+    pub(crate) clock: Conversion,
+    pub(crate) thread: &'a ThreadInfo,
+    pub(crate) len: usize,
+}
+
+impl<'a> Batch<'a> {
+    /// Number of records [`Batch::iter`] yields (the drop notice included).
+    pub fn len(&self) -> usize {
+        self.len + (self.dropped > 0) as usize
+    }
+
+    /// True when there is nothing to deliver.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The thread these records come from.
+    pub fn thread(&self) -> &'a ThreadInfo {
+        self.thread
+    }
+
+    /// The records, decoded as you go.
+    pub fn iter(&self) -> impl Iterator<Item = RecordView<'a>> + '_ {
+        let tables = self.tables;
+        let clock = self.clock;
+        let notice = (self.dropped > 0).then_some(RecordView::Dropped {
+            count: self.dropped,
+            timestamp: self.dropped_at,
+        });
+        self.frames
+            .clone()
+            .filter_map(move |f| {
+                record::decode(f)
+                    .ok()
+                    .and_then(|raw| tables.resolve(raw, &clock))
+            })
+            .chain(notice)
+    }
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("thread", self.thread)
+            .field("len", &self.len())
+            .finish()
+    }
+}

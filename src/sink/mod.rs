@@ -1,0 +1,114 @@
+//! Where records go: the [`Sink`] trait and the built-in sinks.
+//!
+//! The collector hands each sink one [`Batch`] per drained ring. A sink that returns an error
+//! (or panics) does not stop the others or the collector; its failures are counted in
+//! [`crate::Stats::sink_errors`].
+
+mod batch;
+mod json;
+mod memory;
+mod owned;
+
+pub(crate) use batch::Tables;
+pub use batch::{Batch, EventView, RecordView};
+pub use json::JsonLinesSink;
+pub use memory::MemorySink;
+pub use owned::Record;
+
+use std::fmt;
+
+/// A destination for records. Object-safe: box your own and pass it to
+/// [`crate::TelemetryBuilder::sink`].
+///
+/// Sinks run on the collector thread only; they never run on the hot path.
+///
+/// ```
+/// use tickwatch::sink::{Batch, RecordView, Sink, SinkError};
+///
+/// /// Counts latency samples above 1 ms.
+/// struct SlowCounter(u64);
+///
+/// impl Sink for SlowCounter {
+///     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+///         for r in batch.iter() {
+///             if let RecordView::Latency { nanos, .. } = r {
+///                 self.0 += (nanos > 1_000_000) as u64;
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Sink: Send + 'static {
+    /// Takes one batch. An error is counted; the batch is not offered again.
+    fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError>;
+
+    /// Makes everything written so far durable or visible (called by `flush()` and at
+    /// shutdown).
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// A short name for diagnostics.
+    fn name(&self) -> &str {
+        "sink"
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        (**self).write(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        (**self).flush()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+}
+
+/// Discards everything; measures the collector alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn write(&mut self, _batch: &Batch<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        "null"
+    }
+}
+
+/// A sink's failure.
+#[derive(Debug)]
+pub struct SinkError {
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SinkError {
+    /// Wraps any error.
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sink failed: {}", self.source)
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+impl From<std::io::Error> for SinkError {
+    fn from(e: std::io::Error) -> Self {
+        Self::new(e)
+    }
+}

@@ -1,0 +1,705 @@
+//! [`Telemetry`]: one instance of the pipeline (lanes, collector, sinks), its builder, and
+//! the hot-path entry points that handles and free functions call.
+
+use parking_lot::{Condvar, Mutex};
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crate::clock::{now_ticks, Clock};
+use crate::collector;
+use crate::lane::{self, CollectorLane, LaneShared};
+use crate::logging::{Callsite, Event, FieldRef, Level};
+use crate::performance::{Counter, Latency, Metric, RegisterError, Registry, Resource, SeriesKind};
+use crate::record::{self, kind, Writer, SAMPLE_LEN};
+use crate::sink::Sink;
+use crate::stats::{Stats, ThreadStats};
+
+/// What a thread does when its ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backpressure {
+    /// Wait (spin briefly, then yield) until the collector makes room. Nothing is lost. The
+    /// default: a silent loss is worse than a slow call.
+    #[default]
+    Block,
+    /// Return at once; the record is dropped, counted exactly per thread, and reported to the
+    /// sinks as a `Dropped` record.
+    Drop,
+}
+
+/// The default ring size per thread: 64 KiB, about 2,000 samples or 1,000 events.
+pub const DEFAULT_RING_CAPACITY: usize = 64 * 1024;
+/// The largest ring size accepted.
+pub const MAX_RING_CAPACITY: usize = 1 << 30;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) ring_capacity: usize,
+    pub(crate) backpressure: Backpressure,
+    pub(crate) max_string_len: usize,
+    pub(crate) level: Level,
+    pub(crate) max_series: usize,
+    pub(crate) idle_interval: Duration,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// Configures and starts a [`Telemetry`].
+///
+/// ```
+/// use tickwatch::{sink::MemorySink, Backpressure, Telemetry};
+/// let tw = Telemetry::builder()
+///     .ring_capacity(64 * 1024)
+///     .backpressure(Backpressure::Block)
+///     .sink(MemorySink::new())
+///     .start()
+///     .expect("valid configuration");
+/// # drop(tw);
+/// ```
+#[must_use = "a builder does nothing until `.start()`"]
+pub struct TelemetryBuilder {
+    config: Config,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Default for TelemetryBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config {
+                ring_capacity: DEFAULT_RING_CAPACITY,
+                backpressure: Backpressure::Block,
+                max_string_len: 1024,
+                level: Level::Trace,
+                max_series: 100_000,
+                idle_interval: Duration::from_millis(1),
+                flush_timeout: Duration::from_secs(10),
+                shutdown_timeout: Duration::from_secs(10),
+            },
+            sinks: Vec::new(),
+        }
+    }
+}
+
+impl TelemetryBuilder {
+    /// Bytes per thread ring: a power of two from 64 bytes to 1 GiB. Default 64 KiB. A record
+    /// larger than half the ring can never be written and is dropped (counted as oversized).
+    pub fn ring_capacity(mut self, bytes: usize) -> Self {
+        self.config.ring_capacity = bytes;
+        self
+    }
+
+    /// What a full ring does. Default [`Backpressure::Block`].
+    pub fn backpressure(mut self, policy: Backpressure) -> Self {
+        self.config.backpressure = policy;
+        self
+    }
+
+    /// Adds a sink. Records go to every sink, in the order added.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds an already boxed sink.
+    pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Longest string field kept, in bytes (cut at a character boundary beyond, and the
+    /// record flagged `truncated`). Default 1024; at most 65,535.
+    pub fn max_string_len(mut self, bytes: usize) -> Self {
+        self.config.max_string_len = bytes;
+        self
+    }
+
+    /// Events below this level are not recorded (and not counted). Default `Trace` (all).
+    pub fn level(mut self, level: Level) -> Self {
+        self.config.level = level;
+        self
+    }
+
+    /// Cap on distinct series. Past it, `try_*` registration fails with
+    /// [`RegisterError::TooManySeries`] and the never-failing calls write to the kind's
+    /// `tickwatch_overflow` series (counted in [`Stats::overflowed_series`]). Default 100,000.
+    pub fn max_series(mut self, n: usize) -> Self {
+        self.config.max_series = n;
+        self
+    }
+
+    /// How long the collector sleeps when every ring is empty (after a short spin). Lower
+    /// means less latency to the sinks and more idle CPU. Default 1 ms.
+    pub fn idle_interval(mut self, d: Duration) -> Self {
+        self.config.idle_interval = d;
+        self
+    }
+
+    /// How long `flush()` waits before [`FlushError::Timeout`]. Default 10 s.
+    pub fn flush_timeout(mut self, d: Duration) -> Self {
+        self.config.flush_timeout = d;
+        self
+    }
+
+    /// How long shutdown (explicit or on drop) waits for the collector. Default 10 s.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.config.shutdown_timeout = d;
+        self
+    }
+
+    /// Validates the configuration and starts the collector thread.
+    pub fn start(self) -> Result<Telemetry, StartError> {
+        let c = &self.config;
+        if !c.ring_capacity.is_power_of_two()
+            || c.ring_capacity < crate::ring::MIN_CAPACITY
+            || c.ring_capacity > MAX_RING_CAPACITY
+        {
+            return Err(StartError::RingCapacity {
+                requested: c.ring_capacity,
+            });
+        }
+        if c.max_string_len > record::MAX_STR_LEN {
+            return Err(StartError::MaxStringLen {
+                requested: c.max_string_len,
+            });
+        }
+        if c.max_series == 0 || c.max_series > u32::MAX as usize {
+            return Err(StartError::MaxSeries {
+                requested: c.max_series,
+            });
+        }
+        Clock::global();
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            series: Registry::new(c.max_series),
+            config: self.config,
+            state: AtomicU8::new(RUNNING),
+            lanes: Mutex::new(LaneSet::default()),
+            lanes_gen: AtomicU64::new(0),
+            next_thread: AtomicU32::new(0),
+            delivered: AtomicU64::new(0),
+            sink_errors: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
+            unattributed_drops: AtomicU64::new(0),
+            flush_requested: AtomicU64::new(0),
+            flush_done: Mutex::new(0),
+            flush_cv: Condvar::new(),
+            exited: Mutex::new(false),
+            exited_cv: Condvar::new(),
+            collector: OnceLock::new(),
+        });
+        let handle = collector::spawn(shared.clone(), self.sinks).map_err(StartError::Spawn)?;
+        let _ = shared.collector.set(handle.thread().clone());
+        Ok(Telemetry {
+            shared,
+            handle: Mutex::new(Some(handle)),
+        })
+    }
+}
+
+/// Why [`TelemetryBuilder::start`] failed.
+#[derive(Debug)]
+pub enum StartError {
+    /// `ring_capacity` is not a power of two between 64 bytes and 1 GiB: pick one, such as
+    /// 65536.
+    RingCapacity {
+        /// What was asked for.
+        requested: usize,
+    },
+    /// `max_string_len` is above 65,535 bytes (the record's length prefix): lower it.
+    MaxStringLen {
+        /// What was asked for.
+        requested: usize,
+    },
+    /// `max_series` is 0 or above `u32::MAX`: pick a cap in between.
+    MaxSeries {
+        /// What was asked for.
+        requested: usize,
+    },
+    /// The collector thread could not be spawned (the OS refused a thread).
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::RingCapacity { requested } => write!(
+                f,
+                "ring_capacity {requested} is not a power of two between 64 and {MAX_RING_CAPACITY} bytes: use e.g. 65536"
+            ),
+            StartError::MaxStringLen { requested } => {
+                write!(f, "max_string_len {requested} exceeds 65535 bytes: lower it")
+            }
+            StartError::MaxSeries { requested } => {
+                write!(f, "max_series {requested} must be between 1 and {}", u32::MAX)
+            }
+            StartError::Spawn(e) => write!(f, "could not spawn the collector thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`Telemetry::flush`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushError {
+    /// The instance is shut down (or its collector died): nothing more will be delivered.
+    Stopped,
+    /// The collector did not finish within `flush_timeout` (a slow sink, or producers keeping
+    /// it busy): raise `TelemetryBuilder::flush_timeout` or look at the sinks.
+    Timeout,
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlushError::Stopped => {
+                f.write_str("telemetry instance is stopped; nothing more will be delivered")
+            }
+            FlushError::Timeout => f.write_str(
+                "flush timed out: raise TelemetryBuilder::flush_timeout or check for a slow sink",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// Why [`Telemetry::shutdown`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownError {
+    /// The collector did not finish within `shutdown_timeout`; it was left running detached.
+    /// `stats()` shows what was delivered.
+    Timeout,
+    /// The collector thread panicked (a bug: sink panics are caught and counted).
+    CollectorPanicked,
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShutdownError::Timeout => f.write_str(
+                "collector did not finish within shutdown_timeout; check stats() for what was delivered",
+            ),
+            ShutdownError::CollectorPanicked => f.write_str("collector thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
+pub(crate) const RUNNING: u8 = 0;
+pub(crate) const STOPPING: u8 = 1;
+pub(crate) const STOPPED: u8 = 2;
+
+#[derive(Default)]
+pub(crate) struct LaneSet {
+    /// Lanes registered and not yet picked up by the collector.
+    pub(crate) pending: Vec<CollectorLane>,
+    /// Every lane not yet retired (for `stats()`).
+    pub(crate) live: Vec<Arc<LaneShared>>,
+    pub(crate) retired: Retired,
+}
+
+#[derive(Default)]
+pub(crate) struct Retired {
+    pub(crate) accepted: u64,
+    pub(crate) dropped: u64,
+    pub(crate) oversized: u64,
+    pub(crate) truncated: u64,
+    pub(crate) threads: u64,
+}
+
+/// State shared by the instance, its handles, its lanes and its collector.
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) config: Config,
+    state: AtomicU8,
+    pub(crate) series: Registry,
+    pub(crate) lanes: Mutex<LaneSet>,
+    pub(crate) lanes_gen: AtomicU64,
+    next_thread: AtomicU32,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) sink_errors: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    unattributed_drops: AtomicU64,
+    pub(crate) flush_requested: AtomicU64,
+    pub(crate) flush_done: Mutex<u64>,
+    pub(crate) flush_cv: Condvar,
+    pub(crate) exited: Mutex<bool>,
+    pub(crate) exited_cv: Condvar,
+    collector: OnceLock<Thread>,
+}
+
+impl Shared {
+    #[inline(always)]
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.state.load(Relaxed) != RUNNING
+    }
+
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Acquire)
+    }
+
+    pub(crate) fn set_state(&self, s: u8) {
+        self.state.store(s, Release);
+    }
+
+    pub(crate) fn next_thread_index(&self) -> u32 {
+        self.next_thread.fetch_add(1, Relaxed)
+    }
+
+    pub(crate) fn adopt_lane(&self, lane: CollectorLane) {
+        let mut set = self.lanes.lock();
+        set.live.push(lane.shared.clone());
+        set.pending.push(lane);
+        self.lanes_gen.fetch_add(1, Release);
+    }
+
+    pub(crate) fn wake_collector(&self) {
+        if let Some(t) = self.collector.get() {
+            t.unpark();
+        }
+    }
+
+    /// One sample into the calling thread's ring.
+    #[inline]
+    pub(crate) fn push_sample(self: &Arc<Self>, k: u8, flags: u8, id: u32, value: u64) {
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            lane.push(self, SAMPLE_LEN, false, |b| {
+                record::encode_sample(b, k, flags, id, ticks, value);
+                false
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// One sample to a series found by name (per-thread cache; allocates on first sight only).
+    #[inline]
+    pub(crate) fn push_by_name(
+        self: &Arc<Self>,
+        sk: SeriesKind,
+        name: &str,
+        tags: &[(&str, &str)],
+        value: u64,
+    ) {
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            let id = lane.names.id(&self.series, sk, name, tags);
+            lane.push(self, SAMPLE_LEN, false, |b| {
+                record::encode_sample(b, sk.record_kind(), 0, id, ticks, value);
+                false
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[inline]
+    fn push_event(self: &Arc<Self>, cs: &'static Callsite, values: &[FieldRef<'_>]) {
+        let id = cs.id();
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            let max = lane.max_str;
+            let len = record::event_len(values, max);
+            lane.push(self, len, false, |b| {
+                let mut w = Writer::new(b);
+                w.header(kind::EVENT, 0, values.len() as u16, id, ticks);
+                for v in values {
+                    w.value(v, max);
+                }
+                w.finish()
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            let max = lane.max_str;
+            if ev.fields.len() > u16::MAX as usize {
+                return lane.push(self, usize::MAX / 2, false, |_| false);
+            }
+            let len = record::dyn_event_len(ev.message, ev.target, ev.fields, max);
+            lane.push(self, len, false, |b| {
+                let mut w = Writer::new(b);
+                w.header(kind::DYN_EVENT, 0, ev.level as u16, 0, ticks);
+                w.str(ev.message, max);
+                w.str(ev.target, max);
+                w.u16(ev.fields.len() as u16);
+                for (name, v) in ev.fields {
+                    w.str(name, max);
+                    w.value(v, max);
+                }
+                w.finish()
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let set = self.lanes.lock();
+        let mut s = Stats {
+            accepted: set.retired.accepted,
+            dropped: set.retired.dropped + self.unattributed_drops.load(Relaxed),
+            oversized: set.retired.oversized,
+            truncated: set.retired.truncated,
+            retired_threads: set.retired.threads,
+            ..Stats::default()
+        };
+        for l in &set.live {
+            let c = &l.counters;
+            let t = ThreadStats {
+                thread: l.thread.clone(),
+                capacity: l.capacity as u64,
+                accepted: c.accepted.load(Relaxed),
+                dropped: c.dropped.load(Relaxed),
+                high_water: c.high_water.load(Relaxed),
+            };
+            s.accepted += t.accepted;
+            s.dropped += t.dropped;
+            s.oversized += c.oversized.load(Relaxed);
+            s.truncated += c.truncated.load(Relaxed);
+            s.threads.push(t);
+        }
+        drop(set);
+        s.delivered = self.delivered.load(Acquire);
+        s.sink_errors = self.sink_errors.load(Relaxed);
+        s.decode_errors = self.decode_errors.load(Relaxed);
+        s.invalid_names = self.series.invalid_names.load(Relaxed);
+        s.overflowed_series = self.series.overflowed.load(Relaxed);
+        s.series = self.series.len() as u64;
+        s
+    }
+}
+
+/// One telemetry pipeline: per-thread rings, a collector thread, and its sinks.
+///
+/// `Send + Sync`: share it by reference (scoped threads) or in an `Arc`; handles
+/// ([`Metric`], [`Counter`], [`Latency`], [`Resource`]) are `Clone` and own what they need.
+/// Dropping it shuts it down (drains, flushes the sinks, joins the collector, waiting at most
+/// `shutdown_timeout`). Several instances in one process are independent.
+pub struct Telemetry {
+    shared: Arc<Shared>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("id", &self.shared.id)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// A builder with the defaults (64 KiB rings, `Block`, no sinks).
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::default()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A gauge-like series handle. Bad names are fixed up and counted (see
+    /// [`crate::performance`]); never fails.
+    pub fn metric(&self, name: &str, tags: &[(&str, &str)]) -> Metric {
+        Metric::new(
+            self.shared.clone(),
+            self.shared.series.register(SeriesKind::Metric, name, tags),
+        )
+    }
+
+    /// Like [`Telemetry::metric`], but refuses bad names and a full series table.
+    pub fn try_metric(&self, name: &str, tags: &[(&str, &str)]) -> Result<Metric, RegisterError> {
+        Ok(Metric::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .try_register(SeriesKind::Metric, name, tags)?,
+        ))
+    }
+
+    /// A counter handle; never fails.
+    pub fn counter(&self, name: &str, tags: &[(&str, &str)]) -> Counter {
+        Counter::new(
+            self.shared.clone(),
+            self.shared.series.register(SeriesKind::Counter, name, tags),
+        )
+    }
+
+    /// Like [`Telemetry::counter`], but refuses bad names and a full series table.
+    pub fn try_counter(&self, name: &str, tags: &[(&str, &str)]) -> Result<Counter, RegisterError> {
+        Ok(Counter::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .try_register(SeriesKind::Counter, name, tags)?,
+        ))
+    }
+
+    /// A latency handle for `operation` (no tags); never fails.
+    pub fn latency(&self, operation: &str) -> Latency {
+        self.latency_with_tags(operation, &[])
+    }
+
+    /// A latency handle for `operation` with tags; never fails.
+    pub fn latency_with_tags(&self, operation: &str, tags: &[(&str, &str)]) -> Latency {
+        Latency::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .register(SeriesKind::Latency, operation, tags),
+        )
+    }
+
+    /// Like [`Telemetry::latency_with_tags`], but refuses bad names and a full series table.
+    pub fn try_latency(
+        &self,
+        operation: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<Latency, RegisterError> {
+        Ok(Latency::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .try_register(SeriesKind::Latency, operation, tags)?,
+        ))
+    }
+
+    /// A resource-usage handle; never fails.
+    pub fn resource(&self, resource: &str) -> Resource {
+        Resource::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .register(SeriesKind::Resource, resource, &[]),
+        )
+    }
+
+    /// Records a metric sample by name. Looks the key up in a per-thread cache: allocates only
+    /// the first time this thread sees the (name, tags) pair.
+    #[inline]
+    pub fn log_metric(&self, name: &str, value: f64, tags: &[(&str, &str)]) {
+        self.shared
+            .push_by_name(SeriesKind::Metric, name, tags, value.to_bits());
+    }
+
+    /// Records a latency sample by operation name (per-thread cache, as `log_metric`).
+    #[inline]
+    pub fn measure_latency(&self, operation: &str, duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.shared
+            .push_by_name(SeriesKind::Latency, operation, &[], nanos);
+    }
+
+    /// Records a resource-usage sample by name (per-thread cache, as `log_metric`).
+    #[inline]
+    pub fn track_resource_usage(&self, resource: &str, usage: f64) {
+        self.shared
+            .push_by_name(SeriesKind::Resource, resource, &[], usage.to_bits());
+    }
+
+    /// Records a dynamic event (strings copied into the ring, nothing allocated).
+    pub fn log_event(&self, event: &Event<'_>) {
+        if self.enabled(event.level) {
+            self.shared.push_dyn_event(event);
+        }
+    }
+
+    /// Whether events at `level` are recorded.
+    #[inline(always)]
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.shared.config.level
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    pub fn __emit(&self, callsite: &'static Callsite, values: &[FieldRef<'_>]) {
+        self.shared.push_event(callsite, values);
+    }
+
+    /// Creates the calling thread's ring now, so its first hot-path call does not allocate.
+    pub fn preallocate(&self) {
+        lane::with_lane(&self.shared, |_| ());
+    }
+
+    /// Waits until every record accepted before this call has been handed to every sink and
+    /// every sink has been flushed.
+    pub fn flush(&self) -> Result<(), FlushError> {
+        let s = &self.shared;
+        if s.state() != RUNNING {
+            return Err(FlushError::Stopped);
+        }
+        let target = s.flush_requested.fetch_add(1, AcqRel) + 1;
+        s.wake_collector();
+        let deadline = Instant::now() + s.config.flush_timeout;
+        let mut done = s.flush_done.lock();
+        while *done < target {
+            if s.state() == STOPPED {
+                return Err(FlushError::Stopped);
+            }
+            if s.flush_cv.wait_until(&mut done, deadline).timed_out() && *done < target {
+                return Err(FlushError::Timeout);
+            }
+        }
+        Ok(())
+    }
+
+    /// Exact counters; see [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Stops accepting records, drains every ring, flushes every sink and joins the collector.
+    pub fn shutdown(self) -> Result<(), ShutdownError> {
+        self.shutdown_ref()
+    }
+
+    pub(crate) fn shutdown_ref(&self) -> Result<(), ShutdownError> {
+        let Some(handle) = self.handle.lock().take() else {
+            return Ok(());
+        };
+        let s = &self.shared;
+        if s.state() == RUNNING {
+            s.set_state(STOPPING);
+        }
+        s.wake_collector();
+        let deadline = Instant::now() + s.config.shutdown_timeout;
+        let mut exited = s.exited.lock();
+        while !*exited {
+            if s.exited_cv.wait_until(&mut exited, deadline).timed_out() && !*exited {
+                return Err(ShutdownError::Timeout);
+            }
+        }
+        drop(exited);
+        handle.join().map_err(|_| ShutdownError::CollectorPanicked)
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        let _ = self.shutdown_ref();
+    }
+}
