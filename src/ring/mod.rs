@@ -106,7 +106,7 @@ impl Producer {
     }
 
     /// The largest payload [`Producer::try_push`] can ever accept.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn max_payload(&self) -> usize {
         self.ring.capacity / 2 - HEADER
     }
@@ -189,7 +189,7 @@ impl Consumer {
     }
 
     /// Bytes published and not yet released (exact for this side at the time of the call).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn fill(&self) -> usize {
         self.ring.tail.load(Acquire).wrapping_sub(self.head)
     }

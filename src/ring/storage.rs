@@ -100,6 +100,12 @@ mod imp {
         cells: Box<[UnsafeCell<u64>]>,
     }
 
+    // SAFETY: as in the std build: ownership of the cells moves with the value.
+    unsafe impl Send for Storage {}
+    // SAFETY: as in the std build: concurrent access is coordinated by the ring protocol, and
+    // here loom checks that claim on every access.
+    unsafe impl Sync for Storage {}
+
     impl Storage {
         pub(crate) fn new(bytes: usize) -> Self {
             Self {
