@@ -69,6 +69,7 @@
 //! binary layout), `clock` (ticks and their conversion), `lane` (per-thread rings),
 //! `collector`, [`performance`] (handles and series), [`logging`] (events), [`sink`].
 
+#![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 

@@ -240,8 +240,8 @@ impl Chunk<'_> {
     /// The payloads in this chunk, in the order they were pushed.
     pub(crate) fn frames(&self) -> Frames<'_> {
         Frames {
-            rest: &self.first,
-            next: &self.second,
+            rest: storage::bytes(&self.first),
+            next: storage::bytes(&self.second),
         }
     }
 }

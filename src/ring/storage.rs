@@ -89,6 +89,12 @@ mod imp {
 
     /// What a read hands out: a borrowed view of the ring memory.
     pub(crate) type View<'a> = &'a [u8];
+
+    /// The bytes of a view.
+    #[inline(always)]
+    pub(crate) fn bytes<'b>(v: &'b View<'_>) -> &'b [u8] {
+        v
+    }
 }
 
 #[cfg(loom)]
@@ -155,6 +161,11 @@ mod imp {
 
     /// What a read hands out: a copy (loom cannot hand out references into its cells).
     pub(crate) type View<'a> = Vec<u8>;
+
+    /// The bytes of a view.
+    pub(crate) fn bytes<'b>(v: &'b View<'_>) -> &'b [u8] {
+        v.as_slice()
+    }
 }
 
-pub(crate) use imp::{Storage, View};
+pub(crate) use imp::{bytes, Storage, View};

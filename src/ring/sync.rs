@@ -14,13 +14,10 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 
-/// A hint to the CPU inside a busy-wait loop; under loom, a yield to the model's scheduler
-/// (a spin loop that never yields would never let loom explore the other thread).
-#[cfg(loom)]
+/// In a loom model's busy-wait loop: a yield to the model's scheduler (a spin loop that never
+/// yields would never let loom explore the other thread).
+#[cfg(all(loom, test))]
 #[inline]
 pub(crate) fn spin_hint() {
-    #[cfg(loom)]
     loom::thread::yield_now();
-    #[cfg(not(loom))]
-    std::hint::spin_loop();
 }
