@@ -127,7 +127,7 @@ impl Collector {
             match catch_unwind(AssertUnwindSafe(|| sink.flush())) {
                 Ok(Ok(())) => {}
                 _ => {
-                    self.shared.sink_errors.fetch_add(1, Relaxed);
+                    self.shared.progress.sink_errors.fetch_add(1, Relaxed);
                 }
             }
         }
@@ -176,7 +176,7 @@ impl Collector {
             shared: lane,
             reported_drops,
         } = &mut lanes[i];
-        let dropped = lane.counters.dropped.load(Acquire);
+        let dropped = lane.drops.dropped.load(Acquire);
         let notice = dropped - *reported_drops;
         let chunk = consumer.read();
         if chunk.is_none() && notice == 0 {
@@ -203,7 +203,7 @@ impl Collector {
             }
         }
         if bad > 0 {
-            shared.decode_errors.fetch_add(bad, Relaxed);
+            shared.progress.decode_errors.fetch_add(bad, Relaxed);
         }
         let batch = Batch {
             frames,
@@ -218,13 +218,13 @@ impl Collector {
             match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
                 Ok(Ok(())) => {}
                 _ => {
-                    shared.sink_errors.fetch_add(1, Relaxed);
+                    shared.progress.sink_errors.fetch_add(1, Relaxed);
                 }
             }
         }
         *reported_drops = dropped;
         *delivered += count as u64;
-        shared.delivered.store(*delivered, Release);
+        shared.progress.delivered.store(*delivered, Release);
         drop(chunk); // releases the ring space
         count + (notice > 0) as usize
     }
@@ -232,12 +232,12 @@ impl Collector {
     /// Removes a lane whose thread exited, after its last records were delivered above.
     fn retire(&mut self, i: usize) {
         let lane = self.lanes.swap_remove(i);
-        let c = &lane.shared.counters;
+        let (c, d) = (&lane.shared.counters, &lane.shared.drops);
         let mut set = self.shared.lanes.lock();
         set.live.retain(|l| !Arc::ptr_eq(l, &lane.shared));
         set.retired.accepted += c.accepted.load(Relaxed);
-        set.retired.dropped += c.dropped.load(Relaxed);
-        set.retired.oversized += c.oversized.load(Relaxed);
+        set.retired.dropped += d.dropped.load(Relaxed);
+        set.retired.oversized += d.oversized.load(Relaxed);
         set.retired.truncated += c.truncated.load(Relaxed);
         set.retired.threads += 1;
     }

@@ -24,14 +24,20 @@ pub struct ThreadInfo {
     pub name: Option<String>,
 }
 
-/// Counters a producer publishes; read by `stats()` and by the collector.
+/// Counters a producer publishes on every accepted record; read only by `stats()`.
 #[derive(Default)]
 pub(crate) struct LaneCounters {
     pub(crate) accepted: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) oversized: AtomicU64,
     pub(crate) truncated: AtomicU64,
     pub(crate) high_water: AtomicU64,
+}
+
+/// Counters a producer publishes when it drops; the collector reads `dropped` on every pass,
+/// so they sit on a line apart from [`LaneCounters`], which changes on every record.
+#[derive(Default)]
+pub(crate) struct DropCounters {
+    pub(crate) dropped: AtomicU64,
+    pub(crate) oversized: AtomicU64,
 }
 
 /// What the producer thread, the collector and `stats()` share about one lane.
@@ -39,6 +45,7 @@ pub(crate) struct LaneShared {
     pub(crate) thread: ThreadInfo,
     pub(crate) capacity: usize,
     pub(crate) counters: CachePadded<LaneCounters>,
+    pub(crate) drops: CachePadded<DropCounters>,
 }
 
 /// The collector's half.
@@ -102,6 +109,7 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
         },
         capacity: producer.capacity(),
         counters: CachePadded::new(LaneCounters::default()),
+        drops: CachePadded::new(DropCounters::default()),
     });
     shared.adopt_lane(CollectorLane {
         consumer,
@@ -161,10 +169,7 @@ impl LocalLane {
                 }
                 Err(PushError::TooLarge) => {
                     self.oversized += 1;
-                    self.shared
-                        .counters
-                        .oversized
-                        .store(self.oversized, Relaxed);
+                    self.shared.drops.oversized.store(self.oversized, Relaxed);
                     return self.count_drop();
                 }
                 Err(PushError::Full) => {
@@ -189,7 +194,7 @@ impl LocalLane {
     #[inline]
     fn count_drop(&mut self) {
         self.dropped += 1;
-        self.shared.counters.dropped.store(self.dropped, Relaxed);
+        self.shared.drops.dropped.store(self.dropped, Relaxed);
     }
 }
 
