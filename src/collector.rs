@@ -183,6 +183,10 @@ impl Collector {
             return 0;
         }
         let frames = chunk.as_ref().map(|c| c.frames()).unwrap_or_default();
+        let fill = chunk.as_ref().map_or(0, |c| c.byte_len()) as u64;
+        if fill > lane.high_water.load(Relaxed) {
+            lane.high_water.store(fill, Relaxed);
+        }
         // Check every record once: count it, and learn any series or call site registered
         // since we last looked.
         let mut count = 0usize;

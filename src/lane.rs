@@ -29,7 +29,6 @@ pub struct ThreadInfo {
 pub(crate) struct LaneCounters {
     pub(crate) accepted: AtomicU64,
     pub(crate) truncated: AtomicU64,
-    pub(crate) high_water: AtomicU64,
 }
 
 /// Counters a producer publishes when it drops; the collector reads `dropped` on every pass,
@@ -46,6 +45,9 @@ pub(crate) struct LaneShared {
     pub(crate) capacity: usize,
     pub(crate) counters: CachePadded<LaneCounters>,
     pub(crate) drops: CachePadded<DropCounters>,
+    /// Largest fill the collector has found when draining, in bytes. Written by the collector
+    /// (when it grows), read by `stats()`.
+    pub(crate) high_water: CachePadded<AtomicU64>,
 }
 
 /// The collector's half.
@@ -68,7 +70,6 @@ pub(crate) struct LocalLane {
     dropped: u64,
     oversized: u64,
     truncated: u64,
-    high_water: u64,
     pub(crate) names: NameCache,
 }
 
@@ -110,6 +111,7 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
         capacity: producer.capacity(),
         counters: CachePadded::new(LaneCounters::default()),
         drops: CachePadded::new(DropCounters::default()),
+        high_water: CachePadded::new(AtomicU64::new(0)),
     });
     shared.adopt_lane(CollectorLane {
         consumer,
@@ -127,7 +129,6 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
         dropped: 0,
         oversized: 0,
         truncated: 0,
-        high_water: 0,
         names: NameCache::default(),
     });
     lanes.len() - 1
@@ -159,11 +160,6 @@ impl LocalLane {
                             .counters
                             .truncated
                             .store(self.truncated, Relaxed);
-                    }
-                    let used = self.producer.used_upper_bound() as u64;
-                    if used > self.high_water {
-                        self.high_water = used;
-                        self.shared.counters.high_water.store(used, Relaxed);
                     }
                     return;
                 }

@@ -58,6 +58,7 @@ pub struct ThreadStats {
     pub accepted: u64,
     /// Records dropped by this thread.
     pub dropped: u64,
-    /// Highest fill seen by the producer, in bytes (an upper bound).
+    /// Highest fill the collector found when draining this ring, in bytes. Near `capacity`
+    /// means the thread came close to blocking (or dropping): consider a larger ring.
     pub high_water: u64,
 }

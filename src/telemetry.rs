@@ -479,7 +479,7 @@ impl Shared {
                 capacity: l.capacity as u64,
                 accepted: c.accepted.load(Relaxed),
                 dropped: l.drops.dropped.load(Relaxed),
-                high_water: c.high_water.load(Relaxed),
+                high_water: l.high_water.load(Relaxed),
             };
             s.accepted += t.accepted;
             s.dropped += t.dropped;

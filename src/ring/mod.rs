@@ -156,13 +156,6 @@ impl Producer {
         self.ring.tail.store(self.tail, Release);
         Ok(r)
     }
-
-    /// Bytes in use as far as this side knows, without touching the consumer's line: an upper
-    /// bound (the consumer may have released more since we last looked).
-    #[inline]
-    pub(crate) fn used_upper_bound(&self) -> usize {
-        self.tail.wrapping_sub(self.cached_head)
-    }
 }
 
 impl Drop for Producer {
@@ -237,6 +230,11 @@ pub(crate) struct Chunk<'a> {
 }
 
 impl Chunk<'_> {
+    /// Bytes covered (frames, headers and padding): the ring's fill when it was read.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.first.len() + self.second.len()
+    }
+
     /// The payloads in this chunk, in the order they were pushed.
     pub(crate) fn frames(&self) -> Frames<'_> {
         Frames {
