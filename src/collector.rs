@@ -2,8 +2,9 @@
 //! time and hands each batch to every sink.
 //!
 //! It never calls back into the hot path. When every ring is empty it spins a little, then
-//! yields, then sleeps `idle_interval` (woken early by `flush()` and shutdown), so an idle
-//! instance costs almost nothing.
+//! yields, then sleeps: first `idle_interval`, doubling while nothing arrives up to
+//! `max_idle_interval`, so an idle instance costs almost nothing. It is woken early by
+//! `flush()`, by shutdown, and by a producer that finds its ring full.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -69,6 +70,11 @@ impl Collector {
         let _exit = ExitGuard(self.shared.clone());
         let clock = Clock::global();
         let mut idle = 0u32;
+        let (first_sleep, max_sleep) = (
+            self.shared.config.idle_interval,
+            self.shared.config.max_idle_interval,
+        );
+        let mut sleep = first_sleep;
         let mut flushed = 0u64;
         loop {
             // Read the requests before draining: the drain that follows then covers every
@@ -88,6 +94,7 @@ impl Collector {
             }
             if n > 0 {
                 idle = 0;
+                sleep = first_sleep;
                 continue;
             }
             idle = idle.saturating_add(1);
@@ -97,7 +104,8 @@ impl Collector {
                 std::thread::yield_now();
             } else {
                 clock.maybe_refine();
-                std::thread::park_timeout(self.shared.config.idle_interval);
+                std::thread::park_timeout(sleep);
+                sleep = (sleep * 2).min(max_sleep.max(first_sleep));
             }
         }
     }

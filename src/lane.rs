@@ -70,6 +70,9 @@ pub(crate) struct LocalLane {
     dropped: u64,
     oversized: u64,
     truncated: u64,
+    /// Set when this lane woke the collector because its ring was full; cleared by the next
+    /// accepted record.
+    woke_collector: bool,
     pub(crate) names: NameCache,
 }
 
@@ -129,6 +132,7 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
         dropped: 0,
         oversized: 0,
         truncated: 0,
+        woke_collector: false,
         names: NameCache::default(),
     });
     lanes.len() - 1
@@ -152,6 +156,7 @@ impl LocalLane {
         loop {
             match self.producer.try_push(len, &mut fill) {
                 Ok(truncated) => {
+                    self.woke_collector = false;
                     self.accepted += 1;
                     self.shared.counters.accepted.store(self.accepted, Relaxed);
                     if truncated {
@@ -169,6 +174,12 @@ impl LocalLane {
                     return self.count_drop();
                 }
                 Err(PushError::Full) => {
+                    // A full ring means the collector may be in a long idle sleep: wake it,
+                    // once per full episode (a syscall, but only on this already-slow path).
+                    if !self.woke_collector {
+                        self.woke_collector = true;
+                        shared.wake_collector();
+                    }
                     if !must_deliver && self.backpressure == Backpressure::Drop {
                         return self.count_drop();
                     }

@@ -43,6 +43,7 @@ pub(crate) struct Config {
     pub(crate) level: Level,
     pub(crate) max_series: usize,
     pub(crate) idle_interval: Duration,
+    pub(crate) max_idle_interval: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
 }
@@ -75,6 +76,7 @@ impl Default for TelemetryBuilder {
                 level: Level::Trace,
                 max_series: 100_000,
                 idle_interval: Duration::from_millis(1),
+                max_idle_interval: Duration::from_millis(16),
                 flush_timeout: Duration::from_secs(10),
                 shutdown_timeout: Duration::from_secs(10),
             },
@@ -130,10 +132,20 @@ impl TelemetryBuilder {
         self
     }
 
-    /// How long the collector sleeps when every ring is empty (after a short spin). Lower
-    /// means less latency to the sinks and more idle CPU. Default 1 ms.
+    /// How long the collector first sleeps when every ring is empty (after a short spin).
+    /// Each further idle round doubles the sleep up to [`TelemetryBuilder::max_idle_interval`];
+    /// any record resets it. Lower means records reach the sinks sooner after a quiet spell,
+    /// at more idle CPU. Default 1 ms.
     pub fn idle_interval(mut self, d: Duration) -> Self {
         self.config.idle_interval = d;
+        self
+    }
+
+    /// The longest idle sleep of the collector. A producer that finds its ring full wakes the
+    /// collector at once, so a long sleep delays delivery but never blocks a burst for long.
+    /// Default 16 ms (measured idle cost: see README).
+    pub fn max_idle_interval(mut self, d: Duration) -> Self {
+        self.config.max_idle_interval = d;
         self
     }
 
