@@ -281,6 +281,11 @@ pub mod __private {
     }
 }
 
+/// README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[doc(hidden)]
 pub mod __fuzz {
     //! Entry points for `fuzz/` targets; not a stable API.
