@@ -1,0 +1,217 @@
+//! The hot path allocates nothing on the calling thread after warm-up.
+//!
+//! A counting global allocator counts allocations made on the current thread only (the
+//! collector thread allocates freely: that is allowed). Each test warms its operation up, then
+//! makes 1,000,000 calls and asserts that the count did not move, then checks that every call
+//! was accepted and delivered (a call that silently did nothing would also allocate nothing).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::Duration;
+
+use tickwatch::sink::NullSink;
+use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry};
+
+struct CountingAlloc;
+
+thread_local! {
+    // `const` init and no destructor: touching it never allocates.
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    // `try_with`: the slot may already be gone while the thread is being torn down.
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Allocations made by this thread so far.
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+const CALLS: u64 = if cfg!(miri) { 200 } else { 1_000_000 };
+
+fn instance() -> Telemetry {
+    Telemetry::builder()
+        .ring_capacity(64 * 1024)
+        .backpressure(Backpressure::Block)
+        .sink(NullSink)
+        .start()
+        .unwrap()
+}
+
+/// Warms `op` up (ring created, key or call site registered), then asserts that `CALLS` more
+/// calls allocate nothing on this thread and that every call was recorded.
+fn assert_zero_alloc(tw: &Telemetry, mut op: impl FnMut(u64)) {
+    tw.preallocate();
+    op(0);
+    op(1);
+    let before = allocs();
+    for i in 0..CALLS {
+        op(black_box(i));
+    }
+    let after = allocs();
+    assert_eq!(
+        after - before,
+        0,
+        "{} allocations on the calling thread in {CALLS} calls",
+        after - before
+    );
+    tw.flush().unwrap();
+    let st = tw.stats();
+    assert_eq!(st.accepted, CALLS + 2, "{st:?}");
+    assert_eq!(st.dropped, 0, "{st:?}");
+    assert_eq!(st.delivered, CALLS + 2, "{st:?}");
+    assert_eq!(st.decode_errors, 0);
+}
+
+#[test]
+fn control_the_allocator_counts_this_threads_allocations() {
+    let before = allocs();
+    let v: Vec<u64> = black_box(vec![1, 2, 3]);
+    assert!(allocs() > before, "a Vec allocation must be counted");
+    drop(v);
+    // And an allocation inside tickwatch on this thread is seen too: the first sight of a
+    // by-name key allocates its per-thread cache entry.
+    let tw = instance();
+    tw.preallocate();
+    tw.log_metric("warm", 1.0, &[]);
+    let before = allocs();
+    tw.log_metric("a_key_never_seen_before", 1.0, &[("k", "v")]);
+    assert!(
+        allocs() > before,
+        "first sight of a key allocates; the counter must see it"
+    );
+    tw.shutdown().unwrap();
+}
+
+#[test]
+fn metric_record() {
+    let tw = instance();
+    let m = tw.metric("position", &[("venue", "XNAS")]);
+    assert_zero_alloc(&tw, |i| m.record(i as f64 * 0.25));
+}
+
+#[test]
+fn counter_add() {
+    let tw = instance();
+    let c = tw.counter("orders_sent", &[("venue", "XNAS")]);
+    assert_zero_alloc(&tw, |i| c.add(i));
+}
+
+#[test]
+fn latency_record() {
+    let tw = instance();
+    let l = tw.latency("order_roundtrip");
+    assert_zero_alloc(&tw, |i| l.record(Duration::from_nanos(i)));
+}
+
+#[test]
+fn latency_record_nanos() {
+    let tw = instance();
+    let l = tw.latency("order_roundtrip");
+    assert_zero_alloc(&tw, |i| l.record_nanos(i));
+}
+
+#[test]
+fn latency_timer_drop() {
+    let tw = instance();
+    let l = tw.latency("order_roundtrip");
+    assert_zero_alloc(&tw, |i| {
+        let t = l.start();
+        black_box(i);
+        drop(t);
+    });
+}
+
+#[test]
+fn resource_record() {
+    let tw = instance();
+    let r = tw.resource("order_book_depth");
+    assert_zero_alloc(&tw, |i| r.record(i as f64 / 1e6));
+}
+
+#[test]
+fn log_metric_by_name_with_two_tags() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| {
+        tw.log_metric(
+            "spread",
+            i as f64 * 0.01,
+            &[("venue", "XNAS"), ("symbol", "AAPL")],
+        )
+    });
+}
+
+#[test]
+fn measure_latency_by_name() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| {
+        tw.measure_latency("order_roundtrip", Duration::from_nanos(i))
+    });
+}
+
+#[test]
+fn track_resource_usage_by_name() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| tw.track_resource_usage("cpu", i as f64 / 1e6));
+}
+
+#[test]
+fn event_macro_three_fields() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| {
+        event!(
+            tw,
+            Level::Info,
+            "order filled",
+            order_id = i,
+            px = 101.25,
+            venue = "XNAS"
+        )
+    });
+}
+
+#[test]
+fn log_event_dynamic() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| {
+        tw.log_event(&Event {
+            level: Level::Warn,
+            target: "risk",
+            message: "limit breached",
+            fields: &[
+                ("order_id", FieldRef::U64(i)),
+                ("excess", FieldRef::F64(1.5)),
+                ("venue", FieldRef::Str("XNAS")),
+            ],
+        })
+    });
+}

@@ -1,0 +1,123 @@
+//! The global free functions allocate nothing on the calling thread after warm-up.
+//!
+//! Its own test binary: `tickwatch::install` works once per process. See `zero_alloc.rs` for
+//! the counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::Duration;
+
+use tickwatch::sink::NullSink;
+use tickwatch::{Backpressure, Event, FieldRef, Level, Telemetry};
+
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+const CALLS: u64 = if cfg!(miri) { 200 } else { 1_000_000 };
+
+#[test]
+fn global_free_functions_do_not_allocate_after_warm_up() {
+    let guard = tickwatch::install(
+        Telemetry::builder()
+            .ring_capacity(64 * 1024)
+            .backpressure(Backpressure::Block)
+            .sink(NullSink),
+    )
+    .unwrap();
+    let tw = tickwatch::global().expect("installed");
+    tw.preallocate();
+
+    // Control: the allocator sees this thread's allocations.
+    let before = allocs();
+    black_box(vec![0u8; 16]);
+    assert!(allocs() > before);
+
+    let ops: [(&str, &dyn Fn(u64)); 5] = [
+        ("log_metric", &|i| {
+            tickwatch::log_metric("spread", i as f64, &[("venue", "XNAS"), ("sym", "AAPL")])
+        }),
+        ("measure_latency", &|i| {
+            tickwatch::measure_latency("order_roundtrip", Duration::from_nanos(i))
+        }),
+        ("track_resource_usage", &|i| {
+            tickwatch::track_resource_usage("cpu", i as f64 / 1e6)
+        }),
+        ("log_event", &|i| {
+            tickwatch::log_event(&Event {
+                level: Level::Warn,
+                target: "risk",
+                message: "limit breached",
+                fields: &[
+                    ("order_id", FieldRef::U64(i)),
+                    ("excess", FieldRef::F64(1.5)),
+                    ("venue", FieldRef::Str("XNAS")),
+                ],
+            })
+        }),
+        ("event!", &|i| {
+            tickwatch::event!(
+                Level::Info,
+                "order filled",
+                order_id = i,
+                px = 101.25,
+                venue = "XNAS"
+            )
+        }),
+    ];
+    let mut expected = 0u64;
+    for (name, op) in ops {
+        op(0); // warm-up: registers the key or the call site
+        let before = allocs();
+        for i in 0..CALLS {
+            op(black_box(i));
+        }
+        let n = allocs() - before;
+        assert_eq!(n, 0, "{name}: {n} allocations in {CALLS} calls");
+        expected += CALLS + 1;
+        tw.flush().unwrap();
+        let st = tw.stats();
+        assert_eq!(st.accepted, expected, "{name}: {st:?}");
+        assert_eq!(st.delivered, expected, "{name}: {st:?}");
+        assert_eq!(st.dropped, 0, "{name}: {st:?}");
+    }
+    assert_eq!(tickwatch::calls_without_instance(), 0);
+    guard.shutdown().unwrap();
+}
