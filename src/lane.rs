@@ -8,7 +8,10 @@
 
 use crossbeam_utils::CachePadded;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 use std::sync::{Arc, Weak};
 
 use crate::performance::NameCache;
@@ -91,6 +94,9 @@ pub(crate) fn with_lane<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) 
             let mut lanes = cell.try_borrow_mut().ok()?;
             let idx = match lanes.iter().position(|l| l.instance_id == shared.id) {
                 Some(i) => i,
+                // A stopped instance's collector is gone: a new lane would never be drained
+                // or retired. The caller counts the call as dropped.
+                None if shared.is_stopping() => return None,
                 None => register(shared, &mut lanes),
             };
             Some(f(&mut lanes[idx]))
@@ -201,7 +207,9 @@ impl LocalLane {
     #[inline]
     fn count_drop(&mut self) {
         self.dropped += 1;
-        self.shared.drops.dropped.store(self.dropped, Relaxed);
+        // Release: a collector that sees this count also sees every record accepted before
+        // the drop, so the `Dropped` notice never overtakes them.
+        self.shared.drops.dropped.store(self.dropped, Release);
     }
 }
 

@@ -236,12 +236,15 @@ pub fn log_event(event: &Event<'_>) {
 #[macro_export]
 macro_rules! event {
     ($lvl:path, $msg:literal $(, $k:ident = $v:expr)* $(,)?) => {{
-        if let ::core::option::Option::Some(__tw) = $crate::global() {
-            $crate::event!(__tw, $lvl, $msg $(, $k = $v)*);
+        match $crate::global() {
+            ::core::option::Option::Some(__tw) => $crate::event!(__tw, $lvl, $msg $(, $k = $v)*),
+            ::core::option::Option::None => $crate::__private::count_call_without_instance(),
         }
     }};
     ($tw:expr, $lvl:expr, $msg:literal $(, $k:ident = $v:expr)* $(,)?) => {{
-        let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(&$tw);
+        // `let` extends the borrow's temporary, so `$tw` may itself be `&tw` or `&arc`.
+        let __src = &$tw;
+        let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
         if __tw.enabled($lvl) {
             static __CALLSITE: $crate::logging::Callsite = $crate::logging::Callsite::new(
                 $lvl,
@@ -259,6 +262,11 @@ macro_rules! event {
 #[doc(hidden)]
 pub mod __private {
     use super::Telemetry;
+
+    /// The global `event!` with no instance installed.
+    pub fn count_call_without_instance() {
+        super::CALLS_WITHOUT_INSTANCE.fetch_add(1, super::Relaxed);
+    }
 
     /// Lets `event!` accept a `Telemetry`, a reference to one, or an `Arc`.
     pub trait AsTelemetry {

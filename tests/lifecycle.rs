@@ -483,11 +483,8 @@ fn event_macro_forms() {
     let tw_ref: &Telemetry = &tw;
     let line_a = line!() + 1;
     event!(tw, Level::Info, "by value", venue = &venue);
-    // BUG (not compiled here): `event!(&tw, ...)` -- a reference *expression* -- does not
-    // compile (E0716, temporary dropped while borrowed), although the macro docs promise "a
-    // reference to one"; see the report. A reference binding works:
-    let tw_ref2 = &tw;
-    event!(tw_ref2, Level::Info, "by ref", venue = venue_str,);
+    // A reference expression and a reference binding both work.
+    event!(&tw, Level::Info, "by ref", venue = venue_str,);
     event!(tw_ref, Level::Warn, "ref binding", venue = &venue_str);
     event!(tw, Level::Error, "no fields");
     event!(
@@ -513,8 +510,7 @@ fn event_macro_forms() {
     );
     let arc = Arc::new(tw);
     event!(arc, Level::Info, "arc", x = 1u64);
-    let arc_ref = &arc; // `event!(&arc, ...)` does not compile either (same bug)
-    event!(arc_ref, Level::Info, "arc ref", x = 2u64);
+    event!(&arc, Level::Info, "arc ref", x = 2u64);
     std::thread::scope(|s| {
         s.spawn(|| event!(arc, Level::Info, "arc other thread", x = 3u64));
     });

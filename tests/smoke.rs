@@ -65,6 +65,5 @@ fn every_operation_reaches_the_sink() {
         }
         r => panic!("{r:?}"),
     }
-    println!("{recs:#?}");
     tw.shutdown().unwrap();
 }

@@ -219,9 +219,6 @@ fn rings_of_shut_down_instances_are_reclaimed() {
 /// holds a ring). Uses the global instance, the only stopped instance whose `stats()` can still
 /// be read; the one test in this binary that installs it.
 #[test]
-#[ignore = "BUG: lane.rs with_lane()/register() creates a lane and a ring for a thread's first \
-            call on a stopped instance; nothing ever retires it (the collector is gone), so \
-            stats().threads lists exited threads forever and each ring stays allocated"]
 fn first_calls_after_shutdown_leave_no_lane_behind() {
     let _serial = serial();
     let threads = if cfg!(miri) { 4 } else { 100 };

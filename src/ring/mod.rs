@@ -32,7 +32,8 @@ use sync::{Arc, AtomicBool, AtomicUsize};
 pub(crate) const HEADER: usize = 8;
 /// Header value marking "skip to the end of the buffer".
 const PAD: u64 = u64::MAX;
-/// Smallest capacity accepted (bytes): room for a few records of any small kind.
+/// Smallest capacity accepted (bytes). Its largest payload is 24 bytes: one sample. Events
+/// need larger rings (a three-field event is a 64-byte frame, so at least 128 bytes).
 pub(crate) const MIN_CAPACITY: usize = 64;
 
 /// Rounds a payload length up to the frame size it occupies (header included).
