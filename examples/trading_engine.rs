@@ -64,6 +64,8 @@ fn dollars(ticks: i64) -> f64 {
 const MAX_ORDER_QTY: u32 = 5_000;
 const PRICE_BAND_PCT: i64 = 5;
 const POSITION_LIMIT: i64 = 20_000;
+/// Orders a strategy may have sent and not yet had acked or rejected.
+const MAX_IN_FLIGHT: u64 = 256;
 /// Resting orders per venue book before the farthest price level is expired.
 const MAX_RESTING: usize = 2_000;
 
@@ -350,6 +352,13 @@ fn strategy(
         for _ in 0..burst {
             if cfg.max_orders > 0 && sent >= cfg.max_orders {
                 break 'run;
+            }
+            // At most MAX_IN_FLIGHT unanswered orders: wait for answers before sending more.
+            while sent - ledger.done >= MAX_IN_FLIGHT {
+                match reports.recv() {
+                    Ok(r) => on_report(r, &mut ledger, &mut calls),
+                    Err(_) => break 'run,
+                }
             }
             let venue = rng.below(VENUES.len() as u64) as usize;
             // Lean against the position: the longer, the likelier a sell.
