@@ -1,1 +1,449 @@
-fn main() {}
+//! Hot-path cost of tickwatch against its peers, each comparison in its own criterion group so
+//! every claim is a ratio measured in the same run on the same machine.
+//!
+//! ```text
+//! cargo bench --bench hot_path                 # everything (~2-3 minutes on 2 cores)
+//! cargo bench --bench hot_path -- handle       # one group
+//! ```
+//!
+//! Every tickwatch call is measured two ways:
+//!
+//! * `/steady`: back to back, as criterion's `iter` does. Once the 1 MiB ring has filled, this
+//!   measures the slower of the calling thread and the collector (`Backpressure::Block`), so
+//!   it is a throughput figure for a thread that does nothing but log.
+//! * `/burst`: timed bursts of [`BURST`] calls (a quarter of the ring, so a burst never
+//!   waits for room), each followed by an untimed `flush()`: the cost on the calling thread,
+//!   with the collector draining concurrently on the other core. This is the per-call cost a
+//!   trading thread pays between other work.
+//!
+//! Groups:
+//!
+//! * `handle`: register-once handles. tickwatch `Metric::record`, `Counter::add`,
+//!   `Latency::record` (a `Duration`), `Latency::record_nanos`; peers: a `metrics::Counter`
+//!   handle increment (one atomic RMW, built with `Counter::from_arc`), an `hdrhistogram`
+//!   `record` (a local array increment: no hand-off to another thread at all), and
+//!   `crossbeam_queue::ArrayQueue::push` of a 32-byte record drained by a consumer thread (the
+//!   bare hand-off a telemetry pipeline must at least pay).
+//! * `by_name`: `tw.log_metric` with two tags against the `metrics::counter!` macro with two
+//!   labels through a recorder that looks the key up in a `RwLock<HashMap>` (what the macro
+//!   costs when the handle is not kept).
+//! * `event`: `event!` with three fields (u64, f64, 4-byte &str) and the dynamic
+//!   `tw.log_event` against `tracing::info!` with the same fields through
+//!   `tracing_subscriber::fmt()` writing to `tracing_appender::non_blocking(io::sink())`, both
+//!   the default (lossy: lines are dropped when its 128,000-line channel is full) and
+//!   lossless (the caller waits for the writer thread).
+//! * `drain`: records per second from one producer to the sink: [`DRAIN_N`] `Metric::record`
+//!   then `flush()` into `NullSink`, against the same number of 32-byte items through a bare
+//!   `ArrayQueue` of the same byte size with one consumer thread.
+//!
+//! Criterion prints the mean; the median of each benchmark is in
+//! `target/criterion/<group>/<bench>/new/estimates.json` (`median.point_estimate`, ns per
+//! iteration; divide the drain figures by [`DRAIN_N`]).
+//!
+//! tickwatch runs with `Backpressure::Block`, 1 MiB rings and a `NullSink`; its collector
+//! drains concurrently on the other core. Each group starts its own instance (and peer
+//! threads) and stops them at the end, so no idle thread of one group competes with the next.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use crossbeam_queue::ArrayQueue;
+use tickwatch::sink::NullSink;
+use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry};
+
+/// Ring size for the benchmarks: 1 MiB, 32,768 samples.
+const RING: usize = 1 << 20;
+/// Calls per timed burst (`/burst` benchmarks): a quarter of the ring, so a burst never blocks.
+const BURST: u64 = 8_192;
+/// Records per iteration of the drain benchmark.
+const DRAIN_N: u64 = 1_000_000;
+
+fn telemetry() -> Telemetry {
+    let tw = Telemetry::builder()
+        .ring_capacity(RING)
+        .backpressure(Backpressure::Block)
+        .sink(NullSink)
+        .start()
+        .expect("valid configuration");
+    tw.preallocate();
+    tw
+}
+
+/// Prints the instance's counters (so a run shows nothing was dropped) and shuts it down.
+fn finish(label: &str, tw: Telemetry) {
+    tw.flush().expect("flush");
+    let s = tw.stats();
+    eprintln!(
+        "[{label}] tickwatch stats: accepted {} delivered {} dropped {}",
+        s.accepted, s.delivered, s.dropped
+    );
+    assert_eq!(s.dropped, 0, "Backpressure::Block must not drop");
+    assert_eq!(s.accepted, s.delivered);
+    tw.shutdown().expect("shutdown");
+}
+
+/// A 32-byte record, the size of a tickwatch sample frame.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Rec32 {
+    ticks: u64,
+    id: u64,
+    value: u64,
+    kind: u64,
+}
+
+impl Rec32 {
+    #[inline(always)]
+    fn new(i: u64) -> Self {
+        Rec32 {
+            ticks: i,
+            id: 7,
+            value: 850,
+            kind: 1,
+        }
+    }
+}
+
+/// A consumer thread popping everything from an `ArrayQueue`; stops when dropped.
+struct Drainer {
+    queue: Arc<ArrayQueue<Rec32>>,
+    popped: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drainer {
+    fn new(capacity: usize) -> Self {
+        let queue = Arc::new(ArrayQueue::<Rec32>::new(capacity));
+        let popped = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (queue, popped, stop) = (queue.clone(), popped.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("arrayqueue-consumer".into())
+                .spawn(move || {
+                    let mut n = 0u64;
+                    let mut sum = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut got = false;
+                        while let Some(r) = queue.pop() {
+                            sum = sum.wrapping_add(r.value ^ r.ticks);
+                            n += 1;
+                            got = true;
+                        }
+                        if got {
+                            popped.store(n, Ordering::Release);
+                        } else {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    black_box(sum);
+                })
+                .expect("spawn consumer")
+        };
+        Drainer {
+            queue,
+            popped,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&self, r: Rec32) {
+        let mut r = r;
+        while let Err(back) = self.queue.push(r) {
+            r = back;
+            std::hint::spin_loop();
+        }
+    }
+
+    fn wait_popped(&self, n: u64) {
+        while self.popped.load(Ordering::Acquire) < n {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Drop for Drainer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A `metrics` counter backend: one atomic add, what a real recorder's handle does.
+#[derive(Default)]
+struct AtomicCounter(AtomicU64);
+
+impl metrics::CounterFn for AtomicCounter {
+    fn increment(&self, value: u64) {
+        self.0.fetch_add(value, Ordering::Relaxed);
+    }
+    fn absolute(&self, value: u64) {
+        self.0.fetch_max(value, Ordering::Relaxed);
+    }
+}
+
+/// A recorder that finds (or creates) a counter by key on every `counter!` call, as
+/// registry-backed exporters do.
+#[derive(Default)]
+struct MapRecorder {
+    counters: RwLock<HashMap<metrics::Key, Arc<AtomicCounter>>>,
+}
+
+impl metrics::Recorder for MapRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        if let Some(c) = self.counters.read().expect("lock").get(key) {
+            return metrics::Counter::from_arc(c.clone());
+        }
+        let c = self
+            .counters
+            .write()
+            .expect("lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        metrics::Counter::from_arc(c)
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+fn config(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(2));
+    g.sample_size(50);
+}
+
+/// Times `BURST`-call bursts of `op`; waits (untimed) for the collector between bursts.
+fn bursts(tw: &Telemetry, iters: u64, mut op: impl FnMut()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BURST);
+        let t = Instant::now();
+        for _ in 0..n {
+            op();
+        }
+        total += t.elapsed();
+        left -= n;
+        tw.flush().expect("flush");
+    }
+    total
+}
+
+/// Benchmarks `op` twice: back to back (`/steady`) and in bursts (`/burst`).
+fn both(g: &mut BenchmarkGroup<'_, WallTime>, tw: &Telemetry, name: &str, mut op: impl FnMut()) {
+    g.bench_function(format!("{name}/steady"), |b| b.iter(&mut op));
+    g.bench_function(format!("{name}/burst"), |b| {
+        b.iter_custom(|iters| bursts(tw, iters, &mut op))
+    });
+}
+
+fn handle(c: &mut Criterion) {
+    let tw = telemetry();
+    let metric = tw.metric("position", &[("venue", "XNAS")]);
+    let counter = tw.counter("orders_sent", &[("venue", "XNAS")]);
+    let latency = tw.latency("order_roundtrip");
+
+    let mut g = c.benchmark_group("handle");
+    config(&mut g);
+    g.throughput(Throughput::Elements(1));
+    both(&mut g, &tw, "tickwatch/Metric::record", || {
+        metric.record(black_box(1.5))
+    });
+    both(&mut g, &tw, "tickwatch/Counter::add", || {
+        counter.add(black_box(1))
+    });
+    both(&mut g, &tw, "tickwatch/Latency::record", || {
+        latency.record(black_box(Duration::from_nanos(850)))
+    });
+    both(&mut g, &tw, "tickwatch/Latency::record_nanos", || {
+        latency.record_nanos(black_box(850))
+    });
+    finish("handle", tw);
+
+    let mc = metrics::Counter::from_arc(Arc::new(AtomicCounter::default()));
+    g.bench_function("metrics/Counter::increment", |b| {
+        b.iter(|| mc.increment(black_box(1)))
+    });
+    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
+        .expect("histogram bounds");
+    g.bench_function("hdrhistogram/record", |b| {
+        b.iter(|| h.record(black_box(850)).expect("in range"))
+    });
+    black_box(h.len());
+    {
+        // Same byte size as the tickwatch ring: 32,768 records of 32 bytes.
+        let q = Drainer::new(RING / 32);
+        let mut i = 0u64;
+        g.bench_function("crossbeam/ArrayQueue::push+consumer", |b| {
+            b.iter(|| {
+                i += 1;
+                q.push(Rec32::new(black_box(i)))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn by_name(c: &mut Criterion) {
+    let tw = telemetry();
+    let mut g = c.benchmark_group("by_name");
+    config(&mut g);
+    g.throughput(Throughput::Elements(1));
+    both(&mut g, &tw, "tickwatch/log_metric(2 tags)", || {
+        tw.log_metric(
+            black_box("spread"),
+            black_box(0.01),
+            black_box(&[("venue", "XNAS"), ("side", "buy")]),
+        )
+    });
+    finish("by_name", tw);
+
+    let recorder = MapRecorder::default();
+    metrics::with_local_recorder(&recorder, || {
+        g.bench_function("metrics/counter!(2 labels)", |b| {
+            b.iter(|| {
+                metrics::counter!("orders_sent", "venue" => "XNAS", "side" => "buy")
+                    .increment(black_box(1))
+            })
+        });
+    });
+    g.finish();
+}
+
+fn event(c: &mut Criterion) {
+    let tw = telemetry();
+    let mut g = c.benchmark_group("event");
+    config(&mut g);
+    g.throughput(Throughput::Elements(1));
+    both(&mut g, &tw, "tickwatch/event!(3 fields)", || {
+        event!(
+            tw,
+            Level::Info,
+            "order filled",
+            order_id = black_box(42u64),
+            px = black_box(101.25),
+            venue = black_box("XNAS")
+        )
+    });
+    both(&mut g, &tw, "tickwatch/log_event(3 fields)", || {
+        tw.log_event(black_box(&Event {
+            level: Level::Info,
+            target: "hot_path",
+            message: "order filled",
+            fields: &[
+                ("order_id", FieldRef::U64(black_box(42))),
+                ("px", FieldRef::F64(black_box(101.25))),
+                ("venue", FieldRef::Str(black_box("XNAS"))),
+            ],
+        }))
+    });
+    finish("event", tw);
+
+    for (name, lossy) in [
+        ("tracing/info!+fmt+non_blocking(default, lossy)", true),
+        ("tracing/info!+fmt+non_blocking(lossless)", false),
+    ] {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(lossy)
+            .finish(std::io::sink());
+        let subscriber = tracing_subscriber::fmt().with_writer(writer).finish();
+        let default = tracing::subscriber::set_default(subscriber);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                tracing::info!(
+                    order_id = black_box(42u64),
+                    px = black_box(101.25),
+                    venue = black_box("XNAS"),
+                    "order filled"
+                )
+            })
+        });
+        drop(default);
+        drop(guard); // flushes and joins the writer thread
+    }
+    g.finish();
+}
+
+fn drain(c: &mut Criterion) {
+    let tw = telemetry();
+    let metric = tw.metric("position", &[("venue", "XNAS")]);
+    let mut g = c.benchmark_group("drain");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(DRAIN_N));
+    g.bench_function("tickwatch/1M Metric::record+flush->NullSink", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                for i in 0..DRAIN_N {
+                    metric.record(i as f64);
+                }
+                tw.flush().expect("flush");
+            }
+            t.elapsed()
+        })
+    });
+    finish("drain", tw);
+
+    let q = Drainer::new(RING / 32);
+    let mut sent = 0u64;
+    g.bench_function("crossbeam/1M ArrayQueue<32B> push->consumer thread", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                for i in 0..DRAIN_N {
+                    q.push(Rec32::new(i));
+                }
+                sent += DRAIN_N;
+                q.wait_popped(sent);
+            }
+            t.elapsed()
+        })
+    });
+    drop(q);
+    g.finish();
+}
+
+criterion_group!(benches, handle, by_name, event, drain);
+criterion_main!(benches);
