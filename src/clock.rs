@@ -36,7 +36,7 @@ pub(crate) fn now_ticks() -> u64 {
     monotonic_ticks()
 }
 
-#[inline]
+#[inline(never)]
 fn monotonic_ticks() -> u64 {
     let anchor = ANCHOR.get_or_init(Instant::now);
     anchor.elapsed().as_nanos() as u64

@@ -7,7 +7,8 @@
 //! read-modify-write on the hot path.
 
 use crossbeam_utils::CachePadded;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::ptr;
 use std::sync::atomic::{
     AtomicU64,
     Ordering::{Relaxed, Release},
@@ -73,43 +74,94 @@ pub(crate) struct LocalLane {
     dropped: u64,
     oversized: u64,
     truncated: u64,
-    /// Set when this lane woke the collector because its ring was full; cleared by the next
-    /// accepted record.
-    woke_collector: bool,
     pub(crate) names: NameCache,
 }
 
+/// This thread's lanes, one per instance it has logged to. Boxed, so that a lane's address
+/// stays put while the list grows: [`LAST`] keeps a pointer to one.
+struct Lanes {
+    list: RefCell<Vec<Box<LocalLane>>>,
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        // The boxes go with us: forget the pointer first. `LAST` has no destructor, so it is
+        // still there to clear.
+        LAST.set((0, ptr::null_mut()));
+    }
+}
+
 thread_local! {
-    static LANES: RefCell<Vec<LocalLane>> = const { RefCell::new(Vec::new()) };
+    static LANES: Lanes = const { Lanes { list: RefCell::new(Vec::new()) } };
+    /// The lane used last: `(instance id, pointer to its box in LANES)`, or id 0. Neither this
+    /// nor `BUSY` has a destructor, so reading them is a plain thread-local load with no
+    /// registration check: the fast path of every hot-path call.
+    static LAST: Cell<(u64, *mut LocalLane)> = const { Cell::new((0, ptr::null_mut())) };
+    /// Set while a lane is lent out, so that a re-entrant call (a global allocator that logs,
+    /// say) is refused instead of getting a second `&mut` to the same lane.
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Clears `BUSY` when the lane is handed back, even if the caller unwinds.
+struct Lent;
+
+impl Drop for Lent {
+    #[inline(always)]
+    fn drop(&mut self) {
+        BUSY.set(false);
+    }
 }
 
 /// Runs `f` on this thread's lane for `shared`, creating it on first use.
 ///
 /// Returns `None` when no lane can be had: the thread is being torn down (its thread-locals
-/// are gone) or `f` re-entered from inside a push. The caller counts that as a drop.
-#[inline]
+/// are gone), the instance is stopped and this thread has no lane for it, or `f` re-entered
+/// from inside a push. The caller counts that as a drop.
+#[inline(always)]
 pub(crate) fn with_lane<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<R> {
+    let (id, lane) = LAST.get();
+    if id == shared.id && !BUSY.get() {
+        BUSY.set(true);
+        let _lent = Lent;
+        // SAFETY: `LAST` holds a non-zero id only while it points at a live box in this
+        // thread's `LANES` (it is reset before any box is dropped: in `register` and in
+        // `Lanes::drop`), lanes never leave their thread, and `BUSY` was clear, so no other
+        // reference to this lane exists until `_lent` clears it again.
+        return Some(f(unsafe { &mut *lane }));
+    }
+    with_lane_slow(shared, f)
+}
+
+#[cold]
+#[inline(never)]
+fn with_lane_slow<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<R> {
+    if BUSY.get() {
+        return None;
+    }
     LANES
-        .try_with(|cell| {
-            let mut lanes = cell.try_borrow_mut().ok()?;
-            let idx = match lanes.iter().position(|l| l.instance_id == shared.id) {
+        .try_with(|lanes| {
+            let mut list = lanes.list.try_borrow_mut().ok()?;
+            let idx = match list.iter().position(|l| l.instance_id == shared.id) {
                 Some(i) => i,
                 // A stopped instance's collector is gone: a new lane would never be drained
                 // or retired. The caller counts the call as dropped.
                 None if shared.is_stopping() => return None,
-                None => register(shared, &mut lanes),
+                None => register(shared, &mut list),
             };
-            Some(f(&mut lanes[idx]))
+            let lane: &mut LocalLane = &mut list[idx];
+            LAST.set((shared.id, lane as *mut LocalLane));
+            BUSY.set(true);
+            let _lent = Lent;
+            Some(f(lane))
         })
         .ok()
         .flatten()
 }
 
-#[cold]
-#[inline(never)]
-fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
+fn register(shared: &Arc<Shared>, lanes: &mut Vec<Box<LocalLane>>) -> usize {
     // Lanes of stopped instances would only hold memory: drop them (their rings go with the
-    // collector that owned the other half).
+    // collector that owned the other half). `LAST` may point at one of them: forget it first.
+    LAST.set((0, ptr::null_mut()));
     lanes.retain(|l| l.instance.upgrade().is_some_and(|s| !s.is_stopping()));
     let (producer, consumer) = ring::ring(shared.config.ring_capacity);
     let lane_shared = Arc::new(LaneShared {
@@ -127,7 +179,7 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
         shared: lane_shared.clone(),
         reported_drops: 0,
     });
-    lanes.push(LocalLane {
+    lanes.push(Box::new(LocalLane {
         instance_id: shared.id,
         instance: Arc::downgrade(shared),
         producer,
@@ -138,16 +190,15 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<LocalLane>) -> usize {
         dropped: 0,
         oversized: 0,
         truncated: 0,
-        woke_collector: false,
         names: NameCache::default(),
-    });
+    }));
     lanes.len() - 1
 }
 
 impl LocalLane {
     /// Pushes one record of `len` payload bytes written by `fill` (which returns whether it
     /// truncated a string). `must_deliver` records wait for room whatever the policy.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(
         &mut self,
         shared: &Shared,
@@ -158,32 +209,53 @@ impl LocalLane {
         if shared.is_stopping() {
             return self.count_drop();
         }
+        match self.producer.try_push(len, &mut fill) {
+            Ok(truncated) => self.accepted_one(truncated),
+            Err(e) => self.push_slow(shared, len, must_deliver, fill, e),
+        }
+    }
+
+    #[inline(always)]
+    fn accepted_one(&mut self, truncated: bool) {
+        self.accepted += 1;
+        self.shared.counters.accepted.store(self.accepted, Relaxed);
+        if truncated {
+            self.truncated += 1;
+            self.shared
+                .counters
+                .truncated
+                .store(self.truncated, Relaxed);
+        }
+    }
+
+    /// The ring was full or the record too large: wait (`Block`, or `must_deliver`), drop and
+    /// count (`Drop`), or refuse and count (too large).
+    #[cold]
+    #[inline(never)]
+    fn push_slow(
+        &mut self,
+        shared: &Shared,
+        len: usize,
+        must_deliver: bool,
+        mut fill: impl FnMut(&mut [u8]) -> bool,
+        first: PushError,
+    ) {
+        // A full ring means the collector may be in a long idle sleep: wake it, once per push
+        // that finds the ring full (a syscall, but only on this already-slow path).
+        let mut woke = false;
         let mut spins = 0u32;
+        let mut result = Err(first);
         loop {
-            match self.producer.try_push(len, &mut fill) {
-                Ok(truncated) => {
-                    self.woke_collector = false;
-                    self.accepted += 1;
-                    self.shared.counters.accepted.store(self.accepted, Relaxed);
-                    if truncated {
-                        self.truncated += 1;
-                        self.shared
-                            .counters
-                            .truncated
-                            .store(self.truncated, Relaxed);
-                    }
-                    return;
-                }
+            match result {
+                Ok(truncated) => return self.accepted_one(truncated),
                 Err(PushError::TooLarge) => {
                     self.oversized += 1;
                     self.shared.drops.oversized.store(self.oversized, Relaxed);
                     return self.count_drop();
                 }
                 Err(PushError::Full) => {
-                    // A full ring means the collector may be in a long idle sleep: wake it,
-                    // once per full episode (a syscall, but only on this already-slow path).
-                    if !self.woke_collector {
-                        self.woke_collector = true;
+                    if !woke {
+                        woke = true;
                         shared.wake_collector();
                     }
                     if !must_deliver && self.backpressure == Backpressure::Drop {
@@ -201,6 +273,7 @@ impl LocalLane {
                     }
                 }
             }
+            result = self.producer.try_push(len, &mut fill);
         }
     }
 
@@ -218,7 +291,7 @@ mod tests {
     use crate::{sink::NullSink, Telemetry};
 
     fn lane_ids() -> Vec<u64> {
-        super::LANES.with(|l| l.borrow().iter().map(|l| l.instance_id).collect())
+        super::LANES.with(|l| l.list.borrow().iter().map(|l| l.instance_id).collect())
     }
 
     #[test]

@@ -201,12 +201,15 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Writes a sample payload (exactly [`SAMPLE_LEN`] bytes).
+/// Writes a sample payload (exactly [`SAMPLE_LEN`] bytes), as three 8-byte words.
 #[inline(always)]
 pub(crate) fn encode_sample(buf: &mut [u8], kind: u8, flags: u8, id: u32, ticks: u64, value: u64) {
-    let mut w = Writer::new(buf);
-    w.header(kind, flags, 0, id, ticks);
-    w.u64(value);
+    let head = kind as u64 | (flags as u64) << 8 | (id as u64) << 32;
+    let mut words = [0u8; SAMPLE_LEN];
+    words[0..8].copy_from_slice(&head.to_le_bytes());
+    words[8..16].copy_from_slice(&ticks.to_le_bytes());
+    words[16..24].copy_from_slice(&value.to_le_bytes());
+    buf[..SAMPLE_LEN].copy_from_slice(&words);
 }
 
 /// Why a payload could not be decoded.

@@ -270,6 +270,48 @@ impl Registry {
     }
 }
 
+/// Up to 8 bytes as one word, in at most two loads and no `memcpy` call. For a given length
+/// the word determines the bytes (the two reads overlap but together cover every byte), so
+/// comparing words of equal-length strings is comparing the strings.
+#[inline(always)]
+fn small_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    debug_assert!(n <= 8);
+    if n >= 4 {
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        lo as u64 | (hi as u64) << 32
+    } else if n > 0 {
+        (b[0] as u64) << 16 | (b[n / 2] as u64) << 8 | b[n - 1] as u64
+    } else {
+        0
+    }
+}
+
+#[inline(always)]
+fn word_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// String equality with the short cases (the usual metric names and tags) done in registers.
+#[inline(always)]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..=8 => small_word(a) == small_word(b),
+        9..=16 => {
+            let t = a.len() - 8;
+            word_at(a, 0) == word_at(b, 0) && word_at(a, t) == word_at(b, t)
+        }
+        _ => a == b,
+    }
+}
+
 /// FxHash-style mixing over the key's bytes: a handful of multiply-rotates for a short key.
 #[inline]
 pub(crate) fn hash_key(kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> u64 {
@@ -279,15 +321,19 @@ pub(crate) fn hash_key(kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> u
     }
     #[inline(always)]
     fn bytes(mut h: u64, b: &[u8]) -> u64 {
-        let mut chunks = b.chunks_exact(8);
-        for c in &mut chunks {
-            h = mix(h, u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        }
-        let rest = chunks.remainder();
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
+        let n = b.len();
         // The length separates "ab"+"c" from "a"+"bc".
-        mix(mix(h, u64::from_le_bytes(last)), b.len() as u64)
+        h = mix(h, n as u64);
+        if n <= 8 {
+            return mix(h, small_word(b));
+        }
+        let mut at = 0;
+        while at + 8 < n {
+            h = mix(h, word_at(b, at));
+            at += 8;
+        }
+        // The last 8 bytes, overlapping the previous word when the length is not a multiple.
+        mix(h, word_at(b, n - 8))
     }
     let mut h = bytes(kind as u64 + 1, name.as_bytes());
     for (k, v) in tags {
@@ -308,13 +354,13 @@ impl CacheEntry {
     #[inline]
     fn matches(&self, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> bool {
         self.kind == kind
-            && &*self.name == name
+            && same(&self.name, name)
             && self.tags.len() == tags.len()
             && self
                 .tags
                 .iter()
                 .zip(tags)
-                .all(|((a, b), (c, d))| &**a == *c && &**b == *d)
+                .all(|((a, b), (c, d))| same(a, c) && same(b, d))
     }
 }
 
@@ -427,6 +473,22 @@ mod tests {
         assert_eq!(r.overflowed.load(Relaxed), 2);
         // Existing series still resolve.
         assert_eq!(r.register(SeriesKind::Metric, "a", &[]).name(), "a");
+    }
+
+    proptest::proptest! {
+        /// The register-only comparison agrees with `==` on every pair, including equal
+        /// lengths that differ in one byte anywhere.
+        #[test]
+        fn short_compare_is_exact(a in "[ab\u{e9}]{0,20}", b in "[ab\u{e9}]{0,20}", flip in 0usize..20) {
+            proptest::prop_assert_eq!(same(&a, &b), a == b);
+            let mut c = a.clone().into_bytes();
+            if !c.is_empty() {
+                let i = flip % c.len();
+                c[i] ^= 1;
+                let c = String::from_utf8_lossy(&c).into_owned();
+                proptest::prop_assert_eq!(same(&a, &c), a == c);
+            }
+        }
     }
 
     #[test]

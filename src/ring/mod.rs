@@ -80,6 +80,7 @@ pub(crate) fn ring(capacity: usize) -> (Producer, Consumer) {
     (
         Producer {
             ring: ring.clone(),
+            capacity,
             tail: 0,
             cached_head: 0,
         },
@@ -94,6 +95,8 @@ pub(crate) fn ring(capacity: usize) -> (Producer, Consumer) {
 /// The writing half. Owned by exactly one thread.
 pub(crate) struct Producer {
     ring: Arc<Ring>,
+    /// A copy of `ring.capacity`, so the fast path does not go through the `Arc`.
+    capacity: usize,
     /// Our own copy of `ring.tail` (we are its only writer).
     tail: usize,
     /// The last `ring.head` we read; the true head is never behind it.
@@ -103,26 +106,26 @@ pub(crate) struct Producer {
 impl Producer {
     /// Capacity in bytes.
     pub(crate) fn capacity(&self) -> usize {
-        self.ring.capacity
+        self.capacity
     }
 
     /// The largest payload [`Producer::try_push`] can ever accept.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn max_payload(&self) -> usize {
-        self.ring.capacity / 2 - HEADER
+        self.capacity / 2 - HEADER
     }
 
     /// Reserves a frame for `len` payload bytes, lets `fill` write them, and publishes it.
     ///
     /// `fill` receives exactly `len` bytes (their previous contents are unspecified) and must
     /// write all of them. If `fill` panics nothing is published.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_push<R>(
         &mut self,
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> R,
     ) -> Result<R, PushError> {
-        let cap = self.ring.capacity;
+        let cap = self.capacity;
         if len > cap / 2 - HEADER {
             return Err(PushError::TooLarge);
         }
