@@ -80,6 +80,10 @@ pub(crate) struct LocalLane {
 /// This thread's lanes, one per instance it has logged to. Boxed, so that a lane's address
 /// stays put while the list grows: [`LAST`] keeps a pointer to one.
 struct Lanes {
+    #[expect(
+        clippy::vec_box,
+        reason = "LAST points into a box: its address must not move"
+    )]
     list: RefCell<Vec<Box<LocalLane>>>,
 }
 
@@ -158,6 +162,10 @@ fn with_lane_slow<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) -> R) 
         .flatten()
 }
 
+#[expect(
+    clippy::vec_box,
+    reason = "LAST points into a box: its address must not move"
+)]
 fn register(shared: &Arc<Shared>, lanes: &mut Vec<Box<LocalLane>>) -> usize {
     // Lanes of stopped instances would only hold memory: drop them (their rings go with the
     // collector that owned the other half). `LAST` may point at one of them: forget it first.
