@@ -88,7 +88,7 @@ impl fmt::Display for FieldRef<'_> {
     }
 }
 
-/// An owned field value, as held by [`crate::Record::Event`].
+/// An owned field value, as held by [`crate::sink::Record::Event`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// An unsigned integer.
