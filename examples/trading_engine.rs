@@ -700,7 +700,7 @@ fn opposite(s: Side) -> Side {
 struct Aggregate {
     latency: BTreeMap<String, Histogram<u64>>,
     /// metric, counter, latency, resource, event
-    kinds: [u64; 5],
+    kinds: [u64; 6],
     /// `Dropped` notices and the records they account for.
     drop_notices: u64,
     dropped: u64,
@@ -737,6 +737,8 @@ impl Sink for HdrSink {
                     agg.drop_notices += 1;
                     agg.dropped += count;
                 }
+                // Audit records and kinds added later.
+                _ => agg.kinds[5] += 1,
             }
         }
         Ok(())
@@ -968,7 +970,7 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         );
     }
     println!();
-    let kinds = ["metric", "counter", "latency", "resource", "event"];
+    let kinds = ["metric", "counter", "latency", "resource", "event", "other"];
     let seen: u64 = agg.kinds.iter().sum();
     println!(
         "records   {}  (warn {})",

@@ -286,6 +286,6 @@ fn known(tables: &Tables, raw: &Raw<'_>) -> bool {
             .checked_sub(1)
             .and_then(|i| tables.callsites.get(i))
             .is_some_and(|cs| cs.fields().len() == fields.len()),
-        Raw::DynEvent { .. } => true,
+        Raw::DynEvent { .. } | Raw::Audit { .. } => true,
     }
 }

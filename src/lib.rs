@@ -73,6 +73,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod audit;
 mod clock;
 mod collector;
 mod lane;
@@ -85,6 +86,7 @@ mod stats;
 mod telemetry;
 mod timestamp;
 
+pub use audit::Audit;
 pub use lane::ThreadInfo;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};

@@ -18,6 +18,7 @@
 //! * static event: `aux` fields, each a tag byte then its value;
 //! * dynamic event: message, target (strings), a u16 count, then per field a name (string),
 //!   a tag byte and its value;
+//! * audit: six strings: actor, action, resource, outcome, rule, detail;
 //!
 //! A field value is `U64`/`I64`/`F64` (8 bytes), `Bool` (1 byte) or `Str` (u16 length then
 //! UTF-8 bytes). Strings longer than the instance's limit are cut at a character boundary
@@ -36,6 +37,7 @@ pub(crate) mod kind {
     pub(crate) const RESOURCE: u8 = 4;
     pub(crate) const EVENT: u8 = 5;
     pub(crate) const DYN_EVENT: u8 = 6;
+    pub(crate) const AUDIT: u8 = 7;
 }
 
 /// A string in this record was truncated.
@@ -108,6 +110,11 @@ pub(crate) fn dyn_event_len(
             .iter()
             .map(|(n, v)| str_len(n, max_str) + value_len(v, max_str))
             .sum::<usize>()
+}
+
+/// Payload size of an audit record.
+pub(crate) fn audit_len(parts: &[&str; 6], max_str: usize) -> usize {
+    HEADER_LEN + parts.iter().map(|s| str_len(s, max_str)).sum::<usize>()
 }
 
 /// A bounds-checked writer over a frame the size of which was computed by the `*_len`
@@ -252,6 +259,12 @@ pub(crate) enum Raw<'a> {
         message: &'a str,
         target: &'a str,
         fields: Fields<'a>,
+    },
+    /// actor, action, resource, outcome, rule, detail.
+    Audit {
+        flags: u8,
+        ticks: u64,
+        parts: [&'a str; 6],
     },
 }
 
@@ -401,6 +414,11 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Raw<'_>, DecodeError> {
                 fields: r.fields(count, true)?,
             }
         }
+        kind::AUDIT => Raw::Audit {
+            flags,
+            ticks,
+            parts: [r.str()?, r.str()?, r.str()?, r.str()?, r.str()?, r.str()?],
+        },
         other => return Err(DecodeError::UnknownKind(other)),
     };
     if r.pos != payload.len() {
@@ -533,6 +551,28 @@ mod tests {
             let buf = encode_event(&refs, 3, 4, 64);
             for cut in 0..buf.len() {
                 prop_assert!(decode(&buf[..cut]).is_err());
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn audit_round_trips(parts in prop::array::uniform6(".{0,24}"), max in 0usize..32) {
+            let refs: [&str; 6] = std::array::from_fn(|i| parts[i].as_str());
+            let mut buf = vec![0u8; audit_len(&refs, max)];
+            let mut w = Writer::new(&mut buf);
+            w.header(kind::AUDIT, 0, 0, 0, 11);
+            for s in refs {
+                w.str(s, max);
+            }
+            let cut = w.finish();
+            let Ok(Raw::Audit { flags, ticks, parts: got }) = decode(&buf) else {
+                return Err(TestCaseError::fail("not an audit record"));
+            };
+            prop_assert_eq!(ticks, 11);
+            prop_assert_eq!(flags & FLAG_TRUNCATED != 0, cut);
+            for (g, w) in got.iter().zip(refs) {
+                prop_assert_eq!(*g, clip(w, max).0);
             }
         }
     }

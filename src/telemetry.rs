@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use crate::audit::Audit;
 use crate::clock::{now_ticks, Clock};
 use crate::collector;
 use crate::lane::{self, CollectorLane, LaneShared};
@@ -474,6 +475,27 @@ impl Shared {
         }
     }
 
+    /// An audit record: waits for room whatever the backpressure policy.
+    fn push_audit(self: &Arc<Self>, audit: &Audit<'_>) {
+        let ticks = now_ticks();
+        let parts = audit.parts();
+        let pushed = lane::with_lane(self, |lane| {
+            let max = lane.max_str;
+            let len = record::audit_len(&parts, max);
+            lane.push(self, len, true, |b| {
+                let mut w = Writer::new(b);
+                w.header(kind::AUDIT, 0, 0, 0, ticks);
+                for s in parts {
+                    w.str(s, max);
+                }
+                w.finish()
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
     fn stats(&self) -> Stats {
         let set = self.lanes.lock();
         let mut s = Stats {
@@ -645,6 +667,12 @@ impl Telemetry {
         if self.enabled(event.level) {
             self.shared.push_dyn_event(event);
         }
+    }
+
+    /// Records an audit record. Never dropped for lack of room: under either backpressure
+    /// policy the call waits for the collector (see [`Audit`]).
+    pub fn audit(&self, audit: &Audit<'_>) {
+        self.shared.push_audit(audit);
     }
 
     /// Whether events at `level` are recorded.

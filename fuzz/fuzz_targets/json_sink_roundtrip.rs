@@ -19,7 +19,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value as Json;
 use tickwatch::sink::{JsonLinesSink, MemorySink, Record};
-use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry, Value};
+use tickwatch::{event, Audit, Backpressure, Event, FieldRef, Level, Telemetry, Value};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -53,6 +53,7 @@ enum Call {
     TrackResource(String, f64),
     Event(u8, u64, f64, String),
     DynEvent(u8, String, String, Vec<(String, Field)>),
+    Audit([String; 6]),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -92,6 +93,14 @@ fn call(tw: &Telemetry, c: &Call) -> u64 {
         Call::MeasureLatency(n, ns) => tw.measure_latency(n, Duration::from_nanos(*ns)),
         Call::Resource(n, u) => tw.resource(n).record(*u),
         Call::TrackResource(n, u) => tw.track_resource_usage(n, *u),
+        Call::Audit([actor, action, resource, outcome, rule, detail]) => tw.audit(&Audit {
+            actor,
+            action,
+            resource,
+            outcome,
+            rule,
+            detail,
+        }),
         Call::Event(l, a, b, s) => {
             // `event!` needs a constant level: one call site per level.
             match l % 5 {
@@ -251,9 +260,30 @@ fn check_line(line: &str, rec: &Record) {
                                 .all(|(n, v)| o.get(*n).is_some_and(|jv| same_value(jv, v)))
                     })
             }
+            Record::Audit {
+                actor,
+                action,
+                resource,
+                outcome,
+                rule,
+                detail,
+                truncated,
+                ..
+            } => {
+                j["kind"] == "audit"
+                    && j["actor"] == actor.as_str()
+                    && j["action"] == action.as_str()
+                    && j["resource"] == resource.as_str()
+                    && j["outcome"] == outcome.as_str()
+                    && j["rule"] == rule.as_str()
+                    && j["detail"] == detail.as_str()
+                    && (j["truncated"] == true) == *truncated
+            }
             Record::Dropped { count, .. } => {
                 j["kind"] == "dropped" && j["count"].as_u64() == Some(*count)
             }
+            // A kind this target does not know yet: make the fuzzer say so.
+            _ => false,
         };
     assert!(ok, "JSON line does not match the record\n{line}\n{rec:?}");
 }

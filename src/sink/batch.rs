@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::Audit;
 use crate::clock::Conversion;
 use crate::lane::ThreadInfo;
 use crate::logging::{Callsite, FieldRef, Level};
@@ -111,12 +112,24 @@ impl Tables {
                     raw: fields,
                 },
             }),
+            Raw::Audit {
+                flags,
+                ticks,
+                parts,
+            } => RecordView::Audit {
+                audit: Audit::from_parts(parts),
+                timestamp: clock.timestamp(ticks),
+                truncated: flags & FLAG_TRUNCATED != 0,
+            },
         })
     }
 }
 
 /// One delivered record, borrowed from the ring and the collector's tables.
+///
+/// Non-exhaustive: new kinds of record may be added; give your `match` a `_` arm.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum RecordView<'a> {
     /// A [`crate::Metric`] sample or `log_metric` call.
     Metric {
@@ -156,6 +169,15 @@ pub enum RecordView<'a> {
     },
     /// A structured event.
     Event(EventView<'a>),
+    /// An audit record ([`crate::Telemetry::audit`]).
+    Audit {
+        /// Who, what, on what, outcome, rule, detail.
+        audit: Audit<'a>,
+        /// When it was recorded.
+        timestamp: Timestamp,
+        /// True if a string was cut to the instance's `max_string_len`.
+        truncated: bool,
+    },
     /// The producing thread dropped `count` records (ring full under `Backpressure::Drop`,
     /// record larger than the ring, or instance stopping) since the previous notice.
     Dropped {
@@ -174,7 +196,8 @@ impl RecordView<'_> {
             | RecordView::Counter { timestamp, .. }
             | RecordView::Latency { timestamp, .. }
             | RecordView::Resource { timestamp, .. }
-            | RecordView::Dropped { timestamp, .. } => *timestamp,
+            | RecordView::Dropped { timestamp, .. }
+            | RecordView::Audit { timestamp, .. } => *timestamp,
             RecordView::Event(e) => e.timestamp,
         }
     }
@@ -250,6 +273,21 @@ impl RecordView<'_> {
                 location: e.location.map(|(f, l)| (f.to_owned(), l)),
                 truncated: e.truncated,
                 timestamp: e.timestamp,
+                thread,
+            },
+            RecordView::Audit {
+                audit,
+                timestamp,
+                truncated,
+            } => Record::Audit {
+                actor: audit.actor.to_owned(),
+                action: audit.action.to_owned(),
+                resource: audit.resource.to_owned(),
+                outcome: audit.outcome.to_owned(),
+                rule: audit.rule.to_owned(),
+                detail: audit.detail.to_owned(),
+                truncated: *truncated,
+                timestamp: *timestamp,
                 thread,
             },
             RecordView::Dropped { count, timestamp } => Record::Dropped {

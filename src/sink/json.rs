@@ -21,6 +21,7 @@ use crate::Timestamp;
 /// {"ts":"…","thread":0,"kind":"latency","operation":"order_roundtrip","tags":{},"nanos":850}
 /// {"ts":"…","thread":0,"kind":"resource","resource":"order_book_depth","tags":{},"usage":0.42}
 /// {"ts":"…","thread":0,"kind":"event","level":"INFO","target":"engine","message":"order filled","fields":{"order_id":42},"file":"src/main.rs","line":7}
+/// {"ts":"…","thread":0,"kind":"audit","actor":"alice","action":"cancel_order","resource":"orders/42","outcome":"allowed","rule":"trader","detail":""}
 /// {"ts":"…","thread":0,"kind":"dropped","count":12,"message":"12 records dropped"}
 /// ```
 /// `"thread_name"` follows `"thread"` when the thread has a name; `"truncated":true` is added
@@ -91,6 +92,25 @@ impl Sink for JsonLinesSink {
                     write_f64(w, *usage)?;
                 }
                 RecordView::Event(e) => write_event(w, e)?,
+                RecordView::Audit {
+                    audit, truncated, ..
+                } => {
+                    w.write_all(b",\"kind\":\"audit\"")?;
+                    for (key, value) in [
+                        ("actor", audit.actor),
+                        ("action", audit.action),
+                        ("resource", audit.resource),
+                        ("outcome", audit.outcome),
+                        ("rule", audit.rule),
+                        ("detail", audit.detail),
+                    ] {
+                        write!(w, ",\"{key}\":")?;
+                        write_str(w, value)?;
+                    }
+                    if *truncated {
+                        w.write_all(b",\"truncated\":true")?;
+                    }
+                }
                 RecordView::Dropped { count, .. } => {
                     write!(w, ",\"kind\":\"dropped\",\"count\":{count},\"message\":\"{count} records dropped\"")?;
                 }

@@ -5,7 +5,10 @@ use crate::Timestamp;
 
 /// A delivered record, owned. `thread` is the producing thread's index in its instance
 /// ([`crate::ThreadInfo::index`]).
+///
+/// Non-exhaustive: new kinds of record may be added; give your `match` a `_` arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Record {
     /// A gauge-like sample.
     Metric {
@@ -78,6 +81,27 @@ pub enum Record {
         /// Producing thread.
         thread: u32,
     },
+    /// An audit record.
+    Audit {
+        /// Who.
+        actor: String,
+        /// What was attempted.
+        action: String,
+        /// On what.
+        resource: String,
+        /// How it ended.
+        outcome: String,
+        /// The deciding rule, or empty.
+        rule: String,
+        /// Anything else, or empty.
+        detail: String,
+        /// True if a string was cut.
+        truncated: bool,
+        /// When it was recorded.
+        timestamp: Timestamp,
+        /// Producing thread.
+        thread: u32,
+    },
     /// The thread dropped `count` records since the previous notice.
     Dropped {
         /// How many.
@@ -98,6 +122,7 @@ impl Record {
             | Record::Latency { thread, .. }
             | Record::Resource { thread, .. }
             | Record::Event { thread, .. }
+            | Record::Audit { thread, .. }
             | Record::Dropped { thread, .. } => *thread,
         }
     }
@@ -110,6 +135,7 @@ impl Record {
             | Record::Latency { timestamp, .. }
             | Record::Resource { timestamp, .. }
             | Record::Event { timestamp, .. }
+            | Record::Audit { timestamp, .. }
             | Record::Dropped { timestamp, .. } => *timestamp,
         }
     }
