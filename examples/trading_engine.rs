@@ -699,7 +699,7 @@ fn opposite(s: Side) -> Side {
 #[derive(Default)]
 struct Aggregate {
     latency: BTreeMap<String, Histogram<u64>>,
-    /// metric, counter, latency, resource, event
+    /// metric, counter, latency, resource, event, other (audit records and later kinds)
     kinds: [u64; 6],
     /// `Dropped` notices and the records they account for.
     drop_notices: u64,
@@ -977,6 +977,7 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         kinds
             .iter()
             .zip(agg.kinds)
+            .filter(|&(k, n)| n > 0 || *k != "other")
             .map(|(k, n)| format!("{k} {}", thousands(n)))
             .collect::<Vec<_>>()
             .join(" · "),
