@@ -38,6 +38,34 @@ pub struct Audit<'a> {
     pub detail: &'a str,
 }
 
+/// A cloneable handle that records [`Audit`] records into one instance; what the security
+/// components are given so each decision leaves its record. `Clone + Send + Sync`.
+///
+/// ```
+/// let tw = tickwatch::Telemetry::builder().start().unwrap();
+/// let log = tw.audit_log();
+/// log.record(&tickwatch::Audit { actor: "keyring", action: "rotate", ..Default::default() });
+/// ```
+#[derive(Clone)]
+pub struct AuditLog {
+    pub(crate) shared: std::sync::Arc<crate::telemetry::Shared>,
+}
+
+impl AuditLog {
+    /// Records one audit record (waits for room whatever the backpressure policy).
+    pub fn record(&self, audit: &Audit<'_>) {
+        self.shared.push_audit(audit);
+    }
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("instance", &self.shared.id)
+            .finish()
+    }
+}
+
 impl<'a> Audit<'a> {
     pub(crate) fn parts(&self) -> [&'a str; 6] {
         [

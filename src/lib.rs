@@ -81,12 +81,13 @@ pub mod logging;
 pub mod performance;
 mod record;
 mod ring;
+pub mod security;
 pub mod sink;
 mod stats;
 mod telemetry;
 mod timestamp;
 
-pub use audit::Audit;
+pub use audit::{Audit, AuditLog};
 pub use lane::ThreadInfo;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};

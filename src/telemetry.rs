@@ -476,7 +476,7 @@ impl Shared {
     }
 
     /// An audit record: waits for room whatever the backpressure policy.
-    fn push_audit(self: &Arc<Self>, audit: &Audit<'_>) {
+    pub(crate) fn push_audit(self: &Arc<Self>, audit: &Audit<'_>) {
         let ticks = now_ticks();
         let parts = audit.parts();
         let pushed = lane::with_lane(self, |lane| {
@@ -673,6 +673,13 @@ impl Telemetry {
     /// policy the call waits for the collector (see [`Audit`]).
     pub fn audit(&self, audit: &Audit<'_>) {
         self.shared.push_audit(audit);
+    }
+
+    /// A cloneable handle for recording audit records into this instance.
+    pub fn audit_log(&self) -> crate::AuditLog {
+        crate::AuditLog {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Whether events at `level` are recorded.

@@ -1,0 +1,2 @@
+//! Placeholder until the authn benchmarks land.
+fn main() {}

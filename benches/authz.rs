@@ -1,0 +1,2 @@
+//! Placeholder until the authz benchmarks land.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Authentication: passwords (argon2id), TOTP second factor, lockout, sessions.

@@ -1,0 +1,1 @@
+//! Authorization: role-based, deny by default, deny overrides allow, every decision audited.
