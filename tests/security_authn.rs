@@ -741,3 +741,38 @@ fn concurrent_logins_accept_a_code_once() {
     });
     assert_eq!(wins, 1);
 }
+
+#[test]
+fn revoke_leaves_one_audit_record() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
+    let auth = Authenticator::new(
+        AuthConfig::insecure_for_tests(),
+        Arc::new(ManualClock::new(T0)),
+        Some(tw.audit_log()),
+    )
+    .unwrap();
+    auth.users().add_user("jo", "pw", &[], None).unwrap();
+    let AuthResult::Authenticated { session } =
+        auth.authenticate_user(&Credentials::new("jo", "pw"))
+    else {
+        panic!("not authenticated")
+    };
+    assert!(auth.revoke_session(session.token.as_str()));
+    tw.flush().unwrap();
+    let revokes: Vec<(String, String)> = mem
+        .records()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Audit {
+                actor,
+                action,
+                outcome,
+                ..
+            } if action == "revoke" => Some((actor, outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(revokes, [("jo".to_owned(), "revoked".to_owned())]);
+    tw.shutdown().unwrap();
+}

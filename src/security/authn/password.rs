@@ -268,6 +268,10 @@ impl PasswordHasher {
 
     /// Verifies `password` against `phc` (argon2 compares in constant time). A malformed
     /// `phc` verifies as false after the same dummy work.
+    ///
+    /// The work follows the parameters inside `phc`; the dummy hash uses the configured ones.
+    /// A stored hash made at other parameters therefore costs a different time than an
+    /// unknown user: re-hash such passwords (e.g. with `set_password` at the next login).
     pub fn verify(&self, password: &str, phc: &str) -> bool {
         if password.len() > MAX_PASSWORD_LEN {
             return false;
