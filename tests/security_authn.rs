@@ -199,6 +199,20 @@ fn totp_skew_of_one_step_accepted_two_rejected() {
             "offset {offset}: {v:?}"
         );
     }
+    // A code whose step was already used, or is older than the last used one: a replay.
+    let step = T0 / 30;
+    assert_eq!(
+        s.verify(&s.code_at(T0), T0, Some(step)),
+        TotpVerdict::Replayed
+    );
+    assert_eq!(
+        s.verify(&s.code_at(T0 - 30), T0, Some(step)),
+        TotpVerdict::Replayed
+    );
+    assert_eq!(
+        s.verify(&s.code_at(T0 + 30), T0, Some(step)),
+        TotpVerdict::Accepted { step: step + 1 }
+    );
     assert_eq!(s.verify("12345", T0, None), TotpVerdict::Malformed);
     assert_eq!(s.verify("12a456", T0, None), TotpVerdict::Malformed);
 }
