@@ -4,7 +4,8 @@
 //!
 //! * role `r` → entity `Role::"r"`, its parents → the entity's parents (Cedar's `in` is
 //!   transitive, like our inheritance);
-//! * user `u` → entity `User::"u"` whose parents are the `Role` entities it holds;
+//! * user `u` → entity `User::"u"` whose parents are the `Role` entities it holds (three
+//!   users per policy; a quarter of the requests come from a fourth, unknown user);
 //! * resource `a/b/c` → entity `Resource::"a/b/c"` with attributes `len` (3) and
 //!   `seg0`..`seg2`;
 //! * permission `p` of role `r` → `permit` (allow) or `forbid` (deny) with policy id `p`:
