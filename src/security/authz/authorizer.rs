@@ -82,6 +82,8 @@ pub enum Reason {
     NoMatch,
     /// The user is not in the policy: denied by default.
     UnknownUser,
+    /// No authorizer is installed ([`super::authorize_global`] only): denied.
+    NoAuthorizer,
 }
 
 /// The result of [`Authorizer::authorize_action`].
@@ -103,7 +105,7 @@ impl AuthzResult {
     pub fn rule(&self) -> Option<&Rule> {
         match &self.reason {
             Reason::MatchedAllow { rule } | Reason::MatchedDeny { rule } => Some(rule),
-            Reason::NoMatch | Reason::UnknownUser => None,
+            Reason::NoMatch | Reason::UnknownUser | Reason::NoAuthorizer => None,
         }
     }
 }
