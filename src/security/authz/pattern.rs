@@ -1,15 +1,4 @@
 //! Resource patterns: `/`-separated paths whose segments may be wildcards.
-//!
-//! * A literal segment (`orders`, `XNAS`, `42`) matches that exact segment.
-//! * `*` matches exactly one segment, whatever it is.
-//! * `**`, allowed only as the **last** segment, matches **one or more** further segments:
-//!   `orders/**` matches `orders/XNAS` and `orders/XNAS/42`, but not `orders` itself.
-//!   (So a pattern of `k` segments ending in `**` matches the resources of at least `k`
-//!   segments whose first `k - 1` segments match.)
-//!
-//! A pattern never has an empty segment (`orders//42`, `/orders`, `orders/`) and a wildcard is
-//! always a whole segment (`ab*`, `*b`, `a**` are refused). A *resource* with an empty segment
-//! (`""`, `orders//42`, `orders/`) is matched by no pattern at all, so it is always denied.
 
 use std::fmt;
 
@@ -22,7 +11,18 @@ pub(crate) enum Segment {
     Literal(Box<str>),
 }
 
-/// A parsed resource pattern (see the [module documentation](self)).
+/// A parsed resource pattern: a `/`-separated path whose segments may be wildcards.
+///
+/// * A literal segment (`orders`, `XNAS`, `42`) matches that exact segment.
+/// * `*` matches exactly one segment, whatever it is.
+/// * `**`, allowed only as the **last** segment, matches **one or more** further segments:
+///   `orders/**` matches `orders/XNAS` and `orders/XNAS/42`, but not `orders` itself.
+///   (So a pattern of `k` segments ending in `**` matches the resources of at least `k`
+///   segments whose first `k - 1` segments match.)
+///
+/// A pattern never has an empty segment (`orders//42`, `/orders`, `orders/`) and a wildcard is
+/// always a whole segment (`ab*`, `*b`, `a**` are refused). A *resource* with an empty segment
+/// (`""`, `orders//42`, `orders/`) is matched by no pattern at all, so it is always denied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourcePattern {
     segments: Box<[Segment]>,
@@ -82,7 +82,7 @@ impl fmt::Display for PatternError {
 impl std::error::Error for PatternError {}
 
 impl ResourcePattern {
-    /// Parses `pattern` (see the [module documentation](self) for the syntax).
+    /// Parses `pattern` (see [`ResourcePattern`] for the syntax).
     ///
     /// ```
     /// use tickwatch::security::authz::ResourcePattern;
