@@ -67,20 +67,41 @@ pub(crate) struct CompiledPerm {
     pub(crate) rule: Rule,
 }
 
+/// A candidate permission, with what is needed to skip it without touching its pattern.
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    perm: u32,
+    /// Segments before any final `**`.
+    fixed: u32,
+    /// The pattern ends in `**` (then the resource needs more than `fixed` segments).
+    rest: bool,
+}
+
+impl Cand {
+    #[inline]
+    fn fits(self, segments: usize) -> bool {
+        if self.rest {
+            segments > self.fixed as usize
+        } else {
+            segments == self.fixed as usize
+        }
+    }
+}
+
 /// The permissions one set of effective roles holds for one action.
 #[derive(Debug)]
 struct ActionEntry {
     action: u32,
-    deny: Box<[u32]>,
-    allow: Box<[u32]>,
+    deny: Box<[Cand]>,
+    allow: Box<[Cand]>,
 }
 
 /// The permissions of one distinct effective role set.
 #[derive(Debug, Default)]
 struct Table {
     by_action: Box<[ActionEntry]>,
-    any_deny: Box<[u32]>,
-    any_allow: Box<[u32]>,
+    any_deny: Box<[Cand]>,
+    any_allow: Box<[Cand]>,
 }
 
 /// What a compiled policy decides for one request, borrowing the deciding permission.
@@ -215,7 +236,7 @@ impl CompiledPolicy {
                 Some(&t) => t,
                 None => {
                     let t = tables.len() as u32;
-                    tables.push(build_table(&set, &perm_start, &perm_meta));
+                    tables.push(build_table(&set, &perm_start, &perm_meta, &perms));
                     table_of.insert(set, t);
                     t
                 }
@@ -255,24 +276,34 @@ impl CompiledPolicy {
                 .ok()
                 .map(|i| &table.by_action[i])
         });
-        let (deny, allow): (&[u32], &[u32]) = match entry {
+        let (deny, allow): (&[Cand], &[Cand]) = match entry {
             Some(e) => (&e.deny, &e.allow),
             None => (&[], &[]),
         };
-        if let Some(p) = self.first_match(deny, &table.any_deny, resource) {
+        // Count the segments once: most candidates are then skipped without reading their
+        // pattern.
+        let segments = resource.bytes().filter(|&b| b == b'/').count() + 1;
+        if let Some(p) = self.first_match(deny, &table.any_deny, resource, segments) {
             return Outcome::Deny(p);
         }
-        if let Some(p) = self.first_match(allow, &table.any_allow, resource) {
+        if let Some(p) = self.first_match(allow, &table.any_allow, resource, segments) {
             return Outcome::Allow(p);
         }
         Outcome::NoMatch
     }
 
     #[inline]
-    fn first_match(&self, a: &[u32], b: &[u32], resource: &str) -> Option<&CompiledPerm> {
+    fn first_match(
+        &self,
+        a: &[Cand],
+        b: &[Cand],
+        resource: &str,
+        segments: usize,
+    ) -> Option<&CompiledPerm> {
         a.iter()
             .chain(b.iter())
-            .map(|&i| &self.perms[i as usize])
+            .filter(|c| c.fits(segments))
+            .map(|c| &self.perms[c.perm as usize])
             .find(|p| p.pattern.matches(resource))
     }
 }
@@ -360,8 +391,13 @@ fn effective_roles(roles: &[u32], parents: &[Vec<u32>], stamp: &mut [u32], gen: 
     out
 }
 
-fn build_table(roles: &[u32], perm_start: &[u32], meta: &[(Option<u32>, Effect)]) -> Table {
-    let mut by_action: BTreeMap<u32, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
+fn build_table(
+    roles: &[u32],
+    perm_start: &[u32],
+    meta: &[(Option<u32>, Effect)],
+    perms: &[CompiledPerm],
+) -> Table {
+    let mut by_action: BTreeMap<u32, (Vec<Cand>, Vec<Cand>)> = BTreeMap::new();
     let (mut any_deny, mut any_allow) = (Vec::new(), Vec::new());
     for &r in roles {
         for p in perm_start[r as usize]..perm_start[r as usize + 1] {
@@ -373,9 +409,15 @@ fn build_table(roles: &[u32], perm_start: &[u32], meta: &[(Option<u32>, Effect)]
                 }
                 None => (&mut any_deny, &mut any_allow),
             };
+            let pattern = &perms[p as usize].pattern;
+            let cand = Cand {
+                perm: p,
+                fixed: pattern.segments().len() as u32,
+                rest: pattern.has_rest(),
+            };
             match effect {
-                Effect::Deny => lists.0.push(p),
-                Effect::Allow => lists.1.push(p),
+                Effect::Deny => lists.0.push(cand),
+                Effect::Allow => lists.1.push(cand),
             }
         }
     }
