@@ -91,6 +91,8 @@ pub use audit::{Audit, AuditLog};
 pub use lane::ThreadInfo;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
+pub use security::authn::{AuthResult, Credentials};
+pub use security::authz::{AuthzResult, Decision};
 pub use stats::{Stats, ThreadStats};
 pub use telemetry::{
     Backpressure, FlushError, ShutdownError, StartError, Telemetry, TelemetryBuilder,
@@ -220,6 +222,33 @@ pub fn track_resource_usage(resource: &str, usage: f64) {
 #[inline]
 pub fn log_event(event: &Event<'_>) {
     with_global(|tw| tw.log_event(event));
+}
+
+/// Checks `credentials` with the process's authenticator (installed with
+/// [`security::authn::install_global`]); one audit record per call. Fails closed: with no
+/// authenticator installed the answer is [`AuthResult::Denied`].
+///
+/// ```
+/// use tickwatch::{AuthResult, Credentials};
+/// // Nothing installed in this process: denied.
+/// assert!(matches!(tickwatch::authenticate_user(&Credentials::new("alice", "pw")), AuthResult::Denied));
+/// ```
+pub fn authenticate_user(credentials: &Credentials<'_>) -> AuthResult {
+    security::authn::authenticate_global(credentials)
+}
+
+/// Decides whether `user` may perform `action` on `resource` with the process's authorizer
+/// (installed with [`security::authz::install_global`]); one audit record per call. Fails
+/// closed: with no authorizer installed the answer is [`Decision::Deny`].
+///
+/// ```
+/// use tickwatch::Decision;
+/// // Nothing installed in this process: denied.
+/// assert_eq!(tickwatch::authorize_action("alice", "cancel", "orders/42").decision, Decision::Deny);
+/// ```
+#[inline]
+pub fn authorize_action(user: &str, action: &str, resource: &str) -> AuthzResult {
+    security::authz::authorize_global(user, action, resource)
 }
 
 /// Records a structured event: a static message and typed fields, copied in binary.

@@ -29,6 +29,7 @@
 //! ```
 
 pub mod clock;
+mod global;
 pub mod lockout;
 pub mod password;
 pub mod session;
@@ -36,6 +37,7 @@ pub mod totp;
 pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use global::{authenticate_global, global, install_global};
 pub use lockout::{LockoutPolicy, LockoutPolicyError};
 pub use password::{
     Argon2Params, HashError, PasswordConfig, PasswordConfigError, PasswordHasher, PhcError,
