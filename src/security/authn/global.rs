@@ -8,16 +8,16 @@ use crate::Audit;
 static GLOBAL: OnceLock<Authenticator> = OnceLock::new();
 
 /// Installs `authenticator` as the process's global one, used by [`authenticate_global`].
-/// There is one per process: a second call gives its argument back as `Err`. Build it with
+/// There is one per process: a second call gives its argument back (boxed) as `Err`. Build it with
 /// `Some(tw.audit_log())` of the global instance so its decisions are audited there.
 pub fn install_global(
     authenticator: Authenticator,
-) -> Result<&'static Authenticator, Authenticator> {
+) -> Result<&'static Authenticator, Box<Authenticator>> {
     let mut slot = Some(authenticator);
     let installed = GLOBAL.get_or_init(|| slot.take().expect("taken only here"));
     match slot {
         None => Ok(installed),
-        Some(refused) => Err(refused),
+        Some(refused) => Err(Box::new(refused)),
     }
 }
 
