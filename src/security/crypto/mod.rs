@@ -1,1 +1,44 @@
-//! Encryption: AES-256-GCM under a rotating key ring, versioned envelopes.
+//! Encryption: AES-256-GCM under a rotating key ring, versioned envelopes, encrypted logs.
+//!
+//! * [`KeyRing`]: keys by id, one active for encryption, older ones for decryption; nonces made
+//!   inside the crate (per-key random prefix + counter); a per-key use budget; every ring
+//!   operation audited.
+//! * [`EncryptedData`]: the versioned envelope (version, key id, nonce, ciphertext, tag) with
+//!   the version and key id bound into the associated data ([`envelope`](self#envelope-format)).
+//! * [`SecretKey`]: key material, wiped on drop, loaded from OS randomness, hex, base64, a key
+//!   file or an environment variable.
+//! * [`EncryptedJsonLinesSink`] and [`read_encrypted_log`]: JSON-lines logs encrypted at rest.
+//!
+//! AES-GCM itself is the `aes-gcm` crate's; nothing here reimplements it.
+//!
+//! # Envelope format
+//!
+//! ```text
+//! version (u8 = 1) | key id length n (u8, 1..=64) | key id (n bytes) | nonce (12) | ciphertext | tag (16)
+//! AAD = b"tickwatch-envelope" || version || n || key id || caller AAD
+//! ```
+//!
+//! ```
+//! use tickwatch::security::crypto::{CryptoError, KeyRing};
+//! let ring = KeyRing::generate()?;
+//! let sealed = ring.encrypt_data_with_aad(b"position 1.5", b"account 7")?;
+//! assert_eq!(&ring.decrypt_data_with_aad(&sealed, b"account 7")?[..], b"position 1.5");
+//! assert_eq!(ring.decrypt_data_with_aad(&sealed, b"account 8"), Err(CryptoError::Decrypt));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod at_rest;
+mod envelope;
+mod error;
+mod key;
+mod keyring;
+
+pub use at_rest::{
+    read_encrypted_log, EncryptedJsonLinesSink, EncryptedLogReader, LOG_AAD, MAX_FRAME_LEN,
+};
+pub use envelope::{EncryptedData, EnvelopeHeader, ENVELOPE_VERSION, NONCE_LEN, TAG_LEN};
+pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
+pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
+#[doc(hidden)]
+pub use keyring::raw;
+pub use keyring::{Exhaustion, KeyRing, KeyRingBuilder, DEFAULT_USE_BUDGET};
