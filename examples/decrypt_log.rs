@@ -13,7 +13,14 @@ use std::sync::Arc;
 use tickwatch::security::crypto::{read_encrypted_log, EncryptedJsonLinesSink, KeyRing, SecretKey};
 use tickwatch::{event, Level, Telemetry};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("decrypt_log: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (log, keys) = match args.as_slice() {
         [log, keys] => (PathBuf::from(log), PathBuf::from(keys)),

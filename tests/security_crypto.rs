@@ -638,7 +638,7 @@ fn key_file_loads_and_names_bad_lines() {
         Err(KeyRingError::UnknownKey { .. })
     ));
     assert!(matches!(
-        KeyRing::builder().key(&"x".repeat(65), key(1)).build(),
+        KeyRing::builder().key("x".repeat(65), key(1)).build(),
         Err(KeyRingError::Key(KeyError::InvalidKeyId { .. }))
     ));
 }
