@@ -192,3 +192,29 @@ fn envelope_of_another_purpose_does_not_pass_as_a_log_frame() {
         })
     ));
 }
+
+#[test]
+fn log_stays_readable_across_automatic_rotations() {
+    use tickwatch::security::crypto::Exhaustion;
+    let path = dir("rotate").join("log.enc");
+    let ring = Arc::new(
+        KeyRing::builder()
+            .key("log-1", SecretKey::generate().unwrap())
+            .use_budget(2)
+            .on_exhaustion(Exhaustion::Rotate)
+            .build()
+            .unwrap(),
+    );
+    let tw = Telemetry::builder()
+        .sink(EncryptedJsonLinesSink::create(&path, ring.clone()).unwrap())
+        .start()
+        .unwrap();
+    for i in 0..6u64 {
+        tw.log_metric("round", i as f64, &[]);
+        tw.flush().unwrap();
+    }
+    tw.shutdown().unwrap();
+    assert!(ring.auto_rotations() >= 2, "{}", ring.auto_rotations());
+    let text = String::from_utf8(read_encrypted_log(&path, &ring).unwrap().to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 6);
+}

@@ -28,6 +28,14 @@ fn two_key_ring() -> KeyRing {
         .unwrap()
 }
 
+#[test]
+fn ring_and_envelope_are_thread_safe_types() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<KeyRing>();
+    send_sync::<EncryptedData>();
+    send_sync::<SecretKey>();
+}
+
 // ---------------------------------------------------------------- Wycheproof
 
 #[test]

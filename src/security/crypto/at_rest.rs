@@ -48,8 +48,12 @@ impl Write for SharedBuf {
 }
 
 /// A [`Sink`] writing each batch as JSON lines (the [`JsonLinesSink`] format), encrypted as
-/// one envelope per batch under the ring's active key and appended as a frame (see the
-/// [module docs](self)).
+/// one envelope per batch under the ring's active key and appended as a frame `len (u32 LE) ||
+/// envelope` (see [the format](crate::security::crypto#encrypted-log-format)).
+///
+/// If the ring refuses to encrypt (e.g. [`super::CryptoError::KeyExhausted`]), the batch is
+/// not written and the failure is counted in [`crate::Stats::sink_errors`]: give the ring
+/// [`super::Exhaustion::Rotate`] or rotate it in time.
 ///
 /// The plaintext staging buffer is zeroed after each batch. (The inner `JsonLinesSink`'s own
 /// 64 KiB write buffer may keep stale plaintext in memory until the sink is dropped.)

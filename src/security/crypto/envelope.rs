@@ -40,8 +40,21 @@ pub(crate) const AAD_DOMAIN: &[u8] = b"tickwatch-envelope";
 /// AES-GCM's plaintext limit (2^39 - 256 bits).
 const MAX_PLAINTEXT: u64 = (1 << 36) - 32;
 
-/// An encrypted message in the envelope format (see the [module docs](self)): the key id and
-/// nonce travel with the ciphertext.
+/// An encrypted message in the envelope format (see
+/// [the format](crate::security::crypto#envelope-format)): version, key id and nonce travel
+/// with the ciphertext.
+///
+/// ```text
+/// offset  size   field
+/// 0       1      version = 1
+/// 1       1      n = key id length, 1..=64
+/// 2       n      key id, ASCII from A-Z a-z 0-9 - _ .
+/// 2+n     12     nonce: 4-byte random per-key prefix || 8-byte big-endian counter
+/// 14+n    L      ciphertext (L = plaintext length, may be 0)
+/// 14+n+L  16     GCM tag
+/// ```
+///
+/// The associated data is `b"tickwatch-envelope" || version || n || key id || caller AAD`.
 ///
 /// Serde: serialized as one base64 string (standard alphabet, padded) of
 /// [`EncryptedData::to_bytes`].

@@ -26,6 +26,10 @@ use crate::{Audit, AuditLog};
 /// a busy process should enable [`Exhaustion::Rotate`] or rotate on a schedule.
 pub const DEFAULT_USE_BUDGET: u64 = 1 << 31;
 
+/// Largest accepted use budget, 2^62: the nonce counter starts below 2^62 and so can never
+/// wrap within a key's life.
+pub const MAX_USE_BUDGET: u64 = 1 << 62;
+
 /// What an encryption does when the active key has used up its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Exhaustion {
@@ -75,7 +79,7 @@ impl KeyEntry {
     fn nonce(&self, n: u64) -> [u8; NONCE_LEN] {
         let mut nonce = [0u8; NONCE_LEN];
         nonce[..4].copy_from_slice(&self.prefix);
-        nonce[4..].copy_from_slice(&(self.start + n).to_be_bytes());
+        nonce[4..].copy_from_slice(&self.start.wrapping_add(n).to_be_bytes());
         nonce
     }
 }
@@ -176,9 +180,11 @@ impl KeyRingBuilder {
         self
     }
 
-    /// Encryptions allowed per key (at least 1; default [`DEFAULT_USE_BUDGET`]).
+    /// Encryptions allowed per key (clamped to 1..=[`MAX_USE_BUDGET`]; default
+    /// [`DEFAULT_USE_BUDGET`]). Raise it above 2^32 only if every copy of a key lives in this
+    /// one process (see [`DEFAULT_USE_BUDGET`]).
     pub fn use_budget(mut self, budget: u64) -> Self {
-        self.budget = budget.max(1);
+        self.budget = budget.clamp(1, MAX_USE_BUDGET);
         self
     }
 

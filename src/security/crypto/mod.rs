@@ -4,12 +4,23 @@
 //!   inside the crate (per-key random prefix + counter); a per-key use budget; every ring
 //!   operation audited.
 //! * [`EncryptedData`]: the versioned envelope (version, key id, nonce, ciphertext, tag) with
-//!   the version and key id bound into the associated data ([`envelope`](self#envelope-format)).
+//!   the version and key id bound into the associated data (see [Envelope
+//!   format](#envelope-format)).
 //! * [`SecretKey`]: key material, wiped on drop, loaded from OS randomness, hex, base64, a key
 //!   file or an environment variable.
 //! * [`EncryptedJsonLinesSink`] and [`read_encrypted_log`]: JSON-lines logs encrypted at rest.
 //!
 //! AES-GCM itself is the `aes-gcm` crate's; nothing here reimplements it.
+//!
+//! # Encrypted log format
+//!
+//! ```text
+//! frame = len (u32 little-endian) || envelope (len bytes), one frame per delivered batch
+//! envelope plaintext = the batch's JSON lines (JsonLinesSink format); caller AAD = LOG_AAD
+//! ```
+//!
+//! A frame cannot be altered without detection; whole frames could still be dropped or
+//! reordered by someone with write access to the file (frames are not chained).
 //!
 //! # Envelope format
 //!
@@ -41,4 +52,4 @@ pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
 pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
 #[doc(hidden)]
 pub use keyring::raw;
-pub use keyring::{Exhaustion, KeyRing, KeyRingBuilder, DEFAULT_USE_BUDGET};
+pub use keyring::{Exhaustion, KeyRing, KeyRingBuilder, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
