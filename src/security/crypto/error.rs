@@ -263,6 +263,9 @@ pub enum CryptoError {
     UnsupportedVersion(u8),
     /// The message is too long for AES-GCM (more than 2^36 - 32 bytes): split it.
     TooLong,
+    /// No process-wide key ring is installed (free functions [`super::encrypt_data`] and
+    /// [`super::decrypt_data`]): call [`super::install_key_ring`] first.
+    NoKeyRing,
 }
 
 impl fmt::Display for CryptoError {
@@ -285,6 +288,9 @@ impl fmt::Display for CryptoError {
                 "unsupported envelope version {v}; this build reads version 1"
             ),
             CryptoError::TooLong => f.write_str("message too long for AES-GCM; split it"),
+            CryptoError::NoKeyRing => f.write_str(
+                "no key ring installed; call tickwatch::security::crypto::install_key_ring first",
+            ),
         }
     }
 }

@@ -9,6 +9,8 @@
 //! * [`SecretKey`]: key material, wiped on drop, loaded from OS randomness, hex, base64, a key
 //!   file or an environment variable.
 //! * [`EncryptedJsonLinesSink`] and [`read_encrypted_log`]: JSON-lines logs encrypted at rest.
+//! * [`install_key_ring`], [`encrypt_data`], [`decrypt_data`]: a process-wide ring behind free
+//!   functions.
 //!
 //! AES-GCM itself is the `aes-gcm` crate's; nothing here reimplements it.
 //!
@@ -41,6 +43,7 @@
 mod at_rest;
 mod envelope;
 mod error;
+mod global;
 mod key;
 mod keyring;
 
@@ -49,6 +52,7 @@ pub use at_rest::{
 };
 pub use envelope::{EncryptedData, EnvelopeHeader, ENVELOPE_VERSION, NONCE_LEN, TAG_LEN};
 pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
+pub use global::{decrypt_data, encrypt_data, global_key_ring, install_key_ring};
 pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
 #[doc(hidden)]
 pub use keyring::raw;
