@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -11,9 +10,10 @@ use aes_gcm::{Aes256Gcm, KeyInit};
 use arc_swap::ArcSwap;
 use zeroize::Zeroizing;
 
+use super::builder::KeyRingBuilder;
 use super::envelope::{self, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
 use super::error::{CryptoError, KeyError, KeyRingError};
-use super::key::{read_key_file, validate_key_id, SecretKey};
+use super::key::{validate_key_id, SecretKey};
 use crate::{Audit, AuditLog};
 
 /// Default number of encryptions allowed per key: 2^31.
@@ -44,9 +44,9 @@ pub enum Exhaustion {
 }
 
 /// One key: its cipher (the expanded key) and its nonce state.
-struct KeyEntry {
-    id: Box<str>,
-    cipher: Aes256Gcm,
+pub(super) struct KeyEntry {
+    pub(super) id: Box<str>,
+    pub(super) cipher: Aes256Gcm,
     /// Random per-key nonce prefix.
     prefix: [u8; 4],
     /// Random starting point of the 64-bit counter, below 2^62 so it never wraps.
@@ -58,7 +58,7 @@ struct KeyEntry {
 }
 
 impl KeyEntry {
-    fn new(id: &str, key: &SecretKey) -> Result<Self, KeyError> {
+    pub(super) fn new(id: &str, key: &SecretKey) -> Result<Self, KeyError> {
         let mut r = Zeroizing::new([0u8; 12]);
         getrandom::getrandom(&mut r[..]).map_err(KeyError::Random)?;
         let mut prefix = [0u8; 4];
@@ -86,15 +86,15 @@ impl KeyEntry {
 
 /// An immutable snapshot of the ring; replaced whole on every change.
 #[derive(Clone, Default)]
-struct State {
-    keys: HashMap<Box<str>, Arc<KeyEntry>>,
+pub(super) struct State {
+    pub(super) keys: HashMap<Box<str>, Arc<KeyEntry>>,
     /// Ids in the order they were added.
-    order: Vec<Box<str>>,
-    active: Option<Arc<KeyEntry>>,
+    pub(super) order: Vec<Box<str>>,
+    pub(super) active: Option<Arc<KeyEntry>>,
 }
 
 impl State {
-    fn insert(&mut self, entry: KeyEntry) -> Result<Arc<KeyEntry>, KeyRingError> {
+    pub(super) fn insert(&mut self, entry: KeyEntry) -> Result<Arc<KeyEntry>, KeyRingError> {
         if self.keys.contains_key(&entry.id) {
             return Err(KeyRingError::DuplicateKeyId {
                 key_id: entry.id.to_string(),
@@ -134,180 +134,19 @@ impl State {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct KeyRing {
-    state: ArcSwap<State>,
-    writer: parking_lot::Mutex<()>,
-    audit: Option<AuditLog>,
-    budget: u64,
-    exhaustion: Exhaustion,
-    decrypt_failures: AtomicU64,
-    auto_rotations: AtomicU64,
-}
-
-/// Where a builder's key comes from.
-enum Source {
-    Key(String, SecretKey),
-    Generate(String),
-    File(PathBuf),
-    Env(String, String),
-}
-
-/// Configures a [`KeyRing`]; see [`KeyRing::builder`]. Loading happens in
-/// [`KeyRingBuilder::build`], which reports the first problem.
-#[must_use]
-pub struct KeyRingBuilder {
-    audit: Option<AuditLog>,
-    budget: u64,
-    exhaustion: Exhaustion,
-    sources: Vec<Source>,
-    active: Option<String>,
-}
-
-impl fmt::Debug for KeyRingBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyRingBuilder")
-            .field("budget", &self.budget)
-            .field("exhaustion", &self.exhaustion)
-            .field("sources", &self.sources.len())
-            .field("active", &self.active)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KeyRingBuilder {
-    /// Records every ring operation into `log`.
-    pub fn audit(mut self, log: AuditLog) -> Self {
-        self.audit = Some(log);
-        self
-    }
-
-    /// Encryptions allowed per key (clamped to 1..=[`MAX_USE_BUDGET`]; default
-    /// [`DEFAULT_USE_BUDGET`]). Raise it above 2^32 only if every copy of a key lives in this
-    /// one process (see [`DEFAULT_USE_BUDGET`]).
-    pub fn use_budget(mut self, budget: u64) -> Self {
-        self.budget = budget.clamp(1, MAX_USE_BUDGET);
-        self
-    }
-
-    /// What happens when the active key's budget runs out (default [`Exhaustion::Refuse`]).
-    pub fn on_exhaustion(mut self, policy: Exhaustion) -> Self {
-        self.exhaustion = policy;
-        self
-    }
-
-    /// Adds a key.
-    pub fn key(mut self, id: impl Into<String>, key: SecretKey) -> Self {
-        self.sources.push(Source::Key(id.into(), key));
-        self
-    }
-
-    /// Adds a fresh random key.
-    pub fn generated_key(mut self, id: impl Into<String>) -> Self {
-        self.sources.push(Source::Generate(id.into()));
-        self
-    }
-
-    /// Adds every key of a key file: UTF-8 text, one key per line as `id=key` with the key in
-    /// standard base64 or hex (32 bytes); blank lines and lines starting with `#` are ignored;
-    /// whitespace around id and key is ignored. Ids must be unique. Unless
-    /// [`KeyRingBuilder::active`] says otherwise, the last key added (so the file's last line)
-    /// becomes active: append new keys at the end when rotating.
-    ///
-    /// ```text
-    /// # tickwatch key ring
-    /// 2026-11=9tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=
-    /// 2026-12=1f3a9d0c6b5e4f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a
-    /// ```
-    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.sources.push(Source::File(path.into()));
-        self
-    }
-
-    /// Adds the key held (hex or base64) in environment variable `var`.
-    pub fn key_env(mut self, id: impl Into<String>, var: impl Into<String>) -> Self {
-        self.sources.push(Source::Env(id.into(), var.into()));
-        self
-    }
-
-    /// Makes key `id` the active one (default: the last key added).
-    pub fn active(mut self, id: impl Into<String>) -> Self {
-        self.active = Some(id.into());
-        self
-    }
-
-    /// Loads every key and builds the ring (one `create` audit record, success or not).
-    pub fn build(self) -> Result<KeyRing, KeyRingError> {
-        let ring = KeyRing {
-            state: ArcSwap::from_pointee(State::default()),
-            writer: parking_lot::Mutex::new(()),
-            audit: self.audit,
-            budget: self.budget,
-            exhaustion: self.exhaustion,
-            decrypt_failures: AtomicU64::new(0),
-            auto_rotations: AtomicU64::new(0),
-        };
-        match Self::load(self.sources, self.active) {
-            Ok(state) => {
-                let active = state.active.as_ref().map_or("", |e| &e.id).to_owned();
-                let detail = format!("keys={}", state.order.join(","));
-                ring.state.store(Arc::new(state));
-                ring.record("create", &active, "ok", &detail);
-                Ok(ring)
-            }
-            Err(e) => {
-                ring.record("create", "", "error", &e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    fn load(sources: Vec<Source>, active: Option<String>) -> Result<State, KeyRingError> {
-        let mut state = State::default();
-        let add = |state: &mut State, id: &str, key: &SecretKey| {
-            validate_key_id(id)?;
-            state.insert(KeyEntry::new(id, key)?)
-        };
-        for s in sources {
-            match s {
-                Source::Key(id, key) => {
-                    add(&mut state, &id, &key)?;
-                }
-                Source::Generate(id) => {
-                    add(&mut state, &id, &SecretKey::generate()?)?;
-                }
-                Source::File(path) => {
-                    for (id, key) in read_key_file(&path)? {
-                        add(&mut state, &id, &key)?;
-                    }
-                }
-                Source::Env(id, var) => {
-                    add(&mut state, &id, &SecretKey::from_env(&var)?)?;
-                }
-            }
-        }
-        state.active = match active {
-            Some(id) => Some(
-                state
-                    .keys
-                    .get(id.as_str())
-                    .cloned()
-                    .ok_or(KeyRingError::UnknownKey { key_id: id })?,
-            ),
-            None => state.order.last().map(|id| state.keys[id].clone()),
-        };
-        Ok(state)
-    }
+    pub(super) state: ArcSwap<State>,
+    pub(super) writer: parking_lot::Mutex<()>,
+    pub(super) audit: Option<AuditLog>,
+    pub(super) budget: u64,
+    pub(super) exhaustion: Exhaustion,
+    pub(super) decrypt_failures: AtomicU64,
+    pub(super) auto_rotations: AtomicU64,
 }
 
 impl KeyRing {
     /// A builder: no keys, no audit log, [`DEFAULT_USE_BUDGET`], [`Exhaustion::Refuse`].
     pub fn builder() -> KeyRingBuilder {
-        KeyRingBuilder {
-            audit: None,
-            budget: DEFAULT_USE_BUDGET,
-            exhaustion: Exhaustion::Refuse,
-            sources: Vec::new(),
-            active: None,
-        }
+        KeyRingBuilder::new()
     }
 
     /// A ring with one fresh random key (id generated), no audit log, default budget.
@@ -321,7 +160,7 @@ impl KeyRing {
         Self::builder().audit(log).build()
     }
 
-    fn record(&self, action: &str, resource: &str, outcome: &str, detail: &str) {
+    pub(super) fn record(&self, action: &str, resource: &str, outcome: &str, detail: &str) {
         if let Some(log) = &self.audit {
             log.record(&Audit {
                 actor: "keyring",
@@ -731,59 +570,8 @@ fn outcome_of(e: &KeyRingError) -> &'static str {
 }
 
 /// `k-` and 16 random hex digits.
-fn new_key_id() -> Result<String, KeyError> {
+pub(super) fn new_key_id() -> Result<String, KeyError> {
     let mut r = [0u8; 8];
     getrandom::getrandom(&mut r).map_err(KeyError::Random)?;
     Ok(format!("k-{:016x}", u64::from_le_bytes(r)))
-}
-
-#[doc(hidden)]
-/// Raw AES-256-GCM through the crate's own seal/open (the envelope path's core), for known
-/// answer tests such as Wycheproof. Not a stable API; never use it to encrypt: nonces here
-/// come from the caller.
-pub mod raw {
-    use super::*;
-
-    fn cipher(key: &[u8]) -> Result<Aes256Gcm, CryptoError> {
-        let k = SecretKey::from_bytes(key).map_err(|_| CryptoError::Malformed {
-            reason: "key is not 32 bytes",
-        })?;
-        Ok(Aes256Gcm::new(k.bytes().into()))
-    }
-
-    fn nonce(n: &[u8]) -> Result<[u8; NONCE_LEN], CryptoError> {
-        n.try_into().map_err(|_| CryptoError::Malformed {
-            reason: "nonce is not 12 bytes",
-        })
-    }
-
-    /// Encrypts; returns ciphertext || tag.
-    pub fn seal(key: &[u8], nonce_: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let c = cipher(key)?;
-        let mut buf = pt.to_vec();
-        let tag = envelope::seal(&c, &nonce(nonce_)?, aad, &mut buf)?;
-        buf.extend_from_slice(&tag);
-        Ok(buf)
-    }
-
-    /// Decrypts ciphertext || tag.
-    pub fn open(
-        key: &[u8],
-        nonce_: &[u8],
-        aad: &[u8],
-        ct_tag: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let c = cipher(key)?;
-        if ct_tag.len() < TAG_LEN {
-            return Err(CryptoError::Malformed {
-                reason: "shorter than a tag",
-            });
-        }
-        let (ct, tag) = ct_tag.split_at(ct_tag.len() - TAG_LEN);
-        let mut buf = Zeroizing::new(ct.to_vec());
-        let mut t = [0u8; TAG_LEN];
-        t.copy_from_slice(tag);
-        envelope::open(&c, &nonce(nonce_)?, aad, &mut buf, &t)?;
-        Ok(buf)
-    }
 }

@@ -41,19 +41,21 @@
 //! ```
 
 mod at_rest;
+mod builder;
 mod envelope;
 mod error;
 mod global;
 mod key;
 mod keyring;
+#[doc(hidden)]
+pub mod raw;
 
 pub use at_rest::{
     read_encrypted_log, EncryptedJsonLinesSink, EncryptedLogReader, LOG_AAD, MAX_FRAME_LEN,
 };
+pub use builder::KeyRingBuilder;
 pub use envelope::{EncryptedData, EnvelopeHeader, ENVELOPE_VERSION, NONCE_LEN, TAG_LEN};
 pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
 pub use global::{decrypt_data, encrypt_data, global_key_ring, install_key_ring};
 pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
-#[doc(hidden)]
-pub use keyring::raw;
-pub use keyring::{Exhaustion, KeyRing, KeyRingBuilder, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
+pub use keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
