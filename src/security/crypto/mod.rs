@@ -1,1 +1,61 @@
-//! Encryption: AES-256-GCM under a rotating key ring, versioned envelopes.
+//! Encryption: AES-256-GCM under a rotating key ring, versioned envelopes, encrypted logs.
+//!
+//! * [`KeyRing`]: keys by id, one active for encryption, older ones for decryption; nonces made
+//!   inside the crate (per-key random prefix + counter); a per-key use budget; every ring
+//!   operation audited.
+//! * [`EncryptedData`]: the versioned envelope (version, key id, nonce, ciphertext, tag) with
+//!   the version and key id bound into the associated data (see [Envelope
+//!   format](#envelope-format)).
+//! * [`SecretKey`]: key material, wiped on drop, loaded from OS randomness, hex, base64, a key
+//!   file or an environment variable.
+//! * [`EncryptedJsonLinesSink`] and [`read_encrypted_log`]: JSON-lines logs encrypted at rest.
+//! * [`install_key_ring`], [`encrypt_data`], [`decrypt_data`]: a process-wide ring behind free
+//!   functions.
+//!
+//! AES-GCM itself is the `aes-gcm` crate's; nothing here reimplements it.
+//!
+//! # Encrypted log format
+//!
+//! ```text
+//! frame = len (u32 little-endian) || envelope (len bytes), one frame per delivered batch
+//! envelope plaintext = the batch's JSON lines (JsonLinesSink format); caller AAD = LOG_AAD
+//! ```
+//!
+//! A frame cannot be altered without detection; whole frames could still be dropped or
+//! reordered by someone with write access to the file (frames are not chained).
+//!
+//! # Envelope format
+//!
+//! ```text
+//! version (u8 = 1) | key id length n (u8, 1..=64) | key id (n bytes) | nonce (12) | ciphertext | tag (16)
+//! AAD = b"tickwatch-envelope" || version || n || key id || caller AAD
+//! ```
+//!
+//! ```
+//! use tickwatch::security::crypto::{CryptoError, KeyRing};
+//! let ring = KeyRing::generate()?;
+//! let sealed = ring.encrypt_data_with_aad(b"position 1.5", b"account 7")?;
+//! assert_eq!(&ring.decrypt_data_with_aad(&sealed, b"account 7")?[..], b"position 1.5");
+//! assert_eq!(ring.decrypt_data_with_aad(&sealed, b"account 8"), Err(CryptoError::Decrypt));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod at_rest;
+mod builder;
+mod envelope;
+mod error;
+mod global;
+mod key;
+mod keyring;
+#[doc(hidden)]
+pub mod raw;
+
+pub use at_rest::{
+    read_encrypted_log, EncryptedJsonLinesSink, EncryptedLogReader, LOG_AAD, MAX_FRAME_LEN,
+};
+pub use builder::KeyRingBuilder;
+pub use envelope::{EncryptedData, EnvelopeHeader, ENVELOPE_VERSION, NONCE_LEN, TAG_LEN};
+pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
+pub use global::{decrypt_data, encrypt_data, global_key_ring, install_key_ring};
+pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
+pub use keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};

@@ -1,0 +1,577 @@
+//! [`KeyRing`]: AES-256-GCM keys by id, one active for encryption, older ones kept for
+//! decryption, lock-free on the encryption path.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use aes_gcm::{Aes256Gcm, KeyInit};
+use arc_swap::ArcSwap;
+use zeroize::Zeroizing;
+
+use super::builder::KeyRingBuilder;
+use super::envelope::{self, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
+use super::error::{CryptoError, KeyError, KeyRingError};
+use super::key::{validate_key_id, SecretKey};
+use crate::{Audit, AuditLog};
+
+/// Default number of encryptions allowed per key: 2^31.
+///
+/// NIST SP 800-38D (section 8.3) caps a GCM key at 2^32 invocations when nonces are random or
+/// not provably unique across every instance that holds the key. This crate's nonces are unique
+/// within one process (a counter), but the same key loaded from a file into several processes
+/// or restarts relies on a random 96-bit starting point; half the NIST cap leaves a safety
+/// margin for those cases. At a million encryptions a second that is ~36 minutes per key, so
+/// a busy process should enable [`Exhaustion::Rotate`] or rotate on a schedule.
+pub const DEFAULT_USE_BUDGET: u64 = 1 << 31;
+
+/// Largest accepted use budget, 2^62: the nonce counter starts below 2^62 and so can never
+/// wrap within a key's life.
+pub const MAX_USE_BUDGET: u64 = 1 << 62;
+
+/// What an encryption does when the active key has used up its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Exhaustion {
+    /// Refuse with [`CryptoError::KeyExhausted`] until someone rotates (default: keys are then
+    /// only ever ones you created and can store).
+    #[default]
+    Refuse,
+    /// Generate a fresh key, make it active and carry on (audited as `auto_rotate`). The new
+    /// key lives only in this process: data under it cannot be decrypted after a restart
+    /// unless you persist it yourself. Suits in-process or short-lived data.
+    Rotate,
+}
+
+/// One key: its cipher (the expanded key) and its nonce state.
+pub(super) struct KeyEntry {
+    pub(super) id: Box<str>,
+    pub(super) cipher: Aes256Gcm,
+    /// Random per-key nonce prefix.
+    prefix: [u8; 4],
+    /// Random starting point of the 64-bit counter, below 2^62 so it never wraps.
+    start: u64,
+    /// Encryptions reserved so far (including refused attempts past the budget).
+    uses: AtomicU64,
+    /// Whether the refusal for exhaustion was already audited.
+    exhaustion_reported: AtomicBool,
+}
+
+impl KeyEntry {
+    pub(super) fn new(id: &str, key: &SecretKey) -> Result<Self, KeyError> {
+        let mut r = Zeroizing::new([0u8; 12]);
+        getrandom::getrandom(&mut r[..]).map_err(KeyError::Random)?;
+        let mut prefix = [0u8; 4];
+        prefix.copy_from_slice(&r[..4]);
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&r[4..]);
+        Ok(Self {
+            id: id.into(),
+            cipher: Aes256Gcm::new(key.bytes().into()),
+            prefix,
+            start: u64::from_le_bytes(s) >> 2,
+            uses: AtomicU64::new(0),
+            exhaustion_reported: AtomicBool::new(false),
+        })
+    }
+
+    #[inline]
+    fn nonce(&self, n: u64) -> [u8; NONCE_LEN] {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..4].copy_from_slice(&self.prefix);
+        nonce[4..].copy_from_slice(&self.start.wrapping_add(n).to_be_bytes());
+        nonce
+    }
+}
+
+/// An immutable snapshot of the ring; replaced whole on every change.
+#[derive(Clone, Default)]
+pub(super) struct State {
+    pub(super) keys: HashMap<Box<str>, Arc<KeyEntry>>,
+    /// Ids in the order they were added.
+    pub(super) order: Vec<Box<str>>,
+    pub(super) active: Option<Arc<KeyEntry>>,
+}
+
+impl State {
+    pub(super) fn insert(&mut self, entry: KeyEntry) -> Result<Arc<KeyEntry>, KeyRingError> {
+        if self.keys.contains_key(&entry.id) {
+            return Err(KeyRingError::DuplicateKeyId {
+                key_id: entry.id.to_string(),
+            });
+        }
+        let e = Arc::new(entry);
+        self.order.push(e.id.clone());
+        self.keys.insert(e.id.clone(), e.clone());
+        Ok(e)
+    }
+}
+
+/// AES-256-GCM keys by id: one active key encrypts, every key in the ring decrypts.
+///
+/// * **Key ids** are strings of 1 to 64 characters from `A-Z a-z 0-9 - _ .`; every envelope
+///   carries its key's id, so an id must never be reused for different material.
+/// * **Nonces** are made here, never by the caller: a random 32-bit prefix per key and a 64-bit
+///   counter from a random start, so no nonce repeats during a key's life in this process.
+/// * **Use budget**: each key counts its encryptions and, past [`DEFAULT_USE_BUDGET`] (or the
+///   builder's [`KeyRingBuilder::use_budget`]), refuses or rotates ([`Exhaustion`]).
+/// * **Thread-safe**: all methods take `&self`. Encryption and decryption read an immutable
+///   snapshot through an [`ArcSwap`] (no lock) and bump one atomic counter; changes (rotate,
+///   retire, ...) are serialised among themselves and publish a new snapshot.
+/// * **Audit**: every ring operation (create, add, rotate, activate, retire, exhaustion,
+///   automatic rotation) leaves exactly one [`Audit`] record with actor `"keyring"`, the key id
+///   as resource and outcome `"ok"` or the reason it failed. Encryptions and decryptions are not
+///   audited; failed decryptions are counted ([`KeyRing::decrypt_failures`]).
+/// * Key material is wiped when the ring drops it ([`SecretKey`]); `Debug` shows ids only.
+///
+/// ```
+/// use tickwatch::security::crypto::{KeyRing, SecretKey};
+/// let ring = KeyRing::builder().key("2026-11", SecretKey::generate()?).build()?;
+/// let old = ring.encrypt_data(b"fill 42")?;
+/// ring.rotate_to("2026-12", SecretKey::generate()?)?;
+/// assert_eq!(ring.encrypt_data(b"fill 43")?.key_id(), "2026-12");
+/// assert_eq!(&ring.decrypt_data(&old)?[..], b"fill 42");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct KeyRing {
+    pub(super) state: ArcSwap<State>,
+    pub(super) writer: parking_lot::Mutex<()>,
+    pub(super) audit: Option<AuditLog>,
+    pub(super) budget: u64,
+    pub(super) exhaustion: Exhaustion,
+    pub(super) decrypt_failures: AtomicU64,
+    pub(super) auto_rotations: AtomicU64,
+}
+
+impl KeyRing {
+    /// A builder: no keys, no audit log, [`DEFAULT_USE_BUDGET`], [`Exhaustion::Refuse`].
+    pub fn builder() -> KeyRingBuilder {
+        KeyRingBuilder::new()
+    }
+
+    /// A ring with one fresh random key (id generated), no audit log, default budget.
+    pub fn generate() -> Result<KeyRing, KeyRingError> {
+        Self::builder().generated_key(new_key_id()?).build()
+    }
+
+    /// An empty ring recording into `log`; add keys with [`KeyRing::add_key`] or
+    /// [`KeyRing::rotate`].
+    pub fn with_audit(log: AuditLog) -> Result<KeyRing, KeyRingError> {
+        Self::builder().audit(log).build()
+    }
+
+    pub(super) fn record(&self, action: &str, resource: &str, outcome: &str, detail: &str) {
+        if let Some(log) = &self.audit {
+            log.record(&Audit {
+                actor: "keyring",
+                action,
+                resource,
+                outcome,
+                rule: "",
+                detail,
+            });
+        }
+    }
+
+    /// Applies a change to a copy of the state and publishes it; audits the result.
+    fn change(
+        &self,
+        action: &str,
+        resource: &str,
+        f: impl FnOnce(&mut State) -> Result<String, KeyRingError>,
+    ) -> Result<(), KeyRingError> {
+        let _w = self.writer.lock();
+        let mut next = State::clone(&self.state.load());
+        match f(&mut next) {
+            Ok(detail) => {
+                self.state.store(Arc::new(next));
+                self.record(action, resource, "ok", &detail);
+                Ok(())
+            }
+            Err(e) => {
+                self.record(action, resource, outcome_of(&e), &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Adds a key for decryption (and later activation); the active key is unchanged.
+    pub fn add_key(&self, id: &str, key: SecretKey) -> Result<(), KeyRingError> {
+        self.change("add", id, |s| {
+            validate_key_id(id)?;
+            s.insert(KeyEntry::new(id, &key)?)?;
+            Ok(String::new())
+        })
+    }
+
+    /// Adds `key` under a new `id` and makes it the active key; the previous keys stay for
+    /// decryption.
+    pub fn rotate_to(&self, id: &str, key: SecretKey) -> Result<(), KeyRingError> {
+        self.change("rotate", id, |s| {
+            validate_key_id(id)?;
+            let previous = s
+                .active
+                .as_ref()
+                .map_or(String::new(), |e| e.id.to_string());
+            s.active = Some(s.insert(KeyEntry::new(id, &key)?)?);
+            Ok(format!("previous={previous}"))
+        })
+    }
+
+    /// Generates a fresh key under a generated id (`k-` and 16 hex digits), makes it active and
+    /// returns its id.
+    pub fn rotate(&self) -> Result<String, KeyRingError> {
+        let id = match new_key_id() {
+            Ok(id) => id,
+            Err(e) => {
+                let e = KeyRingError::Key(e);
+                self.record("rotate", "", "error", &e.to_string());
+                return Err(e);
+            }
+        };
+        match SecretKey::generate() {
+            Ok(key) => self.rotate_to(&id, key).map(|()| id),
+            Err(e) => {
+                let e = KeyRingError::Key(e);
+                self.record("rotate", &id, "error", &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes an existing key the active one.
+    pub fn activate(&self, id: &str) -> Result<(), KeyRingError> {
+        self.change("activate", id, |s| {
+            let e = s.keys.get(id).cloned().ok_or(KeyRingError::UnknownKey {
+                key_id: id.to_owned(),
+            })?;
+            s.active = Some(e);
+            Ok(String::new())
+        })
+    }
+
+    /// Removes a key for good: data under it no longer decrypts ([`CryptoError::UnknownKey`]).
+    /// The active key cannot be retired.
+    pub fn retire(&self, id: &str) -> Result<(), KeyRingError> {
+        self.change("retire", id, |s| {
+            if !s.keys.contains_key(id) {
+                return Err(KeyRingError::UnknownKey {
+                    key_id: id.to_owned(),
+                });
+            }
+            if s.active.as_ref().is_some_and(|e| &*e.id == id) {
+                return Err(KeyRingError::RetireActive {
+                    key_id: id.to_owned(),
+                });
+            }
+            s.keys.remove(id);
+            s.order.retain(|k| &**k != id);
+            Ok(String::new())
+        })
+    }
+
+    /// The active key's id, if any.
+    pub fn active_key_id(&self) -> Option<String> {
+        self.state.load().active.as_ref().map(|e| e.id.to_string())
+    }
+
+    /// Every key's id, in the order added.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.state
+            .load()
+            .order
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    }
+
+    /// Whether key `id` is in the ring.
+    pub fn contains(&self, id: &str) -> bool {
+        self.state.load().keys.contains_key(id)
+    }
+
+    /// Encryptions made with key `id` (capped at the budget), if it is in the ring.
+    pub fn key_uses(&self, id: &str) -> Option<u64> {
+        let s = self.state.load();
+        s.keys
+            .get(id)
+            .map(|e| e.uses.load(Relaxed).min(self.budget))
+    }
+
+    /// Encryptions allowed per key.
+    pub fn use_budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Decryptions refused because authentication failed, since the ring was built.
+    pub fn decrypt_failures(&self) -> u64 {
+        self.decrypt_failures.load(Relaxed)
+    }
+
+    /// Automatic rotations ([`Exhaustion::Rotate`]) since the ring was built.
+    pub fn auto_rotations(&self) -> u64 {
+        self.auto_rotations.load(Relaxed)
+    }
+
+    /// Reserves a nonce under the active key (or `key_id`) and runs `f` with the key.
+    #[inline]
+    fn with_encryption_key<R>(
+        &self,
+        key_id: Option<&str>,
+        mut f: impl FnMut(&Aes256Gcm, &str, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
+    ) -> Result<R, CryptoError> {
+        loop {
+            let state = self.state.load();
+            let entry = match key_id {
+                None => state.active.as_deref().ok_or(CryptoError::NoActiveKey)?,
+                Some(id) => {
+                    state
+                        .keys
+                        .get(id)
+                        .map(|e| &**e)
+                        .ok_or_else(|| CryptoError::UnknownKey {
+                            key_id: id.to_owned(),
+                        })?
+                }
+            };
+            let n = entry.uses.fetch_add(1, Relaxed);
+            if n < self.budget {
+                return f(&entry.cipher, &entry.id, entry.nonce(n));
+            }
+            if key_id.is_none() && self.exhaustion == Exhaustion::Rotate {
+                let id: Box<str> = entry.id.clone();
+                drop(state);
+                self.auto_rotate(&id)?;
+                continue;
+            }
+            if !entry.exhaustion_reported.swap(true, Relaxed) {
+                self.record(
+                    "exhausted",
+                    &entry.id,
+                    "refused",
+                    &format!("budget={}", self.budget),
+                );
+            }
+            return Err(CryptoError::KeyExhausted {
+                key_id: entry.id.to_string(),
+            });
+        }
+    }
+
+    /// Replaces the exhausted active key `old` with a fresh one, unless another thread did.
+    #[cold]
+    fn auto_rotate(&self, old: &str) -> Result<(), CryptoError> {
+        let _w = self.writer.lock();
+        let current = self.state.load();
+        if !current.active.as_ref().is_some_and(|e| &*e.id == old) {
+            return Ok(());
+        }
+        let made = new_key_id().and_then(|id| {
+            let key = SecretKey::generate()?;
+            KeyEntry::new(&id, &key)
+        });
+        let mut next = State::clone(&current);
+        let entry = match made.map_err(KeyRingError::Key).and_then(|e| next.insert(e)) {
+            Ok(e) => e,
+            Err(e) => {
+                self.record("auto_rotate", old, "error", &e.to_string());
+                return Err(CryptoError::KeyExhausted {
+                    key_id: old.to_owned(),
+                });
+            }
+        };
+        next.active = Some(entry.clone());
+        self.state.store(Arc::new(next));
+        self.auto_rotations.fetch_add(1, Relaxed);
+        self.record(
+            "auto_rotate",
+            &entry.id,
+            "ok",
+            &format!("previous={old} budget={}", self.budget),
+        );
+        Ok(())
+    }
+
+    /// Runs `f` with the key `id` for decryption; counts authentication failures.
+    #[inline]
+    fn with_decryption_key<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Aes256Gcm) -> Result<R, CryptoError>,
+    ) -> Result<R, CryptoError> {
+        let state = self.state.load();
+        // Most data is under the active key: a string comparison spares hashing the id.
+        let entry = match &state.active {
+            Some(a) if *a.id == *id => a,
+            _ => state.keys.get(id).ok_or_else(|| CryptoError::UnknownKey {
+                key_id: id.to_owned(),
+            })?,
+        };
+        let r = f(&entry.cipher);
+        if matches!(r, Err(CryptoError::Decrypt)) {
+            self.decrypt_failures.fetch_add(1, Relaxed);
+        }
+        r
+    }
+
+    fn encrypt_impl(
+        &self,
+        data: &[u8],
+        key_id: Option<&str>,
+        aad: &[u8],
+    ) -> Result<EncryptedData, CryptoError> {
+        self.with_encryption_key(key_id, |cipher, id, nonce| {
+            let mut out = Vec::with_capacity(envelope::overhead(id.len()) + data.len());
+            envelope::write_prefix(&mut out, id.as_bytes(), &nonce);
+            let at = out.len();
+            out.extend_from_slice(data);
+            let tag = envelope::with_full_aad(id.as_bytes(), aad, |full| {
+                envelope::seal(cipher, &nonce, full, &mut out[at..])
+            })?;
+            out.extend_from_slice(&tag);
+            Ok(EncryptedData::from_raw(out))
+        })
+    }
+
+    /// Encrypts `data` under the active key.
+    pub fn encrypt_data(&self, data: &[u8]) -> Result<EncryptedData, CryptoError> {
+        self.encrypt_impl(data, None, &[])
+    }
+
+    /// Encrypts `data` under the active key, binding `aad` (which is not stored: the same
+    /// bytes must be given to decrypt).
+    pub fn encrypt_data_with_aad(
+        &self,
+        data: &[u8],
+        aad: &[u8],
+    ) -> Result<EncryptedData, CryptoError> {
+        self.encrypt_impl(data, None, aad)
+    }
+
+    /// Encrypts `data` under key `key_id` (which need not be active). Never rotates.
+    pub fn encrypt_data_with(
+        &self,
+        data: &[u8],
+        key_id: &str,
+    ) -> Result<EncryptedData, CryptoError> {
+        self.encrypt_impl(data, Some(key_id), &[])
+    }
+
+    /// Encrypts `data` under key `key_id`, binding `aad`.
+    pub fn encrypt_data_with_key_aad(
+        &self,
+        data: &[u8],
+        key_id: &str,
+        aad: &[u8],
+    ) -> Result<EncryptedData, CryptoError> {
+        self.encrypt_impl(data, Some(key_id), aad)
+    }
+
+    /// Decrypts an envelope made without caller associated data.
+    pub fn decrypt_data(&self, data: &EncryptedData) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.decrypt_data_with_aad(data, &[])
+    }
+
+    /// Decrypts an envelope made with associated data `aad`. Any authentication failure is
+    /// the one opaque [`CryptoError::Decrypt`] and releases no plaintext.
+    pub fn decrypt_data_with_aad(
+        &self,
+        data: &EncryptedData,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let id = data.key_id();
+        self.with_decryption_key(id, |cipher| {
+            let mut out = Zeroizing::new(data.ciphertext().to_vec());
+            envelope::with_full_aad(id.as_bytes(), aad, |full| {
+                envelope::open(cipher, &data.nonce(), full, &mut out, &data.tag())
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// Encrypts `buf` in place under the active key, binding `aad`; returns what decryption
+    /// needs besides the ciphertext. Allocates nothing (unless `aad` is longer than ~170 bytes,
+    /// and then only on a thread's first such call).
+    pub fn encrypt_in_place(
+        &self,
+        buf: &mut [u8],
+        aad: &[u8],
+    ) -> Result<EnvelopeHeader, CryptoError> {
+        self.with_encryption_key(None, |cipher, id, nonce| {
+            let tag = envelope::with_full_aad(id.as_bytes(), aad, |full| {
+                envelope::seal(cipher, &nonce, full, buf)
+            })?;
+            Ok(EnvelopeHeader::new(id, nonce, tag))
+        })
+    }
+
+    /// Decrypts in place what [`KeyRing::encrypt_in_place`] produced. On failure `buf` is
+    /// zeroed. Allocates nothing on success or authentication failure.
+    pub fn decrypt_in_place(
+        &self,
+        header: &EnvelopeHeader,
+        buf: &mut [u8],
+        aad: &[u8],
+    ) -> Result<(), CryptoError> {
+        let id = header.key_id();
+        self.with_decryption_key(id, |cipher| {
+            envelope::with_full_aad(id.as_bytes(), aad, |full| {
+                envelope::open(cipher, &header.nonce(), full, buf, &header.tag())
+            })
+        })
+    }
+
+    /// Decrypts a whole envelope encoding in place and returns the plaintext, a sub-slice of
+    /// `envelope`. On authentication failure the ciphertext region is zeroed.
+    pub fn open_in_place<'a>(
+        &self,
+        envelope: &'a mut [u8],
+        aad: &[u8],
+    ) -> Result<&'a mut [u8], CryptoError> {
+        let n = envelope::parse(envelope)?;
+        let (head, rest) = envelope.split_at_mut(2 + n + NONCE_LEN);
+        let (ct, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+        let id = std::str::from_utf8(&head[2..2 + n]).map_err(|_| CryptoError::Malformed {
+            reason: "key id is not ASCII",
+        })?;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&head[2 + n..]);
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(tag);
+        self.with_decryption_key(id, |cipher| {
+            envelope::with_full_aad(id.as_bytes(), aad, |full| {
+                envelope::open(cipher, &nonce, full, ct, &t)
+            })
+        })?;
+        Ok(ct)
+    }
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state.load();
+        f.debug_struct("KeyRing")
+            .field("keys", &s.order)
+            .field("active", &s.active.as_ref().map(|e| &e.id))
+            .field("use_budget", &self.budget)
+            .field("on_exhaustion", &self.exhaustion)
+            .field("audited", &self.audit.is_some())
+            .finish()
+    }
+}
+
+fn outcome_of(e: &KeyRingError) -> &'static str {
+    match e {
+        KeyRingError::Key(_) => "bad_key",
+        KeyRingError::DuplicateKeyId { .. } => "duplicate_key_id",
+        KeyRingError::UnknownKey { .. } => "unknown_key",
+        KeyRingError::RetireActive { .. } => "active_key",
+    }
+}
+
+/// `k-` and 16 random hex digits.
+pub(super) fn new_key_id() -> Result<String, KeyError> {
+    let mut r = [0u8; 8];
+    getrandom::getrandom(&mut r).map_err(KeyError::Random)?;
+    Ok(format!("k-{:016x}", u64::from_le_bytes(r)))
+}
