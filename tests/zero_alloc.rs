@@ -215,3 +215,38 @@ fn log_event_dynamic() {
         })
     });
 }
+
+#[test]
+/// The issue asks `authorize_action` (next to trading code) never to allocate; with its audit
+/// record included.
+fn authorize_action_allocates_nothing() {
+    use tickwatch::security::authz::{Authorizer, Permission, Policy, Role, User};
+    let tw = Telemetry::builder().sink(NullSink).start().unwrap();
+    let policy = Policy {
+        roles: vec![
+            Role::new("base").permission(Permission::deny("*", "orders/HALT/**")),
+            Role::new("trader")
+                .parent("base")
+                .permission(Permission::allow("cancel", "orders/*/*")),
+        ],
+        users: vec![User::new("alice", &["trader"])],
+    };
+    let authz = Authorizer::new(policy, Some(tw.audit_log())).unwrap();
+    let requests = [
+        ("alice", "cancel", "orders/XNAS/42"),
+        ("alice", "cancel", "orders/HALT/1"),
+        ("alice", "read", "orders/XNAS/42"),
+        ("bob", "cancel", "orders/XNAS/42"),
+    ];
+    for (u, a, r) in requests {
+        black_box(authz.authorize_action(u, a, r));
+    }
+    let before = allocs();
+    for i in 0..CALLS {
+        let (u, a, r) = requests[(i % 4) as usize];
+        black_box(authz.authorize_action(black_box(u), black_box(a), black_box(r)));
+    }
+    assert_eq!(allocs(), before, "authorize_action allocated");
+    tw.flush().unwrap();
+    assert_eq!(tw.stats().delivered, CALLS + 4);
+}
