@@ -74,6 +74,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod audit;
+mod builder;
 mod clock;
 mod collector;
 mod lane;
@@ -88,6 +89,9 @@ mod telemetry;
 mod timestamp;
 
 pub use audit::{Audit, AuditLog};
+pub use builder::{
+    Backpressure, StartError, TelemetryBuilder, DEFAULT_RING_CAPACITY, MAX_RING_CAPACITY,
+};
 pub use lane::ThreadInfo;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
@@ -95,10 +99,7 @@ pub use security::authn::{AuthResult, Credentials};
 pub use security::authz::{AuthzResult, Decision};
 pub use security::crypto::{decrypt_data, encrypt_data, install_key_ring, EncryptedData, KeyRing};
 pub use stats::{Stats, ThreadStats};
-pub use telemetry::{
-    Backpressure, FlushError, ShutdownError, StartError, Telemetry, TelemetryBuilder,
-    DEFAULT_RING_CAPACITY, MAX_RING_CAPACITY,
-};
+pub use telemetry::{FlushError, ShutdownError, Telemetry};
 pub use timestamp::Timestamp;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
