@@ -491,7 +491,7 @@ fn risk(
     for o in orders {
         let depth = risk_depth.fetch_sub(1, Relaxed) - 1;
         n += 1;
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             tw.track_resource_usage("risk_queue_depth", depth as f64);
             calls.resource += 1;
         }
@@ -674,7 +674,7 @@ fn matching(
         }
         let _ = reports[o.strategy].send(Report::Ack { sent: o.sent });
         n += 1;
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             let resting: usize = books.iter().map(|b| b.resting).sum();
             tw.track_resource_usage("order_book_depth", resting as f64);
             tw.track_resource_usage("match_queue_depth", depth as f64);
@@ -757,7 +757,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

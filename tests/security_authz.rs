@@ -250,10 +250,14 @@ fn hot_swap_under_concurrent_readers() {
     let started = std::time::Instant::now();
     let mut i = 0u64;
     while i < 2_000 || started.elapsed() < std::time::Duration::from_millis(200) {
-        let p = if i % 2 == 0 { policy_b() } else { policy_a() };
+        let p = if i.is_multiple_of(2) {
+            policy_b()
+        } else {
+            policy_a()
+        };
         i += 1;
         a.replace_policy(p).unwrap();
-        if i % 64 == 0 {
+        if i.is_multiple_of(64) {
             std::thread::yield_now();
         }
     }

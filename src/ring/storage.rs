@@ -24,7 +24,7 @@ mod imp {
 
     impl Storage {
         pub(crate) fn new(bytes: usize) -> Self {
-            debug_assert!(bytes % 8 == 0 && bytes > 0);
+            debug_assert!(bytes.is_multiple_of(8) && bytes > 0);
             let words = bytes / 8;
             let boxed: Box<[u64]> = vec![0u64; words].into_boxed_slice();
             let raw = Box::into_raw(boxed) as *mut u64;
@@ -53,7 +53,7 @@ mod imp {
             len: usize,
             f: impl FnOnce(&mut [u8]) -> R,
         ) -> R {
-            debug_assert!(off % 8 == 0 && off + len <= self.words * 8);
+            debug_assert!(off.is_multiple_of(8) && off + len <= self.words * 8);
             // SAFETY: in bounds by the caller's contract; the memory is initialised (zeroed at
             // allocation, then only ever written with bytes) and exclusively ours for the call.
             let slice = unsafe {
@@ -68,7 +68,7 @@ mod imp {
         /// As for [`Storage::write_with`] with `len == 8`.
         #[inline(always)]
         pub(crate) unsafe fn write_word(&self, off: usize, value: u64) {
-            debug_assert!(off % 8 == 0 && off + 8 <= self.words * 8);
+            debug_assert!(off.is_multiple_of(8) && off + 8 <= self.words * 8);
             // SAFETY: aligned (the block is `u64`s and `off` is a multiple of 8), in bounds and
             // exclusively ours by the caller's contract.
             unsafe { self.ptr.as_ptr().add(off / 8).write(value.to_le()) }

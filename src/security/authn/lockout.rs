@@ -156,7 +156,7 @@ impl Lockout {
             s.until = u64::MAX;
             return Some(s.until);
         }
-        if s.failures % self.policy.threshold == 0 {
+        if s.failures.is_multiple_of(self.policy.threshold) {
             s.until = now.saturating_add(self.policy.delay(s.locks));
             s.locks += 1;
             return Some(s.until);

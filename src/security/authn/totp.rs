@@ -91,7 +91,7 @@ pub fn base32_decode(s: &str) -> Result<Zeroizing<Vec<u8>>, TotpSecretError> {
     if matches!(body.len() % 8, 1 | 3 | 6) {
         return Err(TotpSecretError::Base32 { at: body.len() });
     }
-    if s.len() != body.len() && s.len() % 8 != 0 {
+    if s.len() != body.len() && !s.len().is_multiple_of(8) {
         return Err(TotpSecretError::Base32 { at: s.len() });
     }
     let mut out = Zeroizing::new(Vec::with_capacity(body.len() * 5 / 8));

@@ -67,7 +67,7 @@ impl SecretKey {
                 position,
             });
         }
-        if s.len() % 2 != 0 {
+        if !s.len().is_multiple_of(2) {
             return Err(KeyError::InvalidEncoding {
                 encoding: Encoding::Hex,
                 reason: "odd number of hex digits",

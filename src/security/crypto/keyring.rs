@@ -363,7 +363,7 @@ impl KeyRing {
     fn auto_rotate(&self, old: &str) -> Result<(), CryptoError> {
         let _w = self.writer.lock();
         let current = self.state.load();
-        if !current.active.as_ref().is_some_and(|e| &*e.id == old) {
+        if current.active.as_ref().is_none_or(|e| &*e.id != old) {
             return Ok(());
         }
         let made = new_key_id().and_then(|id| {
