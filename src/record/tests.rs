@@ -1,0 +1,178 @@
+//! Round trips of every record kind, edge values, and arbitrary bytes into the decoder.
+use super::*;
+use proptest::prelude::*;
+
+fn encode_event(values: &[FieldRef<'_>], id: u32, ticks: u64, max: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; event_len(values, max)];
+    let mut w = Writer::new(&mut buf);
+    w.header(kind::EVENT, 0, values.len() as u16, id, ticks);
+    for v in values {
+        w.value(v, max);
+    }
+    w.finish();
+    buf
+}
+
+fn encode_dyn(
+    level: Level,
+    msg: &str,
+    target: &str,
+    fields: &[(&str, FieldRef<'_>)],
+    max: usize,
+) -> Vec<u8> {
+    let mut buf = vec![0u8; dyn_event_len(msg, target, fields, max)];
+    let mut w = Writer::new(&mut buf);
+    w.header(kind::DYN_EVENT, 0, level as u16, 0, 9);
+    w.str(msg, max);
+    w.str(target, max);
+    w.u16(fields.len() as u16);
+    for (n, v) in fields {
+        w.str(n, max);
+        w.value(v, max);
+    }
+    w.finish();
+    buf
+}
+
+fn any_value() -> impl Strategy<Value = crate::Value> {
+    use crate::Value;
+    prop_oneof![
+        any::<u64>().prop_map(Value::U64),
+        any::<i64>().prop_map(Value::I64),
+        // Every bit pattern: NaNs with payloads, infinities, -0.0, subnormals.
+        any::<u64>().prop_map(|b| Value::F64(f64::from_bits(b))),
+        any::<bool>().prop_map(Value::Bool),
+        ".{0,40}".prop_map(Value::Str),
+    ]
+}
+
+fn same(a: &FieldRef<'_>, b: &FieldRef<'_>) -> bool {
+    match (a, b) {
+        (FieldRef::F64(x), FieldRef::F64(y)) => x.to_bits() == y.to_bits(),
+        _ => a == b,
+    }
+}
+
+proptest! {
+    #[test]
+    fn samples_round_trip(k in 1u8..=4, flags in 0u8..4, id: u32, ticks: u64, value: u64) {
+        let mut buf = [0u8; SAMPLE_LEN];
+        encode_sample(&mut buf, k, flags, id, ticks, value);
+        prop_assert_eq!(decode(&buf), Ok(Raw::Sample { kind: k, flags, id, ticks, value }));
+    }
+
+    #[test]
+    fn static_events_round_trip(values in prop::collection::vec(any_value(), 0..12), id: u32, ticks: u64, max in 0usize..64) {
+        let refs: Vec<FieldRef<'_>> = values.iter().map(|v| v.as_ref()).collect();
+        let buf = encode_event(&refs, id, ticks, max);
+        let Ok(Raw::Event { flags, callsite, ticks: t, fields }) = decode(&buf) else {
+            return Err(TestCaseError::fail("not an event"));
+        };
+        prop_assert_eq!((callsite, t, fields.len()), (id, ticks, refs.len()));
+        let mut any_cut = false;
+        for ((name, got, cut), want) in fields.zip(&refs) {
+            prop_assert!(name.is_none());
+            match (want, got) {
+                (FieldRef::Str(w), FieldRef::Str(g)) => {
+                    let (clipped, c) = clip(w, max);
+                    prop_assert_eq!(g, clipped);
+                    prop_assert_eq!(cut, c);
+                    any_cut |= c;
+                }
+                _ => prop_assert!(same(want, &got), "{:?} != {:?}", want, got),
+            }
+        }
+        prop_assert_eq!(flags & FLAG_TRUNCATED != 0, any_cut);
+    }
+
+    #[test]
+    fn dynamic_events_round_trip(
+        msg in ".{0,30}", target in "[a-z:]{0,20}",
+        fields in prop::collection::vec(("[a-z_]{0,12}", any_value()), 0..8),
+        lvl in 0u8..5,
+    ) {
+        let level = Level::from_u8(lvl).unwrap();
+        let refs: Vec<(&str, FieldRef<'_>)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_ref())).collect();
+        let buf = encode_dyn(level, &msg, &target, &refs, 1024);
+        let Ok(Raw::DynEvent { level: l, message, target: t, fields: got, .. }) = decode(&buf) else {
+            return Err(TestCaseError::fail("not a dynamic event"));
+        };
+        prop_assert_eq!((l, message, t), (level, msg.as_str(), target.as_str()));
+        let got: Vec<_> = got.collect();
+        prop_assert_eq!(got.len(), refs.len());
+        for ((gn, gv, _), (wn, wv)) in got.iter().zip(&refs) {
+            prop_assert_eq!(*gn, Some(*wn));
+            prop_assert!(same(gv, wv));
+        }
+    }
+
+    /// Arbitrary bytes never panic the decoder, and whatever it accepts re-walks cleanly.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(Raw::Event { fields, .. } | Raw::DynEvent { fields, .. }) = decode(&bytes) {
+            prop_assert_eq!(fields.count(), fields.len());
+        }
+    }
+
+    /// Every strict prefix of a valid record is refused.
+    #[test]
+    fn truncated_records_are_refused(values in prop::collection::vec(any_value(), 1..6)) {
+        let refs: Vec<FieldRef<'_>> = values.iter().map(|v| v.as_ref()).collect();
+        let buf = encode_event(&refs, 3, 4, 64);
+        for cut in 0..buf.len() {
+            prop_assert!(decode(&buf[..cut]).is_err());
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn audit_round_trips(parts in prop::array::uniform6(".{0,24}"), max in 0usize..32) {
+        let refs: [&str; 6] = std::array::from_fn(|i| parts[i].as_str());
+        let mut buf = vec![0u8; audit_len(&refs, max)];
+        let mut w = Writer::new(&mut buf);
+        w.header(kind::AUDIT, 0, 0, 0, 11);
+        for s in refs {
+            w.str(s, max);
+        }
+        let cut = w.finish();
+        let Ok(Raw::Audit { flags, ticks, parts: got }) = decode(&buf) else {
+            return Err(TestCaseError::fail("not an audit record"));
+        };
+        prop_assert_eq!(ticks, 11);
+        prop_assert_eq!(flags & FLAG_TRUNCATED != 0, cut);
+        for (g, w) in got.iter().zip(refs) {
+            prop_assert_eq!(*g, clip(w, max).0);
+        }
+    }
+}
+
+#[test]
+fn clip_respects_char_boundaries() {
+    assert_eq!(clip("héllo", 2), ("h", true));
+    assert_eq!(clip("héllo", 3), ("hé", true));
+    assert_eq!(clip("abc", 3), ("abc", false));
+    assert_eq!(clip("€", 0), ("", true));
+}
+
+#[test]
+fn unknown_kind_and_trailing_bytes_are_refused() {
+    let mut buf = [0u8; SAMPLE_LEN];
+    encode_sample(&mut buf, kind::LATENCY, 0, 0, 5, 77);
+    assert_eq!(
+        decode(&buf),
+        Ok(Raw::Sample {
+            kind: kind::LATENCY,
+            flags: 0,
+            id: 0,
+            ticks: 5,
+            value: 77
+        })
+    );
+    buf[0] = 99;
+    assert_eq!(decode(&buf), Err(DecodeError::UnknownKind(99)));
+    let mut long = buf.to_vec();
+    long[0] = kind::METRIC;
+    long.push(0);
+    assert_eq!(decode(&long), Err(DecodeError::TrailingBytes));
+}
