@@ -37,6 +37,7 @@ pub(crate) struct Config {
     pub(crate) max_idle_interval: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) aggregation_interval: Duration,
 }
 
 /// Configures and starts a [`Telemetry`].
@@ -70,6 +71,7 @@ impl Default for TelemetryBuilder {
                 max_idle_interval: Duration::from_millis(16),
                 flush_timeout: Duration::from_secs(10),
                 shutdown_timeout: Duration::from_secs(10),
+                aggregation_interval: Duration::from_secs(10),
             },
             sinks: Vec::new(),
         }
@@ -149,6 +151,13 @@ impl TelemetryBuilder {
     /// How long shutdown (explicit or on drop) waits for the collector. Default 10 s.
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
         self.config.shutdown_timeout = d;
+        self
+    }
+
+    /// Length of the aggregation window: snapshot `window` values, rates and alert rules
+    /// cover the last completed interval of this length. Default 10 s.
+    pub fn aggregation_interval(mut self, d: Duration) -> Self {
+        self.config.aggregation_interval = d;
         self
     }
 

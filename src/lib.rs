@@ -81,6 +81,7 @@ mod clock;
 mod collector;
 mod lane;
 pub mod logging;
+pub mod monitoring;
 pub mod performance;
 mod record;
 mod ring;

@@ -9,7 +9,20 @@ use std::fmt;
 /// let t = tickwatch::Timestamp::from_unix_nanos(1_700_000_000_123_456_789);
 /// assert_eq!(t.to_string(), "2023-11-14T22:13:20.123456789Z");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(u64);
 
 impl Timestamp {

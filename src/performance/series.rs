@@ -30,7 +30,10 @@ pub const EMPTY_NAME: &str = "unnamed";
 pub const OVERFLOW_NAME: &str = "tickwatch_overflow";
 
 /// What a series measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum SeriesKind {
     /// Gauge-like samples from [`crate::Metric`] / `log_metric`.
     Metric,

@@ -1,0 +1,12 @@
+//! Monitoring: aggregation on the collector, snapshots, resource sampling and health.
+//!
+//! Nothing here runs on the hot path: the collector folds every drained record into
+//! per-series state, and [`Telemetry::snapshot`](crate::Telemetry::snapshot) copies that
+//! state out.
+
+mod snapshot;
+
+pub use snapshot::{
+    Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
+    SeriesValue, Snapshot,
+};

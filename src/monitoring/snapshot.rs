@@ -1,0 +1,157 @@
+//! What [`Telemetry::snapshot`](crate::Telemetry::snapshot) returns: every series as the
+//! collector has aggregated it, with percentiles, counts and rates. Plain data, serde
+//! serializable, cheap to hand to another thread, a renderer or an alert rule.
+//!
+//! Two horizons per series: `total` (since the instance started) and `window` (the last
+//! *completed* aggregation interval, see
+//! [`TelemetryBuilder::aggregation_interval`](crate::TelemetryBuilder::aggregation_interval)).
+//! Rates are computed over the window, so they are stable between two rollovers rather than
+//! jumping when an interval has just begun. Before the first rollover `window` is `None` and
+//! rates are 0.
+
+use serde::{Deserialize, Serialize};
+
+use crate::performance::SeriesKind;
+use crate::Timestamp;
+
+/// Every aggregated series at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// When the snapshot was taken (wall clock).
+    pub taken_at: Timestamp,
+    /// Seconds since the instance started.
+    pub uptime_secs: f64,
+    /// Length in seconds of the last completed interval, which `window` values and rates
+    /// cover; 0 before the first rollover.
+    pub window_secs: f64,
+    /// Every series, in registration order.
+    pub series: Vec<SeriesSnapshot>,
+    /// Registrations refused by the series cap (`max_series`) since start; their samples
+    /// went to the `tickwatch_overflow` series of their kind.
+    pub refused_series: u64,
+}
+
+impl Snapshot {
+    /// The first series with this name and exactly these tags (order-insensitive).
+    pub fn find(&self, name: &str, tags: &[(&str, &str)]) -> Option<&SeriesSnapshot> {
+        self.series.iter().find(|s| {
+            s.name == name
+                && s.tags.len() == tags.len()
+                && tags
+                    .iter()
+                    .all(|(k, v)| s.tags.iter().any(|(sk, sv)| sk == k && sv == v))
+        })
+    }
+}
+
+/// One series: identity and aggregated value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesSnapshot {
+    /// The registered (possibly fixed-up) name.
+    pub name: String,
+    /// The tags, in registration order.
+    pub tags: Vec<(String, String)>,
+    /// What produced it: `Metric` and `Resource` aggregate as gauges.
+    pub kind: SeriesKind,
+    /// The aggregate.
+    pub value: SeriesValue,
+}
+
+/// The aggregate of one series, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SeriesValue {
+    /// From [`crate::Counter`]: monotonic total.
+    Counter(CounterValue),
+    /// From [`crate::Metric`] / `log_metric` and [`crate::Resource`] /
+    /// `track_resource_usage`.
+    Gauge(GaugeValue),
+    /// From [`crate::Latency`] / `measure_latency`: an HDR histogram.
+    Latency(LatencyValue),
+}
+
+/// A counter's aggregate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CounterValue {
+    /// Sum of every increment since start (saturating at `u64::MAX`).
+    pub total: u64,
+    /// Increase over the last completed window (`None` before the first rollover).
+    pub window: Option<u64>,
+    /// `window / window_secs`, per second; 0 before the first rollover.
+    pub rate_per_sec: f64,
+}
+
+/// Last, min, max, sum and count of gauge samples over some span.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GaugeStats {
+    /// The most recent sample.
+    pub last: f64,
+    /// The smallest sample (NaN samples are not compared; see `count`).
+    pub min: f64,
+    /// The largest sample.
+    pub max: f64,
+    /// Sum of the samples.
+    pub sum: f64,
+    /// Number of samples.
+    pub count: u64,
+}
+
+/// A gauge's aggregate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GaugeValue {
+    /// Since start (always at least one sample: a series appears once it has one).
+    pub total: GaugeStats,
+    /// Over the last completed window; `None` if it had no sample.
+    pub window: Option<GaugeStats>,
+    /// Samples per second over the last completed window.
+    pub rate_per_sec: f64,
+}
+
+/// Percentiles of a latency histogram, in nanoseconds, each within the histogram's precision
+/// (3 significant digits: the reported value is within 0.1 % of a value at that rank).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Number of samples.
+    pub count: u64,
+    /// Smallest sample.
+    pub min: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest sample.
+    pub max: u64,
+    /// Arithmetic mean.
+    pub mean: f64,
+}
+
+/// One cumulative histogram bucket for exposition: samples `<= le_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Upper bound, seconds.
+    pub le_secs: f64,
+    /// Samples at or below the bound since start (cumulative, non-decreasing).
+    pub cumulative: u64,
+}
+
+/// A latency series' aggregate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyValue {
+    /// Since start.
+    pub total: Percentiles,
+    /// Over the last completed window; `None` if it had no sample.
+    pub window: Option<Percentiles>,
+    /// Sum of every sample since start, nanoseconds (saturating).
+    pub sum_ns: u64,
+    /// Samples per second over the last completed window.
+    pub rate_per_sec: f64,
+    /// Samples above the histogram's highest trackable value (1 hour), clamped to it.
+    pub clamped: u64,
+    /// Cumulative buckets at the configured boundaries (without `+Inf`, which is
+    /// `total.count`).
+    pub buckets: Vec<Bucket>,
+}
