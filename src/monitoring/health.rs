@@ -166,7 +166,7 @@ impl HealthStatus {
 }
 
 /// When a pushed status counts as stale, and what it then becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Staleness {
     /// A status older than this (now − last update > `after`) is stale.
     pub after: Duration,
