@@ -339,4 +339,10 @@ pub mod __fuzz {
     pub fn decode_record(bytes: &[u8]) -> Result<usize, crate::record::DecodeError> {
         crate::record::decode(bytes).map(|_| bytes.len())
     }
+
+    /// Runs the resource sampler's procfs parsers (`stat`, `status`, `schedstat`) on
+    /// `text`; returns how many accepted it. Must never panic.
+    pub fn parse_proc(text: &str) -> usize {
+        crate::monitoring::parse_proc_texts(text)
+    }
 }

@@ -1,0 +1,189 @@
+//! The procfs parsers on fixed texts and on garbage, and the rate arithmetic on fixed
+//! readings (the real `/proc` is exercised by `tests/resources.rs`).
+
+use proptest::prelude::*;
+
+use super::procfs::{parse_schedstat, parse_stat, parse_status, Stat, Status};
+use super::*;
+
+/// A real `/proc/self/stat` line (from `cat` on Linux 6.x) with the name replaced by one
+/// holding spaces and parentheses: utime 1520, stime 307, 9 threads.
+const STAT: &str = "1234 (my (weird) name) S 31565 31565 29544 0 -1 4194304 97 0 0 0 1520 307 0 0 20 0 9 0 1069642 3133440 357 18446744073709551615 94227500949504 94227500969385 140736320665200 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 94227500985392 94227500987008 94227706015744 140736320666338 140736320666358 140736320666358 140736320667627 0\n";
+
+const STATUS: &str = "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t31567\nVmPeak:\t    3060 kB\nVmSize:\t    3060 kB\nVmHWM:\t    1428 kB\nVmRSS:\t    1428 kB\nRssAnon:\t       0 kB\nThreads:\t1\nSigQ:\t0/7823\n";
+
+#[test]
+fn stat_with_spaces_and_parentheses_in_the_name() {
+    assert_eq!(
+        parse_stat(STAT),
+        Ok(Stat {
+            utime_ticks: 1520,
+            stime_ticks: 307,
+            num_threads: 9
+        })
+    );
+}
+
+#[test]
+fn stat_name_with_a_closing_parenthesis_and_numbers() {
+    // The fields must be counted from the last `)`: a name like `a) 1 2 3 (b` would shift
+    // a parser that splits on the first one.
+    let line = STAT.replace("(my (weird) name)", "(a) 1 2 3 (b)");
+    assert_eq!(parse_stat(&line).map(|s| s.utime_ticks), Ok(1520));
+}
+
+#[test]
+fn stat_truncated_or_garbled() {
+    assert_eq!(parse_stat(""), Err("comm"));
+    assert_eq!(parse_stat("1234 no parenthesis S 1 2 3"), Err("comm"));
+    let cut: String = STAT.split(' ').take(14).collect::<Vec<_>>().join(" ");
+    assert_eq!(parse_stat(&cut), Err("utime"));
+    let bad = STAT.replace(" 1520 ", " 15x0 ");
+    assert_eq!(parse_stat(&bad), Err("utime"));
+    let neg = STAT.replace(" 307 ", " -307 ");
+    assert_eq!(parse_stat(&neg), Err("stime"));
+    let short: String = STAT.split(' ').take(21).collect::<Vec<_>>().join(" ");
+    assert_eq!(parse_stat(&short), Err("num_threads"));
+}
+
+#[test]
+fn status_fields() {
+    assert_eq!(
+        parse_status(STATUS),
+        Ok(Status {
+            resident_bytes: 1428 * 1024,
+            threads: 1
+        })
+    );
+}
+
+#[test]
+fn status_missing_or_bad_fields() {
+    assert_eq!(parse_status(""), Err("VmRSS"));
+    assert_eq!(parse_status("VmRSS:\t 12 kB\n"), Err("Threads"));
+    assert_eq!(parse_status("Threads:\t3\n"), Err("VmRSS"));
+    assert_eq!(parse_status("VmRSS:\t 12 MB\nThreads:\t3\n"), Err("VmRSS"));
+    assert_eq!(parse_status("VmRSS:\t 12\nThreads:\t3\n"), Err("VmRSS"));
+    assert_eq!(
+        parse_status("VmRSS:\t 12 kB\nThreads:\tmany\n"),
+        Err("Threads")
+    );
+    // kB * 1024 overflowing u64 is malformed, not a wrapped number.
+    let huge = format!("VmRSS:\t{} kB\nThreads:\t1\n", u64::MAX);
+    assert_eq!(parse_status(&huge), Err("VmRSS"));
+}
+
+#[test]
+fn schedstat() {
+    assert_eq!(parse_schedstat("283883 157051 2\n"), Ok(283_883));
+    assert_eq!(parse_schedstat(""), Err("run time"));
+    assert_eq!(parse_schedstat("abc 1 2"), Err("run time"));
+}
+
+proptest! {
+    #[test]
+    fn parsers_never_panic_on_any_text(text in any::<String>()) {
+        let _ = crate::monitoring::parse_proc_texts(&text);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_mutated_real_texts(
+        base in prop::sample::select(vec![STAT, STATUS, "283883 157051 2\n"]),
+        cut in 0usize..400,
+        insert in "[ ()\t\n0-9a-zA-Z:é]{0,8}",
+    ) {
+        let mut text = base.to_string();
+        let at = text.char_indices().map(|(i, _)| i).nth(cut).unwrap_or(text.len());
+        text.insert_str(at, &insert);
+        let _ = crate::monitoring::parse_proc_texts(&text);
+        let _ = crate::monitoring::parse_proc_texts(&text[..at]);
+    }
+}
+
+fn readings(cpu_ticks: u64, thread_cpu_ns: Option<u64>) -> ProcReadings {
+    ProcReadings {
+        cpu_ticks,
+        resident_bytes: 1 << 20,
+        threads: 4,
+        open_fds: 9,
+        thread_cpu_ns,
+    }
+}
+
+fn at_secs(s: u64) -> Timestamp {
+    Timestamp::from_unix_nanos(s * 1_000_000_000)
+}
+
+#[test]
+fn rates_come_from_the_previous_sample() {
+    let mut sampler = ResourceSampler::with_proc_root("/nonexistent");
+    sampler.cores = 4;
+    let me = std::thread::current().id();
+    let p0 = PipelineCounters {
+        delivered: 1_000,
+        dropped: 5,
+        ..Default::default()
+    };
+    let first = sampler.sample_from(at_secs(10), readings(100, Some(0)), &p0, me);
+    assert_eq!(first.process_cpu_ratio, None);
+    assert_eq!(first.records_per_second, None);
+    assert_eq!(first.collector_cpu_ratio, None);
+    assert_eq!(first.dropped, 0);
+    assert_eq!(first.process_cpu_secs, 1.0);
+
+    let mut p1 = PipelineCounters {
+        delivered: 21_000,
+        dropped: 8,
+        ..Default::default()
+    };
+    p1.add_lane(512, 1024);
+    p1.add_lane(300, 400);
+    // 2 s later: 300 ticks = 3 s of CPU (1.5 cores), 0.1 s on this thread.
+    let s = sampler.sample_from(at_secs(12), readings(400, Some(100_000_000)), &p1, me);
+    assert_eq!(s.interval_secs, 2.0);
+    assert_eq!(s.process_cpu_ratio, Some(1.5));
+    assert_eq!(s.process_cpu_ratio_all_cores, Some(0.375));
+    assert_eq!(s.records_per_second, Some(10_000.0));
+    assert_eq!(s.collector_cpu_ratio, Some(0.05));
+    assert_eq!(s.dropped, 3);
+    assert_eq!(s.dropped_total, 8);
+    assert_eq!(s.ring_high_water_bytes, 512);
+    assert_eq!(s.ring_high_water_ratio, 0.75);
+}
+
+#[test]
+fn no_rates_when_time_goes_backwards_or_the_thread_changes() {
+    let mut sampler = ResourceSampler::with_proc_root("/nonexistent");
+    let me = std::thread::current().id();
+    let other = std::thread::spawn(|| std::thread::current().id())
+        .join()
+        .unwrap();
+    let p = PipelineCounters::default();
+    sampler.sample_from(at_secs(10), readings(100, Some(0)), &p, me);
+    let back = sampler.sample_from(at_secs(9), readings(200, Some(10)), &p, me);
+    assert_eq!(back.process_cpu_ratio, None);
+    let moved = sampler.sample_from(at_secs(11), readings(300, Some(20)), &p, other);
+    assert!(moved.process_cpu_ratio.is_some());
+    assert_eq!(moved.collector_cpu_ratio, None, "a different thread's CPU");
+}
+
+#[test]
+fn counters_going_backwards_count_as_no_change() {
+    let mut sampler = ResourceSampler::with_proc_root("/nonexistent");
+    let me = std::thread::current().id();
+    let p0 = PipelineCounters {
+        delivered: 100,
+        dropped: 50,
+        ..Default::default()
+    };
+    sampler.sample_from(at_secs(1), readings(100, None), &p0, me);
+    let s = sampler.sample_from(
+        at_secs(2),
+        readings(50, None),
+        &PipelineCounters::default(),
+        me,
+    );
+    assert_eq!(s.dropped, 0);
+    assert_eq!(s.records_per_second, Some(0.0));
+    assert_eq!(s.process_cpu_ratio, Some(0.0));
+}
