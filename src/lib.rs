@@ -80,6 +80,7 @@ mod builder;
 mod clock;
 mod collector;
 mod lane;
+pub mod export;
 pub mod logging;
 pub mod monitoring;
 pub mod performance;
