@@ -16,7 +16,11 @@ fn hostile() -> tickwatch::monitoring::Snapshot {
     let samples = [500, 2_000, 2_000, 40_000, 900_000, 5_000_000, 70_000_000];
     snapshot(vec![
         counter("orders_filled", &[("venue", "XNAS")], 42),
-        counter("orders_filled", &[("venue", "quote\"back\\slash\nnewline")], 7),
+        counter(
+            "orders_filled",
+            &[("venue", "quote\"back\\slash\nnewline")],
+            7,
+        ),
         counter("orders_filled", &[("venue", "ünïcödé 日本 🚀")], 1),
         counter("already_total", &[], 3),
         counter("2fast", &[("", "empty key")], 5),
@@ -24,19 +28,44 @@ fn hostile() -> tickwatch::monitoring::Snapshot {
         counter("weird name\"\\\n", &[("key with spaces", "v")], 2),
         gauge("position", &[("book", "a")], SeriesKind::Metric, -1.5),
         gauge("position", &[("book", "b")], SeriesKind::Metric, f64::NAN),
-        gauge("position", &[("book", "c")], SeriesKind::Metric, f64::INFINITY),
-        gauge("position", &[("book", "d")], SeriesKind::Metric, f64::NEG_INFINITY),
-        gauge("cpu.use%", &[("__internal", "x"), ("9lives", "y")], SeriesKind::Resource, 0.25),
+        gauge(
+            "position",
+            &[("book", "c")],
+            SeriesKind::Metric,
+            f64::INFINITY,
+        ),
+        gauge(
+            "position",
+            &[("book", "d")],
+            SeriesKind::Metric,
+            f64::NEG_INFINITY,
+        ),
+        gauge(
+            "cpu.use%",
+            &[("__internal", "x"), ("9lives", "y")],
+            SeriesKind::Resource,
+            0.25,
+        ),
         gauge("latência", &[("é", "ç")], SeriesKind::Metric, 1e300),
         latency("order_rtt", &[("venue", "XNAS")], &samples, &BOUNDS),
-        latency("order_rtt", &[("venue", "new\nline")], &samples[..3], &BOUNDS),
+        latency(
+            "order_rtt",
+            &[("venue", "new\nline")],
+            &samples[..3],
+            &BOUNDS,
+        ),
         latency("fill_seconds", &[], &[], &BOUNDS),
         latency("no_buckets", &[], &samples, &[]),
         // Duplicates after sanitizing: each of these is left out as a conflict.
         counter("orders-filled", &[("venue", "XNAS")], 1000),
         gauge("orders_filled_total", &[], SeriesKind::Metric, 1.0),
         gauge("order_rtt_seconds_count", &[], SeriesKind::Metric, 1.0),
-        gauge("position", &[("book", "a"), ("book", "z")], SeriesKind::Metric, 2.0),
+        gauge(
+            "position",
+            &[("book", "a"), ("book", "z")],
+            SeriesKind::Metric,
+            2.0,
+        ),
     ])
 }
 
@@ -49,8 +78,14 @@ fn hostile_snapshot_passes_promtool_without_lint_problems() {
     let Some((code, output)) = promtool(&text) else {
         return;
     };
-    assert_eq!(code, 0, "promtool check metrics failed:\n{output}\n---\n{text}");
-    assert!(output.trim().is_empty(), "promtool reported:\n{output}\n---\n{text}");
+    assert_eq!(
+        code, 0,
+        "promtool check metrics failed:\n{output}\n---\n{text}"
+    );
+    assert!(
+        output.trim().is_empty(),
+        "promtool reported:\n{output}\n---\n{text}"
+    );
 }
 
 #[test]
@@ -58,19 +93,40 @@ fn hostile_snapshot_passes_our_checks() {
     let text = render_prometheus_string(&hostile());
     let ex = check(&text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
     // Escaping round-trips exactly, UTF-8 included.
-    assert_eq!(ex.find("orders_filled_total", &[("venue", "quote\"back\\slash\nnewline")]), Some(7.0));
-    assert_eq!(ex.find("orders_filled_total", &[("venue", "ünïcödé 日本 🚀")]), Some(1.0));
-    assert_eq!(ex.find("order_rtt_seconds_count", &[("venue", "new\nline")]), Some(3.0));
+    assert_eq!(
+        ex.find(
+            "orders_filled_total",
+            &[("venue", "quote\"back\\slash\nnewline")]
+        ),
+        Some(7.0)
+    );
+    assert_eq!(
+        ex.find("orders_filled_total", &[("venue", "ünïcödé 日本 🚀")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        ex.find("order_rtt_seconds_count", &[("venue", "new\nline")]),
+        Some(3.0)
+    );
     // Names: `_total` not doubled, leading digit, empty name, empty key, empty value.
     assert_eq!(ex.find("already_total", &[]), Some(3.0));
     assert_eq!(ex.find("_2fast_total", &[("_", "empty key")]), Some(5.0));
     assert_eq!(ex.find("unnamed_total", &[]), Some(9.0));
-    assert_eq!(ex.find("weird_name____total", &[("key_with_spaces", "v")]), Some(2.0));
-    assert_eq!(ex.find("cpu_use_", &[("_internal", "x"), ("_9lives", "y")]), Some(0.25));
+    assert_eq!(
+        ex.find("weird_name____total", &[("key_with_spaces", "v")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        ex.find("cpu_use_", &[("_internal", "x"), ("_9lives", "y")]),
+        Some(0.25)
+    );
     assert_eq!(ex.find("lat_ncia", &[("_", "ç")]), Some(1e300));
     assert!(ex.find("position", &[("book", "b")]).unwrap().is_nan());
     assert_eq!(ex.find("position", &[("book", "c")]), Some(f64::INFINITY));
-    assert_eq!(ex.find("position", &[("book", "d")]), Some(f64::NEG_INFINITY));
+    assert_eq!(
+        ex.find("position", &[("book", "d")]),
+        Some(f64::NEG_INFINITY)
+    );
     // Types and help (the original name, escaped).
     assert_eq!(ex.types["orders_filled_total"], "counter");
     assert_eq!(ex.types["position"], "gauge");
@@ -80,7 +136,10 @@ fn hostile_snapshot_passes_our_checks() {
     // Five conflicts: two duplicate series, a type clash, a histogram sample-name clash,
     // and one repeated label name (whose series then duplicates `position{book="a"}`).
     assert_eq!(ex.find(CONFLICTS_METRIC, &[]), Some(5.0));
-    assert_eq!(ex.find("orders_filled_total", &[("venue", "XNAS")]), Some(42.0));
+    assert_eq!(
+        ex.find("orders_filled_total", &[("venue", "XNAS")]),
+        Some(42.0)
+    );
     assert_eq!(ex.find("position", &[("book", "a")]), Some(-1.5));
     assert_eq!(ex.find("order_rtt_seconds_count", &[]), None);
 }
@@ -88,7 +147,12 @@ fn hostile_snapshot_passes_our_checks() {
 #[test]
 fn histograms_are_cumulative_seconds_with_inf_equal_to_count() {
     let samples = [500, 2_000, 2_000, 40_000, 900_000, 5_000_000, 70_000_000];
-    let text = render_prometheus_string(&snapshot(vec![latency("rt", &[("v", "a")], &samples, &BOUNDS)]));
+    let text = render_prometheus_string(&snapshot(vec![latency(
+        "rt",
+        &[("v", "a")],
+        &samples,
+        &BOUNDS,
+    )]));
     let ex = check(&text).unwrap();
     let b = |le: &str| ex.find("rt_seconds_bucket", &[("v", "a"), ("le", le)]);
     assert_eq!(b("1e-6"), Some(1.0), "{text}");
@@ -107,12 +171,30 @@ fn inconsistent_buckets_are_repaired_not_copied() {
     let mut s = latency("rt", &[], &[1_000, 2_000, 3_000], &[]);
     if let SeriesValue::Latency(l) = &mut s.value {
         l.buckets = vec![
-            Bucket { le_secs: 2e-6, cumulative: 2 },
-            Bucket { le_secs: f64::NAN, cumulative: 1 },
-            Bucket { le_secs: 1e-6, cumulative: 1 },   // not above the previous bound
-            Bucket { le_secs: 3e-6, cumulative: 1 },   // decreasing count
-            Bucket { le_secs: 4e-6, cumulative: 99 },  // above the total
-            Bucket { le_secs: f64::INFINITY, cumulative: 5 },
+            Bucket {
+                le_secs: 2e-6,
+                cumulative: 2,
+            },
+            Bucket {
+                le_secs: f64::NAN,
+                cumulative: 1,
+            },
+            Bucket {
+                le_secs: 1e-6,
+                cumulative: 1,
+            }, // not above the previous bound
+            Bucket {
+                le_secs: 3e-6,
+                cumulative: 1,
+            }, // decreasing count
+            Bucket {
+                le_secs: 4e-6,
+                cumulative: 99,
+            }, // above the total
+            Bucket {
+                le_secs: f64::INFINITY,
+                cumulative: 5,
+            },
         ];
     }
     let text = render_prometheus_string(&snapshot(vec![s]));
@@ -125,7 +207,12 @@ fn inconsistent_buckets_are_repaired_not_copied() {
         .collect();
     assert_eq!(
         les,
-        [("2e-6".into(), 2.0), ("3e-6".into(), 2.0), ("4e-6".into(), 3.0), ("+Inf".into(), 3.0)]
+        [
+            ("2e-6".into(), 2.0),
+            ("3e-6".into(), 2.0),
+            ("4e-6".into(), 3.0),
+            ("+Inf".into(), 3.0)
+        ]
     );
 }
 
@@ -152,9 +239,18 @@ fn first_registered_wins_on_a_type_clash_in_either_order() {
 #[test]
 fn histogram_sample_names_are_claimed_in_either_order() {
     for series in [
-        vec![latency("h", &[], &[1], &[]), gauge("h_seconds_count", &[], SeriesKind::Metric, 1.0)],
-        vec![gauge("h_seconds_count", &[], SeriesKind::Metric, 1.0), latency("h", &[], &[1], &[])],
-        vec![gauge("h_seconds_bucket", &[], SeriesKind::Metric, 1.0), latency("h", &[], &[1], &[])],
+        vec![
+            latency("h", &[], &[1], &[]),
+            gauge("h_seconds_count", &[], SeriesKind::Metric, 1.0),
+        ],
+        vec![
+            gauge("h_seconds_count", &[], SeriesKind::Metric, 1.0),
+            latency("h", &[], &[1], &[]),
+        ],
+        vec![
+            gauge("h_seconds_bucket", &[], SeriesKind::Metric, 1.0),
+            latency("h", &[], &[1], &[]),
+        ],
     ] {
         let text = render_prometheus_string(&snapshot(series));
         let ex = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));

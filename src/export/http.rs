@@ -340,7 +340,8 @@ impl Routes {
                 "text/plain",
                 "only GET is allowed\n".into(),
             );
-            r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
             return r;
         }
         // A panicking source answers 500 and leaves the server running.

@@ -11,13 +11,13 @@ mod text;
 #[cfg(feature = "http")]
 pub mod http;
 
+#[cfg(feature = "http")]
+pub use http::{HealthReport, HealthState, MetricsEndpoint, MetricsServer, ServeError, StopError};
 pub use prometheus::{
     render_prometheus, render_prometheus_string, PrometheusRenderer, RenderSummary,
     CONFLICTS_METRIC, CONTENT_TYPE, REFUSED_SERIES_METRIC,
 };
 pub use text::{
-    escape_help, escape_label_value, sanitize_label_name, sanitize_metric_name,
-    EMPTY_LABEL_NAME, EMPTY_METRIC_NAME,
+    escape_help, escape_label_value, sanitize_label_name, sanitize_metric_name, EMPTY_LABEL_NAME,
+    EMPTY_METRIC_NAME,
 };
-#[cfg(feature = "http")]
-pub use http::{HealthReport, HealthState, MetricsEndpoint, MetricsServer, ServeError, StopError};

@@ -284,7 +284,8 @@ impl PrometheusRenderer {
             .series_index
             .find(hash, |&e| {
                 let other = &self.entries[e as usize];
-                other.family == family && self.arena[other.labels.clone()] == self.arena[labels.clone()]
+                other.family == family
+                    && self.arena[other.labels.clone()] == self.arena[labels.clone()]
             })
             .is_some();
         if duplicate {

@@ -14,7 +14,9 @@ use tickwatch::performance::SeriesKind;
 use tickwatch::Timestamp;
 
 pub fn tags(t: &[(&str, &str)]) -> Vec<(String, String)> {
-    t.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    t.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub fn counter(name: &str, t: &[(&str, &str)], total: u64) -> SeriesSnapshot {
@@ -51,7 +53,12 @@ pub fn gauge(name: &str, t: &[(&str, &str)], kind: SeriesKind, last: f64) -> Ser
 }
 
 /// A latency series aggregated exactly from `samples_ns`, with buckets at `bounds_secs`.
-pub fn latency(name: &str, t: &[(&str, &str)], samples_ns: &[u64], bounds_secs: &[f64]) -> SeriesSnapshot {
+pub fn latency(
+    name: &str,
+    t: &[(&str, &str)],
+    samples_ns: &[u64],
+    bounds_secs: &[f64],
+) -> SeriesSnapshot {
     let mut sorted = samples_ns.to_vec();
     sorted.sort_unstable();
     let n = sorted.len();
@@ -128,7 +135,9 @@ impl Exposition {
             .find(|s| {
                 s.name == name
                     && s.labels.len() == labels.len()
-                    && labels.iter().all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
             })
             .map(|s| s.value)
     }
@@ -152,7 +161,11 @@ fn parse_value(s: &str) -> Result<f64, String> {
         "+Inf" => Ok(f64::INFINITY),
         "-Inf" => Ok(f64::NEG_INFINITY),
         "NaN" => Ok(f64::NAN),
-        _ if s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) && !s.is_empty() => {
+        _ if s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            && !s.is_empty() =>
+        {
             s.parse().map_err(|e| format!("bad value {s:?}: {e}"))
         }
         _ => Err(format!("bad value {s:?}")),
@@ -180,7 +193,9 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
             if !valid_label_name(key) {
                 return Err(format!("invalid label name {key:?}"));
             }
-            rest = rest[eq + 1..].strip_prefix('"').ok_or("label value not quoted")?;
+            rest = rest[eq + 1..]
+                .strip_prefix('"')
+                .ok_or("label value not quoted")?;
             let mut value = String::new();
             let mut chars = rest.char_indices();
             let close = loop {
@@ -278,11 +293,17 @@ pub fn check(text: &str) -> Result<Exposition, String> {
             if ex.types.contains_key(name) {
                 return Err(ctx("HELP after TYPE or samples".into()));
             }
-            if ex.help.insert(name.into(), unescape_help(help).map_err(ctx)?).is_some() {
+            if ex
+                .help
+                .insert(name.into(), unescape_help(help).map_err(ctx)?)
+                .is_some()
+            {
                 return Err(ctx(format!("second HELP for {name}")));
             }
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, ty) = rest.split_once(' ').ok_or_else(|| ctx("TYPE without type".into()))?;
+            let (name, ty) = rest
+                .split_once(' ')
+                .ok_or_else(|| ctx("TYPE without type".into()))?;
             if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&ty) {
                 return Err(ctx(format!("unknown type {ty}")));
             }
@@ -319,7 +340,12 @@ fn check_histograms(ex: &Exposition) -> Result<(), String> {
         if ex.types.get(fam).map(String::as_str) != Some("histogram") {
             continue;
         }
-        let mut rest: Vec<_> = s.labels.iter().filter(|(k, _)| k != "le").cloned().collect();
+        let mut rest: Vec<_> = s
+            .labels
+            .iter()
+            .filter(|(k, _)| k != "le")
+            .cloned()
+            .collect();
         rest.sort();
         let e = hists.entry((fam.to_string(), rest)).or_default();
         match &s.name[fam.len()..] {
@@ -363,7 +389,9 @@ pub fn promtool(text: &str) -> Option<(i32, String)> {
     let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "/usr/bin/promtool".into());
     if !std::path::Path::new(&path).exists() {
         if std::env::var_os("CI").is_some() {
-            panic!("{path} is missing: install the Debian package `prometheus` (it ships promtool)");
+            panic!(
+                "{path} is missing: install the Debian package `prometheus` (it ships promtool)"
+            );
         }
         eprintln!("SKIPPED: {path} not found (Debian package `prometheus`)");
         return None;
