@@ -11,7 +11,7 @@
 //! Gauges export only their last value: min, max, sum and the windows stay in the JSON
 //! snapshot, where they do not need a naming scheme of their own.
 //!
-//! Tags become labels: names sanitized ([`sanitize_label_name`](super::sanitize_label_name)),
+//! Tags become labels: names sanitized ([`sanitize_label_name`]),
 //! values escaped, sorted by name. A tag with an empty value is left out, as Prometheus
 //! treats `x=""` as "no label x".
 //!
@@ -40,10 +40,10 @@
 //! non-decreasing and at most `_count`, and floats are written as Go parses them (`NaN`,
 //! `+Inf`, `-Inf`).
 
-use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::ops::Range;
 
+use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use super::text::{
@@ -157,6 +157,37 @@ pub struct PrometheusRenderer {
     order: Vec<u32>,
     offsets: Vec<u32>,
     next: Vec<u32>,
+    le_cache: LeCache,
+}
+
+/// Formatted `le` values by bucket position: histograms usually share their boundaries, so
+/// each bound is formatted once per render rather than once per series.
+#[derive(Default)]
+struct LeCache {
+    text: String,
+    /// Per bucket position: the bound's bits and its text in `text`.
+    slots: Vec<(u64, Range<usize>)>,
+}
+
+impl LeCache {
+    fn get(&mut self, position: usize, le: f64) -> &str {
+        let bits = le.to_bits();
+        match self.slots.get(position) {
+            Some((b, range)) if *b == bits => &self.text[range.clone()],
+            _ => {
+                let start = self.text.len();
+                write_float(le, &mut self.text);
+                let slot = (bits, start..self.text.len());
+                if position < self.slots.len() {
+                    self.slots[position] = slot;
+                } else {
+                    // Positions are visited in order, so this is the next one.
+                    self.slots.push(slot);
+                }
+                &self.text[start..]
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PrometheusRenderer {
@@ -200,7 +231,8 @@ impl PrometheusRenderer {
             for &e in &self.order[members] {
                 let entry = &self.entries[e as usize];
                 let labels = &self.arena[entry.labels.clone()];
-                write_series(out, name, labels, &snapshot.series[entry.series].value);
+                let value = &snapshot.series[entry.series].value;
+                write_series(out, name, labels, value, &mut self.le_cache);
             }
             summary.families += 1;
         }
@@ -216,6 +248,8 @@ impl PrometheusRenderer {
     }
 
     fn reset(&mut self) {
+        self.le_cache.text.clear();
+        self.le_cache.slots.clear();
         self.arena.clear();
         self.families.clear();
         self.family_index.clear();
@@ -439,7 +473,7 @@ fn write_own(out: &mut String, name: &str, ty: FamilyType, value: u64) {
 }
 
 /// `name{labels[,extra]}` (no braces when empty).
-fn write_name(out: &mut String, name: &str, suffix: &str, labels: &str, le: Option<f64>) {
+fn write_name(out: &mut String, name: &str, suffix: &str, labels: &str, le: Option<&str>) {
     out.push_str(name);
     out.push_str(suffix);
     if labels.is_empty() && le.is_none() {
@@ -452,13 +486,19 @@ fn write_name(out: &mut String, name: &str, suffix: &str, labels: &str, le: Opti
             out.push(',');
         }
         out.push_str("le=\"");
-        write_float(le, out);
+        out.push_str(le);
         out.push('"');
     }
     out.push('}');
 }
 
-fn write_series(out: &mut String, name: &str, labels: &str, value: &SeriesValue) {
+fn write_series(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    value: &SeriesValue,
+    le_cache: &mut LeCache,
+) {
     match value {
         SeriesValue::Counter(c) => {
             write_name(out, name, "", labels, None);
@@ -476,6 +516,7 @@ fn write_series(out: &mut String, name: &str, labels: &str, value: &SeriesValue)
             let count = l.total.count;
             let mut prev_le = f64::NEG_INFINITY;
             let mut prev_cum = 0u64;
+            let mut position = 0;
             for b in &l.buckets {
                 // Keep the output valid for any input: strictly increasing finite bounds,
                 // cumulative counts non-decreasing and never above the total.
@@ -484,12 +525,14 @@ fn write_series(out: &mut String, name: &str, labels: &str, value: &SeriesValue)
                 }
                 prev_le = b.le_secs;
                 prev_cum = b.cumulative.clamp(prev_cum, count); // prev_cum <= count holds
-                write_name(out, name, "_bucket", labels, Some(b.le_secs));
+                let le = le_cache.get(position, b.le_secs);
+                position += 1;
+                write_name(out, name, "_bucket", labels, Some(le));
                 out.push(' ');
                 write_u64(prev_cum, out);
                 out.push('\n');
             }
-            write_name(out, name, "_bucket", labels, Some(f64::INFINITY));
+            write_name(out, name, "_bucket", labels, Some("+Inf"));
             out.push(' ');
             write_u64(count, out);
             out.push('\n');

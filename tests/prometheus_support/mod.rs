@@ -334,7 +334,9 @@ pub fn check(text: &str) -> Result<Exposition, String> {
 fn check_histograms(ex: &Exposition) -> Result<(), String> {
     // (family, labels without le) -> (buckets in output order, sum, count)
     type Key = (String, Vec<(String, String)>);
-    let mut hists: HashMap<Key, (Vec<(f64, f64)>, Option<f64>, Option<f64>)> = HashMap::new();
+    /// Buckets (le, value) in output order, `_sum`, `_count`.
+    type Parts = (Vec<(f64, f64)>, Option<f64>, Option<f64>);
+    let mut hists: HashMap<Key, Parts> = HashMap::new();
     for s in &ex.samples {
         let fam = family_of(&s.name, &ex.types).unwrap_or_default();
         if ex.types.get(fam).map(String::as_str) != Some("histogram") {
