@@ -4,6 +4,9 @@
 #
 #   ci/e2e_prometheus.sh [options] PORT -- COMMAND [ARGS...]
 #
+# PORT may be `auto`: a free port is chosen and replaces every literal {PORT} in the
+# arguments (ci/e2e_prometheus.sh auto -- serve_metrics 127.0.0.1:{PORT}).
+#
 # COMMAND must serve tickwatch's endpoint (/metrics, /snapshot) on 127.0.0.1:PORT and keep
 # serving until killed; the values it serves must be stable (the workload finished), since
 # the script compares a scrape with a later /snapshot. Example:
@@ -37,7 +40,7 @@ TIMEOUT=60
 PROMETHEUS=/usr/bin/prometheus
 
 usage() {
-    sed -n '4,20p' "$0" >&2
+    sed -n '4,24p' "$0" >&2
     exit 2
 }
 
@@ -54,6 +57,11 @@ done
 [[ $# -ge 3 && $2 == "--" ]] || usage
 PORT=$1
 shift 2
+if [[ $PORT == auto ]]; then
+    # A free port, substituted for every literal {PORT} in COMMAND's arguments.
+    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    set -- "${@//\{PORT\}/$PORT}"
+fi
 
 fail() {
     echo "FAIL: $*"
@@ -183,11 +191,16 @@ def one(snapshot, name, kind):
 counter_q = f'{sanitize(counter, "_total")}{{job="tickwatch"}}'
 quantile_q = f'histogram_quantile(0.99, {sanitize(latency, "_seconds")}_bucket{{job="tickwatch"}})'
 deadline = time.monotonic() + timeout
+def compared(snapshot):
+    return [s for s in snapshot["series"] if s["name"] in (counter, latency)]
+
 while True:
+    # The two compared series must not change around the queries (other series, such as
+    # resource gauges, may).
     before = get(f"http://127.0.0.1:{port}/snapshot")
     c, q = query(counter_q), query(quantile_q)
     after = get(f"http://127.0.0.1:{port}/snapshot")
-    if c and q and before["series"] == after["series"]:
+    if c and q and compared(before) == compared(after):
         break
     if time.monotonic() > deadline:
         why = "values changed between two /snapshot reads" if c and q else "no scrape answered yet"
