@@ -35,22 +35,67 @@ fuzz_target!(|input: (Vec<Series>, u64)| {
             let (kind, value) = match s.kind % 3 {
                 0 => (
                     SeriesKind::Counter,
-                    SeriesValue::Counter(CounterValue { total: s.total, window: None, rate_per_sec: 0.0 }),
+                    SeriesValue::Counter(CounterValue {
+                        total: s.total,
+                        window: None,
+                        rate_per_sec: 0.0,
+                    }),
                 ),
                 1 => {
-                    let g = GaugeStats { last: s.last, min: s.last, max: s.last, sum: s.last, count: 1 };
-                    (SeriesKind::Metric, SeriesValue::Gauge(GaugeValue { total: g, window: None, rate_per_sec: 0.0 }))
+                    let g = GaugeStats {
+                        last: s.last,
+                        min: s.last,
+                        max: s.last,
+                        sum: s.last,
+                        count: 1,
+                    };
+                    (
+                        SeriesKind::Metric,
+                        SeriesValue::Gauge(GaugeValue {
+                            total: g,
+                            window: None,
+                            rate_per_sec: 0.0,
+                        }),
+                    )
                 }
                 _ => {
-                    let total = Percentiles { count: s.total, min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0.0 };
-                    let buckets = s.buckets.iter().map(|&(le_secs, cumulative)| Bucket { le_secs, cumulative }).collect();
+                    let total = Percentiles {
+                        count: s.total,
+                        min: 0,
+                        p50: 0,
+                        p90: 0,
+                        p99: 0,
+                        p999: 0,
+                        max: 0,
+                        mean: 0.0,
+                    };
+                    let buckets = s
+                        .buckets
+                        .iter()
+                        .map(|&(le_secs, cumulative)| Bucket {
+                            le_secs,
+                            cumulative,
+                        })
+                        .collect();
                     (
                         SeriesKind::Latency,
-                        SeriesValue::Latency(LatencyValue { total, window: None, sum_ns: s.sum_ns, rate_per_sec: 0.0, clamped: 0, buckets }),
+                        SeriesValue::Latency(LatencyValue {
+                            total,
+                            window: None,
+                            sum_ns: s.sum_ns,
+                            rate_per_sec: 0.0,
+                            clamped: 0,
+                            buckets,
+                        }),
                     )
                 }
             };
-            SeriesSnapshot { name: s.name, tags: s.tags, kind, value }
+            SeriesSnapshot {
+                name: s.name,
+                tags: s.tags,
+                kind,
+                value,
+            }
         })
         .collect();
     let snapshot = Snapshot {
@@ -69,7 +114,12 @@ fuzz_target!(|input: (Vec<Series>, u64)| {
             continue;
         }
         let name_end = line.find(['{', ' ']).expect("a sample has a value");
-        assert!(line[..name_end].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{line:?}");
+        assert!(
+            line[..name_end]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{line:?}"
+        );
         let value = line.rsplit(' ').next().unwrap();
         assert!(!value.is_empty() && !value.contains('"'), "{line:?}");
         // Quotes balance once escaped quotes are removed: no value runs onto the next line.
