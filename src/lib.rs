@@ -68,8 +68,9 @@
 //! `ring` (the SPSC byte ring: nearly all the `unsafe`; the rest is one `rdtsc` in `clock`
 //! and the thread-local lane pointer in `lane`), `record` (the binary layout), `clock` (ticks
 //! and their conversion), `lane` (per-thread rings), `collector`, `builder`, `telemetry`,
-//! [`performance`] (handles and series), [`logging`] (events), [`sink`], `audit`, and
-//! [`security`] (key ring, authentication, authorization).
+//! [`performance`] (handles and series), [`logging`] (events), [`sink`], `audit`,
+//! [`monitoring`] (snapshots), [`export`] (Prometheus text; the `http` feature's endpoint),
+//! and [`security`] (key ring, authentication, authorization).
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -79,6 +80,7 @@ mod audit;
 mod builder;
 mod clock;
 mod collector;
+pub mod export;
 mod lane;
 pub mod logging;
 pub mod monitoring;
