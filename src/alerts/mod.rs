@@ -111,8 +111,8 @@ impl fmt::Display for AlertId {
     }
 }
 
-/// Which transition a [`Notification`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which transition a [`Notification`] reports (ordered: `Firing < Resolved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transition {
     /// The alert started firing.
