@@ -79,7 +79,11 @@ fn pending_then_firing_after_for_then_resolved_once_each() {
         "a resolve names the instance that fired"
     );
     assert_eq!(resolved[0].ends_at, Some(t(40)));
-    assert_eq!(resolved[0].value, Some(0.01));
+    assert_eq!(
+        resolved[0].value,
+        Some(0.08),
+        "the last value that held the condition"
+    );
     assert!(e.evaluate(&low, t(41)).is_empty(), "one resolve only");
     assert!(e.active().is_empty());
     let s = e.stats();
@@ -397,11 +401,24 @@ fn instance_cap_refuses_and_counts() {
     let s = snapshot(vec![spread("A", 1.0), spread("B", 1.0), spread("C", 1.0)]);
     assert_eq!(e.evaluate(&s, t(0)).len(), 2);
     assert_eq!(e.stats().instances_refused, 1);
-    // A slot frees up: the refused series gets its instance on a later tick.
+    // A recovers: its slot frees at the end of this tick, so C gets an instance on the next.
     let s2 = snapshot(vec![spread("A", 0.0), spread("B", 1.0), spread("C", 1.0)]);
-    let mut f = kinds(&e.evaluate(&s2, t(1)));
-    f.sort();
-    assert_eq!(f.len(), 2, "{f:?}");
+    let r = kinds(&e.evaluate(&s2, t(1)));
+    assert_eq!(
+        r,
+        vec![(
+            Transition::Resolved,
+            labels(&[("team", "risk"), ("venue", "A")])
+        )]
+    );
+    let f = kinds(&e.evaluate(&s2, t(2)));
+    assert_eq!(
+        f,
+        vec![(
+            Transition::Firing,
+            labels(&[("team", "risk"), ("venue", "C")])
+        )]
+    );
     assert_eq!(e.stats().firing, 2);
 }
 
@@ -440,4 +457,43 @@ fn active_alerts_serialize() {
     let json = serde_json::to_string(&e.active()).unwrap();
     assert!(json.contains(r#""state":"pending""#), "{json}");
     assert!(json.contains(r#""source":"rule""#), "{json}");
+}
+
+#[test]
+fn replacing_rules_keeps_unchanged_ones_and_resolves_the_rest() {
+    let other = Rule::new(
+        "other",
+        Expr::Absent {
+            selector: Selector::new("ticks"),
+        },
+    );
+    let mut e = RuleEngine::new(vec![spread_rule(0), other.clone()]).unwrap();
+    let s = snapshot(vec![spread("XNAS", 0.08)]);
+    assert_eq!(e.evaluate(&s, t(0)).len(), 2);
+    // Same spread rule, changed `other` rule: only `other` resolves.
+    let changed = other.severity(Severity::Critical);
+    let r = e
+        .replace_rules(vec![changed, spread_rule(0)], t(1))
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].name.as_str(), r[0].transition),
+        ("other", Transition::Resolved)
+    );
+    // The kept instance does not fire again; the changed rule fires anew.
+    let f = e.evaluate(&s, t(2));
+    assert_eq!(
+        f.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        vec!["other"]
+    );
+    assert_eq!(f[0].severity, Severity::Critical);
+    // A bad set changes nothing.
+    let bad = Rule::new(
+        "",
+        Expr::Absent {
+            selector: Selector::new("x"),
+        },
+    );
+    assert!(e.replace_rules(vec![bad], t(3)).is_err());
+    assert_eq!(e.stats().firing, 2);
 }

@@ -150,6 +150,45 @@ impl RuleEngine {
         self
     }
 
+    /// Swaps in a new rule set (a reloaded file) at `now`. A rule present in both sets,
+    /// identical in every field, keeps its pending and firing instances; every firing
+    /// instance of a rule that is gone or changed is resolved, and those resolve
+    /// notifications are returned for the sinks. On error nothing changes.
+    pub fn replace_rules(
+        &mut self,
+        rules: Vec<Rule>,
+        now: Timestamp,
+    ) -> Result<Vec<Notification>, RuleError> {
+        let mut next = RuleEngine::new(rules)?;
+        next.max_instances = self.max_instances;
+        next.tick = self.tick;
+        next.evaluations = self.evaluations;
+        next.notifications = self.notifications;
+        next.instances_refused = self.instances_refused;
+        let mut out = Vec::new();
+        for old in std::mem::take(&mut self.rules) {
+            let heir = next
+                .rules
+                .iter_mut()
+                .find(|c| c.instances.is_empty() && c.rule == old.rule);
+            match heir {
+                Some(c) => {
+                    next.instances += old.instances.len();
+                    c.instances = old.instances;
+                }
+                None => out.extend(
+                    old.instances
+                        .iter()
+                        .filter(|i| i.state == AlertState::Firing)
+                        .map(|i| resolved(&old.rule, i, now)),
+                ),
+            }
+        }
+        next.notifications += out.len() as u64;
+        *self = next;
+        Ok(out)
+    }
+
     /// The rules, normalized (labels sorted), in load order.
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter().map(|c| &c.rule)
@@ -199,7 +238,9 @@ impl RuleEngine {
                         let s = &snapshot.series[i as usize];
                         selector.matches(&s.tags) && has_data(s, windowed)
                     });
-                    ctx.step(&c.rule, &mut c.instances, &selector.tags, !present, None);
+                    if !present {
+                        ctx.step(&c.rule, &mut c.instances, &selector.tags, None);
+                    }
                 }
                 expr => {
                     for &i in members {
@@ -207,17 +248,19 @@ impl RuleEngine {
                         if !expr.selector().matches(&s.tags) {
                             continue;
                         }
-                        // No data (or another kind of series of the same name): not seen,
-                        // so the sweep below treats it as false.
-                        let Some(v) = value(expr, &s.value) else {
-                            continue;
-                        };
-                        ctx.step(&c.rule, &mut c.instances, &s.tags, holds(expr, v), Some(v));
+                        // No data (or another kind of series of the same name) counts as
+                        // false: not stepped, so the sweep below ends its instance if any.
+                        match value(expr, &s.value) {
+                            Some(v) if holds(expr, v) => {
+                                ctx.step(&c.rule, &mut c.instances, &s.tags, Some(v));
+                            }
+                            _ => {}
+                        }
                     }
                 }
             }
             if !c.instances.is_empty() {
-                // Instances whose series vanished or had no data: condition false.
+                // Instances not stepped this tick: condition false, no data, or series gone.
                 let rule = &c.rule;
                 let Step { out, instances, .. } = &mut ctx;
                 c.instances.retain(|inst| {
@@ -288,19 +331,20 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// One instance's transition for this tick's condition value.
+    /// One instance whose condition is true this tick: created (pending, or firing at once
+    /// with no `for`), kept pending, or promoted to firing once true for `for`. Instances
+    /// not stepped in a tick are resolved by the sweep, so a false condition costs no
+    /// lookup at all.
     fn step(
         &mut self,
         rule: &Rule,
         table: &mut HashTable<Instance>,
         tags: &[(String, String)],
-        condition: bool,
         value: Option<f64>,
     ) {
         let hash = hash_tags(tags);
-        let found = table.find_entry(hash, |i| i.tags == tags);
-        match (condition, found) {
-            (true, Ok(mut entry)) => {
+        match table.find_entry(hash, |i| i.tags == tags) {
+            Ok(mut entry) => {
                 let inst = entry.get_mut();
                 inst.tick = self.tick;
                 inst.count += 1;
@@ -312,7 +356,7 @@ impl Step<'_> {
                     self.out.push(firing(rule, inst));
                 }
             }
-            (true, Err(_)) => {
+            Err(_) => {
                 if *self.instances >= self.max_instances {
                     *self.refused += 1;
                     return;
@@ -336,15 +380,6 @@ impl Step<'_> {
                 table.insert_unique(hash, inst, |i| i.hash);
                 *self.instances += 1;
             }
-            (false, Ok(entry)) => {
-                let (mut inst, _) = entry.remove();
-                *self.instances -= 1;
-                if inst.state == AlertState::Firing {
-                    inst.value = value;
-                    self.out.push(resolved(rule, &inst, self.now));
-                }
-            }
-            (false, Err(_)) => {}
         }
     }
 }

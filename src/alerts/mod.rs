@@ -164,8 +164,9 @@ pub struct Notification {
     pub starts_at: Timestamp,
     /// When it resolved (`Some` exactly for `Resolved`).
     pub ends_at: Option<Timestamp>,
-    /// For a rule: the value that made the condition true (at firing) or the last value seen
-    /// (at resolve); `None` for manual alerts, absence rules and vanished series.
+    /// For a rule: the value that made the condition true (at firing), and at resolve the
+    /// last value that held it (as Prometheus keeps it); `None` for manual alerts and
+    /// absence rules. Latency rules report nanoseconds.
     pub value: Option<f64>,
     /// Manual or rule.
     pub source: AlertSource,
