@@ -1,41 +1,6 @@
 //! Alerting rules: what they watch ([`Expr`] over series picked by a [`Selector`]), for how
 //! long ([`Rule::for_`]), and how they are written in TOML or JSON ([`load_rules_toml`],
 //! [`load_rules_json`]).
-//!
-//! # File format
-//!
-//! ```toml
-//! [[rules]]
-//! name = "spread_wide"        # the alert name
-//! kind = "gauge"              # gauge | counter_rate | latency | absent
-//! series = "spread"           # series name
-//! tags = { venue = "XNAS" }   # exact tag matchers (series may carry more tags); optional
-//! stat = "max"                # gauge: last (default) | min | max | mean (over the window)
-//! op = ">"                    # gauge, counter_rate: > >= < <=
-//! bound = 0.05                # gauge, counter_rate (a counter's rate is per second)
-//! for = "30s"                 # how long the condition must hold; default 0 (fire at once)
-//! severity = "warning"        # info | warning (default) | critical
-//! message = "spread above 5 bp"
-//! labels = { team = "risk" }
-//! annotations = { runbook = "https://wiki/spread" }
-//!
-//! [[rules]]
-//! name = "order_slow"
-//! kind = "latency"
-//! series = "order_roundtrip"
-//! stat = "p99"                # p50 | p90 | p99 | p999 | max
-//! over = "window"             # window (default: the last completed interval) | total
-//! above = "250us"             # ns, us, ms, s, m, h; decimals allowed
-//! severity = "critical"
-//!
-//! [[rules]]
-//! name = "feed_silent"
-//! kind = "absent"             # no matching series, or none with a sample in the window
-//! series = "ticks"
-//! for = "5s"
-//! ```
-//!
-//! JSON is the same document: `{"rules": [{"name": ..., "kind": ..., ...}]}`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -474,13 +439,52 @@ impl std::error::Error for LoadRulesError {
     }
 }
 
-/// Parses and validates a TOML rule file (see the [module docs](self) for the format).
+/// Parses and validates a TOML rule file. The format, every field shown:
+///
+/// ```
+/// let rules = tickwatch::alerts::load_rules_toml(r#"
+/// [[rules]]
+/// name = "spread_wide"        # the alert name
+/// kind = "gauge"              # gauge | counter_rate | latency | absent
+/// series = "spread"           # series name
+/// tags = { venue = "XNAS" }   # exact tag matchers (series may carry more tags); optional
+/// stat = "max"                # gauge: last (default) | min | max | mean (over the window)
+/// op = ">"                    # gauge, counter_rate: > >= < <=
+/// bound = 0.05                # gauge, counter_rate (a counter's rate is per second)
+/// for = "30s"                 # how long the condition must hold; default 0 (fire at once)
+/// severity = "warning"        # info | warning (default) | critical
+/// message = "spread above 5 bp"
+/// labels = { team = "risk" }
+/// annotations = { runbook = "https://wiki/spread" }
+///
+/// [[rules]]
+/// name = "order_slow"
+/// kind = "latency"
+/// series = "order_roundtrip"
+/// stat = "p99"                # p50 | p90 | p99 | p999 | max
+/// over = "window"             # window (default: the last completed interval) | total
+/// above = "250us"             # ns, us, ms, s, m, h; decimals allowed
+/// severity = "critical"
+///
+/// [[rules]]
+/// name = "feed_silent"
+/// kind = "absent"             # no matching series, or none with a sample in the window
+/// series = "ticks"
+/// for = "5s"
+/// "#)?;
+/// assert_eq!(rules.len(), 3);
+/// # Ok::<(), tickwatch::alerts::LoadRulesError>(())
+/// ```
+///
+/// Unknown fields are refused (with their line); a bad value is refused with the rule's
+/// name and position ([`RuleError`]).
 pub fn load_rules_toml(text: &str) -> Result<Vec<Rule>, LoadRulesError> {
     let file: RuleFile = toml::from_str(text).map_err(LoadRulesError::Toml)?;
     file.into_rules().map_err(LoadRulesError::Invalid)
 }
 
-/// Parses and validates a JSON rule file: `{"rules": [...]}` with the TOML format's fields.
+/// Parses and validates a JSON rule file: `{"rules": [{"name": ..., "kind": ..., ...}]}`,
+/// with the fields of the TOML format ([`load_rules_toml`]).
 pub fn load_rules_json(text: &str) -> Result<Vec<Rule>, LoadRulesError> {
     let file: RuleFile = serde_json::from_str(text).map_err(LoadRulesError::Json)?;
     file.into_rules().map_err(LoadRulesError::Invalid)
