@@ -29,13 +29,15 @@ mod alert;
 mod alertmanager;
 mod clock;
 mod engine;
+mod manager;
 mod pipeline;
+mod rate_limit;
+mod rule_file;
 mod rules;
 mod sink;
 
 pub use alert::{
-    ActiveAlert, Alert, AlertResponse, AlertState, AlertStats, Alerts, AlertsConfig, RateLimit,
-    Refusal, MAX_LABELS, MAX_MESSAGE_LEN,
+    ActiveAlert, Alert, AlertResponse, AlertState, Refusal, MAX_LABELS, MAX_MESSAGE_LEN,
 };
 #[cfg(feature = "alertmanager")]
 pub use alertmanager::{
@@ -44,10 +46,12 @@ pub use alertmanager::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{EngineStats, RuleEngine, DEFAULT_MAX_INSTANCES};
+pub use manager::{AlertStats, Alerts, AlertsConfig};
 pub use pipeline::AlertPipeline;
+pub use rate_limit::RateLimit;
+pub use rule_file::{load_rules_json, load_rules_toml, parse_duration, LoadRulesError};
 pub use rules::{
-    load_rules_json, load_rules_toml, parse_duration, Expr, GaugeStat, Horizon, LatencyStat,
-    LoadRulesError, Op, Rule, RuleError, RuleProblem, Selector,
+    Expr, GaugeStat, Horizon, LatencyStat, Op, Rule, RuleError, RuleProblem, Selector,
 };
 pub use sink::{
     AlertRouter, AlertSink, AlertSinkError, CallbackSink, LogSink, RouteStats, SeverityFilter,
