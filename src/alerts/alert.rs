@@ -116,6 +116,9 @@ pub enum Refusal {
         /// The key (cut to 256 bytes).
         key: String,
     },
+    /// No global instance is installed (the free function `tickwatch::send_alert`): call
+    /// `tickwatch::install` first, or send through a `Telemetry` or an [`Alerts`](super::Alerts).
+    NotInstalled,
 }
 
 impl fmt::Display for Refusal {
@@ -130,6 +133,9 @@ impl fmt::Display for Refusal {
                 "the notification outbox holds {capacity} undelivered notifications: check that the alert tick runs, or raise AlertsConfig::outbox_capacity"
             ),
             Refusal::BadName => f.write_str("alert name must be 1 to 256 bytes"),
+            Refusal::NotInstalled => f.write_str(
+                "no global tickwatch instance is installed: call tickwatch::install first",
+            ),
             Refusal::TooManyLabels { count } => write!(
                 f,
                 "{count} labels given, at most {MAX_LABELS} allowed: put detail in the message"
