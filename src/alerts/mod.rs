@@ -55,6 +55,7 @@ pub use rules::{
 };
 pub use sink::{
     AlertRouter, AlertSink, AlertSinkError, CallbackSink, LogSink, RouteStats, SeverityFilter,
+    LOG_TARGET,
 };
 
 use serde::{Deserialize, Serialize};
