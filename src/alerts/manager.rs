@@ -21,6 +21,7 @@ use crate::Timestamp;
 
 /// The manager's limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Most alerts active at once; past it new alerts are refused and counted. Default 1,024.
     pub max_active: usize,

@@ -17,6 +17,7 @@ use crate::Timestamp;
 /// # let _ = r;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Bucket size: alerts accepted back to back from a full bucket (0 is read as 1).
     pub burst: u32,
