@@ -76,6 +76,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod alerts;
 mod audit;
 mod builder;
 mod clock;

@@ -1,0 +1,221 @@
+//! End to end against Debian's `prometheus-alertmanager` on 127.0.0.1: a firing rule posted
+//! through the Alertmanager sink shows up in `GET /api/v2/alerts` with our labels, and its
+//! resolve takes it out of the active list.
+
+#[path = "common/snapshots.rs"]
+mod snapshots;
+
+use snapshots::*;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tickwatch::alerts::*;
+
+const BINARY: &str = "/usr/bin/prometheus-alertmanager";
+
+/// The running Alertmanager and its scratch directory; killed (by PID) and removed on drop.
+struct Alertmanager {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `None` (test skipped) when the binary is missing outside CI; a failure inside CI.
+fn start() -> Option<Alertmanager> {
+    if !Path::new(BINARY).exists() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{BINARY} is missing: install the Debian package `prometheus-alertmanager`");
+        }
+        eprintln!("SKIPPED: {BINARY} not found (Debian package `prometheus-alertmanager`)");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("tickwatch-am-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: 'null'\n  group_wait: 1s\nreceivers:\n  - name: 'null'\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(BINARY)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let am = Alertmanager {
+        child,
+        dir,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let ready = poll(Duration::from_secs(15), || {
+        ureq::get(format!("{}/-/ready", am.url))
+            .call()
+            .is_ok()
+            .then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "Alertmanager did not become ready on {}",
+        am.url
+    );
+    Some(am)
+}
+
+fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The active alerts named `name`, as Alertmanager lists them; `None` if it did not answer
+/// with a JSON list (so that "absent" is never concluded from a dead server).
+fn listed(am: &Alertmanager, name: &str) -> Option<Vec<serde_json::Value>> {
+    let mut resp = ureq::get(format!("{}/api/v2/alerts", am.url)).call().ok()?;
+    let body = resp.body_mut().read_to_string().ok()?;
+    let all: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+    Some(
+        all.into_iter()
+            .filter(|a| a["labels"]["alertname"] == name)
+            .collect(),
+    )
+}
+
+#[test]
+fn a_firing_rule_reaches_alertmanager_and_its_resolve_clears_it() {
+    let Some(am) = start() else { return };
+    let sink = AlertmanagerSink::start(AlertmanagerConfig {
+        generator_url: Some("http://tickwatch.test/rules".into()),
+        ..AlertmanagerConfig::new(am.url.clone())
+    })
+    .unwrap();
+    let stats = sink.stats_handle();
+    let mut router = AlertRouter::new();
+    router.route(
+        "alertmanager",
+        SeverityFilter::at_least(Severity::Warning),
+        sink,
+    );
+    let rule = Rule::new(
+        "tickwatch_e2e_spread_wide",
+        Expr::Gauge {
+            selector: Selector::new("spread"),
+            stat: GaugeStat::Last,
+            op: Op::Gt,
+            bound: 0.05,
+        },
+    )
+    .severity(Severity::Critical)
+    .label("team", "risk")
+    .message("spread above 5 bp")
+    .annotation("runbook", "https://wiki/spread");
+    let mut pipeline = AlertPipeline::new(RuleEngine::new(vec![rule]).unwrap(), router);
+
+    let now = || SystemClock.now();
+    let high = snapshot(vec![gauge("spread", &[("venue", "XNAS")], 0.09, &[0.09])]);
+    assert_eq!(pipeline.tick(&high, now()), 1);
+    assert_eq!(
+        pipeline.router_mut().flush(),
+        0,
+        "{:?}",
+        pipeline.router().stats()
+    );
+
+    let alert = poll(Duration::from_secs(10), || {
+        listed(&am, "tickwatch_e2e_spread_wide")?.pop()
+    })
+    .expect("the firing alert never appeared in GET /api/v2/alerts");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["team"], "risk");
+    assert_eq!(alert["labels"]["venue"], "XNAS");
+    assert_eq!(alert["annotations"]["summary"], "spread above 5 bp");
+    assert_eq!(alert["annotations"]["runbook"], "https://wiki/spread");
+    assert_eq!(alert["generatorURL"], "http://tickwatch.test/rules");
+    assert_eq!(alert["status"]["state"], "active");
+
+    let low = snapshot(vec![gauge("spread", &[("venue", "XNAS")], 0.01, &[0.01])]);
+    assert_eq!(pipeline.tick(&low, now()), 1);
+    assert_eq!(pipeline.router_mut().flush(), 0);
+    let cleared = poll(Duration::from_secs(10), || {
+        listed(&am, "tickwatch_e2e_spread_wide")?
+            .is_empty()
+            .then_some(())
+    });
+    assert!(
+        cleared.is_some(),
+        "the resolved alert is still listed as active"
+    );
+
+    let s = stats.stats();
+    assert_eq!(
+        (s.queued, s.posted, s.failed, s.queue_full),
+        (2, 2, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(pipeline.router().errors(), 0);
+}
+
+#[test]
+fn an_unreachable_alertmanager_is_retried_then_counted() {
+    // Nothing listens on this port (bound, then released).
+    let port = free_port();
+    let mut sink = AlertmanagerSink::start(AlertmanagerConfig {
+        retries: 2,
+        backoff: Duration::from_millis(1),
+        request_timeout: Duration::from_secs(2),
+        ..AlertmanagerConfig::new(format!("http://127.0.0.1:{port}"))
+    })
+    .unwrap();
+    let stats = sink.stats_handle();
+    let n = Notification {
+        id: AlertId(1),
+        name: "x".into(),
+        severity: Severity::Critical,
+        transition: Transition::Firing,
+        message: String::new(),
+        labels: vec![],
+        annotations: vec![],
+        starts_at: t(0),
+        ends_at: None,
+        value: None,
+        source: AlertSource::Manual,
+    };
+    sink.notify(&n).unwrap();
+    sink.flush().unwrap();
+    let s = stats.stats();
+    assert_eq!(
+        (s.requests, s.retries, s.failed, s.posted),
+        (3, 2, 1, 0),
+        "{s:?}"
+    );
+    assert!(s.last_error.is_some());
+    sink.shutdown().unwrap();
+}
