@@ -4,7 +4,12 @@
 //! per-series state, and [`Telemetry::snapshot`](crate::Telemetry::snapshot) copies that
 //! state out.
 
+pub(crate) mod aggregate;
+mod histogram;
 mod snapshot;
+pub(crate) mod tick;
+
+pub use histogram::{MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS};
 
 pub use snapshot::{
     Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
