@@ -75,7 +75,16 @@ fn percentiles_agree_with_exact_ones_from_1ns_to_beyond_an_hour() {
     let tw = start();
     let lat = tw.latency("wide");
     let mut x = 0x853c_49e6_748f_ea9bu64;
-    let mut samples = vec![0, 1, 2, 2047, 2048, 2049, MAX_TRACKABLE_NS, MAX_TRACKABLE_NS + 1];
+    let mut samples = vec![
+        0,
+        1,
+        2,
+        2047,
+        2048,
+        2049,
+        MAX_TRACKABLE_NS,
+        MAX_TRACKABLE_NS + 1,
+    ];
     for _ in 0..50_000 {
         x ^= x << 13;
         x ^= x >> 7;
@@ -105,7 +114,10 @@ fn counters_and_gauges_are_exact() {
     tw.track_resource_usage("book_depth", 0.75);
     tw.flush().unwrap();
     let s = tw.snapshot();
-    assert_eq!(counter(&s, "orders_sent", &[("venue", "XNAS")]).total, 499_500);
+    assert_eq!(
+        counter(&s, "orders_sent", &[("venue", "XNAS")]).total,
+        499_500
+    );
     let p = gauge(&s, "position").total;
     let sum: f64 = (0..1000).map(|i| (i as f64 - 300.0) * 0.25).sum();
     assert_eq!(
@@ -119,7 +131,10 @@ fn counters_and_gauges_are_exact() {
     assert!(matches!(&book.value, SeriesValue::Gauge(g) if g.total.last == 0.75));
     // Before the first rollover (10 s default): no window, rates 0.
     assert!(gauge(&s, "position").window.is_none());
-    assert_eq!(counter(&s, "orders_sent", &[("venue", "XNAS")]).rate_per_sec, 0.0);
+    assert_eq!(
+        counter(&s, "orders_sent", &[("venue", "XNAS")]).rate_per_sec,
+        0.0
+    );
 }
 
 #[test]
@@ -159,7 +174,10 @@ fn intervals_roll_over_into_the_window_with_rates_over_its_length() {
             counter_seen = true;
         }
         if let Some(w) = gauge(&s, "px").window {
-            assert_eq!((w.count, w.last, w.min, w.max, w.sum), (1, 101.5, 101.5, 101.5, 101.5));
+            assert_eq!(
+                (w.count, w.last, w.min, w.max, w.sum),
+                (1, 101.5, 101.5, 101.5, 101.5)
+            );
             assert_eq!(gauge(&s, "px").rate_per_sec, 1.0 / s.window_secs);
             gauge_seen = true;
         }
@@ -225,7 +243,11 @@ fn series_past_the_cap_are_refused_counted_and_overflow() {
     let s = tw.snapshot();
     assert_eq!(s.refused_series, 3);
     assert_eq!(tw.stats().overflowed_series, 3);
-    let ov: Vec<_> = s.series.iter().filter(|x| x.name == OVERFLOW_NAME).collect();
+    let ov: Vec<_> = s
+        .series
+        .iter()
+        .filter(|x| x.name == OVERFLOW_NAME)
+        .collect();
     assert_eq!(ov.len(), 2);
     let metric_ov = ov.iter().find(|x| x.kind == SeriesKind::Metric).unwrap();
     assert!(
@@ -262,11 +284,18 @@ fn snapshot_after_flush_sees_every_record_of_every_thread() {
     assert_eq!(counter(&s, "events", &[]).total, N * (1 + 2 + 3 + 4));
     assert_eq!(latency(&s, "op").total.count, N * THREADS);
     for t in 0..THREADS {
-        let g = match &s.find("per_thread", &[("t", &t.to_string())]).unwrap().value {
+        let g = match &s
+            .find("per_thread", &[("t", &t.to_string())])
+            .unwrap()
+            .value
+        {
             SeriesValue::Gauge(g) => g.total,
             other => panic!("{other:?}"),
         };
-        assert_eq!((g.count, g.max, g.last), (N, (N - 1) as f64, (N - 1) as f64));
+        assert_eq!(
+            (g.count, g.max, g.last),
+            (N, (N - 1) as f64, (N - 1) as f64)
+        );
     }
     assert_eq!(tw.stats().delivered, tw.stats().accepted);
 }
@@ -298,10 +327,22 @@ fn bad_monitoring_options_are_refused_with_the_fix() {
         }
     }
     let e = err(Telemetry::builder().aggregation_interval(Duration::ZERO));
-    assert!(matches!(e, StartError::Interval { option: "aggregation_interval", .. }));
+    assert!(matches!(
+        e,
+        StartError::Interval {
+            option: "aggregation_interval",
+            ..
+        }
+    ));
     assert!(e.to_string().contains("aggregation_interval"));
     let e = err(Telemetry::builder().monitor_tick(Duration::from_secs(2 * 86_400)));
-    assert!(matches!(e, StartError::Interval { option: "monitor_tick", .. }));
+    assert!(matches!(
+        e,
+        StartError::Interval {
+            option: "monitor_tick",
+            ..
+        }
+    ));
     // Custom bounds show up as the snapshot's buckets.
     let tw = Telemetry::builder()
         .latency_buckets(vec![us(1), us(10)])

@@ -13,13 +13,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::histogram::{clamp_ns, LatencyHistogram, Slot};
+use super::histogram::{clamp_ns, LatencyHistograms, Slot};
 use super::{
     Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
     SeriesValue, Snapshot,
 };
 use crate::clock::Conversion;
-use crate::performance::Registry;
+use crate::performance::{Registry, SeriesKind};
 use crate::record::{kind, FLAG_TICKS};
 use crate::Timestamp;
 
@@ -84,10 +84,7 @@ struct GaugeState {
 }
 
 struct LatencyState {
-    total: LatencyHistogram<u64>,
-    /// `u32` counts halve the memory; a sub-bucket saturates only past 4.29e9 samples of one
-    /// value within one interval.
-    interval: LatencyHistogram<u32>,
+    histograms: LatencyHistograms,
     /// Samples per exposition bucket (not cumulative): `per_bucket[i]` counts samples in
     /// `(bounds[i-1], bounds[i]]`; samples above the last bound are only in `total`.
     per_bucket: Box<[u64]>,
@@ -238,8 +235,7 @@ impl Aggregator {
         let s = self.state(id);
         if let SeriesState::Empty = s {
             *s = SeriesState::Latency(Box::new(LatencyState {
-                total: LatencyHistogram::new(),
-                interval: LatencyHistogram::new(),
+                histograms: LatencyHistograms::new(),
                 per_bucket: vec![0; buckets].into_boxed_slice(),
                 clamped: 0,
                 cached: None,
@@ -247,8 +243,7 @@ impl Aggregator {
             }));
         }
         if let SeriesState::Latency(l) = s {
-            l.total.record(v, slot);
-            l.interval.record(v, slot);
+            l.histograms.record(v, slot);
             if let Some(b) = l.per_bucket.get_mut(bucket) {
                 *b += 1;
             }
@@ -275,8 +270,7 @@ impl Aggregator {
                     g.interval = Stats::EMPTY;
                 }
                 SeriesState::Latency(l) => {
-                    l.window = l.interval.percentiles();
-                    l.interval.reset();
+                    l.window = l.histograms.rollover();
                 }
             }
         }
@@ -317,9 +311,9 @@ impl Aggregator {
             }),
             SeriesState::Latency(l) => {
                 let total = match l.cached {
-                    Some(p) if p.count == l.total.count() => p,
+                    Some(p) if p.count == l.histograms.count() => p,
                     _ => {
-                        let p = l.total.percentiles()?;
+                        let p = l.histograms.total_percentiles()?;
                         l.cached = Some(p);
                         p
                     }
@@ -339,7 +333,7 @@ impl Aggregator {
                 SeriesValue::Latency(LatencyValue {
                     total,
                     window: l.window,
-                    sum_ns: l.total.sum(),
+                    sum_ns: l.histograms.sum(),
                     rate_per_sec: rate(l.window.map_or(0, |w| w.count)),
                     clamped: l.clamped,
                     buckets,
@@ -348,23 +342,46 @@ impl Aggregator {
         })
     }
 
-    /// Every series with a sample, by id.
-    pub(crate) fn values(&mut self) -> Vec<(u32, SeriesValue)> {
-        let mut out = Vec::with_capacity(self.series.len());
+    /// Every series with a sample, by id, without names yet (see [`assemble`]): the
+    /// final vector is built here, under the lock, so that no intermediate copy of 10,000
+    /// values is made; names and tags are filled in after the lock is released.
+    pub(crate) fn values(&mut self) -> Unnamed {
+        let n = self
+            .series
+            .iter()
+            .filter(|s| !matches!(s, SeriesState::Empty))
+            .count();
+        let mut out = Unnamed {
+            ids: Vec::with_capacity(n),
+            series: Vec::with_capacity(n),
+        };
         for id in 0..self.series.len() as u32 {
-            if let Some(v) = self.value(id) {
-                out.push((id, v));
+            if let Some(value) = self.value(id) {
+                out.ids.push(id);
+                out.series.push(SeriesSnapshot {
+                    name: String::new(),
+                    tags: Vec::new(),
+                    // Placeholder until `assemble` reads the registry (Metric or Resource).
+                    kind: SeriesKind::Metric,
+                    value,
+                });
             }
         }
         out
     }
 }
 
-/// Attaches names and tags (from the registry) to values copied out by
+/// Values copied out of the aggregates, waiting for their names.
+pub(crate) struct Unnamed {
+    ids: Vec<u32>,
+    series: Vec<SeriesSnapshot>,
+}
+
+/// Attaches names, tags and kinds (from the registry) to values copied out by
 /// [`Aggregator::values`]: done after the aggregates' lock is released, since cloning 10,000
 /// names is most of a snapshot's cost.
 pub(crate) fn assemble(
-    values: Vec<(u32, SeriesValue)>,
+    values: Unnamed,
     window_secs: f64,
     uptime: Duration,
     registry: &Registry,
@@ -372,24 +389,30 @@ pub(crate) fn assemble(
 ) -> Snapshot {
     let mut infos = Vec::new();
     registry.refresh(&mut infos);
-    let series = values
-        .into_iter()
-        .filter_map(|(id, value)| {
-            let info = infos.get(id as usize)?;
-            Some(SeriesSnapshot {
-                name: info.name().to_owned(),
-                tags: info.tags().to_vec(),
-                kind: info.kind(),
-                value,
-            })
-        })
-        .collect();
+    let Unnamed { ids, mut series } = values;
+    let mut keep = true;
+    for (s, &id) in series.iter_mut().zip(&ids) {
+        // Every aggregated id was registered first, so this always finds it.
+        match infos.get(id as usize) {
+            Some(info) => {
+                s.name.push_str(info.name());
+                s.tags = info.tags().to_vec();
+                s.kind = info.kind();
+            }
+            None => keep = false,
+        }
+    }
+    if !keep {
+        series.retain(|s| !s.name.is_empty());
+    }
     Snapshot {
         taken_at,
         uptime_secs: uptime.as_secs_f64(),
         window_secs,
         series,
-        refused_series: registry.overflowed.load(std::sync::atomic::Ordering::Relaxed),
+        refused_series: registry
+            .overflowed
+            .load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 

@@ -79,16 +79,34 @@ fn gauge_last_is_the_latest_by_timestamp_and_nan_is_never_min_or_max() {
 #[test]
 fn buckets_are_cumulative_exact_and_le_inclusive() {
     let mut a = agg(Instant::now());
-    for v in [0, 1, 999, 1_000, 1_001, 10_000, 99_999, 100_000, 100_001, u64::MAX] {
+    for v in [
+        0,
+        1,
+        999,
+        1_000,
+        1_001,
+        10_000,
+        99_999,
+        100_000,
+        100_001,
+        u64::MAX,
+    ] {
         a.record_latency(0, v);
     }
     let l = latency(&mut a, 0);
-    let got: Vec<(f64, u64)> = l.buckets.iter().map(|b| (b.le_secs, b.cumulative)).collect();
+    let got: Vec<(f64, u64)> = l
+        .buckets
+        .iter()
+        .map(|b| (b.le_secs, b.cumulative))
+        .collect();
     // 0 is recorded as 1 ns; u64::MAX is clamped to 1 h (counted), above every bound.
     assert_eq!(got, vec![(1e-6, 4), (1e-5, 6), (1e-4, 8)]);
     assert_eq!(l.total.count, 10);
     assert_eq!(l.clamped, 1);
-    assert_eq!((l.total.min, l.total.max), (1, super::super::MAX_TRACKABLE_NS));
+    assert_eq!(
+        (l.total.min, l.total.max),
+        (1, super::super::MAX_TRACKABLE_NS)
+    );
 }
 
 #[test]
@@ -116,7 +134,7 @@ fn percentiles_are_cached_until_new_samples() {
 fn empty_ids_are_not_in_values() {
     let mut a = agg(Instant::now());
     a.add_counter(3, 1);
-    let ids: Vec<u32> = a.values().into_iter().map(|(id, _)| id).collect();
+    let ids = a.values().ids;
     assert_eq!(ids, vec![3]);
 }
 
@@ -133,7 +151,10 @@ fn bucket_lookup_agrees_with_a_linear_search() {
         x ^= x >> 7;
         x ^= x << 17;
         let v = (x >> (x % 40)).max(1);
-        let want = bounds.iter().position(|&bd| bd >= v).unwrap_or(bounds.len());
+        let want = bounds
+            .iter()
+            .position(|&bd| bd >= v)
+            .unwrap_or(bounds.len());
         assert_eq!(b.index(v, 63 - v.leading_zeros() as usize), want, "v {v}");
     }
     for &bd in &bounds {

@@ -36,7 +36,10 @@ pub(crate) trait CollectorTask: Send + 'static {
 pub(crate) struct GaugeId(u32);
 
 /// What a [`CollectorTask`] sees during one tick.
-#[allow(dead_code, reason = "read by the resource sampler, alert rules and health checks")]
+#[allow(
+    dead_code,
+    reason = "read by the resource sampler, alert rules and health checks"
+)]
 pub(crate) struct TickContext<'a> {
     now: Timestamp,
     instant: Instant,
@@ -45,9 +48,16 @@ pub(crate) struct TickContext<'a> {
     snapshot: Option<Snapshot>,
 }
 
-#[allow(dead_code, reason = "used by the resource sampler, alert rules and health checks")]
+#[allow(
+    dead_code,
+    reason = "used by the resource sampler, alert rules and health checks"
+)]
 impl<'a> TickContext<'a> {
-    pub(crate) fn new(shared: &'a Shared, aggregates: &'a mut Aggregator, instant: Instant) -> Self {
+    pub(crate) fn new(
+        shared: &'a Shared,
+        aggregates: &'a mut Aggregator,
+        instant: Instant,
+    ) -> Self {
         TickContext {
             now: wall_now(),
             instant,
@@ -216,7 +226,9 @@ mod tests {
         assert_eq!(saw.load(Relaxed), ticks.load(Relaxed));
         assert!(tw.shared().progress.task_panics.load(Relaxed) >= 3);
         let snap = tw.snapshot();
-        let s = snap.find("probe_ticks", &[]).expect("gauge set by the task");
+        let s = snap
+            .find("probe_ticks", &[])
+            .expect("gauge set by the task");
         assert_eq!(s.kind, SeriesKind::Resource);
         match &s.value {
             SeriesValue::Gauge(g) => assert!(g.total.count >= 3 && g.total.last >= 3.0),
