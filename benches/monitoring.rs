@@ -28,6 +28,8 @@ use tickwatch::sink::NullSink;
 use tickwatch::{Backpressure, Counter, Latency, Metric, Telemetry};
 
 const RING: usize = 1 << 20;
+
+type Tags<'a> = &'a [(&'a str, &'a str)];
 const DRAIN_N: u64 = 1_000_000;
 
 fn telemetry(aggregation: bool) -> Telemetry {
@@ -152,7 +154,7 @@ fn snapshot(c: &mut Criterion) {
         .expect("valid configuration");
     let samples = latencies(1_000_000);
     let venues = ["XNAS", "XNYS", "BATS", "IEXG", "ARCX"];
-    let with_tags = |i: usize, f: &mut dyn FnMut(&[(&str, &str)])| {
+    let with_tags = |i: usize, f: &mut dyn FnMut(Tags)| {
         let symbol = format!("SYM{i:05}");
         f(&[("venue", venues[i % 5]), ("symbol", &symbol)]);
     };
