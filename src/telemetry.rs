@@ -15,9 +15,8 @@ use crate::clock::now_ticks;
 use crate::collector;
 use crate::lane::{self, CollectorLane, LaneShared};
 use crate::logging::{Callsite, Event, FieldRef, Level};
-use crate::monitoring::aggregate::{assemble, Aggregator};
-use crate::monitoring::tick::{wall_now, CollectorTask};
-use crate::monitoring::Snapshot;
+use crate::monitoring::aggregate::Aggregator;
+use crate::monitoring::tick::CollectorTask;
 use crate::performance::{Counter, Latency, Metric, RegisterError, Registry, Resource, SeriesKind};
 use crate::record::{self, kind, Writer, SAMPLE_LEN};
 use crate::sink::Sink;
@@ -337,7 +336,7 @@ impl Shared {
 /// Dropping it shuts it down (drains, flushes the sinks, joins the collector, waiting at most
 /// `shutdown_timeout`). Several instances in one process are independent.
 pub struct Telemetry {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -532,54 +531,6 @@ impl Telemetry {
             }
         }
         Ok(())
-    }
-
-    /// Every series as the collector has aggregated it: counters, gauges (`Metric` and
-    /// `Resource` series) and latency percentiles, since start and over the last completed
-    /// [`aggregation_interval`](TelemetryBuilder::aggregation_interval). Callable from any
-    /// thread, also after shutdown.
-    ///
-    /// It reflects every record accepted before a [`Telemetry::flush`] that returned before
-    /// this call (records accepted since may or may not be in). A series appears once one of
-    /// its samples has been aggregated. Series refused by the `max_series` cap are counted in
-    /// [`Snapshot::refused_series`]; their samples are in the kind's `tickwatch_overflow`
-    /// series.
-    ///
-    /// Cost: the collector's aggregates are locked while values are copied out (percentiles
-    /// are cached and recomputed only for series with new samples); names and tags are cloned
-    /// after the lock is released. A few milliseconds for 10,000 series (see
-    /// `benches/monitoring.rs`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tickwatch::monitoring::SeriesValue;
-    /// let tw = tickwatch::Telemetry::builder().start()?;
-    /// let rt = tw.latency("order_roundtrip");
-    /// for us in 1..=100 {
-    ///     rt.record(Duration::from_micros(us));
-    /// }
-    /// tw.counter("orders_sent", &[("venue", "XNAS")]).add(3);
-    /// tw.flush()?;
-    /// let snap = tw.snapshot();
-    /// let Some(SeriesValue::Latency(l)) = snap.find("order_roundtrip", &[]).map(|s| &s.value)
-    /// else { panic!("missing") };
-    /// assert_eq!(l.total.count, 100);
-    /// // 50 µs within the histogram's precision (3 significant digits).
-    /// assert!(l.total.p50.abs_diff(50_000) <= 50);
-    /// let Some(SeriesValue::Counter(c)) =
-    ///     snap.find("orders_sent", &[("venue", "XNAS")]).map(|s| &s.value)
-    /// else { panic!("missing") };
-    /// assert_eq!(c.total, 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn snapshot(&self) -> Snapshot {
-        let now = Instant::now();
-        let taken_at = wall_now();
-        let (values, window, uptime) = {
-            let mut agg = self.shared.aggregates.lock();
-            (agg.values(), agg.window_secs(), agg.uptime(now))
-        };
-        assemble(values, window, uptime, &self.shared.series, taken_at)
     }
 
     /// Exact counters; see [`Stats`].
