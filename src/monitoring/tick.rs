@@ -22,8 +22,10 @@ use crate::Timestamp;
 /// `TelemetryBuilder::collector_task`.
 ///
 /// Runs on the collector thread with the aggregates locked: keep it short (a snapshot caller
-/// waits meanwhile, and records are not drained). A panic is caught and counted; the task is
-/// called again at the next tick.
+/// waits meanwhile, and records are not drained), and read them through
+/// [`TickContext::snapshot`], never `Telemetry::snapshot` (which would wait for the lock the
+/// task runs under). A panic is caught and counted; the task is called again at the next
+/// tick.
 pub(crate) trait CollectorTask: Send + 'static {
     /// One tick. `ctx` gives the time, a snapshot built at most once per tick and shared by
     /// every task, and direct gauge writes.
