@@ -290,6 +290,9 @@ impl Collector {
                 agg.fold(kind, flags, id, ticks, value, conv);
             }
         }
+        if let Some(agg) = agg.as_deref_mut() {
+            agg.end_batch();
+        }
         drop(agg);
         if bad > 0 {
             shared.progress.decode_errors.fetch_add(bad, Relaxed);

@@ -164,3 +164,26 @@ fn bucket_lookup_agrees_with_a_linear_search() {
         }
     }
 }
+
+#[test]
+fn folded_latencies_wait_for_the_batch_end_but_never_miss_a_snapshot_or_window() {
+    let t0 = Instant::now();
+    let mut a = agg(t0);
+    let conv = crate::clock::Clock::global().conversion();
+    a.fold(kind::LATENCY, 0, 0, 0, 700, &conv);
+    a.fold(kind::LATENCY, 0, 0, 0, 900, &conv);
+    // Not yet recorded, but `values` (every snapshot) records pending samples first.
+    assert_eq!(a.pending.len(), 2);
+    assert!(a.value(0).is_none());
+    let ids = a.values().ids;
+    assert_eq!(ids, vec![0]);
+    assert_eq!(latency(&mut a, 0).total.max, 900);
+    // And a rollover puts them in the window they were folded in.
+    a.fold(kind::LATENCY, 0, 0, 0, 300, &conv);
+    a.rollover(t0 + Duration::from_secs(1));
+    let l = latency(&mut a, 0);
+    assert_eq!(l.window.map(|w| (w.count, w.min)), Some((3, 300)));
+    a.fold(kind::COUNTER, 0, 1, 0, 4, &conv);
+    a.end_batch();
+    assert!(a.pending.is_empty());
+}
