@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::logging::Level;
+use crate::monitoring::tick::CollectorTask;
 use crate::record;
 use crate::sink::Sink;
 use crate::Telemetry;
@@ -25,6 +26,28 @@ pub enum Backpressure {
 pub const DEFAULT_RING_CAPACITY: usize = 64 * 1024;
 /// The largest ring size accepted.
 pub const MAX_RING_CAPACITY: usize = 1 << 30;
+/// The most latency bucket bounds accepted by [`TelemetryBuilder::latency_buckets`].
+pub const MAX_LATENCY_BUCKETS: usize = 64;
+/// The shortest `aggregation_interval` or `monitor_tick` accepted.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// The longest `aggregation_interval` or `monitor_tick` accepted.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// The default latency bucket bounds: 1 µs to 10 s in 1-2.5-5 steps (22 bounds), covering an
+/// order gateway's microseconds and a venue round trip's seconds.
+pub fn default_latency_buckets() -> Vec<Duration> {
+    let mut v = Vec::with_capacity(22);
+    let mut decade = Duration::from_micros(1);
+    while decade <= Duration::from_secs(10) {
+        v.push(decade);
+        if decade < Duration::from_secs(10) {
+            v.push(decade * 5 / 2);
+            v.push(decade * 5);
+        }
+        decade *= 10;
+    }
+    v
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -38,6 +61,9 @@ pub(crate) struct Config {
     pub(crate) flush_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) aggregation_interval: Duration,
+    pub(crate) aggregation: bool,
+    pub(crate) latency_buckets: Vec<Duration>,
+    pub(crate) monitor_tick: Duration,
 }
 
 /// Configures and starts a [`Telemetry`].
@@ -56,6 +82,7 @@ pub(crate) struct Config {
 pub struct TelemetryBuilder {
     config: Config,
     sinks: Vec<Box<dyn Sink>>,
+    tasks: Vec<Box<dyn CollectorTask>>,
 }
 
 impl Default for TelemetryBuilder {
@@ -72,8 +99,12 @@ impl Default for TelemetryBuilder {
                 flush_timeout: Duration::from_secs(10),
                 shutdown_timeout: Duration::from_secs(10),
                 aggregation_interval: Duration::from_secs(10),
+                aggregation: true,
+                latency_buckets: default_latency_buckets(),
+                monitor_tick: Duration::from_secs(1),
             },
             sinks: Vec::new(),
+            tasks: Vec::new(),
         }
     }
 }
@@ -118,8 +149,14 @@ impl TelemetryBuilder {
     }
 
     /// Cap on distinct series. Past it, `try_*` registration fails with
-    /// [`RegisterError::TooManySeries`](crate::RegisterError::TooManySeries) and the never-failing calls write to the kind's
-    /// `tickwatch_overflow` series (counted in [`Stats::overflowed_series`](crate::Stats::overflowed_series)). Default 100,000.
+    /// [`RegisterError::TooManySeries`](crate::RegisterError::TooManySeries) and the
+    /// never-failing calls (`metric`, `log_metric`, ...) are refused a series of their own:
+    /// each such registration is counted (in
+    /// [`Stats::overflowed_series`](crate::Stats::overflowed_series) and the snapshot's
+    /// [`refused_series`](crate::monitoring::Snapshot::refused_series)) and its samples go to
+    /// the kind's `tickwatch_overflow` series (one per kind, not counted against the cap),
+    /// which is aggregated and exported like any other. Series registered before the cap keep
+    /// working. Default 100,000.
     pub fn max_series(mut self, n: usize) -> Self {
         self.config.max_series = n;
         self
@@ -155,9 +192,52 @@ impl TelemetryBuilder {
     }
 
     /// Length of the aggregation window: snapshot `window` values, rates and alert rules
-    /// cover the last completed interval of this length. Default 10 s.
+    /// cover the last completed interval of this length. The collector rolls intervals over
+    /// on time whether or not records arrive; a sample belongs to the interval in which the
+    /// collector aggregated it (normally within a few milliseconds of being taken). From 1 ms
+    /// to 1 day; default 10 s.
     pub fn aggregation_interval(mut self, d: Duration) -> Self {
         self.config.aggregation_interval = d;
+        self
+    }
+
+    /// Whether the collector aggregates samples for [`Telemetry::snapshot`] (default `true`).
+    /// Off, snapshots hold only gauges set by collector-side tasks; the switch exists to
+    /// measure what aggregation costs (see `benches/monitoring.rs`).
+    pub fn aggregation(mut self, on: bool) -> Self {
+        self.config.aggregation = on;
+        self
+    }
+
+    /// Upper bounds of the cumulative latency buckets in snapshots (and so in Prometheus
+    /// exposition): 1 to 64 strictly increasing, non-zero durations. Default
+    /// [`default_latency_buckets`] (1 µs to 10 s in 1-2.5-5 steps). Bucket counts are exact
+    /// (each sample is compared with the bounds, not read back from the HDR histogram).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tw = tickwatch::Telemetry::builder()
+    ///     .latency_buckets(vec![Duration::from_micros(10), Duration::from_millis(1)])
+    ///     .start()
+    ///     .unwrap();
+    /// # drop(tw);
+    /// ```
+    pub fn latency_buckets(mut self, bounds: Vec<Duration>) -> Self {
+        self.config.latency_buckets = bounds;
+        self
+    }
+
+    /// How often the collector runs its monitoring tasks (resource sampling, alert rules,
+    /// health checks). From 1 ms to 1 day; default 1 s.
+    pub fn monitor_tick(mut self, d: Duration) -> Self {
+        self.config.monitor_tick = d;
+        self
+    }
+
+    /// Adds a task the collector runs every `monitor_tick`.
+    #[allow(dead_code)] // the resource sampler, alert rules and health checks plug in here
+    pub(crate) fn collector_task(mut self, task: Box<dyn CollectorTask>) -> Self {
+        self.tasks.push(task);
         self
     }
 
@@ -182,9 +262,36 @@ impl TelemetryBuilder {
                 requested: c.max_series,
             });
         }
+        for (option, d) in [
+            ("aggregation_interval", c.aggregation_interval),
+            ("monitor_tick", c.monitor_tick),
+        ] {
+            if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&d) {
+                return Err(StartError::Interval {
+                    option,
+                    requested: d,
+                });
+            }
+        }
+        check_latency_buckets(&c.latency_buckets)?;
         Clock::global();
-        Telemetry::start(self.config, self.sinks).map_err(StartError::Spawn)
+        Telemetry::start(self.config, self.sinks, self.tasks).map_err(StartError::Spawn)
     }
+}
+
+fn check_latency_buckets(bounds: &[Duration]) -> Result<(), StartError> {
+    let count = bounds.len();
+    let bad = |index| Err(StartError::LatencyBuckets { count, index });
+    if count == 0 || count > MAX_LATENCY_BUCKETS {
+        return bad(None);
+    }
+    for (i, d) in bounds.iter().enumerate() {
+        let too_big = u64::try_from(d.as_nanos()).is_err();
+        if d.is_zero() || too_big || (i > 0 && *d <= bounds[i - 1]) {
+            return bad(Some(i));
+        }
+    }
+    Ok(())
 }
 
 /// Why [`TelemetryBuilder::start`] failed.
@@ -206,6 +313,23 @@ pub enum StartError {
         /// What was asked for.
         requested: usize,
     },
+    /// `aggregation_interval` or `monitor_tick` is shorter than 1 ms or longer than a day:
+    /// pick a value in between.
+    Interval {
+        /// Which option.
+        option: &'static str,
+        /// What was asked for.
+        requested: Duration,
+    },
+    /// `latency_buckets` is not 1 to 64 strictly increasing, non-zero durations (each below
+    /// ~584 years): fix the list, or leave the default.
+    LatencyBuckets {
+        /// How many bounds were given.
+        count: usize,
+        /// The first offending bound (zero, not above the previous one, or too large);
+        /// `None` when the count is the problem.
+        index: Option<usize>,
+    },
     /// The collector thread could not be spawned (the OS refused a thread).
     Spawn(std::io::Error),
 }
@@ -223,6 +347,20 @@ impl fmt::Display for StartError {
             StartError::MaxSeries { requested } => {
                 write!(f, "max_series {requested} must be between 1 and {}", u32::MAX)
             }
+            StartError::Interval { option, requested } => write!(
+                f,
+                "{option} {requested:?} must be between {MIN_INTERVAL:?} and {MAX_INTERVAL:?}"
+            ),
+            StartError::LatencyBuckets { count, index: None } => write!(
+                f,
+                "latency_buckets has {count} bounds: give 1 to {MAX_LATENCY_BUCKETS}"
+            ),
+            StartError::LatencyBuckets {
+                index: Some(i), ..
+            } => write!(
+                f,
+                "latency_buckets bound #{i} is zero, not above the previous bound, or too large: give strictly increasing non-zero durations"
+            ),
             StartError::Spawn(e) => write!(f, "could not spawn the collector thread: {e}"),
         }
     }

@@ -10,10 +10,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::clock::{Clock, Conversion};
 use crate::lane::CollectorLane;
 use crate::logging::refresh_callsites;
+use crate::monitoring::tick::{CollectorTask, Schedule, TickContext};
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
 use crate::telemetry::{Shared, STOPPED};
@@ -41,12 +43,20 @@ fn pause(n: u32) {
 pub(crate) fn spawn(
     shared: Arc<Shared>,
     sinks: Vec<Box<dyn Sink>>,
+    tasks: Vec<Box<dyn CollectorTask>>,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = format!("tickwatch-collector-{}", shared.id);
+    let schedule = Schedule::new(
+        shared.config.aggregation_interval,
+        shared.config.monitor_tick,
+        Instant::now(),
+    );
     let c = Collector {
         shared,
         lanes: Vec::new(),
         sinks,
+        tasks,
+        schedule,
         tables: Tables::default(),
         seen_gen: 0,
         delivered: 0,
@@ -60,6 +70,8 @@ struct Collector {
     shared: Arc<Shared>,
     lanes: Vec<CollectorLane>,
     sinks: Vec<Box<dyn Sink>>,
+    tasks: Vec<Box<dyn CollectorTask>>,
+    schedule: Schedule,
     tables: Tables,
     seen_gen: u64,
     delivered: u64,
@@ -101,6 +113,10 @@ impl Collector {
                 self.finish(clock);
                 return;
             }
+            let now = Instant::now();
+            if now >= self.schedule.next_due() {
+                self.on_schedule(now);
+            }
             if flush_req != flushed {
                 self.flush_sinks();
                 flushed = flush_req;
@@ -122,8 +138,32 @@ impl Collector {
                 std::thread::yield_now();
             } else {
                 clock.maybe_refine();
-                std::thread::park_timeout(sleep);
+                // Never sleep past a rollover or a tick.
+                let until_due = self.schedule.next_due().saturating_duration_since(now);
+                std::thread::park_timeout(sleep.min(until_due));
                 sleep = (sleep * 2).min(max_sleep.max(first_sleep));
+            }
+        }
+    }
+
+    /// Rolls the aggregation interval over and runs the tasks, whichever is due.
+    fn on_schedule(&mut self, now: Instant) {
+        let due = self.schedule.take_due(now);
+        let run_tasks = due.tick && !self.tasks.is_empty();
+        if !due.rollover && !run_tasks {
+            return;
+        }
+        let shared = &*self.shared;
+        let mut agg = shared.aggregates.lock();
+        if due.rollover {
+            agg.rollover(now);
+        }
+        if run_tasks {
+            let mut ctx = TickContext::new(shared, &mut agg, now);
+            for task in &mut self.tasks {
+                if catch_unwind(AssertUnwindSafe(|| task.tick(&mut ctx))).is_err() {
+                    shared.progress.task_panics.fetch_add(1, Relaxed);
+                }
             }
         }
     }
@@ -213,25 +253,47 @@ impl Collector {
         if fill > lane.high_water.load(Relaxed) {
             lane.high_water.store(fill, Relaxed);
         }
-        // Check every record once: count it, and learn any series or call site registered
-        // since we last looked.
+        // Check every record once: count it, fold samples into the aggregates (one lock per
+        // batch), and learn any series or call site registered since we last looked.
         let mut count = 0usize;
         let mut bad = 0u64;
+        let mut agg = shared.config.aggregation.then(|| shared.aggregates.lock());
         for f in frames.clone() {
-            match record::decode(f) {
-                Ok(raw) if known(tables, &raw) => count += 1,
+            let raw = match record::decode(f) {
+                Ok(raw) if known(tables, &raw) => raw,
                 Ok(raw) => {
                     shared.series.refresh(&mut tables.series);
                     refresh_callsites(&mut tables.callsites);
-                    if known(tables, &raw) {
-                        count += 1;
-                    } else {
+                    if !known(tables, &raw) {
                         bad += 1;
+                        continue;
                     }
+                    raw
                 }
-                Err(_) => bad += 1,
+                Err(_) => {
+                    bad += 1;
+                    continue;
+                }
+            };
+            count += 1;
+            if let (
+                Some(agg),
+                Raw::Sample {
+                    kind,
+                    flags,
+                    id,
+                    ticks,
+                    value,
+                },
+            ) = (agg.as_deref_mut(), raw)
+            {
+                agg.fold(kind, flags, id, ticks, value, conv);
             }
         }
+        if let Some(agg) = agg.as_deref_mut() {
+            agg.end_batch();
+        }
+        drop(agg);
         if bad > 0 {
             shared.progress.decode_errors.fetch_add(bad, Relaxed);
         }

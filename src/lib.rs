@@ -96,7 +96,8 @@ mod timestamp;
 
 pub use audit::{Audit, AuditLog};
 pub use builder::{
-    Backpressure, StartError, TelemetryBuilder, DEFAULT_RING_CAPACITY, MAX_RING_CAPACITY,
+    default_latency_buckets, Backpressure, StartError, TelemetryBuilder, DEFAULT_RING_CAPACITY,
+    MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_INTERVAL,
 };
 pub use lane::ThreadInfo;
 pub use logging::{Event, FieldRef, Level, Value};

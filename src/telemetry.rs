@@ -15,6 +15,8 @@ use crate::clock::now_ticks;
 use crate::collector;
 use crate::lane::{self, CollectorLane, LaneShared};
 use crate::logging::{Callsite, Event, FieldRef, Level};
+use crate::monitoring::aggregate::Aggregator;
+use crate::monitoring::tick::CollectorTask;
 use crate::performance::{Counter, Latency, Metric, RegisterError, Registry, Resource, SeriesKind};
 use crate::record::{self, kind, Writer, SAMPLE_LEN};
 use crate::sink::Sink;
@@ -96,6 +98,8 @@ pub(crate) struct Progress {
     pub(crate) delivered: AtomicU64,
     pub(crate) sink_errors: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
+    /// Collector tasks that panicked (caught; the task runs again next tick).
+    pub(crate) task_panics: AtomicU64,
 }
 
 /// State shared by the instance, its handles, its lanes and its collector.
@@ -110,6 +114,9 @@ pub(crate) struct Shared {
     /// Written by the collector on every batch: on lines of its own, so that its stores do
     /// not evict the read-mostly fields (`id`, `state`, `config`) every hot-path call reads.
     pub(crate) progress: CachePadded<Progress>,
+    /// Per-series aggregates: written by the collector (once per batch and per tick), read by
+    /// `snapshot()`. On lines of their own for the same reason as `progress`.
+    pub(crate) aggregates: CachePadded<Mutex<Aggregator>>,
     unattributed_drops: AtomicU64,
     pub(crate) flush_requested: AtomicU64,
     pub(crate) flush_done: Mutex<u64>,
@@ -126,12 +133,20 @@ impl Shared {
         Shared {
             id: NEXT_ID.fetch_add(1, Relaxed),
             series: Registry::new(config.max_series),
-            config,
             state: AtomicU8::new(RUNNING),
             lanes: Mutex::new(LaneSet::default()),
             lanes_gen: AtomicU64::new(0),
             next_thread: AtomicU32::new(0),
             progress: CachePadded::new(Progress::default()),
+            aggregates: CachePadded::new(Mutex::new(Aggregator::new(
+                // Validated by `start()`: each fits in u64 nanoseconds.
+                config
+                    .latency_buckets
+                    .iter()
+                    .map(|d| d.as_nanos() as u64)
+                    .collect(),
+                Instant::now(),
+            ))),
             unattributed_drops: AtomicU64::new(0),
             flush_requested: AtomicU64::new(0),
             flush_done: Mutex::new(0),
@@ -139,6 +154,7 @@ impl Shared {
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
             collector: OnceLock::new(),
+            config,
         }
     }
 
@@ -320,7 +336,7 @@ impl Shared {
 /// Dropping it shuts it down (drains, flushes the sinks, joins the collector, waiting at most
 /// `shutdown_timeout`). Several instances in one process are independent.
 pub struct Telemetry {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -335,9 +351,13 @@ impl fmt::Debug for Telemetry {
 
 impl Telemetry {
     /// Starts an instance from a validated configuration (see [`TelemetryBuilder::start`]).
-    pub(crate) fn start(config: Config, sinks: Vec<Box<dyn Sink>>) -> std::io::Result<Telemetry> {
+    pub(crate) fn start(
+        config: Config,
+        sinks: Vec<Box<dyn Sink>>,
+        tasks: Vec<Box<dyn CollectorTask>>,
+    ) -> std::io::Result<Telemetry> {
         let shared = Arc::new(Shared::new(config));
-        let handle = collector::spawn(shared.clone(), sinks)?;
+        let handle = collector::spawn(shared.clone(), sinks, tasks)?;
         let _ = shared.collector.set(handle.thread().clone());
         Ok(Telemetry {
             shared,

@@ -3,10 +3,49 @@
 //! Nothing here runs on the hot path: the collector folds every drained record into
 //! per-series state, and [`Telemetry::snapshot`](crate::Telemetry::snapshot) copies that
 //! state out.
+//!
+//! # What is aggregated, and how
+//!
+//! * **Counters** ([`crate::Counter`]): a monotonic total (saturating at `u64::MAX`) and the
+//!   increase over each interval.
+//! * **Gauges** ([`crate::Metric`] / `log_metric` and [`crate::Resource`] /
+//!   `track_resource_usage`): last, min, max, sum and count since start and per interval.
+//!   `last` is the sample with the latest timestamp (threads are drained in turn, so arrival
+//!   order is not time order). NaN samples are counted and summed (the sum becomes NaN) but
+//!   never become the min or max. Note that JSON has no NaN or infinity: `serde_json`
+//!   writes such a value as `null`, which does not deserialize back into an `f64`.
+//! * **Latencies** ([`crate::Latency`] / `measure_latency`): HDR histograms
+//!   ([`hdrhistogram`], [`SIGNIFICANT_DIGITS`] = 3 significant digits) since start and per
+//!   interval. A sample of 0 ns is recorded as 1 ns; one above [`MAX_TRACKABLE_NS`] (1 hour)
+//!   is recorded as 1 hour and counted in [`LatencyValue::clamped`]. `sum_ns`, `min`, `max`
+//!   and `mean` are exact over the recorded values; p50 .. p99.9 are the highest value of the
+//!   HDR sub-bucket holding the sample at rank `ceil(q * count)`, so within 0.1 % above it,
+//!   and never above `max`. Bucket counts for exposition are exact: each sample is compared
+//!   with the configured bounds ([`crate::TelemetryBuilder::latency_buckets`]).
+//!
+//! A series appears in snapshots once one of its samples has been aggregated. A sample
+//! belongs to the interval in which the collector aggregated it (normally within a few
+//! milliseconds of being taken); intervals roll over every
+//! [`aggregation_interval`](crate::TelemetryBuilder::aggregation_interval), with or without
+//! records.
+//!
+//! # Cardinality and memory
+//!
+//! At most [`max_series`](crate::TelemetryBuilder::max_series) series: past it, new series
+//! are refused, counted in [`Snapshot::refused_series`], and their samples go to the kind's
+//! `tickwatch_overflow` series. A counter or a gauge costs ~160 bytes. A latency series holds
+//! two HDR histograms (`u64` counts since start, `u32` per interval) and a coarse index over
+//! them: ~46 KiB to start, growing by whole octaves up to the largest sample seen: ~210 KiB
+//! for samples up to 10 ms, ~430 KiB for the full hour.
 
+pub(crate) mod aggregate;
 mod health;
+mod histogram;
 mod resources;
 mod snapshot;
+pub(crate) mod tick;
+
+pub use histogram::{MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS};
 
 pub use health::{
     Bound, CollectorInput, CollectorPolicy, ComponentCheck, ComponentHealth, CostBudget, Health,

@@ -1,0 +1,273 @@
+//! The collector's periodic tick: interval rollover and the collector-side tasks (resource
+//! sampling, alert rules, health checks) that plug into it.
+//!
+//! The collector checks the schedule on every pass and caps its idle sleep at the time left
+//! until the next due instant, so a rollover or a tick runs on time (within the OS's timer
+//! slack) whether records are flowing or not. Everything here runs on the collector thread,
+//! never on the hot path. A task must not push into a ring of its own instance (with
+//! `Backpressure::Block` the collector would wait for itself): it sets gauges directly with
+//! [`TickContext::set_gauge`].
+
+use std::time::{Duration, Instant};
+
+use super::aggregate::{assemble, Aggregator};
+use super::Snapshot;
+use crate::clock::{now_ticks, Clock};
+use crate::performance::SeriesKind;
+use crate::telemetry::Shared;
+use crate::Timestamp;
+
+/// A job the collector runs at most every `monitor_tick` (see
+/// [`crate::TelemetryBuilder::monitor_tick`]), registered with
+/// `TelemetryBuilder::collector_task`.
+///
+/// Runs on the collector thread with the aggregates locked: keep it short (a snapshot caller
+/// waits meanwhile, and records are not drained), and read them through
+/// [`TickContext::snapshot`], never `Telemetry::snapshot` (which would wait for the lock the
+/// task runs under). A panic is caught and counted; the task is called again at the next
+/// tick.
+pub(crate) trait CollectorTask: Send + 'static {
+    /// One tick. `ctx` gives the time, a snapshot built at most once per tick and shared by
+    /// every task, and direct gauge writes.
+    fn tick(&mut self, ctx: &mut TickContext<'_>);
+}
+
+/// A gauge series a task writes with [`TickContext::set_gauge`].
+#[allow(dead_code, reason = "the resource sampler and health checks use it")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GaugeId(u32);
+
+/// What a [`CollectorTask`] sees during one tick.
+#[allow(
+    dead_code,
+    reason = "read by the resource sampler, alert rules and health checks"
+)]
+pub(crate) struct TickContext<'a> {
+    now: Timestamp,
+    instant: Instant,
+    shared: &'a Shared,
+    aggregates: &'a mut Aggregator,
+    snapshot: Option<Snapshot>,
+}
+
+#[allow(
+    dead_code,
+    reason = "used by the resource sampler, alert rules and health checks"
+)]
+impl<'a> TickContext<'a> {
+    pub(crate) fn new(
+        shared: &'a Shared,
+        aggregates: &'a mut Aggregator,
+        instant: Instant,
+    ) -> Self {
+        TickContext {
+            now: wall_now(),
+            instant,
+            shared,
+            aggregates,
+            snapshot: None,
+        }
+    }
+
+    /// Wall-clock time of this tick.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Monotonic time of this tick (for `for` durations and rates).
+    pub(crate) fn instant(&self) -> Instant {
+        self.instant
+    }
+
+    /// The instance (its `stats()`, configuration and series registry).
+    pub(crate) fn shared(&self) -> &Shared {
+        self.shared
+    }
+
+    /// Every series as of this tick. Built on first use and reused by the later tasks of the
+    /// same tick (a [`TickContext::set_gauge`] discards it, so the next call sees the write).
+    pub(crate) fn snapshot(&mut self) -> &Snapshot {
+        let (shared, aggregates, instant, now) =
+            (self.shared, &mut *self.aggregates, self.instant, self.now);
+        self.snapshot.get_or_insert_with(|| {
+            let values = aggregates.values();
+            let (window, uptime) = (aggregates.window_secs(), aggregates.uptime(instant));
+            assemble(values, window, uptime, &shared.series, now)
+        })
+    }
+
+    /// Registers (once; later calls find it) a gauge series of `kind` `Resource` or `Metric`
+    /// for [`TickContext::set_gauge`]. Any other kind is registered as a `Resource`. Counts
+    /// against `max_series` like any series (past it, the overflow series).
+    pub(crate) fn gauge(&self, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> GaugeId {
+        let kind = match kind {
+            SeriesKind::Metric => SeriesKind::Metric,
+            _ => SeriesKind::Resource,
+        };
+        GaugeId(self.shared.series.register(kind, name, tags).id())
+    }
+
+    /// Sets a gauge as a sample taken now: straight into the aggregates, not through a ring,
+    /// so sinks do not see it; snapshots (and so exposition and alert rules) do.
+    pub(crate) fn set_gauge(&mut self, gauge: GaugeId, value: f64) {
+        self.aggregates.set_gauge(gauge.0, value, now_ticks());
+        self.snapshot = None;
+    }
+}
+
+/// The current wall-clock time, on the same clock as record timestamps.
+pub(crate) fn wall_now() -> Timestamp {
+    Clock::global().conversion().timestamp(now_ticks())
+}
+
+/// When the next rollover and the next task tick are due.
+pub(crate) struct Schedule {
+    interval: Duration,
+    tick: Duration,
+    next_rollover: Instant,
+    next_tick: Instant,
+}
+
+/// What is due now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Due {
+    pub(crate) rollover: bool,
+    pub(crate) tick: bool,
+}
+
+impl Schedule {
+    pub(crate) fn new(interval: Duration, tick: Duration, start: Instant) -> Schedule {
+        Schedule {
+            interval,
+            tick,
+            next_rollover: start + interval,
+            next_tick: start + tick,
+        }
+    }
+
+    /// The earliest instant something is due.
+    pub(crate) fn next_due(&self) -> Instant {
+        self.next_rollover.min(self.next_tick)
+    }
+
+    /// What is due at `now`, advancing past it. A missed period (a stalled collector) is
+    /// skipped, not replayed: the next one is a full period after `now`.
+    pub(crate) fn take_due(&mut self, now: Instant) -> Due {
+        fn advance(next: &mut Instant, period: Duration, now: Instant) -> bool {
+            if now < *next {
+                return false;
+            }
+            *next += period;
+            if *next <= now {
+                *next = now + period;
+            }
+            true
+        }
+        Due {
+            rollover: advance(&mut self.next_rollover, self.interval, now),
+            tick: advance(&mut self.next_tick, self.tick, now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitoring::SeriesValue;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    /// Counts its ticks and publishes the count as a gauge, as the resource sampler will.
+    struct Probe {
+        ticks: Arc<AtomicU64>,
+        gauge: Option<GaugeId>,
+        saw_itself: Arc<AtomicU64>,
+    }
+
+    impl CollectorTask for Probe {
+        fn tick(&mut self, ctx: &mut TickContext<'_>) {
+            let n = self.ticks.fetch_add(1, Relaxed) + 1;
+            let g = *self
+                .gauge
+                .get_or_insert_with(|| ctx.gauge(SeriesKind::Resource, "probe_ticks", &[]));
+            ctx.set_gauge(g, n as f64);
+            if ctx.snapshot().find("probe_ticks", &[]).is_some() {
+                self.saw_itself.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    struct Panicky;
+
+    impl CollectorTask for Panicky {
+        fn tick(&mut self, _: &mut TickContext<'_>) {
+            panic!("a task's bug must not stop the collector");
+        }
+    }
+
+    #[test]
+    fn tasks_tick_while_idle_and_their_gauges_reach_snapshots() {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let saw = Arc::new(AtomicU64::new(0));
+        let tw = crate::Telemetry::builder()
+            .monitor_tick(Duration::from_millis(5))
+            .collector_task(Box::new(Panicky))
+            .collector_task(Box::new(Probe {
+                ticks: ticks.clone(),
+                gauge: None,
+                saw_itself: saw.clone(),
+            }))
+            .start()
+            .unwrap();
+        // No record is ever pushed: the ticks come from the schedule alone.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ticks.load(Relaxed) < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(ticks.load(Relaxed) >= 3, "ticks: {}", ticks.load(Relaxed));
+        assert_eq!(saw.load(Relaxed), ticks.load(Relaxed));
+        assert!(tw.shared().progress.task_panics.load(Relaxed) >= 3);
+        let snap = tw.snapshot();
+        let s = snap
+            .find("probe_ticks", &[])
+            .expect("gauge set by the task");
+        assert_eq!(s.kind, SeriesKind::Resource);
+        match &s.value {
+            SeriesValue::Gauge(g) => assert!(g.total.count >= 3 && g.total.last >= 3.0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn schedule_fires_each_period_once_and_skips_missed_ones() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = Schedule::new(ms(100), ms(30), t0);
+        assert_eq!(s.next_due(), t0 + ms(30));
+        assert_eq!(
+            s.take_due(t0 + ms(10)),
+            Due {
+                rollover: false,
+                tick: false
+            }
+        );
+        assert_eq!(
+            s.take_due(t0 + ms(30)),
+            Due {
+                rollover: false,
+                tick: true
+            }
+        );
+        assert_eq!(s.next_due(), t0 + ms(60));
+        // A stall of 500 ms: each fires once, then resumes a period later.
+        assert_eq!(
+            s.take_due(t0 + ms(600)),
+            Due {
+                rollover: true,
+                tick: true
+            }
+        );
+        assert_eq!(s.next_due(), t0 + ms(630));
+        assert!(!s.take_due(t0 + ms(629)).tick);
+    }
+}
