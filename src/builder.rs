@@ -3,9 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::alerts::RuleError;
 use crate::clock::Clock;
 use crate::logging::Level;
+use crate::monitoring::setup::MonitorSetup;
 use crate::monitoring::tick::CollectorTask;
+use crate::monitoring::RegisterHealthError;
 use crate::record;
 use crate::sink::Sink;
 use crate::Telemetry;
@@ -83,6 +86,7 @@ pub struct TelemetryBuilder {
     config: Config,
     sinks: Vec<Box<dyn Sink>>,
     tasks: Vec<Box<dyn CollectorTask>>,
+    pub(crate) monitor: MonitorSetup,
 }
 
 impl Default for TelemetryBuilder {
@@ -105,6 +109,7 @@ impl Default for TelemetryBuilder {
             },
             sinks: Vec::new(),
             tasks: Vec::new(),
+            monitor: MonitorSetup::default(),
         }
     }
 }
@@ -275,7 +280,7 @@ impl TelemetryBuilder {
         }
         check_latency_buckets(&c.latency_buckets)?;
         Clock::global();
-        Telemetry::start(self.config, self.sinks, self.tasks).map_err(StartError::Spawn)
+        Telemetry::start(self.config, self.sinks, self.tasks, self.monitor)
     }
 }
 
@@ -332,6 +337,13 @@ pub enum StartError {
     },
     /// The collector thread could not be spawned (the OS refused a thread).
     Spawn(std::io::Error),
+    /// An alert rule is invalid: the error names the rule and what to fix.
+    AlertRules(RuleError),
+    /// A built-in health component's name (`tickwatch.*`, see
+    /// [`monitoring::component`](crate::monitoring::component)) is already registered in the
+    /// [`Health`](crate::monitoring::Health) given to the builder: give each instance its own
+    /// registry, or rename your component.
+    HealthComponent(RegisterHealthError),
 }
 
 impl fmt::Display for StartError {
@@ -362,6 +374,10 @@ impl fmt::Display for StartError {
                 "latency_buckets bound #{i} is zero, not above the previous bound, or too large: give strictly increasing non-zero durations"
             ),
             StartError::Spawn(e) => write!(f, "could not spawn the collector thread: {e}"),
+            StartError::AlertRules(e) => write!(f, "invalid alert rule: {e}"),
+            StartError::HealthComponent(e) => {
+                write!(f, "could not register a built-in health component: {e}")
+            }
         }
     }
 }
@@ -370,6 +386,8 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StartError::Spawn(e) => Some(e),
+            StartError::AlertRules(e) => Some(e),
+            StartError::HealthComponent(e) => Some(e),
             _ => None,
         }
     }

@@ -83,6 +83,12 @@ struct ExitGuard(Arc<Shared>);
 impl Drop for ExitGuard {
     fn drop(&mut self) {
         let s = &self.0;
+        if let Some(h) = s.monitor.collector_health.get() {
+            h.set(
+                crate::monitoring::Status::Unhealthy,
+                "collector stopped (instance shut down)",
+            );
+        }
         s.set_state(STOPPED);
         *s.exited.lock() = true;
         s.exited_cv.notify_all();
@@ -177,6 +183,13 @@ impl Collector {
                 break;
             }
         }
+        for task in &mut self.tasks {
+            if catch_unwind(AssertUnwindSafe(|| task.finish())).is_err() {
+                self.shared.progress.task_panics.fetch_add(1, Relaxed);
+            }
+        }
+        // Whatever the tasks' last words were (alert log events), drain them too.
+        self.drain_all(clock);
         self.flush_sinks();
         let req = self.shared.flush_requested.load(Acquire);
         self.complete_flush(req);
@@ -252,6 +265,20 @@ impl Collector {
         let fill = chunk.as_ref().map_or(0, |c| c.byte_len()) as u64;
         if fill > lane.high_water.load(Relaxed) {
             lane.high_water.store(fill, Relaxed);
+        }
+        // Lag: the age of this lane's oldest undrained record (every header carries its tick
+        // in bytes 8..16), the health task's input.
+        if let Some(t) = frames
+            .clone()
+            .next()
+            .and_then(|f| f.get(8..16))
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        {
+            let age = crate::clock::now_ticks().saturating_sub(u64::from_le_bytes(t));
+            shared
+                .progress
+                .max_lag_ns
+                .fetch_max(conv.ticks_to_nanos(age), Relaxed);
         }
         // Check every record once: count it, fold samples into the aggregates (one lock per
         // batch), and learn any series or call site registered since we last looked.

@@ -269,6 +269,11 @@ impl LocalLane {
                     if !must_deliver && self.backpressure == Backpressure::Drop {
                         return self.count_drop();
                     }
+                    // The collector itself (an alert logged from its tick) must never wait
+                    // for room in a ring that only it drains: drop, counted.
+                    if spins == 0 && shared.on_collector_thread() {
+                        return self.count_drop();
+                    }
                     // Block: spin briefly, then yield the core to the collector.
                     spins += 1;
                     if spins < 64 {

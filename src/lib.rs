@@ -233,6 +233,62 @@ pub fn log_event(event: &Event<'_>) {
     with_global(|tw| tw.log_event(event));
 }
 
+/// [`Telemetry::send_alert`] on the global instance. With none installed the alert is
+/// refused ([`alerts::Refusal::NotInstalled`]) and the call counted in
+/// [`calls_without_instance`].
+///
+/// ```
+/// use tickwatch::alerts::{Alert, AlertResponse, Severity};
+/// let _guard = tickwatch::install(tickwatch::Telemetry::builder()).unwrap();
+/// let r = tickwatch::send_alert(Alert::new("risk_limit", Severity::Critical, "gross exposure 96%"));
+/// assert!(matches!(r, AlertResponse::Accepted { .. }));
+/// ```
+pub fn send_alert(alert: alerts::Alert) -> alerts::AlertResponse {
+    match GLOBAL.get() {
+        Some(tw) => tw.send_alert(alert),
+        None => {
+            CALLS_WITHOUT_INSTANCE.fetch_add(1, Relaxed);
+            alerts::AlertResponse::Refused {
+                reason: alerts::Refusal::NotInstalled,
+            }
+        }
+    }
+}
+
+/// [`Telemetry::get_system_health`] on the global instance. With none installed the answer
+/// is `Unhealthy`, with one `tickwatch` component saying so: the seed promises tickwatch's
+/// own health, and an uninstalled pipeline records nothing.
+///
+/// ```
+/// use tickwatch::monitoring::Status;
+/// // Nothing installed in this process.
+/// let h = tickwatch::get_system_health();
+/// assert_eq!(h.status, Status::Unhealthy);
+/// assert_eq!(h.components[0].name, "tickwatch");
+/// ```
+pub fn get_system_health() -> monitoring::HealthStatus {
+    match GLOBAL.get() {
+        Some(tw) => tw.get_system_health(),
+        None => {
+            let now = Timestamp::from_unix_nanos(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            );
+            monitoring::HealthStatus {
+                status: monitoring::Status::Unhealthy,
+                components: vec![monitoring::ComponentHealth {
+                    name: "tickwatch".into(),
+                    status: monitoring::Status::Unhealthy,
+                    message: "no global instance installed: call tickwatch::install".into(),
+                    updated_at: now,
+                }],
+                checked_at: now,
+            }
+        }
+    }
+}
+
 /// Checks `credentials` with the process's authenticator (installed with
 /// [`security::authn::install_global`]); one audit record per call. Fails closed: with no
 /// authenticator installed the answer is [`AuthResult::Denied`].

@@ -16,11 +16,13 @@ use crate::collector;
 use crate::lane::{self, CollectorLane, LaneShared};
 use crate::logging::{Callsite, Event, FieldRef, Level};
 use crate::monitoring::aggregate::Aggregator;
+use crate::monitoring::setup::{MonitorSetup, MonitorShared};
 use crate::monitoring::tick::CollectorTask;
 use crate::performance::{Counter, Latency, Metric, RegisterError, Registry, Resource, SeriesKind};
 use crate::record::{self, kind, Writer, SAMPLE_LEN};
 use crate::sink::Sink;
 use crate::stats::{Stats, ThreadStats};
+use crate::StartError;
 
 /// Why [`Telemetry::flush`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,9 @@ pub(crate) struct Progress {
     pub(crate) decode_errors: AtomicU64,
     /// Collector tasks that panicked (caught; the task runs again next tick).
     pub(crate) task_panics: AtomicU64,
+    /// The oldest record's age when the collector reached it, max since the last health tick
+    /// (nanoseconds; the health task swaps it to 0).
+    pub(crate) max_lag_ns: AtomicU64,
 }
 
 /// State shared by the instance, its handles, its lanes and its collector.
@@ -124,11 +129,13 @@ pub(crate) struct Shared {
     pub(crate) exited: Mutex<bool>,
     pub(crate) exited_cv: Condvar,
     collector: OnceLock<Thread>,
+    /// Health registry, alert manager and rule alerts (see `monitoring::setup`).
+    pub(crate) monitor: MonitorShared,
 }
 
 impl Shared {
     /// A new, running instance's state.
-    fn new(config: Config) -> Shared {
+    fn new(config: Config, monitor: MonitorShared) -> Shared {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Shared {
             id: NEXT_ID.fetch_add(1, Relaxed),
@@ -154,6 +161,7 @@ impl Shared {
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
             collector: OnceLock::new(),
+            monitor,
             config,
         }
     }
@@ -246,7 +254,7 @@ impl Shared {
         }
     }
 
-    fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {
+    pub(crate) fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {
             let max = lane.max_str;
@@ -293,7 +301,22 @@ impl Shared {
         }
     }
 
-    fn stats(&self) -> Stats {
+    /// Every record dropped so far, by every thread (the `dropped` of [`Shared::stats`]).
+    pub(crate) fn dropped_total(&self) -> u64 {
+        let set = self.lanes.lock();
+        let live: u64 = set.live.iter().map(|l| l.drops.dropped.load(Relaxed)).sum();
+        set.retired.dropped + self.unattributed_drops.load(Relaxed) + live
+    }
+
+    /// Whether the calling thread is this instance's collector (which must never wait for
+    /// room in a ring it alone drains).
+    pub(crate) fn on_collector_thread(&self) -> bool {
+        self.collector
+            .get()
+            .is_some_and(|t| t.id() == std::thread::current().id())
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
         let set = self.lanes.lock();
         let mut s = Stats {
             accepted: set.retired.accepted,
@@ -354,10 +377,12 @@ impl Telemetry {
     pub(crate) fn start(
         config: Config,
         sinks: Vec<Box<dyn Sink>>,
-        tasks: Vec<Box<dyn CollectorTask>>,
-    ) -> std::io::Result<Telemetry> {
-        let shared = Arc::new(Shared::new(config));
-        let handle = collector::spawn(shared.clone(), sinks, tasks)?;
+        mut tasks: Vec<Box<dyn CollectorTask>>,
+        mut monitor: MonitorSetup,
+    ) -> Result<Telemetry, StartError> {
+        let shared = Arc::new(Shared::new(config, monitor.shared()));
+        tasks.extend(monitor.into_tasks(&shared)?);
+        let handle = collector::spawn(shared.clone(), sinks, tasks).map_err(StartError::Spawn)?;
         let _ = shared.collector.set(handle.thread().clone());
         Ok(Telemetry {
             shared,

@@ -21,6 +21,7 @@ use super::{
 use crate::clock::Conversion;
 use crate::performance::{Registry, SeriesKind};
 use crate::record::{kind, FLAG_TICKS};
+use crate::telemetry::Shared;
 use crate::Timestamp;
 
 /// Last, min, max, sum and count of the samples folded in so far.
@@ -431,13 +432,20 @@ impl crate::Telemetry {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot()
+    }
+}
+
+impl Shared {
+    /// [`Telemetry::snapshot`], for holders of the shared state (the metrics endpoint).
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
         let taken_at = super::tick::wall_now();
         let (values, window, uptime) = {
-            let mut agg = self.shared.aggregates.lock();
+            let mut agg = self.aggregates.lock();
             (agg.values(), agg.window_secs(), agg.uptime(now))
         };
-        assemble(values, window, uptime, &self.shared.series, taken_at)
+        assemble(values, window, uptime, &self.series, taken_at)
     }
 }
 

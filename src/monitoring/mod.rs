@@ -39,11 +39,16 @@
 //! for samples up to 10 ms, ~430 KiB for the full hour.
 
 pub(crate) mod aggregate;
+mod api;
 mod health;
 mod histogram;
 mod resources;
+mod selfwatch;
+pub(crate) mod setup;
 mod snapshot;
 pub(crate) mod tick;
+
+pub use setup::component;
 
 pub use histogram::{MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS};
 

@@ -30,6 +30,9 @@ pub(crate) trait CollectorTask: Send + 'static {
     /// One tick. `ctx` gives the time, a snapshot built at most once per tick and shared by
     /// every task, and direct gauge writes.
     fn tick(&mut self, ctx: &mut TickContext<'_>);
+
+    /// Called once at shutdown, after the final drain (deliver what is queued).
+    fn finish(&mut self) {}
 }
 
 /// A gauge series a task writes with [`TickContext::set_gauge`].

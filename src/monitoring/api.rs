@@ -1,0 +1,123 @@
+//! The monitoring calls on [`Telemetry`]: health, alerts and Prometheus exposition.
+
+use crate::alerts::{ActiveAlert, Alert, AlertId, AlertResponse, AlertStats};
+use crate::monitoring::{Health, HealthStatus};
+use crate::Telemetry;
+
+impl Telemetry {
+    /// The instance's health registry: add your own components to it (checks or pushed
+    /// statuses) next to tickwatch's (`tickwatch.collector`, `.rings`, `.sinks`, `.alerts`,
+    /// `.resources`, `.budget`; see [`crate::monitoring::component`]).
+    ///
+    /// ```
+    /// use tickwatch::monitoring::Status;
+    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// tw.health().register_check("exchange_link", || (Status::Healthy, "connected"))?;
+    /// let h = tw.get_system_health();
+    /// assert!(h.component("exchange_link").is_some());
+    /// assert!(h.component("tickwatch.collector").is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn health(&self) -> Health {
+        self.shared.monitor.health.clone()
+    }
+
+    /// The overall status (the worst component's) and every component with its status,
+    /// message and last update. Runs the registered checks on the calling thread.
+    pub fn get_system_health(&self) -> HealthStatus {
+        self.shared.monitor.health.get_system_health()
+    }
+
+    /// Raises an alert by hand: accepted (with an id; a firing notification goes to the alert
+    /// routes at the collector's next tick, which this call brings forward), deduplicated
+    /// (same name and labels already active: its count grows, nothing is notified), rate
+    /// limited, or refused (see [`AlertResponse`]). Never blocks on a sink.
+    ///
+    /// ```
+    /// use tickwatch::alerts::{Alert, AlertResponse, Severity};
+    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// let a = Alert::new("feed_gap", Severity::Warning, "no XNAS quotes for 2 s").label("venue", "XNAS");
+    /// assert!(matches!(tw.send_alert(a.clone()), AlertResponse::Accepted { .. }));
+    /// assert!(matches!(tw.send_alert(a), AlertResponse::Deduplicated { count: 2, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_alert(&self, alert: Alert) -> AlertResponse {
+        let r = self.shared.monitor.alerts.send_alert(alert);
+        if matches!(r, AlertResponse::Accepted { .. }) {
+            self.shared.wake_collector();
+        }
+        r
+    }
+
+    /// Resolves an alert raised with [`Telemetry::send_alert`] (a resolve notification
+    /// follows); `None` if no such alert is active.
+    pub fn resolve_alert(&self, name: &str, labels: &[(&str, &str)]) -> Option<AlertId> {
+        let r = self.shared.monitor.alerts.resolve(name, labels);
+        if r.is_some() {
+            self.shared.wake_collector();
+        }
+        r
+    }
+
+    /// Every active alert: those raised by hand, then the rules' pending and firing
+    /// instances (as of the collector's last tick).
+    pub fn active_alerts(&self) -> Vec<ActiveAlert> {
+        let mut all = self.shared.monitor.alerts.active();
+        all.extend(self.shared.monitor.rule_alerts.load().iter().cloned());
+        all
+    }
+
+    /// What [`Telemetry::send_alert`] has done so far.
+    pub fn alert_stats(&self) -> AlertStats {
+        self.shared.monitor.alerts.stats()
+    }
+
+    /// The current [`snapshot`](Telemetry::snapshot) in the Prometheus text format 0.0.4
+    /// (see [`crate::export`]).
+    ///
+    /// ```
+    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// tw.counter("orders", &[("venue", "XNAS")]).add(3);
+    /// tw.flush()?;
+    /// assert!(tw.render_prometheus().contains("orders_total{venue=\"XNAS\"} 3\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn render_prometheus(&self) -> String {
+        crate::export::render_prometheus_string(&self.snapshot())
+    }
+
+    /// Serves `GET /metrics` (Prometheus text), `GET /health` (JSON; 503 when unhealthy) and
+    /// `GET /snapshot` (JSON) for this instance on `addr`, on a thread of its own. Dropping
+    /// the returned server stops it. The server keeps the instance's state alive, not its
+    /// collector: after shutdown it serves the last aggregates.
+    #[cfg(feature = "http")]
+    pub fn serve_metrics(
+        &self,
+        addr: impl std::net::ToSocketAddrs,
+    ) -> Result<crate::export::MetricsServer, crate::export::ServeError> {
+        use crate::export::{HealthReport, HealthState, MetricsEndpoint};
+        use crate::monitoring::Status;
+        let (a, b, c) = (
+            self.shared.clone(),
+            self.shared.clone(),
+            self.shared.clone(),
+        );
+        MetricsEndpoint::new()
+            .snapshot(move || a.snapshot())
+            .metrics_text(move || crate::export::render_prometheus_string(&b.snapshot()))
+            .health(move || {
+                let h = c.monitor.health.get_system_health();
+                HealthReport {
+                    state: match h.status {
+                        Status::Healthy => HealthState::Healthy,
+                        Status::Degraded => HealthState::Degraded,
+                        Status::Unhealthy => HealthState::Unhealthy,
+                    },
+                    json: serde_json::to_string(&h).unwrap_or_else(|e| {
+                        format!("{{\"status\":\"unhealthy\",\"error\":\"{e}\"}}")
+                    }),
+                }
+            })
+            .serve(addr)
+    }
+}

@@ -1,0 +1,314 @@
+//! How an instance's monitoring is configured and started: the builder options for health,
+//! resource sampling and alerts, the state the instance's handles share with the collector,
+//! and the collector tasks that run them.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::selfwatch::SelfWatch;
+use super::tick::CollectorTask;
+use super::{
+    CollectorPolicy, CostBudget, Health, HealthHandle, ResourceThresholds, RingPolicy, SinkPolicy,
+};
+use crate::alerts::{
+    ActiveAlert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, LogSink, Rule,
+    RuleEngine, SeverityFilter, SystemClock,
+};
+use crate::builder::StartError;
+use crate::telemetry::Shared;
+use crate::TelemetryBuilder;
+
+/// Names of the health components every instance registers (see [`crate::Telemetry::health`]).
+pub mod component {
+    /// The collector: unhealthy when it stops ticking (`CollectorPolicy::stale_after`),
+    /// degraded or unhealthy when it lags the producers.
+    pub const COLLECTOR: &str = "tickwatch.collector";
+    /// The rings: degraded when records were dropped in the last sampling interval.
+    pub const RINGS: &str = "tickwatch.rings";
+    /// The record sinks: degraded on errors, unhealthy when they persist.
+    pub const SINKS: &str = "tickwatch.sinks";
+    /// Alert delivery: degraded when an alert sink failed in the last tick.
+    pub const ALERTS: &str = "tickwatch.alerts";
+    /// The process's resources against [`ResourceThresholds`](crate::monitoring::ResourceThresholds).
+    pub const RESOURCES: &str = "tickwatch.resources";
+    /// tickwatch's own CPU cost against [`CostBudget`](crate::monitoring::CostBudget).
+    pub const BUDGET: &str = "tickwatch.budget";
+}
+
+enum Route {
+    Sink(String, SeverityFilter, Box<dyn AlertSink>),
+    Log(SeverityFilter),
+}
+
+/// The monitoring half of a [`TelemetryBuilder`].
+pub(crate) struct MonitorSetup {
+    health: Option<Health>,
+    resource_interval: Option<Duration>,
+    pub(crate) collector_policy: CollectorPolicy,
+    pub(crate) ring_policy: RingPolicy,
+    pub(crate) sink_policy: SinkPolicy,
+    pub(crate) resource_thresholds: ResourceThresholds,
+    pub(crate) cost_budget: CostBudget,
+    rules: Vec<Rule>,
+    routes: Vec<Route>,
+    alerts_config: AlertsConfig,
+}
+
+impl Default for MonitorSetup {
+    fn default() -> Self {
+        MonitorSetup {
+            health: None,
+            resource_interval: Some(Duration::from_secs(1)),
+            collector_policy: CollectorPolicy::default(),
+            ring_policy: RingPolicy::default(),
+            sink_policy: SinkPolicy::default(),
+            resource_thresholds: ResourceThresholds::default(),
+            cost_budget: CostBudget::default(),
+            rules: Vec::new(),
+            routes: Vec::new(),
+            alerts_config: AlertsConfig::default(),
+        }
+    }
+}
+
+/// What the instance's handles share with its collector tasks.
+pub(crate) struct MonitorShared {
+    pub(crate) health: Health,
+    pub(crate) alerts: Arc<Alerts>,
+    /// Pending and firing rule instances, published by the alert task every tick.
+    pub(crate) rule_alerts: ArcSwap<Vec<ActiveAlert>>,
+    /// The collector's own component: set unhealthy when the collector exits.
+    pub(crate) collector_health: OnceLock<HealthHandle>,
+}
+
+impl MonitorSetup {
+    /// The shared half, built before the instance's state.
+    pub(crate) fn shared(&mut self) -> MonitorShared {
+        MonitorShared {
+            health: self.health.take().unwrap_or_default(),
+            alerts: Arc::new(Alerts::new(
+                self.alerts_config.clone(),
+                Arc::new(SystemClock),
+            )),
+            rule_alerts: ArcSwap::from_pointee(Vec::new()),
+            collector_health: OnceLock::new(),
+        }
+    }
+
+    /// Registers the built-in health components and builds the collector tasks. Runs before
+    /// the collector is spawned, so a bad rule or a taken component name fails `start()`.
+    pub(crate) fn into_tasks(
+        self,
+        shared: &Arc<Shared>,
+    ) -> Result<Vec<Box<dyn CollectorTask>>, StartError> {
+        let engine = RuleEngine::new(self.rules).map_err(StartError::AlertRules)?;
+        let m = &shared.monitor;
+        let reg = |name: &str, stale| {
+            m.health
+                .register_pushed(name, stale)
+                .map_err(StartError::HealthComponent)
+        };
+        let collector = reg(
+            component::COLLECTOR,
+            Some(self.collector_policy.staleness()),
+        )?;
+        // Everything else the collector pushes goes stale with it: only degraded, so a stopped
+        // collector shows as one red component rather than a wall of them.
+        let stale = Some(super::Staleness::degraded_after(
+            self.collector_policy.stale_after,
+        ));
+        let watch = SelfWatch {
+            collector: collector.clone(),
+            rings: reg(component::RINGS, stale)?,
+            sinks: reg(component::SINKS, stale)?,
+            resources: self
+                .resource_interval
+                .map(|_| reg(component::RESOURCES, stale))
+                .transpose()?,
+            budget: self
+                .resource_interval
+                .map(|_| reg(component::BUDGET, stale))
+                .transpose()?,
+        };
+        let alerts_health = reg(component::ALERTS, stale)?;
+        let _ = m.collector_health.set(collector);
+        let mut router = AlertRouter::new();
+        for route in self.routes {
+            match route {
+                Route::Sink(name, filter, sink) => {
+                    router.route(name, filter, sink);
+                }
+                Route::Log(filter) => {
+                    // Runs on the collector thread: the collector never waits for room in a
+                    // ring of its own instance (a full ring drops the event, counted).
+                    let s = shared.clone();
+                    let log = LogSink::with(move |e| {
+                        if s.config.level <= e.level {
+                            s.push_dyn_event(e);
+                        }
+                    });
+                    router.route("log", filter, log);
+                }
+            }
+        }
+        let pipeline = AlertPipeline::new(engine, router).with_manager(m.alerts.clone());
+        let watch = watch.into_task(
+            self.resource_interval,
+            self.collector_policy,
+            self.ring_policy,
+            self.sink_policy,
+            self.resource_thresholds,
+            self.cost_budget,
+        );
+        Ok(vec![
+            Box::new(watch),
+            Box::new(AlertTask {
+                pipeline,
+                health: alerts_health,
+                router_errors: 0,
+                published_empty: true,
+            }),
+        ])
+    }
+}
+
+/// Runs the alert pipeline on the collector's tick: drains `send_alert`'s outbox, evaluates
+/// the rules against the tick's snapshot, hands notifications to the alert sinks, and
+/// publishes the rule instances for [`crate::Telemetry::active_alerts`].
+struct AlertTask {
+    pipeline: AlertPipeline,
+    health: HealthHandle,
+    router_errors: u64,
+    published_empty: bool,
+}
+
+impl CollectorTask for AlertTask {
+    fn tick(&mut self, ctx: &mut super::tick::TickContext<'_>) {
+        let now = ctx.now();
+        if self.pipeline.engine().rules().next().is_some() {
+            let snapshot = ctx.snapshot();
+            self.pipeline.tick(snapshot, now);
+        } else {
+            // No rules: only the manual alerts' outbox; no snapshot needed.
+            let empty = super::Snapshot {
+                taken_at: now,
+                uptime_secs: 0.0,
+                window_secs: 0.0,
+                series: Vec::new(),
+                refused_series: 0,
+            };
+            self.pipeline.tick(&empty, now);
+        }
+        let active = self.pipeline.engine().active();
+        if !(active.is_empty() && self.published_empty) {
+            self.published_empty = active.is_empty();
+            ctx.shared().monitor.rule_alerts.store(Arc::new(active));
+        }
+        let errors = self.pipeline.router().errors();
+        let new = errors.saturating_sub(self.router_errors);
+        self.router_errors = errors;
+        if new > 0 {
+            self.health.set(
+                super::Status::Degraded,
+                &format!("{new} alert notification(s) failed in the last tick"),
+            );
+        } else {
+            self.health.set(super::Status::Healthy, "alert sinks ok");
+        }
+    }
+
+    fn finish(&mut self) {
+        self.pipeline.finish();
+    }
+}
+
+impl TelemetryBuilder {
+    /// Uses `health` as the instance's health registry, so the application's own components
+    /// and tickwatch's appear in one [`HealthStatus`](crate::monitoring::HealthStatus). By
+    /// default the instance has a registry of its own ([`crate::Telemetry::health`]).
+    pub fn health(mut self, health: Health) -> Self {
+        self.monitor.health = Some(health);
+        self
+    }
+
+    /// How often the collector samples the process's CPU, memory, threads and file
+    /// descriptors and its own cost (published as `tickwatch_*` gauges and the
+    /// `tickwatch.resources` and `tickwatch.budget` health components). `None` turns
+    /// sampling off. Default every second; one sample costs ~40 µs (Linux `/proc`).
+    pub fn resource_sampling(mut self, every: Option<Duration>) -> Self {
+        self.monitor.resource_interval = every;
+        self
+    }
+
+    /// When the collector counts as stalled or lagging (the `tickwatch.collector` health
+    /// component).
+    pub fn collector_policy(mut self, policy: CollectorPolicy) -> Self {
+        self.monitor.collector_policy = policy;
+        self
+    }
+
+    /// How many drops per sampling interval degrade the `tickwatch.rings` component.
+    pub fn ring_policy(mut self, policy: RingPolicy) -> Self {
+        self.monitor.ring_policy = policy;
+        self
+    }
+
+    /// How sink errors degrade the `tickwatch.sinks` component.
+    pub fn sink_policy(mut self, policy: SinkPolicy) -> Self {
+        self.monitor.sink_policy = policy;
+        self
+    }
+
+    /// Bounds on the process's resources (the `tickwatch.resources` component). Default:
+    /// none.
+    pub fn resource_thresholds(mut self, thresholds: ResourceThresholds) -> Self {
+        self.monitor.resource_thresholds = thresholds;
+        self
+    }
+
+    /// tickwatch's own CPU budgets (the `tickwatch.budget` component). Default: monitoring
+    /// 5 % and logging 2 % of a core.
+    pub fn cost_budget(mut self, budget: CostBudget) -> Self {
+        self.monitor.cost_budget = budget;
+        self
+    }
+
+    /// Adds alert rules, evaluated on the collector every
+    /// [`monitor_tick`](TelemetryBuilder::monitor_tick) against the aggregates (see
+    /// [`crate::alerts`]; [`load_rules_toml`](crate::alerts::load_rules_toml) reads them from
+    /// a file). An invalid rule fails `start()` with [`StartError::AlertRules`].
+    pub fn alert_rules(mut self, rules: impl IntoIterator<Item = Rule>) -> Self {
+        self.monitor.rules.extend(rules);
+        self
+    }
+
+    /// Sends the alert notifications `filter` accepts (rules' and `send_alert`'s, firing and
+    /// resolved) to `sink`, on the collector thread. A sink doing I/O should hand off to a
+    /// thread of its own, as [`AlertmanagerSink`](crate::alerts) does.
+    pub fn alert_route(
+        mut self,
+        name: impl Into<String>,
+        filter: SeverityFilter,
+        sink: impl AlertSink + 'static,
+    ) -> Self {
+        self.monitor
+            .routes
+            .push(Route::Sink(name.into(), filter, Box::new(sink)));
+        self
+    }
+
+    /// Logs the alert notifications `filter` accepts as events of this instance (target
+    /// `tickwatch::alerts`; error for critical, warn for warning, info otherwise).
+    pub fn alert_log(mut self, filter: SeverityFilter) -> Self {
+        self.monitor.routes.push(Route::Log(filter));
+        self
+    }
+
+    /// Limits of [`crate::Telemetry::send_alert`]: deduplication, rate limits, caps.
+    pub fn alerts_config(mut self, config: AlertsConfig) -> Self {
+        self.monitor.alerts_config = config;
+        self
+    }
+}
