@@ -82,6 +82,7 @@ mod builder;
 mod clock;
 mod collector;
 pub mod export;
+mod fxhash;
 mod lane;
 pub mod logging;
 pub mod monitoring;
@@ -93,6 +94,7 @@ pub mod sink;
 mod stats;
 mod telemetry;
 mod timestamp;
+mod wallclock;
 
 pub use audit::{Audit, AuditLog};
 pub use builder::{
@@ -108,6 +110,7 @@ pub use security::crypto::{decrypt_data, encrypt_data, install_key_ring, Encrypt
 pub use stats::{Stats, ThreadStats};
 pub use telemetry::{FlushError, ShutdownError, Telemetry};
 pub use timestamp::Timestamp;
+pub use wallclock::{ManualClock, SystemClock, WallClock};
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;

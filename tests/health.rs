@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use tickwatch::monitoring::{
     Bound, CollectorInput, CollectorPolicy, ComponentCheck, CostBudget, Health, HealthStatus,
-    ManualHealthClock, RegisterHealthError, ResourceSample, ResourceThresholds, RingInput,
-    RingPolicy, SinkHealth, SinkPolicy, Staleness, Status,
+    RegisterHealthError, ResourceSample, ResourceThresholds, RingInput, RingPolicy, SinkHealth,
+    SinkPolicy, Staleness, Status,
 };
-use tickwatch::Timestamp;
+use tickwatch::{ManualClock, Timestamp};
 
 const ALL: [Status; 3] = [Status::Healthy, Status::Degraded, Status::Unhealthy];
 
-fn clock_at(secs: u64) -> Arc<ManualHealthClock> {
-    Arc::new(ManualHealthClock::new(Timestamp::from_unix_nanos(
+fn clock_at(secs: u64) -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Timestamp::from_unix_nanos(
         secs * 1_000_000_000,
     )))
 }
@@ -169,9 +169,9 @@ fn pushed_status_records_when_it_was_updated() {
 trait NowTs {
     fn now_ts(&self) -> Timestamp;
 }
-impl NowTs for Arc<ManualHealthClock> {
+impl NowTs for Arc<ManualClock> {
     fn now_ts(&self) -> Timestamp {
-        tickwatch::monitoring::HealthClock::now(&**self)
+        tickwatch::WallClock::now(&**self)
     }
 }
 

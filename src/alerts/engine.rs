@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
+use crate::fxhash::FxHasher;
+
 use super::alert::{ActiveAlert, AlertState};
-use super::clock::elapsed;
 use super::rules::{instance_labels, Expr, GaugeStat, Horizon, LatencyStat, Rule, RuleError};
 use super::{AlertId, AlertSource, Notification, Transition};
 use crate::monitoring::{SeriesSnapshot, SeriesValue, Snapshot};
+use crate::wallclock::elapsed;
 use crate::Timestamp;
 
 /// Default cap on pending plus firing instances across all rules.
@@ -468,50 +470,4 @@ fn hash_tags(tags: &[(String, String)]) -> u64 {
     let mut h = FxHasher::default();
     tags.hash(&mut h);
     h.finish()
-}
-
-/// The Fx hash (rustc's): a multiply and a rotate per word. Series names and tags are the
-/// program's own, not attacker-chosen, so flooding resistance buys nothing here, and the
-/// tick hashes every series name once per evaluation.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }

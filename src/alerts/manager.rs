@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::alert::{canonical_labels, truncate, MAX_MESSAGE_LEN};
-use super::clock::{elapsed, Clock};
 use super::rate_limit::{Bucket, RateLimit};
 use super::{
     ActiveAlert, Alert, AlertId, AlertResponse, AlertSource, AlertState, Notification, Refusal,
     Severity, Transition,
 };
 use crate::performance::MAX_NAME_LEN;
+use crate::wallclock::{elapsed, WallClock};
 use crate::Timestamp;
 
 /// The manager's limits.
@@ -122,7 +122,7 @@ struct Inner {
 /// ```
 pub struct Alerts {
     config: AlertsConfig,
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn WallClock>,
     inner: Mutex<Inner>,
 }
 
@@ -138,7 +138,7 @@ impl fmt::Debug for Alerts {
 impl Alerts {
     /// A manager with `config`, reading time from `clock` ([`SystemClock`](super::SystemClock)
     /// in production). Zero capacities are read as 1.
-    pub fn new(config: AlertsConfig, clock: Arc<dyn Clock>) -> Alerts {
+    pub fn new(config: AlertsConfig, clock: Arc<dyn WallClock>) -> Alerts {
         let now = clock.now();
         let global = config.global.as_ref().map(|l| Bucket::full(l, now));
         Alerts {

@@ -27,7 +27,6 @@
 mod alert;
 #[cfg(feature = "alertmanager")]
 mod alertmanager;
-mod clock;
 mod engine;
 mod manager;
 mod pipeline;
@@ -36,6 +35,7 @@ mod rule_file;
 mod rules;
 mod sink;
 
+pub use crate::wallclock::{ManualClock, SystemClock, WallClock};
 pub use alert::{
     ActiveAlert, Alert, AlertResponse, AlertState, Refusal, MAX_LABELS, MAX_MESSAGE_LEN,
 };
@@ -44,7 +44,6 @@ pub use alertmanager::{
     AlertmanagerConfig, AlertmanagerError, AlertmanagerSink, AlertmanagerStats,
     AlertmanagerStatsHandle,
 };
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{EngineStats, RuleEngine, DEFAULT_MAX_INSTANCES};
 pub use manager::{AlertStats, Alerts, AlertsConfig};
 pub use pipeline::AlertPipeline;

@@ -18,8 +18,8 @@
 //!   say so: the comparison happens in `get_system_health`, on the asking thread.
 //!
 //! The overall status is the worst of the parts ([`Status`] is ordered), `Healthy` when no
-//! component is registered. Time comes from a [`HealthClock`]: the system clock by default,
-//! a [`ManualHealthClock`] in tests.
+//! component is registered. Time comes from a [`WallClock`]: the system clock by default,
+//! a [`ManualClock`] in tests.
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,10 +36,9 @@
 //! assert_eq!(h.component("feed").unwrap().message, "venue XNAS lagging 40 ms");
 //! ```
 
-mod clock;
 mod components;
 
-pub use clock::{HealthClock, ManualHealthClock, SystemHealthClock};
+use crate::wallclock::{SystemClock, WallClock};
 pub use components::{
     Bound, CollectorInput, CollectorPolicy, CostBudget, ResourceThresholds, RingInput, RingPolicy,
     SinkHealth, SinkPolicy,
@@ -245,7 +244,7 @@ struct Component {
 }
 
 struct Inner {
-    clock: Arc<dyn HealthClock>,
+    clock: Arc<dyn WallClock>,
     components: RwLock<Vec<Component>>,
 }
 
@@ -280,11 +279,11 @@ impl fmt::Debug for Health {
 impl Health {
     /// An empty registry on the system clock.
     pub fn new() -> Health {
-        Self::with_clock(Arc::new(SystemHealthClock))
+        Self::with_clock(Arc::new(SystemClock))
     }
 
-    /// An empty registry on `clock` (a [`ManualHealthClock`] in tests).
-    pub fn with_clock(clock: Arc<dyn HealthClock>) -> Health {
+    /// An empty registry on `clock` (a [`ManualClock`](crate::ManualClock) in tests).
+    pub fn with_clock(clock: Arc<dyn WallClock>) -> Health {
         Health {
             inner: Arc::new(Inner {
                 clock,
@@ -447,7 +446,7 @@ fn read_pushed(slot: &PushedSlot, now: Timestamp) -> (Status, String, Timestamp)
 #[derive(Clone)]
 pub struct HealthHandle {
     slot: Arc<PushedSlot>,
-    clock: Arc<dyn HealthClock>,
+    clock: Arc<dyn WallClock>,
 }
 
 impl fmt::Debug for HealthHandle {

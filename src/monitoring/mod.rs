@@ -54,9 +54,8 @@ pub use histogram::{MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS};
 
 pub use health::{
     Bound, CollectorInput, CollectorPolicy, ComponentCheck, ComponentHealth, CostBudget, Health,
-    HealthClock, HealthHandle, HealthStatus, ManualHealthClock, RegisterHealthError,
-    ResourceThresholds, RingInput, RingPolicy, SinkHealth, SinkPolicy, Staleness, Status,
-    SystemHealthClock,
+    HealthHandle, HealthStatus, RegisterHealthError, ResourceThresholds, RingInput, RingPolicy,
+    SinkHealth, SinkPolicy, Staleness, Status,
 };
 pub(crate) use resources::parse_proc_texts;
 pub use resources::{

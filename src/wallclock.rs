@@ -1,6 +1,7 @@
-//! The time source of the alert manager: injectable, so deduplication windows, token buckets
-//! and auto-resolve timeouts are tested without sleeping. (The rule engine needs no clock: the
-//! tick passes `now`.)
+//! Injectable wall-clock time, shared by the parts that measure ages and windows in
+//! [`Timestamp`]s: the alert manager (deduplication, token buckets, auto-resolve) and the
+//! health registry (staleness). Tests move a [`ManualClock`] instead of sleeping. (The rule
+//! engine needs no clock: the collector's tick passes `now`.)
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::Timestamp;
 
 /// A source of wall-clock time.
-pub trait Clock: Send + Sync {
+pub trait WallClock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
 }
@@ -17,7 +18,7 @@ pub trait Clock: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
-impl Clock for SystemClock {
+impl WallClock for SystemClock {
     fn now(&self) -> Timestamp {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -30,7 +31,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tickwatch::alerts::{Clock, ManualClock};
+/// use tickwatch::{ManualClock, WallClock};
 /// use tickwatch::Timestamp;
 /// let c = ManualClock::new(Timestamp::from_unix_nanos(1_000));
 /// c.advance(Duration::from_nanos(500));
@@ -63,7 +64,7 @@ impl ManualClock {
     }
 }
 
-impl Clock for ManualClock {
+impl WallClock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_unix_nanos(self.nanos.load(SeqCst))
     }
