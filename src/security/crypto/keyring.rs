@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use aes_gcm::{Aes256Gcm, KeyInit};
-use arc_swap::ArcSwap;
+use crossbeam_utils::CachePadded;
 use zeroize::Zeroizing;
 
 use super::builder::KeyRingBuilder;
-use super::envelope::{self, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
+use super::envelope::{self, AadHeader, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
 use super::error::{CryptoError, KeyError, KeyRingError};
 use super::key::{validate_key_id, SecretKey};
+use super::published::Published;
 use crate::{Audit, AuditLog};
 
 /// Default number of encryptions allowed per key: 2^31.
@@ -47,12 +48,17 @@ pub enum Exhaustion {
 pub(super) struct KeyEntry {
     pub(super) id: Box<str>,
     pub(super) cipher: Aes256Gcm,
+    /// The associated data's constant part under this key (domain, version, id).
+    pub(super) aad: AadHeader,
+    /// The in-place path's header under this key, nonce and tag left zero.
+    header: EnvelopeHeader,
     /// Random per-key nonce prefix.
     prefix: [u8; 4],
     /// Random starting point of the 64-bit counter, below 2^62 so it never wraps.
     start: u64,
-    /// Encryptions reserved so far (including refused attempts past the budget).
-    uses: AtomicU64,
+    /// Encryptions reserved so far (including refused attempts past the budget). On its own
+    /// cache line: every encryption writes it, every thread reads the cipher next to it.
+    uses: CachePadded<AtomicU64>,
     /// Whether the refusal for exhaustion was already audited.
     exhaustion_reported: AtomicBool,
 }
@@ -68,9 +74,11 @@ impl KeyEntry {
         Ok(Self {
             id: id.into(),
             cipher: Aes256Gcm::new(key.bytes().into()),
+            aad: AadHeader::new(id.as_bytes()),
+            header: EnvelopeHeader::template(id),
             prefix,
             start: u64::from_le_bytes(s) >> 2,
-            uses: AtomicU64::new(0),
+            uses: CachePadded::new(AtomicU64::new(0)),
             exhaustion_reported: AtomicBool::new(false),
         })
     }
@@ -115,9 +123,11 @@ impl State {
 ///   counter from a random start, so no nonce repeats during a key's life in this process.
 /// * **Use budget**: each key counts its encryptions and, past [`DEFAULT_USE_BUDGET`] (or the
 ///   builder's [`KeyRingBuilder::use_budget`]), refuses or rotates ([`Exhaustion`]).
-/// * **Thread-safe**: all methods take `&self`. Encryption and decryption read an immutable
-///   snapshot through an [`ArcSwap`] (no lock) and bump one atomic counter; changes (rotate,
-///   retire, ...) are serialised among themselves and publish a new snapshot.
+/// * **Thread-safe**: all methods take `&self`. Changes (rotate, retire, ...) are serialised
+///   among themselves and publish a new immutable snapshot (`arc-swap`); readers take no lock.
+///   Encryption under the active key reads a per-thread cached reference to it, revalidated
+///   with one atomic load, and takes its nonce with one atomic add: a rotation applies to
+///   every encryption that starts after it returns.
 /// * **Audit**: every ring operation (create, add, rotate, activate, retire, exhaustion,
 ///   automatic rotation) leaves exactly one [`Audit`] record with actor `"keyring"`, the key id
 ///   as resource and outcome `"ok"` or the reason it failed. Encryptions and decryptions are not
@@ -134,7 +144,7 @@ impl State {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct KeyRing {
-    pub(super) state: ArcSwap<State>,
+    pub(super) state: Published,
     pub(super) writer: parking_lot::Mutex<()>,
     pub(super) audit: Option<AuditLog>,
     pub(super) budget: u64,
@@ -318,30 +328,28 @@ impl KeyRing {
     fn with_encryption_key<R>(
         &self,
         key_id: Option<&str>,
-        mut f: impl FnMut(&Aes256Gcm, &str, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
+        mut f: impl FnMut(&KeyEntry, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
     ) -> Result<R, CryptoError> {
         loop {
-            let state = self.state.load();
-            let entry = match key_id {
-                None => state.active.as_deref().ok_or(CryptoError::NoActiveKey)?,
+            let step = match key_id {
+                None => self.state.with_active(|active| match active {
+                    Some(entry) => self.reserve(entry, &mut f),
+                    None => Reserved::Done(Err(CryptoError::NoActiveKey)),
+                }),
                 Some(id) => {
-                    state
-                        .keys
-                        .get(id)
-                        .map(|e| &**e)
-                        .ok_or_else(|| CryptoError::UnknownKey {
-                            key_id: id.to_owned(),
-                        })?
+                    let state = self.state.load();
+                    let entry = state.keys.get(id).ok_or_else(|| CryptoError::UnknownKey {
+                        key_id: id.to_owned(),
+                    })?;
+                    self.reserve(entry, &mut f)
                 }
             };
-            let n = entry.uses.fetch_add(1, Relaxed);
-            if n < self.budget {
-                return f(&entry.cipher, &entry.id, entry.nonce(n));
-            }
+            let entry = match step {
+                Reserved::Done(r) => return r,
+                Reserved::Exhausted(entry) => entry,
+            };
             if key_id.is_none() && self.exhaustion == Exhaustion::Rotate {
-                let id: Box<str> = entry.id.clone();
-                drop(state);
-                self.auto_rotate(&id)?;
+                self.auto_rotate(&entry.id)?;
                 continue;
             }
             if !entry.exhaustion_reported.swap(true, Relaxed) {
@@ -355,6 +363,21 @@ impl KeyRing {
             return Err(CryptoError::KeyExhausted {
                 key_id: entry.id.to_string(),
             });
+        }
+    }
+
+    /// Takes the next nonce counter value of `entry` and runs `f`, or reports the key spent.
+    #[inline(always)]
+    fn reserve<R>(
+        &self,
+        entry: &Arc<KeyEntry>,
+        f: &mut impl FnMut(&KeyEntry, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
+    ) -> Reserved<R> {
+        let n = entry.uses.fetch_add(1, Relaxed);
+        if n < self.budget {
+            Reserved::Done(f(entry, entry.nonce(n)))
+        } else {
+            Reserved::Exhausted(entry.clone())
         }
     }
 
@@ -397,36 +420,46 @@ impl KeyRing {
     fn with_decryption_key<R>(
         &self,
         id: &str,
-        f: impl FnOnce(&Aes256Gcm) -> Result<R, CryptoError>,
+        f: impl FnOnce(&KeyEntry) -> Result<R, CryptoError>,
     ) -> Result<R, CryptoError> {
-        let state = self.state.load();
-        // Most data is under the active key: a string comparison spares hashing the id.
-        let entry = match &state.active {
-            Some(a) if *a.id == *id => a,
-            _ => state.keys.get(id).ok_or_else(|| CryptoError::UnknownKey {
-                key_id: id.to_owned(),
-            })?,
+        // Most data is under the active key: this thread's cached reference to it spares the
+        // snapshot load, and a string comparison spares hashing the id.
+        let r = match self.state.with_active(|active| match active {
+            Some(a) if *a.id == *id => Ok(f(a)),
+            _ => Err(f),
+        }) {
+            Ok(r) => r,
+            Err(f) => {
+                let state = self.state.load();
+                let entry = state.keys.get(id).ok_or_else(|| CryptoError::UnknownKey {
+                    key_id: id.to_owned(),
+                })?;
+                f(entry)
+            }
         };
-        let r = f(&entry.cipher);
         if matches!(r, Err(CryptoError::Decrypt)) {
             self.decrypt_failures.fetch_add(1, Relaxed);
         }
         r
     }
 
+    #[inline]
     fn encrypt_impl(
         &self,
         data: &[u8],
         key_id: Option<&str>,
         aad: &[u8],
     ) -> Result<EncryptedData, CryptoError> {
-        self.with_encryption_key(key_id, |cipher, id, nonce| {
-            let mut out = Vec::with_capacity(envelope::overhead(id.len()) + data.len());
-            envelope::write_prefix(&mut out, id.as_bytes(), &nonce);
+        self.with_encryption_key(key_id, |entry, nonce| {
+            // One allocation, sized for the whole envelope; encrypted in place inside it.
+            let prefix = entry.aad.envelope_prefix();
+            let mut out = Vec::with_capacity(prefix.len() + NONCE_LEN + data.len() + TAG_LEN);
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(&nonce);
             let at = out.len();
             out.extend_from_slice(data);
-            let tag = envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::seal(cipher, &nonce, full, &mut out[at..])
+            let tag = envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::seal(&entry.cipher, &nonce, full, &mut out[at..])
             })?;
             out.extend_from_slice(&tag);
             Ok(EncryptedData::from_raw(out))
@@ -434,6 +467,7 @@ impl KeyRing {
     }
 
     /// Encrypts `data` under the active key.
+    #[inline]
     pub fn encrypt_data(&self, data: &[u8]) -> Result<EncryptedData, CryptoError> {
         self.encrypt_impl(data, None, &[])
     }
@@ -479,11 +513,10 @@ impl KeyRing {
         data: &EncryptedData,
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let id = data.key_id();
-        self.with_decryption_key(id, |cipher| {
+        self.with_decryption_key(data.key_id(), |entry| {
             let mut out = Zeroizing::new(data.ciphertext().to_vec());
-            envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::open(cipher, &data.nonce(), full, &mut out, &data.tag())
+            envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::open(&entry.cipher, &data.nonce(), full, &mut out, &data.tag())
             })?;
             Ok(out)
         })
@@ -491,18 +524,25 @@ impl KeyRing {
 
     /// Encrypts `buf` in place under the active key, binding `aad`; returns what decryption
     /// needs besides the ciphertext. Allocates nothing (unless `aad` is longer than ~170 bytes,
-    /// and then only on a thread's first such call).
+    /// and then only on a thread's first such call; and a thread's first encryption with the
+    /// ring allocates its cache slot).
+    #[inline]
     pub fn encrypt_in_place(
         &self,
         buf: &mut [u8],
         aad: &[u8],
     ) -> Result<EnvelopeHeader, CryptoError> {
-        self.with_encryption_key(None, |cipher, id, nonce| {
-            let tag = envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::seal(cipher, &nonce, full, buf)
+        // Written in place rather than returned through the reservation's enums: moving the
+        // 96-byte header through each layer cost more than the rest of the bookkeeping.
+        let mut header = EnvelopeHeader::EMPTY;
+        self.with_encryption_key(None, |entry, nonce| {
+            let tag = envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::seal(&entry.cipher, &nonce, full, buf)
             })?;
-            Ok(EnvelopeHeader::new(id, nonce, tag))
-        })
+            header = entry.header.sealed(nonce, tag);
+            Ok(())
+        })?;
+        Ok(header)
     }
 
     /// Decrypts in place what [`KeyRing::encrypt_in_place`] produced. On failure `buf` is
@@ -513,10 +553,9 @@ impl KeyRing {
         buf: &mut [u8],
         aad: &[u8],
     ) -> Result<(), CryptoError> {
-        let id = header.key_id();
-        self.with_decryption_key(id, |cipher| {
-            envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::open(cipher, &header.nonce(), full, buf, &header.tag())
+        self.with_decryption_key(header.key_id(), |entry| {
+            envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::open(&entry.cipher, &header.nonce(), full, buf, &header.tag())
             })
         })
     }
@@ -538,13 +577,21 @@ impl KeyRing {
         nonce.copy_from_slice(&head[2 + n..]);
         let mut t = [0u8; TAG_LEN];
         t.copy_from_slice(tag);
-        self.with_decryption_key(id, |cipher| {
-            envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::open(cipher, &nonce, full, ct, &t)
+        self.with_decryption_key(id, |entry| {
+            envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::open(&entry.cipher, &nonce, full, ct, &t)
             })
         })?;
         Ok(ct)
     }
+}
+
+/// What reserving a nonce under a key came to.
+enum Reserved<R> {
+    /// A nonce was taken and the encryption ran.
+    Done(Result<R, CryptoError>),
+    /// The key has used its budget (cold: the entry is cloned for the caller to act on).
+    Exhausted(Arc<KeyEntry>),
 }
 
 impl fmt::Debug for KeyRing {
