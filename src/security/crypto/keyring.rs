@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use aes_gcm::{Aes256Gcm, KeyInit};
-use crossbeam_utils::CachePadded;
 use zeroize::Zeroizing;
 
 use super::builder::KeyRingBuilder;
 use super::envelope::{self, AadHeader, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
 use super::error::{CryptoError, KeyError, KeyRingError};
 use super::key::{validate_key_id, SecretKey};
+use super::nonce::{NonceSpace, ThreadNonces};
 use super::published::Published;
 use crate::{Audit, AuditLog};
 
@@ -52,43 +52,21 @@ pub(super) struct KeyEntry {
     pub(super) aad: AadHeader,
     /// The in-place path's header under this key, nonce and tag left zero.
     header: EnvelopeHeader,
-    /// Random per-key nonce prefix.
-    prefix: [u8; 4],
-    /// Random starting point of the 64-bit counter, below 2^62 so it never wraps.
-    start: u64,
-    /// Encryptions reserved so far (including refused attempts past the budget). On its own
-    /// cache line: every encryption writes it, every thread reads the cipher next to it.
-    uses: CachePadded<AtomicU64>,
+    pub(super) nonces: NonceSpace,
     /// Whether the refusal for exhaustion was already audited.
     exhaustion_reported: AtomicBool,
 }
 
 impl KeyEntry {
     pub(super) fn new(id: &str, key: &SecretKey) -> Result<Self, KeyError> {
-        let mut r = Zeroizing::new([0u8; 12]);
-        getrandom::getrandom(&mut r[..]).map_err(KeyError::Random)?;
-        let mut prefix = [0u8; 4];
-        prefix.copy_from_slice(&r[..4]);
-        let mut s = [0u8; 8];
-        s.copy_from_slice(&r[4..]);
         Ok(Self {
             id: id.into(),
             cipher: Aes256Gcm::new(key.bytes().into()),
             aad: AadHeader::new(id.as_bytes()),
             header: EnvelopeHeader::template(id),
-            prefix,
-            start: u64::from_le_bytes(s) >> 2,
-            uses: CachePadded::new(AtomicU64::new(0)),
+            nonces: NonceSpace::generate()?,
             exhaustion_reported: AtomicBool::new(false),
         })
-    }
-
-    #[inline]
-    fn nonce(&self, n: u64) -> [u8; NONCE_LEN] {
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce[..4].copy_from_slice(&self.prefix);
-        nonce[4..].copy_from_slice(&self.start.wrapping_add(n).to_be_bytes());
-        nonce
     }
 }
 
@@ -121,8 +99,14 @@ impl State {
 ///   carries its key's id, so an id must never be reused for different material.
 /// * **Nonces** are made here, never by the caller: a random 32-bit prefix per key and a 64-bit
 ///   counter from a random start, so no nonce repeats during a key's life in this process.
+///   Each thread encrypting under the active key takes counter values in blocks (one atomic
+///   add per block; blocks grow from 1 to 64 values, or to `budget / 1024` if smaller) and
+///   uses each value once; a block belongs to one thread and one key.
 /// * **Use budget**: each key counts its encryptions and, past [`DEFAULT_USE_BUDGET`] (or the
-///   builder's [`KeyRingBuilder::use_budget`]), refuses or rotates ([`Exhaustion`]).
+///   builder's [`KeyRingBuilder::use_budget`]), refuses or rotates ([`Exhaustion`]). A block
+///   counts whole against the budget when taken, so a key never exceeds its budget and may
+///   stop up to `threads x block` encryptions short of it (values a rotation left unused);
+///   [`KeyRing::key_uses`] counts only the values used.
 /// * **Thread-safe**: all methods take `&self`. Changes (rotate, retire, ...) are serialised
 ///   among themselves and publish a new immutable snapshot (`arc-swap`); readers take no lock.
 ///   Encryption under the active key reads a per-thread cached reference to it, revalidated
@@ -300,12 +284,13 @@ impl KeyRing {
         self.state.load().keys.contains_key(id)
     }
 
-    /// Encryptions made with key `id` (capped at the budget), if it is in the ring.
+    /// Encryptions made with key `id`, if it is in the ring: exact when no encryption is in
+    /// progress, otherwise possibly a little above (never below). Counter values that threads
+    /// took in blocks but have not used are not counted here, though they do count against
+    /// the budget (see [`KeyRing`]'s use budget).
     pub fn key_uses(&self, id: &str) -> Option<u64> {
         let s = self.state.load();
-        s.keys
-            .get(id)
-            .map(|e| e.uses.load(Relaxed).min(self.budget))
+        s.keys.get(id).map(|e| e.nonces.used(self.budget))
     }
 
     /// Encryptions allowed per key.
@@ -323,61 +308,89 @@ impl KeyRing {
         self.auto_rotations.load(Relaxed)
     }
 
-    /// Reserves a nonce under the active key (or `key_id`) and runs `f` with the key.
-    #[inline]
+    /// Takes a nonce under the active key (or `key_id`) and runs `f` with the key.
+    // Always inlined (the cold parts are functions of their own): returned through a call, the
+    // 32-byte `Result` was copied with a store-forwarding stall on every encryption.
+    #[inline(always)]
     fn with_encryption_key<R>(
         &self,
         key_id: Option<&str>,
         mut f: impl FnMut(&KeyEntry, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
     ) -> Result<R, CryptoError> {
         loop {
-            let step = match key_id {
-                None => self.state.with_active(|active| match active {
-                    Some(entry) => self.reserve(entry, &mut f),
-                    None => Reserved::Done(Err(CryptoError::NoActiveKey)),
+            // Set (cold) when the key's budget is spent; `r` is then `KeyExhausted`.
+            let mut spent: Option<Arc<KeyEntry>> = None;
+            let r = match key_id {
+                None => self.state.with_active(|active, nonces| match active {
+                    Some(entry) => self.reserve(entry, nonces, &mut spent, &mut f),
+                    None => Err(CryptoError::NoActiveKey),
                 }),
                 Some(id) => {
                     let state = self.state.load();
-                    let entry = state.keys.get(id).ok_or_else(|| CryptoError::UnknownKey {
-                        key_id: id.to_owned(),
-                    })?;
-                    self.reserve(entry, &mut f)
+                    match state.keys.get(id) {
+                        Some(entry) => self.reserve(entry, None, &mut spent, &mut f),
+                        None => Err(CryptoError::UnknownKey {
+                            key_id: id.to_owned(),
+                        }),
+                    }
                 }
             };
-            let entry = match step {
-                Reserved::Done(r) => return r,
-                Reserved::Exhausted(entry) => entry,
-            };
-            if key_id.is_none() && self.exhaustion == Exhaustion::Rotate {
-                self.auto_rotate(&entry.id)?;
-                continue;
+            match spent {
+                None => return r,
+                Some(entry) => {
+                    if !self.on_spent(&entry, key_id.is_none())? {
+                        return r;
+                    }
+                }
             }
-            if !entry.exhaustion_reported.swap(true, Relaxed) {
-                self.record(
-                    "exhausted",
-                    &entry.id,
-                    "refused",
-                    &format!("budget={}", self.budget),
-                );
-            }
-            return Err(CryptoError::KeyExhausted {
-                key_id: entry.id.to_string(),
-            });
         }
     }
 
-    /// Takes the next nonce counter value of `entry` and runs `f`, or reports the key spent.
+    /// The budget of `entry` is spent: rotates (under [`Exhaustion::Rotate`], for the active
+    /// key) and returns `true` to retry, or audits the refusal (once per key) and returns
+    /// `false`.
+    #[cold]
+    fn on_spent(&self, entry: &KeyEntry, active: bool) -> Result<bool, CryptoError> {
+        if active && self.exhaustion == Exhaustion::Rotate {
+            self.auto_rotate(&entry.id)?;
+            return Ok(true);
+        }
+        if !entry.exhaustion_reported.swap(true, Relaxed) {
+            self.record(
+                "exhausted",
+                &entry.id,
+                "refused",
+                &format!("budget={}", self.budget),
+            );
+        }
+        Ok(false)
+    }
+
+    /// Takes the next counter value of `entry` (from this thread's block if given, else
+    /// directly) and runs `f`; or sets `spent` and fails if the budget is used up.
     #[inline(always)]
     fn reserve<R>(
         &self,
         entry: &Arc<KeyEntry>,
+        nonces: Option<&mut Option<ThreadNonces>>,
+        spent: &mut Option<Arc<KeyEntry>>,
         f: &mut impl FnMut(&KeyEntry, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
-    ) -> Reserved<R> {
-        let n = entry.uses.fetch_add(1, Relaxed);
-        if n < self.budget {
-            Reserved::Done(f(entry, entry.nonce(n)))
-        } else {
-            Reserved::Exhausted(entry.clone())
+    ) -> Result<R, CryptoError> {
+        let space = &entry.nonces;
+        let n = match nonces {
+            Some(thread) => thread
+                .get_or_insert_with(|| ThreadNonces::new(space))
+                .take(space, self.budget),
+            None => space.take_one(self.budget),
+        };
+        match n {
+            Some(n) => f(entry, space.nonce(n)),
+            None => {
+                *spent = Some(entry.clone());
+                Err(CryptoError::KeyExhausted {
+                    key_id: entry.id.to_string(),
+                })
+            }
         }
     }
 
@@ -424,7 +437,7 @@ impl KeyRing {
     ) -> Result<R, CryptoError> {
         // Most data is under the active key: this thread's cached reference to it spares the
         // snapshot load, and a string comparison spares hashing the id.
-        let r = match self.state.with_active(|active| match active {
+        let r = match self.state.with_active(|active, _| match active {
             Some(a) if *a.id == *id => Ok(f(a)),
             _ => Err(f),
         }) {
@@ -584,14 +597,6 @@ impl KeyRing {
         })?;
         Ok(ct)
     }
-}
-
-/// What reserving a nonce under a key came to.
-enum Reserved<R> {
-    /// A nonce was taken and the encryption ran.
-    Done(Result<R, CryptoError>),
-    /// The key has used its budget (cold: the entry is cloned for the caller to act on).
-    Exhausted(Arc<KeyEntry>),
 }
 
 impl fmt::Debug for KeyRing {

@@ -47,6 +47,7 @@ mod error;
 mod global;
 mod key;
 mod keyring;
+mod nonce;
 mod published;
 #[doc(hidden)]
 pub mod raw;

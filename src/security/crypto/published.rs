@@ -18,8 +18,8 @@
 //!   with the ring, that thread's cache still references the previous active key: the key is
 //!   not used (the generation no longer matches), but if it was retired meanwhile, its wiping
 //!   waits for that next encryption or for the ring's drop.
-//! * Nonce counters are not cached: each encryption still takes its counter value with one
-//!   `fetch_add` on the key entry, so the use budget stays exact.
+//! * The cache also holds the thread's block of nonce counter values under the cached key
+//!   (see `nonce`): the block and its key are replaced together, never mixed.
 
 use std::cell::RefCell;
 use std::sync::atomic::{
@@ -32,6 +32,7 @@ use arc_swap::{ArcSwap, Guard};
 use thread_local::ThreadLocal;
 
 use super::keyring::{KeyEntry, State};
+use super::nonce::ThreadNonces;
 
 /// One thread's view of the active key, valid while the ring's generation equals
 /// `generation` (0: never loaded; the ring's generation starts at 1).
@@ -39,6 +40,8 @@ use super::keyring::{KeyEntry, State};
 struct CachedActive {
     generation: u64,
     active: Option<Arc<KeyEntry>>,
+    /// This thread's nonce block under `active` (made on its first encryption).
+    nonces: Option<ThreadNonces>,
 }
 
 /// The ring's current [`State`] plus the per-thread cached active key.
@@ -71,21 +74,41 @@ impl Published {
         self.generation.fetch_add(1, Release);
     }
 
-    /// Runs `f` with the active key (`None` if the ring has none), from this thread's cache
-    /// when the generation has not moved since it was filled.
+    /// Runs `f` with the active key (`None` if the ring has none) and this thread's nonce
+    /// block under it, from this thread's cache when the generation has not moved since it
+    /// was filled.
     #[inline]
-    pub(super) fn with_active<R>(&self, f: impl FnOnce(Option<&Arc<KeyEntry>>) -> R) -> R {
+    pub(super) fn with_active<R>(
+        &self,
+        f: impl FnOnce(Option<&Arc<KeyEntry>>, Option<&mut Option<ThreadNonces>>) -> R,
+    ) -> R {
         let cell = self.cache.get_or_default();
         let Ok(mut cached) = cell.try_borrow_mut() else {
             // Only if `f` re-entered the ring on this thread (nothing does today): use the
-            // snapshot rather than fail.
-            return f(self.state.load().active.as_ref());
+            // snapshot, and no block, rather than fail.
+            return f(self.state.load().active.as_ref(), None);
         };
         let generation = self.generation.load(Acquire);
         if cached.generation != generation {
-            cached.active = self.state.load().active.clone();
-            cached.generation = generation;
+            self.refresh(&mut cached, generation);
         }
-        f(cached.active.as_ref())
+        let CachedActive { active, nonces, .. } = &mut *cached;
+        f(active.as_ref(), Some(nonces))
+    }
+
+    /// Reloads the active key into a stale cache. A thread's block belongs to one key: it is
+    /// kept if the active key is the same entry, otherwise dropped with its unused values.
+    #[cold]
+    fn refresh(&self, cached: &mut CachedActive, generation: u64) {
+        let active = self.state.load().active.clone();
+        let same = match (&cached.active, &active) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same {
+            cached.nonces = None;
+        }
+        cached.active = active;
+        cached.generation = generation;
     }
 }
