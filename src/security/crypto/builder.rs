@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use super::entry::KeyEntry;
 use super::error::KeyRingError;
 use super::key::{read_key_file, validate_key_id, SecretKey};
-use super::keyring::{Exhaustion, KeyEntry, KeyRing, State, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
-use super::published::Published;
+use super::keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
+use super::published::{Published, State};
 use crate::AuditLog;
 
 /// Where a builder's key comes from.

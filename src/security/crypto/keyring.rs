@@ -1,20 +1,19 @@
 //! [`KeyRing`]: AES-256-GCM keys by id, one active for encryption, older ones kept for
 //! decryption, lock-free on the encryption path.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use aes_gcm::{Aes256Gcm, KeyInit};
 use zeroize::Zeroizing;
 
 use super::builder::KeyRingBuilder;
-use super::envelope::{self, AadHeader, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
+use super::entry::KeyEntry;
+use super::envelope::{self, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
 use super::error::{CryptoError, KeyError, KeyRingError};
 use super::key::{validate_key_id, SecretKey};
-use super::nonce::{NonceSpace, ThreadNonces};
-use super::published::Published;
+use super::nonce::ThreadNonces;
+use super::published::{Published, State};
 use crate::{Audit, AuditLog};
 
 /// Default number of encryptions allowed per key: 2^31.
@@ -42,55 +41,6 @@ pub enum Exhaustion {
     /// key lives only in this process: data under it cannot be decrypted after a restart
     /// unless you persist it yourself. Suits in-process or short-lived data.
     Rotate,
-}
-
-/// One key: its cipher (the expanded key) and its nonce state.
-pub(super) struct KeyEntry {
-    pub(super) id: Box<str>,
-    pub(super) cipher: Aes256Gcm,
-    /// The associated data's constant part under this key (domain, version, id).
-    pub(super) aad: AadHeader,
-    /// The in-place path's header under this key, nonce and tag left zero.
-    header: EnvelopeHeader,
-    pub(super) nonces: NonceSpace,
-    /// Whether the refusal for exhaustion was already audited.
-    exhaustion_reported: AtomicBool,
-}
-
-impl KeyEntry {
-    pub(super) fn new(id: &str, key: &SecretKey) -> Result<Self, KeyError> {
-        Ok(Self {
-            id: id.into(),
-            cipher: Aes256Gcm::new(key.bytes().into()),
-            aad: AadHeader::new(id.as_bytes()),
-            header: EnvelopeHeader::template(id),
-            nonces: NonceSpace::generate()?,
-            exhaustion_reported: AtomicBool::new(false),
-        })
-    }
-}
-
-/// An immutable snapshot of the ring; replaced whole on every change.
-#[derive(Clone, Default)]
-pub(super) struct State {
-    pub(super) keys: HashMap<Box<str>, Arc<KeyEntry>>,
-    /// Ids in the order they were added.
-    pub(super) order: Vec<Box<str>>,
-    pub(super) active: Option<Arc<KeyEntry>>,
-}
-
-impl State {
-    pub(super) fn insert(&mut self, entry: KeyEntry) -> Result<Arc<KeyEntry>, KeyRingError> {
-        if self.keys.contains_key(&entry.id) {
-            return Err(KeyRingError::DuplicateKeyId {
-                key_id: entry.id.to_string(),
-            });
-        }
-        let e = Arc::new(entry);
-        self.order.push(e.id.clone());
-        self.keys.insert(e.id.clone(), e.clone());
-        Ok(e)
-    }
 }
 
 /// AES-256-GCM keys by id: one active key encrypts, every key in the ring decrypts.

@@ -42,6 +42,7 @@
 
 mod at_rest;
 mod builder;
+mod entry;
 mod envelope;
 mod error;
 mod global;

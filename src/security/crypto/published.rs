@@ -22,6 +22,7 @@
 //!   (see `nonce`): the block and its key are replaced together, never mixed.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{
     AtomicU64,
     Ordering::{Acquire, Release},
@@ -31,8 +32,32 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use thread_local::ThreadLocal;
 
-use super::keyring::{KeyEntry, State};
+use super::entry::KeyEntry;
+use super::error::KeyRingError;
 use super::nonce::ThreadNonces;
+
+/// An immutable snapshot of the ring; replaced whole on every change.
+#[derive(Clone, Default)]
+pub(super) struct State {
+    pub(super) keys: HashMap<Box<str>, Arc<KeyEntry>>,
+    /// Ids in the order they were added.
+    pub(super) order: Vec<Box<str>>,
+    pub(super) active: Option<Arc<KeyEntry>>,
+}
+
+impl State {
+    pub(super) fn insert(&mut self, entry: KeyEntry) -> Result<Arc<KeyEntry>, KeyRingError> {
+        if self.keys.contains_key(&entry.id) {
+            return Err(KeyRingError::DuplicateKeyId {
+                key_id: entry.id.to_string(),
+            });
+        }
+        let e = Arc::new(entry);
+        self.order.push(e.id.clone());
+        self.keys.insert(e.id.clone(), e.clone());
+        Ok(e)
+    }
+}
 
 /// One thread's view of the active key, valid while the ring's generation equals
 /// `generation` (0: never loaded; the ring's generation starts at 1).
