@@ -235,9 +235,9 @@ impl KeyRing {
     }
 
     /// Encryptions made with key `id`, if it is in the ring: exact when no encryption is in
-    /// progress, otherwise possibly a little above (never below). Counter values that threads
-    /// took in blocks but have not used are not counted here, though they do count against
-    /// the budget (see [`KeyRing`]'s use budget).
+    /// progress, an estimate while other threads encrypt. Counter values that threads took in
+    /// blocks but have not used are not counted here, though they do count against the
+    /// budget (see [`KeyRing`]'s use budget).
     pub fn key_uses(&self, id: &str) -> Option<u64> {
         let s = self.state.load();
         s.keys.get(id).map(|e| e.nonces.used(self.budget))

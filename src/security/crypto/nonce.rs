@@ -20,7 +20,7 @@
 //!
 //! **Use counts.** Every block is also registered with its key, so
 //! [`NonceSpace::used`] = values taken - values still unused in blocks: exact whenever no
-//! encryption is in flight, an upper bound otherwise.
+//! encryption is in flight, an estimate otherwise (the two terms are read at different times).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -116,13 +116,15 @@ impl NonceSpace {
     /// Encryptions made: values taken (capped at the budget) minus those still unused in
     /// threads' blocks.
     pub(super) fn used(&self, budget: u64) -> u64 {
-        let taken = self.reserved.load(Relaxed).min(budget);
+        // Blocks first: a block taken after this read then adds to `taken` only, not to
+        // `unused`, and cannot push the estimate below what was used when the call began.
         let unused: u64 = self
             .blocks
             .lock()
             .iter()
             .map(|b| b.end.load(Relaxed).saturating_sub(b.next.load(Relaxed)))
             .sum();
+        let taken = self.reserved.load(Relaxed).min(budget);
         taken.saturating_sub(unused)
     }
 }
