@@ -1,6 +1,6 @@
-//! The in-place path allocates nothing: a counting global allocator (per test binary, hence
-//! this file) counts allocations made by the calling thread during 10,000
-//! `encrypt_in_place` + `decrypt_in_place` calls after warm-up.
+//! The in-place path allocates nothing, and `encrypt_data` allocates exactly once (the
+//! envelope, sized for header, ciphertext and tag): a counting global allocator (per test
+//! binary, hence this file) counts allocations made by the calling thread after warm-up.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -47,7 +47,8 @@ fn in_place_encrypt_and_decrypt_allocate_nothing() {
     let aad = b"venue=XNAS";
     let long_aad = vec![1u8; 1000];
     let mut buf = [0u8; 1024];
-    // Warm-up: arc-swap's per-thread debt list, the long-AAD scratch buffer.
+    // Warm-up: this thread's slot in the ring's key cache and its nonce block, arc-swap's
+    // per-thread debt list, the long-AAD scratch buffer.
     for _ in 0..100 {
         let h = ring.encrypt_in_place(&mut buf, aad).unwrap();
         ring.decrypt_in_place(&h, &mut buf, aad).unwrap();
@@ -68,4 +69,26 @@ fn in_place_encrypt_and_decrypt_allocate_nothing() {
     drop(v);
     assert!(allocs() > before + during, "allocation counter is live");
     assert_eq!(during, 0, "allocations during 10,000 in-place round trips");
+}
+
+#[test]
+fn encrypt_data_allocates_exactly_once_per_envelope() {
+    let ring = KeyRing::builder()
+        .key("k1", SecretKey::from_bytes(&[7; 32]).unwrap())
+        .build()
+        .unwrap();
+    let data = [5u8; 1000];
+    for _ in 0..100 {
+        drop(ring.encrypt_data(&data).unwrap());
+    }
+    let before = allocs();
+    let mut total = 0;
+    for _ in 0..1_000 {
+        let e = ring.encrypt_data(&data).unwrap();
+        total += e.as_bytes().len();
+        drop(e);
+    }
+    let during = allocs() - before;
+    assert!(total > 1_000 * data.len());
+    assert_eq!(during, 1_000, "allocations for 1,000 envelopes");
 }

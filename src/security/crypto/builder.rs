@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
+use super::entry::KeyEntry;
 use super::error::KeyRingError;
 use super::key::{read_key_file, validate_key_id, SecretKey};
-use super::keyring::{Exhaustion, KeyEntry, KeyRing, State, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
+use super::keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
+use super::published::{Published, State};
 use crate::AuditLog;
 
 /// Where a builder's key comes from.
@@ -117,7 +117,7 @@ impl KeyRingBuilder {
     /// Loads every key and builds the ring (one `create` audit record, success or not).
     pub fn build(self) -> Result<KeyRing, KeyRingError> {
         let ring = KeyRing {
-            state: ArcSwap::from_pointee(State::default()),
+            state: Published::new(State::default()),
             writer: parking_lot::Mutex::new(()),
             audit: self.audit,
             budget: self.budget,

@@ -1,19 +1,19 @@
 //! [`KeyRing`]: AES-256-GCM keys by id, one active for encryption, older ones kept for
 //! decryption, lock-free on the encryption path.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use aes_gcm::{Aes256Gcm, KeyInit};
-use arc_swap::ArcSwap;
 use zeroize::Zeroizing;
 
 use super::builder::KeyRingBuilder;
+use super::entry::KeyEntry;
 use super::envelope::{self, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
 use super::error::{CryptoError, KeyError, KeyRingError};
 use super::key::{validate_key_id, SecretKey};
+use super::nonce::ThreadNonces;
+use super::published::{Published, State};
 use crate::{Audit, AuditLog};
 
 /// Default number of encryptions allowed per key: 2^31.
@@ -43,81 +43,25 @@ pub enum Exhaustion {
     Rotate,
 }
 
-/// One key: its cipher (the expanded key) and its nonce state.
-pub(super) struct KeyEntry {
-    pub(super) id: Box<str>,
-    pub(super) cipher: Aes256Gcm,
-    /// Random per-key nonce prefix.
-    prefix: [u8; 4],
-    /// Random starting point of the 64-bit counter, below 2^62 so it never wraps.
-    start: u64,
-    /// Encryptions reserved so far (including refused attempts past the budget).
-    uses: AtomicU64,
-    /// Whether the refusal for exhaustion was already audited.
-    exhaustion_reported: AtomicBool,
-}
-
-impl KeyEntry {
-    pub(super) fn new(id: &str, key: &SecretKey) -> Result<Self, KeyError> {
-        let mut r = Zeroizing::new([0u8; 12]);
-        getrandom::getrandom(&mut r[..]).map_err(KeyError::Random)?;
-        let mut prefix = [0u8; 4];
-        prefix.copy_from_slice(&r[..4]);
-        let mut s = [0u8; 8];
-        s.copy_from_slice(&r[4..]);
-        Ok(Self {
-            id: id.into(),
-            cipher: Aes256Gcm::new(key.bytes().into()),
-            prefix,
-            start: u64::from_le_bytes(s) >> 2,
-            uses: AtomicU64::new(0),
-            exhaustion_reported: AtomicBool::new(false),
-        })
-    }
-
-    #[inline]
-    fn nonce(&self, n: u64) -> [u8; NONCE_LEN] {
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce[..4].copy_from_slice(&self.prefix);
-        nonce[4..].copy_from_slice(&self.start.wrapping_add(n).to_be_bytes());
-        nonce
-    }
-}
-
-/// An immutable snapshot of the ring; replaced whole on every change.
-#[derive(Clone, Default)]
-pub(super) struct State {
-    pub(super) keys: HashMap<Box<str>, Arc<KeyEntry>>,
-    /// Ids in the order they were added.
-    pub(super) order: Vec<Box<str>>,
-    pub(super) active: Option<Arc<KeyEntry>>,
-}
-
-impl State {
-    pub(super) fn insert(&mut self, entry: KeyEntry) -> Result<Arc<KeyEntry>, KeyRingError> {
-        if self.keys.contains_key(&entry.id) {
-            return Err(KeyRingError::DuplicateKeyId {
-                key_id: entry.id.to_string(),
-            });
-        }
-        let e = Arc::new(entry);
-        self.order.push(e.id.clone());
-        self.keys.insert(e.id.clone(), e.clone());
-        Ok(e)
-    }
-}
-
 /// AES-256-GCM keys by id: one active key encrypts, every key in the ring decrypts.
 ///
 /// * **Key ids** are strings of 1 to 64 characters from `A-Z a-z 0-9 - _ .`; every envelope
 ///   carries its key's id, so an id must never be reused for different material.
 /// * **Nonces** are made here, never by the caller: a random 32-bit prefix per key and a 64-bit
 ///   counter from a random start, so no nonce repeats during a key's life in this process.
+///   Each thread encrypting under the active key takes counter values in blocks (one atomic
+///   add per block; blocks grow from 1 to 64 values, or to `budget / 1024` if smaller) and
+///   uses each value once; a block belongs to one thread and one key.
 /// * **Use budget**: each key counts its encryptions and, past [`DEFAULT_USE_BUDGET`] (or the
-///   builder's [`KeyRingBuilder::use_budget`]), refuses or rotates ([`Exhaustion`]).
-/// * **Thread-safe**: all methods take `&self`. Encryption and decryption read an immutable
-///   snapshot through an [`ArcSwap`] (no lock) and bump one atomic counter; changes (rotate,
-///   retire, ...) are serialised among themselves and publish a new snapshot.
+///   builder's [`KeyRingBuilder::use_budget`]), refuses or rotates ([`Exhaustion`]). A block
+///   counts whole against the budget when taken, so a key never exceeds its budget and may
+///   stop up to `threads x block` encryptions short of it (values a rotation left unused);
+///   [`KeyRing::key_uses`] counts only the values used.
+/// * **Thread-safe**: all methods take `&self`. Changes (rotate, retire, ...) are serialised
+///   among themselves and publish a new immutable snapshot (`arc-swap`); readers take no lock.
+///   Encryption under the active key reads a per-thread cached reference to it, revalidated
+///   with one atomic load, and takes its nonce with one atomic add: a rotation applies to
+///   every encryption that starts after it returns.
 /// * **Audit**: every ring operation (create, add, rotate, activate, retire, exhaustion,
 ///   automatic rotation) leaves exactly one [`Audit`] record with actor `"keyring"`, the key id
 ///   as resource and outcome `"ok"` or the reason it failed. Encryptions and decryptions are not
@@ -134,7 +78,7 @@ impl State {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct KeyRing {
-    pub(super) state: ArcSwap<State>,
+    pub(super) state: Published,
     pub(super) writer: parking_lot::Mutex<()>,
     pub(super) audit: Option<AuditLog>,
     pub(super) budget: u64,
@@ -290,12 +234,13 @@ impl KeyRing {
         self.state.load().keys.contains_key(id)
     }
 
-    /// Encryptions made with key `id` (capped at the budget), if it is in the ring.
+    /// Encryptions made with key `id`, if it is in the ring: exact when no encryption is in
+    /// progress, an estimate while other threads encrypt. Counter values that threads took in
+    /// blocks but have not used are not counted here, though they do count against the
+    /// budget (see [`KeyRing`]'s use budget).
     pub fn key_uses(&self, id: &str) -> Option<u64> {
         let s = self.state.load();
-        s.keys
-            .get(id)
-            .map(|e| e.uses.load(Relaxed).min(self.budget))
+        s.keys.get(id).map(|e| e.nonces.used(self.budget))
     }
 
     /// Encryptions allowed per key.
@@ -313,48 +258,89 @@ impl KeyRing {
         self.auto_rotations.load(Relaxed)
     }
 
-    /// Reserves a nonce under the active key (or `key_id`) and runs `f` with the key.
-    #[inline]
+    /// Takes a nonce under the active key (or `key_id`) and runs `f` with the key.
+    // Always inlined (the cold parts are functions of their own): returned through a call, the
+    // 32-byte `Result` was copied with a store-forwarding stall on every encryption.
+    #[inline(always)]
     fn with_encryption_key<R>(
         &self,
         key_id: Option<&str>,
-        mut f: impl FnMut(&Aes256Gcm, &str, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
+        mut f: impl FnMut(&KeyEntry, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
     ) -> Result<R, CryptoError> {
         loop {
-            let state = self.state.load();
-            let entry = match key_id {
-                None => state.active.as_deref().ok_or(CryptoError::NoActiveKey)?,
+            // Set (cold) when the key's budget is spent; `r` is then `KeyExhausted`.
+            let mut spent: Option<Arc<KeyEntry>> = None;
+            let r = match key_id {
+                None => self.state.with_active(|active, nonces| match active {
+                    Some(entry) => self.reserve(entry, nonces, &mut spent, &mut f),
+                    None => Err(CryptoError::NoActiveKey),
+                }),
                 Some(id) => {
-                    state
-                        .keys
-                        .get(id)
-                        .map(|e| &**e)
-                        .ok_or_else(|| CryptoError::UnknownKey {
+                    let state = self.state.load();
+                    match state.keys.get(id) {
+                        Some(entry) => self.reserve(entry, None, &mut spent, &mut f),
+                        None => Err(CryptoError::UnknownKey {
                             key_id: id.to_owned(),
-                        })?
+                        }),
+                    }
                 }
             };
-            let n = entry.uses.fetch_add(1, Relaxed);
-            if n < self.budget {
-                return f(&entry.cipher, &entry.id, entry.nonce(n));
+            match spent {
+                None => return r,
+                Some(entry) => {
+                    if !self.on_spent(&entry, key_id.is_none())? {
+                        return r;
+                    }
+                }
             }
-            if key_id.is_none() && self.exhaustion == Exhaustion::Rotate {
-                let id: Box<str> = entry.id.clone();
-                drop(state);
-                self.auto_rotate(&id)?;
-                continue;
+        }
+    }
+
+    /// The budget of `entry` is spent: rotates (under [`Exhaustion::Rotate`], for the active
+    /// key) and returns `true` to retry, or audits the refusal (once per key) and returns
+    /// `false`.
+    #[cold]
+    fn on_spent(&self, entry: &KeyEntry, active: bool) -> Result<bool, CryptoError> {
+        if active && self.exhaustion == Exhaustion::Rotate {
+            self.auto_rotate(&entry.id)?;
+            return Ok(true);
+        }
+        if !entry.exhaustion_reported.swap(true, Relaxed) {
+            self.record(
+                "exhausted",
+                &entry.id,
+                "refused",
+                &format!("budget={}", self.budget),
+            );
+        }
+        Ok(false)
+    }
+
+    /// Takes the next counter value of `entry` (from this thread's block if given, else
+    /// directly) and runs `f`; or sets `spent` and fails if the budget is used up.
+    #[inline(always)]
+    fn reserve<R>(
+        &self,
+        entry: &Arc<KeyEntry>,
+        nonces: Option<&mut Option<ThreadNonces>>,
+        spent: &mut Option<Arc<KeyEntry>>,
+        f: &mut impl FnMut(&KeyEntry, [u8; NONCE_LEN]) -> Result<R, CryptoError>,
+    ) -> Result<R, CryptoError> {
+        let space = &entry.nonces;
+        let n = match nonces {
+            Some(thread) => thread
+                .get_or_insert_with(|| ThreadNonces::new(space))
+                .take(space, self.budget),
+            None => space.take_one(self.budget),
+        };
+        match n {
+            Some(n) => f(entry, space.nonce(n)),
+            None => {
+                *spent = Some(entry.clone());
+                Err(CryptoError::KeyExhausted {
+                    key_id: entry.id.to_string(),
+                })
             }
-            if !entry.exhaustion_reported.swap(true, Relaxed) {
-                self.record(
-                    "exhausted",
-                    &entry.id,
-                    "refused",
-                    &format!("budget={}", self.budget),
-                );
-            }
-            return Err(CryptoError::KeyExhausted {
-                key_id: entry.id.to_string(),
-            });
         }
     }
 
@@ -397,36 +383,46 @@ impl KeyRing {
     fn with_decryption_key<R>(
         &self,
         id: &str,
-        f: impl FnOnce(&Aes256Gcm) -> Result<R, CryptoError>,
+        f: impl FnOnce(&KeyEntry) -> Result<R, CryptoError>,
     ) -> Result<R, CryptoError> {
-        let state = self.state.load();
-        // Most data is under the active key: a string comparison spares hashing the id.
-        let entry = match &state.active {
-            Some(a) if *a.id == *id => a,
-            _ => state.keys.get(id).ok_or_else(|| CryptoError::UnknownKey {
-                key_id: id.to_owned(),
-            })?,
+        // Most data is under the active key: this thread's cached reference to it spares the
+        // snapshot load, and a string comparison spares hashing the id.
+        let r = match self.state.with_active(|active, _| match active {
+            Some(a) if *a.id == *id => Ok(f(a)),
+            _ => Err(f),
+        }) {
+            Ok(r) => r,
+            Err(f) => {
+                let state = self.state.load();
+                let entry = state.keys.get(id).ok_or_else(|| CryptoError::UnknownKey {
+                    key_id: id.to_owned(),
+                })?;
+                f(entry)
+            }
         };
-        let r = f(&entry.cipher);
         if matches!(r, Err(CryptoError::Decrypt)) {
             self.decrypt_failures.fetch_add(1, Relaxed);
         }
         r
     }
 
+    #[inline]
     fn encrypt_impl(
         &self,
         data: &[u8],
         key_id: Option<&str>,
         aad: &[u8],
     ) -> Result<EncryptedData, CryptoError> {
-        self.with_encryption_key(key_id, |cipher, id, nonce| {
-            let mut out = Vec::with_capacity(envelope::overhead(id.len()) + data.len());
-            envelope::write_prefix(&mut out, id.as_bytes(), &nonce);
+        self.with_encryption_key(key_id, |entry, nonce| {
+            // One allocation, sized for the whole envelope; encrypted in place inside it.
+            let prefix = entry.aad.envelope_prefix();
+            let mut out = Vec::with_capacity(prefix.len() + NONCE_LEN + data.len() + TAG_LEN);
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(&nonce);
             let at = out.len();
             out.extend_from_slice(data);
-            let tag = envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::seal(cipher, &nonce, full, &mut out[at..])
+            let tag = envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::seal(&entry.cipher, &nonce, full, &mut out[at..])
             })?;
             out.extend_from_slice(&tag);
             Ok(EncryptedData::from_raw(out))
@@ -434,6 +430,7 @@ impl KeyRing {
     }
 
     /// Encrypts `data` under the active key.
+    #[inline]
     pub fn encrypt_data(&self, data: &[u8]) -> Result<EncryptedData, CryptoError> {
         self.encrypt_impl(data, None, &[])
     }
@@ -479,11 +476,10 @@ impl KeyRing {
         data: &EncryptedData,
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let id = data.key_id();
-        self.with_decryption_key(id, |cipher| {
+        self.with_decryption_key(data.key_id(), |entry| {
             let mut out = Zeroizing::new(data.ciphertext().to_vec());
-            envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::open(cipher, &data.nonce(), full, &mut out, &data.tag())
+            envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::open(&entry.cipher, &data.nonce(), full, &mut out, &data.tag())
             })?;
             Ok(out)
         })
@@ -491,18 +487,25 @@ impl KeyRing {
 
     /// Encrypts `buf` in place under the active key, binding `aad`; returns what decryption
     /// needs besides the ciphertext. Allocates nothing (unless `aad` is longer than ~170 bytes,
-    /// and then only on a thread's first such call).
+    /// and then only on a thread's first such call; and a thread's first encryption with the
+    /// ring allocates its cache slot).
+    #[inline]
     pub fn encrypt_in_place(
         &self,
         buf: &mut [u8],
         aad: &[u8],
     ) -> Result<EnvelopeHeader, CryptoError> {
-        self.with_encryption_key(None, |cipher, id, nonce| {
-            let tag = envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::seal(cipher, &nonce, full, buf)
+        // Written in place rather than returned through the reservation's enums: moving the
+        // 96-byte header through each layer cost more than the rest of the bookkeeping.
+        let mut header = EnvelopeHeader::EMPTY;
+        self.with_encryption_key(None, |entry, nonce| {
+            let tag = envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::seal(&entry.cipher, &nonce, full, buf)
             })?;
-            Ok(EnvelopeHeader::new(id, nonce, tag))
-        })
+            header = entry.header.sealed(nonce, tag);
+            Ok(())
+        })?;
+        Ok(header)
     }
 
     /// Decrypts in place what [`KeyRing::encrypt_in_place`] produced. On failure `buf` is
@@ -513,10 +516,9 @@ impl KeyRing {
         buf: &mut [u8],
         aad: &[u8],
     ) -> Result<(), CryptoError> {
-        let id = header.key_id();
-        self.with_decryption_key(id, |cipher| {
-            envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::open(cipher, &header.nonce(), full, buf, &header.tag())
+        self.with_decryption_key(header.key_id(), |entry| {
+            envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::open(&entry.cipher, &header.nonce(), full, buf, &header.tag())
             })
         })
     }
@@ -538,9 +540,9 @@ impl KeyRing {
         nonce.copy_from_slice(&head[2 + n..]);
         let mut t = [0u8; TAG_LEN];
         t.copy_from_slice(tag);
-        self.with_decryption_key(id, |cipher| {
-            envelope::with_full_aad(id.as_bytes(), aad, |full| {
-                envelope::open(cipher, &nonce, full, ct, &t)
+        self.with_decryption_key(id, |entry| {
+            envelope::with_full_aad(&entry.aad, aad, |full| {
+                envelope::open(&entry.cipher, &nonce, full, ct, &t)
             })
         })?;
         Ok(ct)

@@ -42,11 +42,14 @@
 
 mod at_rest;
 mod builder;
+mod entry;
 mod envelope;
 mod error;
 mod global;
 mod key;
 mod keyring;
+mod nonce;
+mod published;
 #[doc(hidden)]
 pub mod raw;
 
