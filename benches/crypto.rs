@@ -22,7 +22,8 @@ use tickwatch::security::crypto::{KeyRing, SecretKey};
 
 const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
 const KEY: [u8; 32] = [0x42; 32];
-const ENVELOPE_AAD: &[u8] = b"tickwatch-envelope\x01\x0bbench-key-1";
+// What the crate authenticates for key "bench-key-1": header padded to 32 bytes.
+const ENVELOPE_AAD: &[u8] = b"tickwatch-envelope\x01\x0bbench-key-1\x00";
 
 fn config(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.warm_up_time(Duration::from_millis(500));

@@ -28,7 +28,7 @@
 //!
 //! ```text
 //! version (u8 = 1) | key id length n (u8, 1..=64) | key id (n bytes) | nonce (12) | ciphertext | tag (16)
-//! AAD = b"tickwatch-envelope" || version || n || key id || caller AAD
+//! AAD = b"tickwatch-envelope" || version || n || key id || zeros to 16n bytes || caller AAD
 //! ```
 //!
 //! ```
