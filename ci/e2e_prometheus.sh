@@ -8,20 +8,25 @@
 # arguments (ci/e2e_prometheus.sh auto -- serve_metrics 127.0.0.1:{PORT}).
 #
 # COMMAND must serve tickwatch's endpoint (/metrics, /snapshot) on 127.0.0.1:PORT and keep
-# serving until killed; the values it serves must be stable (the workload finished), since
-# the script compares a scrape with a later /snapshot. Example:
+# serving until killed. The compared series may change while it starts (a workload still
+# running): the script compares only a scrape taken after a /snapshot read and followed by
+# one that shows the same totals, so they must come to rest (the workload finishes). Other
+# series (resource gauges) may keep changing. Examples:
 #
-#   cargo build --release --features http --example serve_metrics
+#   cargo build --release --features http --example trading_engine
+#   ci/e2e_prometheus.sh --counter orders_sent auto -- \
+#       target/release/examples/trading_engine --quick --serve '127.0.0.1:{PORT}'
 #   ci/e2e_prometheus.sh 19464 -- target/release/examples/serve_metrics 127.0.0.1:19464
 #
-# Options (snapshot series names, before sanitizing; each must be a single series):
-#   --counter NAME   counter compared exactly            (default: orders_filled)
-#   --latency NAME   latency whose p99 is compared       (default: order_roundtrip)
+# Options (snapshot series names, before sanitizing):
+#   --counter NAME   counter compared exactly, each of its series (default: orders_filled)
+#   --latency NAME   latency whose p99 is compared, a single series (default: order_roundtrip)
 #   --timeout SECS   every wait's limit                   (default: 60)
 #   --prometheus P   the server binary                    (default: /usr/bin/prometheus)
 #
 # Checks:
-#   counter:  Prometheus' `<counter>_total` equals the snapshot's `total` exactly.
+#   counter:  every series of Prometheus' `<counter>_total` equals the snapshot's `total` of
+#             the series with the same labels exactly, and both have the same label sets.
 #   quantile: q = histogram_quantile(0.99, <latency>_seconds_bucket) from Prometheus, and P =
 #             the snapshot's p99 (seconds). With the snapshot's bucket bounds b_0 < ... < b_k,
 #             Prometheus interpolates inside the bucket (b_{i-1}, b_i] that holds the rank
@@ -40,7 +45,7 @@ TIMEOUT=60
 PROMETHEUS=/usr/bin/prometheus
 
 usage() {
-    sed -n '4,24p' "$0" >&2
+    sed -n '4,28p' "$0" >&2
     exit 2
 }
 
@@ -182,6 +187,17 @@ def query(expr):
         raise SystemExit(f"FAIL: query {expr!r}: {r}")
     return r["data"]["result"]
 
+def label_name(key):
+    # tickwatch::export::sanitize_label_name: a leading `__` run becomes one `_`.
+    s = re.sub(r"[^a-zA-Z0-9_]", "_", key) if key else "_"
+    if s[0].isdigit():
+        s = "_" + s
+    return re.sub(r"^__+", "_", s)
+
+def by_labels(series):
+    # A series' identity as Prometheus stores it: sanitized keys, empty values left out.
+    return tuple(sorted((label_name(k), v) for k, v in series["tags"] if v != ""))
+
 def one(snapshot, name, kind):
     found = [s for s in snapshot["series"] if s["name"] == name and s["value"]["type"] == kind]
     if len(found) != 1:
@@ -189,30 +205,70 @@ def one(snapshot, name, kind):
     return found[0]["value"]
 
 counter_q = f'{sanitize(counter, "_total")}{{job="tickwatch"}}'
-quantile_q = f'histogram_quantile(0.99, {sanitize(latency, "_seconds")}_bucket{{job="tickwatch"}})'
+latency_q = f'{sanitize(latency, "_seconds")}_bucket{{job="tickwatch"}}'
+quantile_q = f'histogram_quantile(0.99, {latency_q})'
 deadline = time.monotonic() + timeout
-def compared(snapshot):
-    return [s for s in snapshot["series"] if s["name"] in (counter, latency)]
 
+def compared(snapshot):
+    # What a scrape must agree with: totals and buckets. Windows and rates roll over on
+    # time, workload or not, so they are left out.
+    out = []
+    for s in snapshot["series"]:
+        v = s["value"]
+        if s["name"] == counter and v["type"] == "counter":
+            out.append((s["name"], by_labels(s), v["total"]))
+        elif s["name"] == latency and v["type"] == "latency":
+            out.append((s["name"], by_labels(s), v["total"], v["sum_ns"], v["buckets"]))
+    return out
+
+def scraped_at(expr):
+    # Prometheus' timestamp of the oldest sample the query would read (None: none yet).
+    r = query(f"min(timestamp({expr}))")
+    return float(r[0]["value"][1]) if r else None
+
+def scraped_after(t):
+    # Both series come from a scrape that started after t. Prometheus may align a scrape's
+    # timestamp by up to 2 ms (scrape timestamp tolerance), hence the margin.
+    while time.monotonic() < deadline:
+        ts = [scraped_at(counter_q), scraped_at(latency_q)]
+        if all(x is not None and x > t + 0.01 for x in ts):
+            return True
+        time.sleep(0.25)
+    return False
+
+c = q = None
 while True:
-    # The two compared series must not change around the queries (other series, such as
-    # resource gauges, may).
+    # Counters and buckets only grow. A scrape started after `before` was read and answered
+    # before `after` is read, with both reads the same, saw exactly those values.
     before = get(f"http://127.0.0.1:{port}/snapshot")
-    c, q = query(counter_q), query(quantile_q)
-    after = get(f"http://127.0.0.1:{port}/snapshot")
-    if c and q and compared(before) == compared(after):
-        break
+    t0 = time.time()
+    if scraped_after(t0):
+        c, q = query(counter_q), query(quantile_q)
+        after = get(f"http://127.0.0.1:{port}/snapshot")
+        if c and q and compared(before) == compared(after):
+            break
     if time.monotonic() > deadline:
-        why = "values changed between two /snapshot reads" if c and q else "no scrape answered yet"
+        why = "the compared series never came to rest" if c and q else "no scrape after a /snapshot read"
         raise SystemExit(f"FAIL: after {timeout:.0f}s: {why} (counter {c}, quantile {q})")
-    time.sleep(0.5)
 
 failures = []
-want = one(after, counter, "counter")["total"]
-got = float(c[0]["value"][1])
-print(f"counter  {counter_q} = {got:.17g}; /snapshot total = {want}")
-if len(c) != 1 or got != float(want):
-    failures.append(f"counter: Prometheus {got} != snapshot {want} (series {len(c)})")
+want = {
+    by_labels(s): s["value"]["total"]
+    for s in after["series"]
+    if s["name"] == counter and s["value"]["type"] == "counter"
+}
+got = {
+    tuple(sorted((k, v) for k, v in r["metric"].items() if k not in ("__name__", "job", "instance"))): float(r["value"][1])
+    for r in c
+}
+if not want:
+    failures.append(f"counter: /snapshot has no counter named {counter!r}")
+for labels in sorted(set(want) | set(got)):
+    w, g = want.get(labels), got.get(labels)
+    shown = ",".join(f"{k}={v}" for k, v in labels)
+    print(f"counter  {counter_q} {{{shown}}} = {g if g is None else format(g, '.17g')}; /snapshot total = {w}")
+    if w is None or g is None or g != float(w):
+        failures.append(f"counter {{{shown}}}: Prometheus {g} != snapshot {w}")
 
 lat = one(after, latency, "latency")
 p99 = lat["total"]["p99"] / 1e9

@@ -29,9 +29,21 @@
 //! calls it counted itself: `accepted == delivered` and `calls == accepted + dropped`. It exits
 //! non-zero if either fails.
 //!
+//! The instance also carries two alert rules (order round trip p99 over 5 ms, no fills) and
+//! the report ends with their notifications and the system health (see `monitoring.rs`).
+//!
 //! Options: `--quick`, `--secs S` (time budget), `--rate N` (orders per second over both
 //! strategies, 0 for as fast as the pipeline goes), `--orders N` (stop after N orders per
 //! strategy), `--block` (`Backpressure::Block` instead of `Drop`).
+//!
+//! With the `http` feature, `--serve ADDR` serves `/metrics` (Prometheus), `/health` and
+//! `/snapshot` on ADDR (`127.0.0.1:0` picks a free port) from the start of the run, prints
+//! `serving http://HOST:PORT/metrics` on a line of its own, and after the report keeps
+//! serving the final aggregates until killed, or for `--serve-for S` seconds:
+//!
+//! ```text
+//! cargo run --release --features http --example trading_engine -- --quick --serve 127.0.0.1:9184
+//! ```
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -45,6 +57,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+#[path = "trading_engine/monitoring.rs"]
+mod monitoring;
 use tickwatch::sink::{Batch, JsonLinesSink, RecordView, Sink, SinkError};
 use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry};
 
@@ -78,12 +92,17 @@ struct Config {
     max_orders: u64,
     backpressure: Backpressure,
     quick: bool,
+    /// `--serve ADDR`: the metrics endpoint's address (needs the `http` feature).
+    serve: Option<String>,
+    /// `--serve-for S`: how long to keep serving after the report (default: until killed).
+    serve_for: Option<Duration>,
 }
 
 impl Config {
     fn from_args() -> Result<Config, String> {
         let mut quick = std::env::var("TICKWATCH_QUICK").is_ok_and(|v| v == "1" || v == "true");
         let (mut secs, mut rate, mut max_orders, mut block) = (None, DEFAULT_RATE, 0, false);
+        let (mut serve, mut serve_for) = (None, None);
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             let mut value = |name: &str| {
@@ -97,12 +116,28 @@ impl Config {
                 "--rate" => rate = value("--rate")? as u64,
                 "--orders" => max_orders = value("--orders")? as u64,
                 "--block" => block = true,
+                "--serve-for" => {
+                    let s = value("--serve-for")?;
+                    serve_for = Some(
+                        Duration::try_from_secs_f64(s)
+                            .map_err(|e| format!("--serve-for {s}: {e}"))?,
+                    );
+                }
+                "--serve" => {
+                    serve = Some(
+                        args.next()
+                            .ok_or("--serve needs an address, such as 127.0.0.1:9184")?,
+                    );
+                }
                 "-h" | "--help" => {
-                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block]");
+                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block] [--serve ADDR [--serve-for S]]");
                     std::process::exit(0);
                 }
                 other => return Err(format!("unknown argument {other:?} (try --help)")),
             }
+        }
+        if serve_for.is_some() && serve.is_none() {
+            return Err("--serve-for needs --serve ADDR".into());
         }
         Ok(Config {
             secs: secs.unwrap_or(if quick { 2.0 } else { 10.0 }),
@@ -114,6 +149,8 @@ impl Config {
                 Backpressure::Drop
             },
             quick,
+            serve,
+            serve_for,
         })
     }
 }
@@ -807,6 +844,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    #[cfg(not(feature = "http"))]
+    if cfg.serve.is_some() || cfg.serve_for.is_some() {
+        let addr = cfg.serve.as_deref().unwrap_or("127.0.0.1:9184");
+        eprintln!(
+            "trading_engine: --serve needs the `http` feature: rebuild with \
+             `cargo run --release --features http --example trading_engine -- --serve {addr}`"
+        );
+        return ExitCode::from(2);
+    }
     match run(&cfg) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -824,13 +870,21 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         _ => {}
     }
     let agg = Arc::new(Mutex::new(Aggregate::default()));
-    let tw = Telemetry::builder()
-        .ring_capacity(1 << 20)
-        .backpressure(cfg.backpressure)
-        .level(Level::Info)
-        .sink(JsonLinesSink::create(OUT)?)
-        .sink(HdrSink(agg.clone()))
-        .start()?;
+    let (builder, mut alerts) = monitoring::with_alerts(
+        Telemetry::builder()
+            .ring_capacity(1 << 20)
+            .backpressure(cfg.backpressure)
+            .level(Level::Info)
+            .sink(JsonLinesSink::create(OUT)?)
+            .sink(HdrSink(agg.clone())),
+    );
+    let tw = builder.start()?;
+    // Served from the start, so a scraper sees the run live; the final values stay up after.
+    #[cfg(feature = "http")]
+    let server = match &cfg.serve {
+        Some(addr) => Some(monitoring::serve(&tw, addr)?),
+        None => None,
+    };
 
     let rate = if cfg.rate == 0 {
         "unthrottled".to_string()
@@ -926,10 +980,12 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     });
     calls.event += 1;
 
+    // `flush` also flushes the JSON file, so its lines can be counted with the instance
+    // still up (it keeps serving with `--serve`). Alerts and the resource sampler publish
+    // straight into the aggregates, not as records: the counts below stay exact.
     tw.flush()?;
     let stats = tw.stats();
     let agg = std::mem::take(&mut *agg.lock().map_err(|_| "sink state poisoned")?);
-    tw.shutdown()?;
     let path = std::fs::canonicalize(OUT).unwrap_or_else(|_| PathBuf::from(OUT));
     let (lines, bytes) = count_lines(&path)?;
 
@@ -1032,5 +1088,12 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     } else {
         println!("FAILED: calls by kind {calls:?}; sink saw {seen}, json lines {lines}; {stats:?}");
     }
+    println!();
+    monitoring::print_report(&tw, &mut alerts);
+    #[cfg(feature = "http")]
+    if let Some(server) = server {
+        monitoring::keep_serving(server, &mut alerts, cfg.serve_for)?;
+    }
+    tw.shutdown()?;
     Ok(ok)
 }
