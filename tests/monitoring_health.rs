@@ -9,9 +9,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tickwatch::monitoring::component::{ALERTS, BUDGET, COLLECTOR, RESOURCES, RINGS, SINKS};
-use tickwatch::monitoring::{CollectorPolicy, HealthStatus, SeriesValue, SinkPolicy, Status};
+use tickwatch::monitoring::{
+    CollectorPolicy, Health, HealthStatus, SeriesValue, SinkPolicy, Status,
+};
 use tickwatch::sink::{Batch, Sink, SinkError};
-use tickwatch::{Backpressure, Telemetry, TelemetryBuilder};
+use tickwatch::{Backpressure, StartError, Telemetry, TelemetryBuilder};
 
 const TICK: Duration = Duration::from_millis(10);
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -332,5 +334,61 @@ fn without_resource_sampling_there_are_no_process_gauges() {
     assert!(h.component(RESOURCES).is_none(), "{h:#?}");
     assert!(h.component(BUDGET).is_none(), "{h:#?}");
     assert!(h.component(COLLECTOR).is_some());
+    tw.shutdown().unwrap();
+}
+
+#[test]
+fn an_application_registry_holds_tickwatchs_components_too() {
+    let health = Health::new();
+    health
+        .register_check("exchange_link", || (Status::Healthy, "connected"))
+        .unwrap();
+    let tw = builder()
+        .resource_sampling(None)
+        .health(health.clone())
+        .start()
+        .unwrap();
+    let h = health.get_system_health();
+    assert!(h.component(COLLECTOR).is_some(), "{h:#?}");
+    assert!(h.component("exchange_link").is_some());
+    // The instance's handle is the same registry.
+    tw.health()
+        .register_check("risk_engine", || (Status::Healthy, "ok"))
+        .unwrap();
+    assert!(health
+        .get_system_health()
+        .component("risk_engine")
+        .is_some());
+    tw.shutdown().unwrap();
+}
+
+#[test]
+fn a_taken_component_name_fails_start_and_leaves_the_registry_as_it_was() {
+    let health = Health::new();
+    // Taken by the application: registered after the collector's own component, so a
+    // failed start has registered some of its components already.
+    health.register_pushed(ALERTS, None).unwrap();
+    match builder().health(health.clone()).start() {
+        Err(e @ StartError::HealthComponent(_)) => {
+            assert!(e.to_string().contains(ALERTS), "{e}")
+        }
+        Err(other) => panic!("wrong error: {other:?}"),
+        Ok(_) => panic!("started with a taken component name"),
+    }
+    let names: Vec<_> = health
+        .get_system_health()
+        .components
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec![ALERTS.to_string()],
+        "left behind by a failed start"
+    );
+    // So the application can free the name and start again.
+    assert!(health.unregister(ALERTS));
+    let tw = builder().health(health.clone()).start().unwrap();
+    assert!(health.get_system_health().component(ALERTS).is_some());
     tw.shutdown().unwrap();
 }
