@@ -392,3 +392,34 @@ fn a_taken_component_name_fails_start_and_leaves_the_registry_as_it_was() {
     assert!(health.get_system_health().component(ALERTS).is_some());
     tw.shutdown().unwrap();
 }
+
+#[test]
+fn components_judged_per_sample_do_not_go_stale_between_samples() {
+    // A collector policy stricter than the sampling interval: the rings, resources and
+    // budget components are judged once per sample, but the collector ticks every 10 ms and
+    // is alive throughout, so none of them may read "stale" in between.
+    let stale_after = Duration::from_millis(150);
+    let tw = builder()
+        .resource_sampling(Some(Duration::from_millis(600)))
+        .collector_policy(CollectorPolicy {
+            stale_after,
+            ..CollectorPolicy::default()
+        })
+        .start()
+        .unwrap();
+    wait_first_tick(&tw);
+    // Watch across more than one sampling interval.
+    let end = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+        let h = tw.get_system_health();
+        if h.component(COLLECTOR).unwrap().message.starts_with("stale") {
+            continue; // the collector itself did not run (a loaded machine): no verdict
+        }
+        for name in [RINGS, RESOURCES, BUDGET] {
+            let c = h.component(name).unwrap();
+            assert!(!c.message.starts_with("stale"), "{name}: {h:#?}");
+        }
+    }
+    tw.shutdown().unwrap();
+}
