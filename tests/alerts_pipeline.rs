@@ -473,3 +473,48 @@ fn logging_alerts_into_a_full_ring_never_stalls_the_collector() {
         .any(|r| matches!(r, Record::Metric { name, .. } if name == "after")));
     tw.shutdown().unwrap();
 }
+
+#[test]
+fn counter_rate_and_absence_rules_run_on_the_instance() {
+    let inbox = Inbox::default();
+    let rate = Rule::new(
+        "orders_burst",
+        Expr::CounterRate {
+            selector: Selector::new("orders"),
+            op: Op::Gt,
+            bound: 100.0,
+        },
+    );
+    let absent = Rule::new(
+        "no_heartbeat",
+        Expr::Absent {
+            selector: Selector::new("heartbeat"),
+        },
+    );
+    let tw = builder()
+        .aggregation_interval(Duration::from_millis(20))
+        .alerts_config(unlimited())
+        .alert_rules([rate, absent])
+        .alert_route("callback", SeverityFilter::all(), inbox.sink())
+        .start()
+        .unwrap();
+    // No heartbeat series at all: the absence rule fires.
+    inbox.wait("no_heartbeat", Transition::Firing, 1);
+    let orders = tw.counter("orders", &[("venue", "XNAS")]);
+    let heartbeat = tw.metric("heartbeat", &[]);
+    let fired = poll(|| {
+        // Far above 100/s in every window, and a heartbeat in every window.
+        orders.add(1_000);
+        heartbeat.record(1.0);
+        tw.flush().unwrap();
+        let f = inbox.of("orders_burst", Transition::Firing);
+        let r = inbox.of("no_heartbeat", Transition::Resolved);
+        (!f.is_empty() && !r.is_empty()).then_some(f)
+    })
+    .unwrap_or_else(|| panic!("rules did not fire and resolve: {:#?}", inbox.all()));
+    let v = fired[0].value.expect("a rate rule reports its value");
+    assert!(v > 100.0, "rate {v}");
+    assert!(fired[0].labels.contains(&("venue".into(), "XNAS".into())));
+    assert_eq!(inbox.of("no_heartbeat", Transition::Firing).len(), 1);
+    tw.shutdown().unwrap();
+}

@@ -5,6 +5,7 @@
 //! No timed assertions: every wait polls with a generous deadline; the collector ticks every
 //! 10 ms so the waits are short.
 
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -421,5 +422,49 @@ fn components_judged_per_sample_do_not_go_stale_between_samples() {
             assert!(!c.message.starts_with("stale"), "{name}: {h:#?}");
         }
     }
+    tw.shutdown().unwrap();
+}
+
+/// A sink that takes `delay` over every write while `slow` is set.
+struct SlowSink {
+    slow: Arc<AtomicBool>,
+    delay: Duration,
+}
+
+impl Sink for SlowSink {
+    fn write(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
+        if self.slow.load(SeqCst) {
+            std::thread::sleep(self.delay);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_collector_lagging_behind_the_producers_is_degraded() {
+    let slow = Arc::new(AtomicBool::new(true));
+    let tw = builder()
+        .resource_sampling(None)
+        .sink(SlowSink {
+            slow: slow.clone(),
+            delay: Duration::from_millis(60),
+        })
+        .collector_policy(CollectorPolicy {
+            stale_after: Duration::from_secs(30),
+            lag_degraded: Duration::from_millis(30),
+            lag_unhealthy: Duration::from_secs(30),
+        })
+        .start()
+        .unwrap();
+    let spread = tw.metric("spread", &[]);
+    // Records keep arriving while the sink takes 60 ms per batch: the oldest undrained
+    // record is older than 30 ms when the collector gets to it.
+    let h = wait_for(&tw, COLLECTOR, Status::Degraded, || spread.record(1.0));
+    assert!(
+        h.component(COLLECTOR).unwrap().message.contains("lags"),
+        "{h:#?}"
+    );
+    slow.store(false, SeqCst);
+    wait_for(&tw, COLLECTOR, Status::Healthy, || spread.record(1.0));
     tw.shutdown().unwrap();
 }
