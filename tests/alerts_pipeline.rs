@@ -219,7 +219,7 @@ fn a_gauge_rule_fires_and_resolves_on_the_collector() {
 
 #[test]
 fn a_rule_with_for_is_pending_first_then_firing() {
-    let hold = Duration::from_millis(300);
+    let hold = Duration::from_millis(500);
     let inbox = Inbox::default();
     let tw = builder()
         .alert_rules([spread_rule(hold)])
