@@ -46,7 +46,10 @@ fn start() -> Option<Alertmanager> {
         eprintln!("SKIPPED: {BINARY} not found (Debian package `prometheus-alertmanager`)");
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("tickwatch-am-{}", std::process::id()));
+    // One directory per server: the tests of this file run in parallel in one process.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tickwatch-am-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("alertmanager.yml");
     std::fs::write(
@@ -218,4 +221,63 @@ fn an_unreachable_alertmanager_is_retried_then_counted() {
     );
     assert!(s.last_error.is_some());
     sink.shutdown().unwrap();
+}
+
+/// The same path through a running instance: a rule evaluated on the collector's tick,
+/// routed to an `AlertmanagerSink` with `alert_route`, shows up in `GET /api/v2/alerts`
+/// once its gauge goes over the bound, and leaves the active list when it goes back under.
+#[test]
+fn a_firing_rule_of_an_instance_shows_up_in_alertmanager() {
+    let Some(am) = start() else { return };
+    let sink = AlertmanagerSink::start(AlertmanagerConfig::new(am.url.clone())).unwrap();
+    let stats = sink.stats_handle();
+    let rule = Rule::new(
+        "tickwatch_e2e_instance_spread",
+        Expr::Gauge {
+            selector: Selector::new("spread"),
+            stat: GaugeStat::Last,
+            op: Op::Gt,
+            bound: 0.05,
+        },
+    )
+    .severity(Severity::Critical)
+    .message("spread above 5 bp");
+    let tw = tickwatch::Telemetry::builder()
+        .monitor_tick(Duration::from_millis(20))
+        .resource_sampling(None)
+        .alert_rules([rule])
+        .alert_route("am", SeverityFilter::all(), sink)
+        .start()
+        .unwrap();
+    tw.log_metric("spread", 0.09, &[("venue", "XNAS")]);
+    tw.flush().unwrap();
+    let alert = poll(Duration::from_secs(15), || {
+        listed(&am, "tickwatch_e2e_instance_spread")?.pop()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the firing rule never appeared in GET /api/v2/alerts; sink {:?}, active {:?}",
+            stats.stats(),
+            tw.active_alerts()
+        )
+    });
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["venue"], "XNAS");
+    assert_eq!(alert["annotations"]["summary"], "spread above 5 bp");
+    assert_eq!(alert["status"]["state"], "active");
+
+    tw.log_metric("spread", 0.01, &[("venue", "XNAS")]);
+    tw.flush().unwrap();
+    let cleared = poll(Duration::from_secs(15), || {
+        listed(&am, "tickwatch_e2e_instance_spread")?
+            .is_empty()
+            .then_some(())
+    });
+    assert!(
+        cleared.is_some(),
+        "the resolved rule is still listed as active"
+    );
+    tw.shutdown().unwrap();
+    let s = stats.stats();
+    assert_eq!((s.posted, s.failed), (2, 0), "{s:?}");
 }

@@ -29,7 +29,8 @@ impl Telemetry {
     }
 
     /// Raises an alert by hand: accepted (with an id; a firing notification goes to the alert
-    /// routes at the collector's next tick, which this call brings forward), deduplicated
+    /// routes at the collector's next tick, within
+    /// [`monitor_tick`](crate::TelemetryBuilder::monitor_tick), or at shutdown), deduplicated
     /// (same name and labels already active: its count grows, nothing is notified), rate
     /// limited, or refused (see [`AlertResponse`]). Never blocks on a sink.
     ///

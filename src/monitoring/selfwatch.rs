@@ -127,6 +127,16 @@ impl CollectorTask for SelfWatchTask {
             (Some(_), Some(at)) => ctx.instant() >= at,
         };
         if !due {
+            // Judged once per sample, but alive on every tick: without this they went
+            // stale (degraded) between samples whenever `stale_after` was shorter than the
+            // sampling interval.
+            let h = &self.handles;
+            for handle in [Some(&h.rings), h.resources.as_ref(), h.budget.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                handle.touch();
+            }
             return;
         }
         if let Some((_, every)) = &self.sampler {

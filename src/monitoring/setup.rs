@@ -2,6 +2,7 @@
 //! resource sampling and alerts, the state the instance's handles share with the collector,
 //! and the collector tasks that run them.
 
+use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -105,34 +106,52 @@ impl MonitorSetup {
     ) -> Result<Vec<Box<dyn CollectorTask>>, StartError> {
         let engine = RuleEngine::new(self.rules).map_err(StartError::AlertRules)?;
         let m = &shared.monitor;
-        let reg = |name: &str, stale| {
-            m.health
+        // The names registered so far: a failed start unregisters them, so the caller's
+        // registry (`TelemetryBuilder::health`) is left as it was and a retry can succeed.
+        let taken = RefCell::new(Vec::new());
+        let reg = |name: &'static str, stale| {
+            let handle = m
+                .health
                 .register_pushed(name, stale)
-                .map_err(StartError::HealthComponent)
+                .map_err(StartError::HealthComponent)?;
+            taken.borrow_mut().push(name);
+            Ok::<_, StartError>(handle)
         };
-        let collector = reg(
-            component::COLLECTOR,
-            Some(self.collector_policy.staleness()),
-        )?;
-        // Everything else the collector pushes goes stale with it: only degraded, so a stopped
-        // collector shows as one red component rather than a wall of them.
-        let stale = Some(super::Staleness::degraded_after(
-            self.collector_policy.stale_after,
-        ));
-        let watch = SelfWatch {
-            collector: collector.clone(),
-            rings: reg(component::RINGS, stale)?,
-            sinks: reg(component::SINKS, stale)?,
-            resources: self
-                .resource_interval
-                .map(|_| reg(component::RESOURCES, stale))
-                .transpose()?,
-            budget: self
-                .resource_interval
-                .map(|_| reg(component::BUDGET, stale))
-                .transpose()?,
+        let registered = (|| {
+            let collector = reg(
+                component::COLLECTOR,
+                Some(self.collector_policy.staleness()),
+            )?;
+            // Everything else the collector pushes goes stale with it: only degraded, so a
+            // stopped collector shows as one red component rather than a wall of them.
+            let stale = Some(super::Staleness::degraded_after(
+                self.collector_policy.stale_after,
+            ));
+            let watch = SelfWatch {
+                collector,
+                rings: reg(component::RINGS, stale)?,
+                sinks: reg(component::SINKS, stale)?,
+                resources: self
+                    .resource_interval
+                    .map(|_| reg(component::RESOURCES, stale))
+                    .transpose()?,
+                budget: self
+                    .resource_interval
+                    .map(|_| reg(component::BUDGET, stale))
+                    .transpose()?,
+            };
+            Ok((watch, reg(component::ALERTS, stale)?))
+        })();
+        let (watch, alerts_health) = match registered {
+            Ok(handles) => handles,
+            Err(e) => {
+                for name in taken.take() {
+                    m.health.unregister(name);
+                }
+                return Err(e);
+            }
         };
-        let alerts_health = reg(component::ALERTS, stale)?;
+        let collector = watch.collector.clone();
         let _ = m.collector_health.set(collector);
         let mut router = AlertRouter::new();
         for route in self.routes {
@@ -228,6 +247,12 @@ impl TelemetryBuilder {
     /// Uses `health` as the instance's health registry, so the application's own components
     /// and tickwatch's appear in one [`HealthStatus`](crate::monitoring::HealthStatus). By
     /// default the instance has a registry of its own ([`crate::Telemetry::health`]).
+    ///
+    /// The built-in component names ([`component`](crate::monitoring::component)) can be
+    /// registered once per registry: a second instance on the same registry, or one started
+    /// after a shut-down instance whose components are still listed, fails `start()` with
+    /// [`StartError::HealthComponent`] (unregister the `tickwatch.*` names first). A failed
+    /// start leaves the registry as it was.
     pub fn health(mut self, health: Health) -> Self {
         self.monitor.health = Some(health);
         self
