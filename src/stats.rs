@@ -1,6 +1,9 @@
 //! Exact accounting of what happened to every record.
 
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+
 use crate::lane::ThreadInfo;
+use crate::telemetry::Shared;
 
 /// Counters of one instance, exact `u64`s.
 ///
@@ -61,4 +64,49 @@ pub struct ThreadStats {
     /// Highest fill the collector found when draining this ring, in bytes. Near `capacity`
     /// means the thread came close to blocking (or dropping): consider a larger ring.
     pub high_water: u64,
+}
+
+impl Shared {
+    /// Every record dropped so far, by every thread (the `dropped` of [`Shared::stats`]).
+    pub(crate) fn dropped_total(&self) -> u64 {
+        let set = self.lanes.lock();
+        let live: u64 = set.live.iter().map(|l| l.drops.dropped.load(Relaxed)).sum();
+        set.retired.dropped + self.unattributed_drops.load(Relaxed) + live
+    }
+
+    /// The instance's counters now (see [`crate::Telemetry::stats`]).
+    pub(crate) fn stats(&self) -> Stats {
+        let set = self.lanes.lock();
+        let mut s = Stats {
+            accepted: set.retired.accepted,
+            dropped: set.retired.dropped + self.unattributed_drops.load(Relaxed),
+            oversized: set.retired.oversized,
+            truncated: set.retired.truncated,
+            retired_threads: set.retired.threads,
+            ..Stats::default()
+        };
+        for l in &set.live {
+            let c = &l.counters;
+            let t = ThreadStats {
+                thread: l.thread.clone(),
+                capacity: l.capacity as u64,
+                accepted: c.accepted.load(Relaxed),
+                dropped: l.drops.dropped.load(Relaxed),
+                high_water: l.high_water.load(Relaxed),
+            };
+            s.accepted += t.accepted;
+            s.dropped += t.dropped;
+            s.oversized += l.drops.oversized.load(Relaxed);
+            s.truncated += c.truncated.load(Relaxed);
+            s.threads.push(t);
+        }
+        drop(set);
+        s.delivered = self.progress.delivered.load(Acquire);
+        s.sink_errors = self.progress.sink_errors.load(Relaxed);
+        s.decode_errors = self.progress.decode_errors.load(Relaxed);
+        s.invalid_names = self.series.invalid_names.load(Relaxed);
+        s.overflowed_series = self.series.overflowed.load(Relaxed);
+        s.series = self.series.len() as u64;
+        s
+    }
 }

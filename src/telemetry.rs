@@ -21,7 +21,7 @@ use crate::monitoring::tick::CollectorTask;
 use crate::performance::{Counter, Latency, Metric, RegisterError, Registry, Resource, SeriesKind};
 use crate::record::{self, kind, Writer, SAMPLE_LEN};
 use crate::sink::Sink;
-use crate::stats::{Stats, ThreadStats};
+use crate::stats::Stats;
 use crate::StartError;
 
 /// Why [`Telemetry::flush`] failed.
@@ -122,7 +122,7 @@ pub(crate) struct Shared {
     /// Per-series aggregates: written by the collector (once per batch and per tick), read by
     /// `snapshot()`. On lines of their own for the same reason as `progress`.
     pub(crate) aggregates: CachePadded<Mutex<Aggregator>>,
-    unattributed_drops: AtomicU64,
+    pub(crate) unattributed_drops: AtomicU64,
     pub(crate) flush_requested: AtomicU64,
     pub(crate) flush_done: Mutex<u64>,
     pub(crate) flush_cv: Condvar,
@@ -301,54 +301,12 @@ impl Shared {
         }
     }
 
-    /// Every record dropped so far, by every thread (the `dropped` of [`Shared::stats`]).
-    pub(crate) fn dropped_total(&self) -> u64 {
-        let set = self.lanes.lock();
-        let live: u64 = set.live.iter().map(|l| l.drops.dropped.load(Relaxed)).sum();
-        set.retired.dropped + self.unattributed_drops.load(Relaxed) + live
-    }
-
     /// Whether the calling thread is this instance's collector (which must never wait for
     /// room in a ring it alone drains).
     pub(crate) fn on_collector_thread(&self) -> bool {
         self.collector
             .get()
             .is_some_and(|t| t.id() == std::thread::current().id())
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        let set = self.lanes.lock();
-        let mut s = Stats {
-            accepted: set.retired.accepted,
-            dropped: set.retired.dropped + self.unattributed_drops.load(Relaxed),
-            oversized: set.retired.oversized,
-            truncated: set.retired.truncated,
-            retired_threads: set.retired.threads,
-            ..Stats::default()
-        };
-        for l in &set.live {
-            let c = &l.counters;
-            let t = ThreadStats {
-                thread: l.thread.clone(),
-                capacity: l.capacity as u64,
-                accepted: c.accepted.load(Relaxed),
-                dropped: l.drops.dropped.load(Relaxed),
-                high_water: l.high_water.load(Relaxed),
-            };
-            s.accepted += t.accepted;
-            s.dropped += t.dropped;
-            s.oversized += l.drops.oversized.load(Relaxed);
-            s.truncated += c.truncated.load(Relaxed);
-            s.threads.push(t);
-        }
-        drop(set);
-        s.delivered = self.progress.delivered.load(Acquire);
-        s.sink_errors = self.progress.sink_errors.load(Relaxed);
-        s.decode_errors = self.progress.decode_errors.load(Relaxed);
-        s.invalid_names = self.series.invalid_names.load(Relaxed);
-        s.overflowed_series = self.series.overflowed.load(Relaxed);
-        s.series = self.series.len() as u64;
-        s
     }
 }
 
@@ -382,7 +340,14 @@ impl Telemetry {
     ) -> Result<Telemetry, StartError> {
         let shared = Arc::new(Shared::new(config, monitor.shared()));
         tasks.extend(monitor.into_tasks(&shared)?);
-        let handle = collector::spawn(shared.clone(), sinks, tasks).map_err(StartError::Spawn)?;
+        let handle = match collector::spawn(shared.clone(), sinks, tasks) {
+            Ok(h) => h,
+            Err(e) => {
+                // Leave the caller's health registry as it was (see `into_tasks`).
+                shared.monitor.unregister_builtins();
+                return Err(StartError::Spawn(e));
+            }
+        };
         let _ = shared.collector.set(handle.thread().clone());
         Ok(Telemetry {
             shared,

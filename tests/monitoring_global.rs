@@ -67,4 +67,11 @@ fn free_functions_answer_before_and_after_install() {
         Status::Unhealthy,
         "{h:#?}"
     );
+    // Nothing would deliver an alert now: refused, not accepted into a void.
+    assert_eq!(
+        tickwatch::send_alert(Alert::new("late", Severity::Warning, "after shutdown")),
+        AlertResponse::Refused {
+            reason: tickwatch::alerts::Refusal::Stopped
+        }
+    );
 }

@@ -119,6 +119,9 @@ pub enum Refusal {
     /// No global instance is installed (the free function `tickwatch::send_alert`): call
     /// `tickwatch::install` first, or send through a `Telemetry` or an [`Alerts`](super::Alerts).
     NotInstalled,
+    /// The instance is shut down: nothing would deliver the notification. Send through a
+    /// running instance.
+    Stopped,
 }
 
 impl fmt::Display for Refusal {
@@ -135,6 +138,9 @@ impl fmt::Display for Refusal {
             Refusal::BadName => f.write_str("alert name must be 1 to 256 bytes"),
             Refusal::NotInstalled => f.write_str(
                 "no global tickwatch instance is installed: call tickwatch::install first",
+            ),
+            Refusal::Stopped => f.write_str(
+                "the tickwatch instance is shut down: nothing would deliver this alert; send through a running instance",
             ),
             Refusal::TooManyLabels { count } => write!(
                 f,

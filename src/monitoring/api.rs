@@ -43,6 +43,13 @@ impl Telemetry {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_alert(&self, alert: Alert) -> AlertResponse {
+        if self.shared.is_stopping() {
+            // Its collector (which delivers) is gone or going: refuse rather than accept
+            // an alert nobody will ever notify.
+            return AlertResponse::Refused {
+                reason: crate::alerts::Refusal::Stopped,
+            };
+        }
         let r = self.shared.monitor.alerts.send_alert(alert);
         if matches!(r, AlertResponse::Accepted { .. }) {
             self.shared.wake_collector();

@@ -84,6 +84,23 @@ pub(crate) struct MonitorShared {
     pub(crate) collector_health: OnceLock<HealthHandle>,
 }
 
+impl MonitorShared {
+    /// Removes the built-in components from the registry: for a start that failed after
+    /// [`MonitorSetup::into_tasks`] registered them (the collector could not be spawned).
+    pub(crate) fn unregister_builtins(&self) {
+        for name in [
+            component::COLLECTOR,
+            component::RINGS,
+            component::SINKS,
+            component::ALERTS,
+            component::RESOURCES,
+            component::BUDGET,
+        ] {
+            self.health.unregister(name);
+        }
+    }
+}
+
 impl MonitorSetup {
     /// The shared half, built before the instance's state.
     pub(crate) fn shared(&mut self) -> MonitorShared {
