@@ -249,7 +249,14 @@ fn hot_swap_under_concurrent_readers() {
         .collect();
     let started = std::time::Instant::now();
     let mut i = 0u64;
-    while i < 2_000 || started.elapsed() < std::time::Duration::from_millis(200) {
+    // Swap at least 2,000 times and 200 ms, and until the readers have seen both policies:
+    // on a loaded machine the readers may not be scheduled during the first swaps at all
+    // (bounded by a generous deadline; the asserts below then report it).
+    let both_seen = || seen_a.load(Ordering::Relaxed) > 0 && seen_b.load(Ordering::Relaxed) > 0;
+    while i < 2_000
+        || started.elapsed() < std::time::Duration::from_millis(200)
+        || (!both_seen() && started.elapsed() < std::time::Duration::from_secs(30))
+    {
         let p = if i.is_multiple_of(2) {
             policy_b()
         } else {
