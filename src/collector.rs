@@ -202,11 +202,12 @@ impl Collector {
     }
 
     fn flush_sinks(&mut self) {
-        for sink in &mut self.sinks {
+        for (i, sink) in self.sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.flush())) {
                 Ok(Ok(())) => {}
                 _ => {
                     self.shared.progress.sink_errors.fetch_add(1, Relaxed);
+                    self.shared.monitor.sink_errors[i].fetch_add(1, Relaxed);
                 }
             }
         }
@@ -333,11 +334,12 @@ impl Collector {
             thread: &lane.thread,
             len: count,
         };
-        for sink in sinks.iter_mut() {
+        for (i, sink) in sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
                 Ok(Ok(())) => {}
                 _ => {
                     shared.progress.sink_errors.fetch_add(1, Relaxed);
+                    shared.monitor.sink_errors[i].fetch_add(1, Relaxed);
                 }
             }
         }

@@ -338,8 +338,11 @@ impl Telemetry {
         mut tasks: Vec<Box<dyn CollectorTask>>,
         mut monitor: MonitorSetup,
     ) -> Result<Telemetry, StartError> {
-        let shared = Arc::new(Shared::new(config, monitor.shared()));
-        tasks.extend(monitor.into_tasks(&shared)?);
+        let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+        let shared = Arc::new(Shared::new(config, monitor.shared(names.len())));
+        let built = monitor.into_tasks(&shared, &names);
+        drop(names);
+        tasks.extend(built?);
         let handle = match collector::spawn(shared.clone(), sinks, tasks) {
             Ok(h) => h,
             Err(e) => {

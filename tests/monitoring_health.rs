@@ -153,6 +153,42 @@ fn a_failing_sink_degrades_the_sinks_component() {
     tw.shutdown().unwrap();
 }
 
+#[test]
+fn each_sink_has_its_own_component_and_only_the_failing_one_degrades() {
+    let tw = builder()
+        .resource_sampling(None)
+        .sink(tickwatch::sink::MemorySink::new())
+        .sink(FailingSink)
+        .sink(tickwatch::sink::MemorySink::new())
+        .sink_policy(SinkPolicy {
+            unhealthy_after_intervals: 0,
+            ..SinkPolicy::default()
+        })
+        .start()
+        .unwrap();
+    // `FailingSink` keeps the trait's default name; the second memory sink is told apart.
+    let (failing, mem, mem2) = (
+        "tickwatch.sink.sink",
+        "tickwatch.sink.memory",
+        "tickwatch.sink.memory#2",
+    );
+    wait_first_tick(&tw);
+    let h = tw.get_system_health();
+    for name in [failing, mem, mem2] {
+        assert_eq!(status_of(&h, name), Status::Healthy, "{h:#?}");
+    }
+    let mut i = 0.0;
+    let h = wait_for(&tw, failing, Status::Degraded, || {
+        i += 1.0;
+        tw.log_metric("spread", i, &[]);
+        tw.flush().unwrap();
+    });
+    assert_eq!(status_of(&h, failing), Status::Degraded, "{h:#?}");
+    assert_eq!(status_of(&h, mem), Status::Healthy, "{h:#?}");
+    assert_eq!(status_of(&h, mem2), Status::Healthy, "{h:#?}");
+    tw.shutdown().unwrap();
+}
+
 /// A gate the test closes and opens; the sink waits at it inside `write`.
 #[derive(Clone, Default)]
 struct Gate {

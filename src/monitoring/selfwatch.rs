@@ -17,6 +17,8 @@ pub(crate) struct SelfWatch {
     pub(crate) collector: HealthHandle,
     pub(crate) rings: HealthHandle,
     pub(crate) sinks: HealthHandle,
+    /// One component per sink (`tickwatch.sink.<name>`), in the order the sinks were added.
+    pub(crate) each_sink: Vec<HealthHandle>,
     pub(crate) resources: Option<HealthHandle>,
     pub(crate) budget: Option<HealthHandle>,
 }
@@ -31,7 +33,13 @@ impl SelfWatch {
         thresholds: ResourceThresholds,
         budget: CostBudget,
     ) -> SelfWatchTask {
+        let each_sink = self
+            .each_sink
+            .iter()
+            .map(|_| (SinkHealth::new(sink_policy), 0))
+            .collect();
         SelfWatchTask {
+            each_sink,
             handles: self,
             sampler: resource_interval.map(|every| (ResourceSampler::new(), every)),
             next_sample: None,
@@ -57,6 +65,8 @@ pub(crate) struct SelfWatchTask {
     collector_policy: CollectorPolicy,
     ring_policy: RingPolicy,
     sink_health: SinkHealth,
+    /// Per sink: its judgement and its error count at the last tick.
+    each_sink: Vec<(SinkHealth, u64)>,
     thresholds: ResourceThresholds,
     budget: CostBudget,
     prev_sink_errors: u64,
@@ -120,6 +130,16 @@ impl CollectorTask for SelfWatchTask {
             .observe(errors.saturating_sub(self.prev_sink_errors));
         self.prev_sink_errors = errors;
         self.handles.sinks.set_check(&check);
+        for ((health, prev), (handle, errors)) in self.each_sink.iter_mut().zip(
+            self.handles
+                .each_sink
+                .iter()
+                .zip(&shared.monitor.sink_errors),
+        ) {
+            let errors = errors.load(Relaxed);
+            handle.set_check(&health.observe(errors.saturating_sub(*prev)));
+            *prev = errors;
+        }
 
         let due = match (self.sampler.as_ref(), self.next_sample) {
             (None, _) => true, // no sampler: rings judged every tick

@@ -3,6 +3,7 @@
 //! and the collector tasks that run them.
 
 use std::cell::RefCell;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -28,8 +29,12 @@ pub mod component {
     pub const COLLECTOR: &str = "tickwatch.collector";
     /// The rings: degraded when records were dropped in the last sampling interval.
     pub const RINGS: &str = "tickwatch.rings";
-    /// The record sinks: degraded on errors, unhealthy when they persist.
+    /// The record sinks together: degraded on errors, unhealthy when they persist.
     pub const SINKS: &str = "tickwatch.sinks";
+    /// Each sink on its own, judged as [`SINKS`]: this prefix and the sink's
+    /// [`name`](crate::sink::Sink::name) (`tickwatch.sink.json`), with `#<position>` appended
+    /// to a name an earlier sink already has.
+    pub const SINK_PREFIX: &str = "tickwatch.sink.";
     /// Alert delivery: degraded when an alert sink failed in the last tick.
     pub const ALERTS: &str = "tickwatch.alerts";
     /// The process's resources against [`ResourceThresholds`](crate::monitoring::ResourceThresholds).
@@ -82,12 +87,20 @@ pub(crate) struct MonitorShared {
     pub(crate) rule_alerts: ArcSwap<Vec<ActiveAlert>>,
     /// The collector's own component: set unhealthy when the collector exits.
     pub(crate) collector_health: OnceLock<HealthHandle>,
+    /// Errors per sink (write or flush failed or panicked), in the order the sinks were
+    /// added; their sum is `Stats::sink_errors`.
+    pub(crate) sink_errors: Vec<AtomicU64>,
+    /// The per-sink component names registered at start (for a failed start's clean-up).
+    sink_components: OnceLock<Vec<String>>,
 }
 
 impl MonitorShared {
     /// Removes the built-in components from the registry: for a start that failed after
     /// [`MonitorSetup::into_tasks`] registered them (the collector could not be spawned).
     pub(crate) fn unregister_builtins(&self) {
+        for name in self.sink_components.get().into_iter().flatten() {
+            self.health.unregister(name);
+        }
         for name in [
             component::COLLECTOR,
             component::RINGS,
@@ -103,7 +116,7 @@ impl MonitorShared {
 
 impl MonitorSetup {
     /// The shared half, built before the instance's state.
-    pub(crate) fn shared(&mut self) -> MonitorShared {
+    pub(crate) fn shared(&mut self, sinks: usize) -> MonitorShared {
         MonitorShared {
             health: self.health.take().unwrap_or_default(),
             alerts: Arc::new(Alerts::new(
@@ -112,6 +125,8 @@ impl MonitorSetup {
             )),
             rule_alerts: ArcSwap::from_pointee(Vec::new()),
             collector_health: OnceLock::new(),
+            sink_errors: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
+            sink_components: OnceLock::new(),
         }
     }
 
@@ -120,20 +135,22 @@ impl MonitorSetup {
     pub(crate) fn into_tasks(
         self,
         shared: &Arc<Shared>,
+        sink_names: &[&str],
     ) -> Result<Vec<Box<dyn CollectorTask>>, StartError> {
         let engine = RuleEngine::new(self.rules).map_err(StartError::AlertRules)?;
         let m = &shared.monitor;
         // The names registered so far: a failed start unregisters them, so the caller's
         // registry (`TelemetryBuilder::health`) is left as it was and a retry can succeed.
-        let taken = RefCell::new(Vec::new());
-        let reg = |name: &'static str, stale| {
+        let taken: RefCell<Vec<String>> = RefCell::new(Vec::new());
+        let reg = |name: &str, stale| {
             let handle = m
                 .health
                 .register_pushed(name, stale)
                 .map_err(StartError::HealthComponent)?;
-            taken.borrow_mut().push(name);
+            taken.borrow_mut().push(name.to_owned());
             Ok::<_, StartError>(handle)
         };
+        let sink_components = sink_component_names(sink_names);
         let registered = (|| {
             let collector = reg(
                 component::COLLECTOR,
@@ -148,6 +165,10 @@ impl MonitorSetup {
                 collector,
                 rings: reg(component::RINGS, stale)?,
                 sinks: reg(component::SINKS, stale)?,
+                each_sink: sink_components
+                    .iter()
+                    .map(|name| reg(name, stale))
+                    .collect::<Result<_, _>>()?,
                 resources: self
                     .resource_interval
                     .map(|_| reg(component::RESOURCES, stale))
@@ -163,11 +184,12 @@ impl MonitorSetup {
             Ok(handles) => handles,
             Err(e) => {
                 for name in taken.take() {
-                    m.health.unregister(name);
+                    m.health.unregister(&name);
                 }
                 return Err(e);
             }
         };
+        let _ = m.sink_components.set(sink_components);
         let collector = watch.collector.clone();
         let _ = m.collector_health.set(collector);
         let mut router = AlertRouter::new();
@@ -208,6 +230,23 @@ impl MonitorSetup {
             }),
         ])
     }
+}
+
+/// `tickwatch.sink.<name>` for each sink, in order; a name seen before gets `#<position>`
+/// appended, so two sinks of one type are two components.
+fn sink_component_names(names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let base = format!("{}{name}", component::SINK_PREFIX);
+            if names[..i].contains(name) {
+                format!("{base}#{i}")
+            } else {
+                base
+            }
+        })
+        .collect()
 }
 
 /// Runs the alert pipeline on the collector's tick: drains `send_alert`'s outbox, evaluates
