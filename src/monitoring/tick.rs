@@ -36,15 +36,10 @@ pub(crate) trait CollectorTask: Send + 'static {
 }
 
 /// A gauge series a task writes with [`TickContext::set_gauge`].
-#[allow(dead_code, reason = "the resource sampler and health checks use it")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GaugeId(u32);
 
 /// What a [`CollectorTask`] sees during one tick.
-#[allow(
-    dead_code,
-    reason = "read by the resource sampler, alert rules and health checks"
-)]
 pub(crate) struct TickContext<'a> {
     now: Timestamp,
     instant: Instant,
@@ -53,10 +48,6 @@ pub(crate) struct TickContext<'a> {
     snapshot: Option<Snapshot>,
 }
 
-#[allow(
-    dead_code,
-    reason = "used by the resource sampler, alert rules and health checks"
-)]
 impl<'a> TickContext<'a> {
     pub(crate) fn new(
         shared: &'a Shared,
