@@ -2,6 +2,8 @@
 //! through the Alertmanager sink shows up in `GET /api/v2/alerts` with our labels, and its
 //! resolve takes it out of the active list.
 
+#[path = "common/poll.rs"]
+mod poll;
 #[path = "common/snapshots.rs"]
 mod snapshots;
 
@@ -9,7 +11,7 @@ use snapshots::*;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tickwatch::alerts::*;
 
 const BINARY: &str = "/usr/bin/prometheus-alertmanager";
@@ -86,17 +88,8 @@ fn start() -> Option<Alertmanager> {
     Some(am)
 }
 
-fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn poll<T>(timeout: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll::poll_every(timeout, Duration::from_millis(100), f)
 }
 
 /// The active alerts named `name`, as Alertmanager lists them; `None` if it did not answer

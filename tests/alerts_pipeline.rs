@@ -8,8 +8,11 @@
 //! the same tick, so once a second marker (sent after the first arrived) has arrived, every
 //! notification the earlier ticks could produce has been delivered.
 
+#[path = "common/poll.rs"]
+mod poll;
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tickwatch::alerts::*;
 use tickwatch::sink::{MemorySink, Record};
@@ -24,17 +27,9 @@ fn builder() -> TelemetryBuilder {
         .resource_sampling(None)
 }
 
-fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+/// Calls `f` until it returns `Some`, every millisecond, for at most [`DEADLINE`].
+fn poll<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll::poll_every(DEADLINE, Duration::from_millis(1), f)
 }
 
 /// What a callback route received.

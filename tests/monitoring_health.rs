@@ -5,6 +5,9 @@
 //! No timed assertions: every wait polls with a generous deadline; the collector ticks every
 //! 10 ms so the waits are short.
 
+#[path = "common/poll.rs"]
+mod poll;
+
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -24,17 +27,8 @@ fn builder() -> TelemetryBuilder {
 }
 
 /// Calls `f` until it returns `Some`, every millisecond, for at most [`DEADLINE`].
-fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+fn poll<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll::poll_every(DEADLINE, Duration::from_millis(1), f)
 }
 
 fn status_of(h: &HealthStatus, name: &str) -> Status {
