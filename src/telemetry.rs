@@ -105,6 +105,13 @@ pub(crate) struct Progress {
     /// The oldest record's age when the collector reached it, max since the last health tick
     /// (nanoseconds; the health task swaps it to 0).
     pub(crate) max_lag_ns: AtomicU64,
+    /// Nanoseconds the collector has spent inside `Sink::write` and `Sink::flush` since start
+    /// (monotonic clock, so a sink blocked on I/O is charged its wait): the logging cost, kept
+    /// apart from the collector's own work (draining, aggregation, tasks).
+    pub(crate) sink_ns: AtomicU64,
+    /// The collector thread's CPU time since it started, nanoseconds, as of the last resource
+    /// sample (written by the self-watch task; 0 until the first sample).
+    pub(crate) collector_cpu_ns: AtomicU64,
 }
 
 /// State shared by the instance, its handles, its lanes and its collector.
