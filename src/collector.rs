@@ -202,6 +202,7 @@ impl Collector {
     }
 
     fn flush_sinks(&mut self) {
+        let t0 = Instant::now();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.flush())) {
                 Ok(Ok(())) => {}
@@ -211,6 +212,8 @@ impl Collector {
                 }
             }
         }
+        let spent = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
     }
 
     /// Picks up lanes registered since the last look.
@@ -334,6 +337,7 @@ impl Collector {
             thread: &lane.thread,
             len: count,
         };
+        let t0 = crate::clock::now_ticks();
         for (i, sink) in sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
                 Ok(Ok(())) => {}
@@ -343,6 +347,8 @@ impl Collector {
                 }
             }
         }
+        let spent = conv.ticks_to_nanos(crate::clock::now_ticks().saturating_sub(t0));
+        shared.progress.sink_ns.fetch_add(spent, Relaxed);
         *reported_drops = dropped;
         *delivered += count as u64;
         shared.progress.delivered.store(*delivered, Release);
