@@ -67,24 +67,41 @@ impl AlertPipeline {
 
     /// One tick: manual notifications first (oldest first), then the rules' transitions at
     /// `now`, each handed to the router. Returns how many notifications were dispatched.
+    /// The same as [`AlertPipeline::evaluate`] then [`AlertPipeline::dispatch`].
     pub fn tick(&mut self, snapshot: &Snapshot, now: Timestamp) -> usize {
-        self.buf.clear();
+        self.evaluate(snapshot, now);
+        self.dispatch()
+    }
+
+    /// The first half of a tick: collects the manager's pending notifications and the rules'
+    /// transitions at `now`, without calling any sink. A collector evaluates while it holds
+    /// its aggregates and dispatches after releasing them, so that an alert sink may ask the
+    /// instance for a snapshot. Returns how many notifications are waiting; a second call
+    /// before [`AlertPipeline::dispatch`] adds to them.
+    pub fn evaluate(&mut self, snapshot: &Snapshot, now: Timestamp) -> usize {
         if let Some(m) = &self.manager {
             m.drain_notifications_into(&mut self.buf);
         }
         self.engine.evaluate_into(snapshot, now, &mut self.buf);
-        self.router.dispatch_all(&self.buf);
         self.buf.len()
+    }
+
+    /// The second half of a tick: hands every waiting notification to the router, oldest
+    /// first. Returns how many there were.
+    pub fn dispatch(&mut self) -> usize {
+        self.router.dispatch_all(&self.buf);
+        let n = self.buf.len();
+        self.buf.clear();
+        n
     }
 
     /// Delivers the manager's pending notifications without evaluating rules (at shutdown),
     /// then flushes every sink. Returns how many sinks failed to flush.
     pub fn finish(&mut self) -> usize {
-        self.buf.clear();
         if let Some(m) = &self.manager {
             m.drain_notifications_into(&mut self.buf);
         }
-        self.router.dispatch_all(&self.buf);
+        self.dispatch();
         self.router.flush()
     }
 

@@ -262,9 +262,11 @@ struct AlertTask {
 impl CollectorTask for AlertTask {
     fn tick(&mut self, ctx: &mut super::tick::TickContext<'_>) {
         let now = ctx.now();
+        // Evaluate only: the sinks are called in `after_tick`, once the collector has released
+        // the aggregates (a sink may then ask for a snapshot or render Prometheus).
         if self.pipeline.engine().rules().next().is_some() {
             let snapshot = ctx.snapshot();
-            self.pipeline.tick(snapshot, now);
+            self.pipeline.evaluate(snapshot, now);
         } else {
             // No rules: only the manual alerts' outbox; no snapshot needed.
             let empty = super::Snapshot {
@@ -274,13 +276,17 @@ impl CollectorTask for AlertTask {
                 series: Vec::new(),
                 refused_series: 0,
             };
-            self.pipeline.tick(&empty, now);
+            self.pipeline.evaluate(&empty, now);
         }
         let active = self.pipeline.engine().active();
         if !(active.is_empty() && self.published_empty) {
             self.published_empty = active.is_empty();
             ctx.shared().monitor.rule_alerts.store(Arc::new(active));
         }
+    }
+
+    fn after_tick(&mut self) {
+        self.pipeline.dispatch();
         let errors = self.pipeline.router().errors();
         let new = errors.saturating_sub(self.router_errors);
         self.router_errors = errors;

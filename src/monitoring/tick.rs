@@ -31,6 +31,12 @@ pub(crate) trait CollectorTask: Send + 'static {
     /// every task, and direct gauge writes.
     fn tick(&mut self, ctx: &mut TickContext<'_>);
 
+    /// Called after each [`CollectorTask::tick`], once the collector has released the
+    /// aggregates: the place for anything that calls out of tickwatch (alert sinks, user
+    /// callbacks), which may then ask the instance for a snapshot. Runs on the collector
+    /// thread, so it must still be short and must not wait for the collector (no `flush()`).
+    fn after_tick(&mut self) {}
+
     /// Called once at shutdown, after the final drain (deliver what is queued).
     fn finish(&mut self) {}
 }
