@@ -117,6 +117,29 @@ pub(crate) fn audit_len(parts: &[&str; 6], max_str: usize) -> usize {
     HEADER_LEN + parts.iter().map(|s| str_len(s, max_str)).sum::<usize>()
 }
 
+/// The longest string limit, at most `max_str`, under which an audit record of `parts` fits
+/// in `budget` payload bytes: an audit record is never refused for its size, its longest
+/// strings are cut instead (each to the same limit, at a character boundary; the record is
+/// then flagged truncated). 0 if even empty strings do not fit (a ring below the builder's
+/// minimum).
+pub(crate) fn audit_fit(parts: &[&str; 6], max_str: usize, budget: usize) -> usize {
+    let max_str = max_str.min(MAX_STR_LEN);
+    if audit_len(parts, max_str) <= budget {
+        return max_str;
+    }
+    // `audit_len` grows with the limit: find the largest limit that fits.
+    let (mut lo, mut hi) = (0, max_str); // fits at `lo` (or nothing does), not at `hi`
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if audit_len(parts, mid) <= budget {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// A bounds-checked writer over a frame the size of which was computed by the `*_len`
 /// functions above.
 pub(crate) struct Writer<'a> {

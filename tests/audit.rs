@@ -156,3 +156,61 @@ fn audit_views_reach_custom_sinks() {
     tw.flush().unwrap();
     assert_eq!(*seen.lock().unwrap(), 3);
 }
+
+/// An audit record always fits: on a 4 KiB ring (2 KiB records at most) a decision on long
+/// strings is cut, flagged truncated, and delivered, never refused as oversized.
+#[test]
+fn an_audit_record_on_long_strings_fits_a_small_ring() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder()
+        .ring_capacity(4096)
+        .sink(mem.clone())
+        .start()
+        .unwrap();
+    let long = "x".repeat(1000);
+    let resource = format!("orders/XNAS/{}", "9".repeat(900));
+    tw.audit(&Audit {
+        actor: &long,
+        action: "cancel_order",
+        resource: &resource,
+        outcome: "denied",
+        rule: &long,
+        detail: &long,
+    });
+    // A short one on the same ring is kept whole.
+    tw.audit(&Audit {
+        actor: "bob",
+        action: "cancel_order",
+        resource: "orders/XNAS/1",
+        outcome: "allowed",
+        rule: "trader",
+        detail: "",
+    });
+    tw.flush().unwrap();
+    let st = tw.stats();
+    assert_eq!((st.oversized, st.dropped), (0, 0), "{st:?}");
+    assert_eq!(st.delivered, 2, "{st:?}");
+    let recs = mem.records();
+    match &recs[0] {
+        Record::Audit {
+            actor,
+            action,
+            outcome,
+            resource: r,
+            truncated,
+            ..
+        } => {
+            assert!(*truncated);
+            // Short fields survive whole; long ones are cut, from the same limit.
+            assert_eq!(
+                (action.as_str(), outcome.as_str()),
+                ("cancel_order", "denied")
+            );
+            assert!(actor.len() < 1000 && !actor.is_empty(), "{}", actor.len());
+            assert!(resource.starts_with(r.as_str()) && r.len() < resource.len());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&recs[1], Record::Audit { actor, truncated: false, .. } if actor == "bob"));
+    tw.shutdown().unwrap();
+}

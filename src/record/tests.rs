@@ -176,3 +176,22 @@ fn unknown_kind_and_trailing_bytes_are_refused() {
     long.push(0);
     assert_eq!(decode(&long), Err(DecodeError::TrailingBytes));
 }
+
+proptest! {
+    /// `audit_fit` gives the longest limit under which the record fits: it fits at that
+    /// limit, and not at the next (unless the limit is already `max_str`).
+    #[test]
+    fn audit_fit_is_the_longest_limit_that_fits(
+        parts in proptest::collection::vec("\\PC{0,300}", 6),
+        max_str in 0usize..2048,
+        budget in 28usize..2048,
+    ) {
+        let p: [&str; 6] = std::array::from_fn(|i| parts[i].as_str());
+        let c = audit_fit(&p, max_str, budget);
+        prop_assert!(c <= max_str);
+        prop_assert!(audit_len(&p, c) <= budget, "limit {} len {}", c, audit_len(&p, c));
+        if c < max_str {
+            prop_assert!(audit_len(&p, c + 1) > budget);
+        }
+    }
+}
