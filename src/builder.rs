@@ -16,8 +16,11 @@ use crate::Telemetry;
 /// What a thread does when its ring is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backpressure {
-    /// Wait (spin briefly, then yield) until the collector makes room. Nothing is lost. The
-    /// default: a silent loss is worse than a slow call.
+    /// Wait (spin briefly, then yield) until the collector makes room, for at most
+    /// [`block_timeout`](TelemetryBuilder::block_timeout) (default 1 s); past it the record is
+    /// dropped and counted ([`Stats::block_timeouts`](crate::Stats::block_timeouts)), so that
+    /// a collector stuck in a sink cannot stop the engine. While the collector keeps up
+    /// nothing is lost. The default: a silent loss is worse than a slow call.
     #[default]
     Block,
     /// Return at once; the record is dropped, counted exactly per thread, and reported to the
@@ -29,12 +32,25 @@ pub enum Backpressure {
 pub const DEFAULT_RING_CAPACITY: usize = 64 * 1024;
 /// The largest ring size accepted.
 pub const MAX_RING_CAPACITY: usize = 1 << 30;
+/// The smallest ring size accepted: 128 bytes, so that an audit record (whose strings are cut
+/// to fit: it is never refused) and a three-field event always fit.
+pub const MIN_RING_CAPACITY: usize = 128;
 /// The most latency bucket bounds accepted by [`TelemetryBuilder::latency_buckets`].
 pub const MAX_LATENCY_BUCKETS: usize = 64;
 /// The shortest `aggregation_interval` or `monitor_tick` accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 /// The longest `aggregation_interval` or `monitor_tick` accepted.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// The shortest `idle_interval` or `max_idle_interval` accepted. Shorter sleeps would make
+/// an idle collector a busy spin (the OS's timer slack is ~50 µs anyway).
+pub const MIN_IDLE_INTERVAL: Duration = Duration::from_micros(10);
+/// The longest `idle_interval` or `max_idle_interval` accepted.
+pub const MAX_IDLE_INTERVAL: Duration = Duration::from_secs(1);
+/// The default `flush_interval`: how long a record can sit in a sink's buffer.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// The default `block_timeout`: the longest a hot-path call waits for room under
+/// [`Backpressure::Block`].
+pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The default latency bucket bounds: 1 µs to 10 s in 1-2.5-5 steps (22 bounds), covering an
 /// order gateway's microseconds and a venue round trip's seconds.
@@ -67,6 +83,8 @@ pub(crate) struct Config {
     pub(crate) aggregation: bool,
     pub(crate) latency_buckets: Vec<Duration>,
     pub(crate) monitor_tick: Duration,
+    pub(crate) flush_interval: Duration,
+    pub(crate) block_timeout: Duration,
 }
 
 /// Configures and starts a [`Telemetry`].
@@ -106,6 +124,8 @@ impl Default for TelemetryBuilder {
                 aggregation: true,
                 latency_buckets: default_latency_buckets(),
                 monitor_tick: Duration::from_secs(1),
+                flush_interval: DEFAULT_FLUSH_INTERVAL,
+                block_timeout: DEFAULT_BLOCK_TIMEOUT,
             },
             sinks: Vec::new(),
             tasks: Vec::new(),
@@ -115,8 +135,9 @@ impl Default for TelemetryBuilder {
 }
 
 impl TelemetryBuilder {
-    /// Bytes per thread ring: a power of two from 64 bytes to 1 GiB. Default 64 KiB. A record
-    /// larger than half the ring can never be written and is dropped (counted as oversized).
+    /// Bytes per thread ring: a power of two from 128 bytes to 1 GiB. Default 64 KiB. A record
+    /// larger than half the ring can never be written and is dropped (counted as oversized),
+    /// except an audit record, whose strings are cut until it fits (flagged `truncated`).
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
         self.config.ring_capacity = bytes;
         self
@@ -167,10 +188,11 @@ impl TelemetryBuilder {
         self
     }
 
-    /// How long the collector first sleeps when every ring is empty (after a short spin).
-    /// Each further idle round doubles the sleep up to [`TelemetryBuilder::max_idle_interval`];
-    /// any record resets it. Lower means records reach the sinks sooner after a quiet spell,
-    /// at more idle CPU. Default 1 ms.
+    /// How long the collector first sleeps when every ring is empty. Each further idle round
+    /// doubles the sleep up to [`TelemetryBuilder::max_idle_interval`]; any record resets
+    /// it. Lower means records reach the sinks sooner after a quiet spell, at more CPU (one
+    /// wake-up per interval). From 10 µs to 1 s, at most `max_idle_interval`; default 1 ms.
+    /// (Zero is refused: it would turn the idle collector into a busy spin.)
     pub fn idle_interval(mut self, d: Duration) -> Self {
         self.config.idle_interval = d;
         self
@@ -178,9 +200,35 @@ impl TelemetryBuilder {
 
     /// The longest idle sleep of the collector. A producer that finds its ring full wakes the
     /// collector at once, so a long sleep delays delivery but never blocks a burst for long.
-    /// Default 16 ms (measured idle cost: see README).
+    /// From 10 µs to 1 s; default 16 ms (measured idle cost: see README).
     pub fn max_idle_interval(mut self, d: Duration) -> Self {
         self.config.max_idle_interval = d;
+        self
+    }
+
+    /// How long delivered records may wait in a sink's buffer: the collector calls every
+    /// sink's [`flush`](crate::sink::Sink::flush) at this interval while records keep
+    /// arriving (an idle instance does not flush again), and within about a millisecond of
+    /// delivering a `Warn`-or-worse event or an audit record. So `tail -f` on a
+    /// [`JsonLinesSink`](crate::sink::JsonLinesSink) file shows a quiet process's records, and
+    /// a crash loses at most this interval of them (what a flushed sink has handed to the OS
+    /// survives a process crash; surviving a power loss needs a sink that syncs). From 1 ms to
+    /// 1 day; default 100 ms.
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.config.flush_interval = d;
+        self
+    }
+
+    /// The longest a hot-path call waits for room in a full ring under
+    /// [`Backpressure::Block`] (and an audit record under either policy). Past it the record
+    /// is dropped, counted in [`Stats::dropped`](crate::Stats::dropped) and
+    /// [`Stats::block_timeouts`](crate::Stats::block_timeouts) (audit records also in
+    /// [`Stats::audit_dropped`](crate::Stats::audit_dropped)), and the thread carries on: a
+    /// collector stuck in a sink (a bug, a sink that calls back into the instance) cannot
+    /// stop the engine. A collector that keeps up makes room within microseconds. Non-zero;
+    /// default 1 s.
+    pub fn block_timeout(mut self, d: Duration) -> Self {
+        self.config.block_timeout = d;
         self
     }
 
@@ -251,7 +299,7 @@ impl TelemetryBuilder {
     pub fn start(self) -> Result<Telemetry, StartError> {
         let c = &self.config;
         if !c.ring_capacity.is_power_of_two()
-            || c.ring_capacity < crate::ring::MIN_CAPACITY
+            || c.ring_capacity < MIN_RING_CAPACITY
             || c.ring_capacity > MAX_RING_CAPACITY
         {
             return Err(StartError::RingCapacity {
@@ -268,14 +316,42 @@ impl TelemetryBuilder {
                 requested: c.max_series,
             });
         }
-        for (option, d) in [
-            ("aggregation_interval", c.aggregation_interval),
-            ("monitor_tick", c.monitor_tick),
+        let one_us = Duration::from_micros(1);
+        for (option, d, min, max) in [
+            (
+                "aggregation_interval",
+                c.aggregation_interval,
+                MIN_INTERVAL,
+                MAX_INTERVAL,
+            ),
+            ("monitor_tick", c.monitor_tick, MIN_INTERVAL, MAX_INTERVAL),
+            (
+                "flush_interval",
+                c.flush_interval,
+                MIN_INTERVAL,
+                MAX_INTERVAL,
+            ),
+            (
+                "idle_interval",
+                c.idle_interval,
+                MIN_IDLE_INTERVAL,
+                c.max_idle_interval
+                    .clamp(MIN_IDLE_INTERVAL, MAX_IDLE_INTERVAL),
+            ),
+            (
+                "max_idle_interval",
+                c.max_idle_interval,
+                MIN_IDLE_INTERVAL,
+                MAX_IDLE_INTERVAL,
+            ),
+            ("block_timeout", c.block_timeout, one_us, Duration::MAX),
         ] {
-            if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&d) {
+            if !(min..=max).contains(&d) {
                 return Err(StartError::Interval {
                     option,
                     requested: d,
+                    min,
+                    max,
                 });
             }
         }
@@ -303,7 +379,7 @@ fn check_latency_buckets(bounds: &[Duration]) -> Result<(), StartError> {
 /// Why [`TelemetryBuilder::start`] failed.
 #[derive(Debug)]
 pub enum StartError {
-    /// `ring_capacity` is not a power of two between 64 bytes and 1 GiB: pick one, such as
+    /// `ring_capacity` is not a power of two between 128 bytes and 1 GiB: pick one, such as
     /// 65536.
     RingCapacity {
         /// What was asked for.
@@ -319,13 +395,19 @@ pub enum StartError {
         /// What was asked for.
         requested: usize,
     },
-    /// `aggregation_interval` or `monitor_tick` is shorter than 1 ms or longer than a day:
-    /// pick a value in between.
+    /// A duration option is outside its range (`aggregation_interval`, `monitor_tick` and
+    /// `flush_interval`: 1 ms to 1 day; `idle_interval` and `max_idle_interval`: 10 µs to 1 s,
+    /// with `idle_interval` at most `max_idle_interval`; `block_timeout`: non-zero): pick a
+    /// value in between.
     Interval {
         /// Which option.
         option: &'static str,
         /// What was asked for.
         requested: Duration,
+        /// The shortest accepted.
+        min: Duration,
+        /// The longest accepted.
+        max: Duration,
     },
     /// `latency_buckets` is not 1 to 64 strictly increasing, non-zero durations (each below
     /// ~584 years): fix the list, or leave the default.
@@ -352,7 +434,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::RingCapacity { requested } => write!(
                 f,
-                "ring_capacity {requested} is not a power of two between 64 and {MAX_RING_CAPACITY} bytes: use e.g. 65536"
+                "ring_capacity {requested} is not a power of two between {MIN_RING_CAPACITY} and {MAX_RING_CAPACITY} bytes: use e.g. 65536"
             ),
             StartError::MaxStringLen { requested } => {
                 write!(f, "max_string_len {requested} exceeds 65535 bytes: lower it")
@@ -360,9 +442,22 @@ impl fmt::Display for StartError {
             StartError::MaxSeries { requested } => {
                 write!(f, "max_series {requested} must be between 1 and {}", u32::MAX)
             }
-            StartError::Interval { option, requested } => write!(
+            StartError::Interval {
+                option,
+                requested,
+                min,
+                max,
+            } if *max == Duration::MAX => {
+                write!(f, "{option} {requested:?} must be at least {min:?}")
+            }
+            StartError::Interval {
+                option,
+                requested,
+                min,
+                max,
+            } => write!(
                 f,
-                "{option} {requested:?} must be between {MIN_INTERVAL:?} and {MAX_INTERVAL:?}"
+                "{option} {requested:?} must be between {min:?} and {max:?}"
             ),
             StartError::LatencyBuckets { count, index: None } => write!(
                 f,

@@ -1,29 +1,43 @@
 //! The collector thread: drains every lane, resolves ids to names, converts ticks to wall
 //! time and hands each batch to every sink.
 //!
-//! It never calls back into the hot path. When every ring is empty it spins a little, then
-//! yields, then sleeps: first `idle_interval`, doubling while nothing arrives up to
-//! `max_idle_interval`, so an idle instance costs almost nothing. It is woken early by
-//! `flush()`, by shutdown, and by a producer that finds its ring full.
+//! It never calls back into the hot path. Its costs are wake-ups, not records (draining a
+//! record costs ~15 ns), so its idle policy is built to wake as rarely as the rings allow:
+//!
+//! * After a pass that found nothing it polls a few more times (a short spin, ~1 µs each)
+//!   only while spinning has paid off: the spin budget doubles when a spin catches records
+//!   and halves when it ends empty-handed, so bursty producers (a burst every millisecond)
+//!   soon get none and a continuous stream keeps it.
+//! * Then it sleeps: `idle_interval` after a pass that found records, doubling while idle up
+//!   to `max_idle_interval`, never past the next scheduled tick or sink flush. It is woken
+//!   early by `flush()`, by shutdown, and by a producer that finds its ring full.
+//!
+//! # When delivered records reach the sinks' destination
+//!
+//! "Delivered" means handed to every sink's [`Sink::write`]. A buffering sink (the JSON-lines
+//! file) holds them until its [`Sink::flush`], which the collector calls: every
+//! `flush_interval` (default 100 ms) while records keep arriving, within
+//! [`URGENT_FLUSH_GAP`] of delivering a `Warn`-or-worse event or an audit record, on
+//! [`flush()`](crate::Telemetry::flush) and at shutdown. A process that crashes therefore
+//! loses at most `flush_interval` of delivered records (none that a `flush()` covered);
+//! whether flushed bytes survive a power loss is up to the sink (the JSON-lines sink hands
+//! them to the OS and does not `fsync`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, Conversion};
 use crate::lane::CollectorLane;
-use crate::logging::refresh_callsites;
+use crate::logging::{refresh_callsites, Level};
 use crate::monitoring::tick::{CollectorTask, Schedule, TickContext};
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
 use crate::telemetry::{Shared, STOPPED};
 use crate::Timestamp;
 
-/// Rounds of busy polling before yielding, and of yielding before sleeping.
-const SPIN_ROUNDS: u32 = 64;
-const YIELD_ROUNDS: u32 = 16;
 /// After a pass that moved fewer records than this, wait ~2 µs (`BATCH_WAIT_SPINS` pauses,
 /// touching no shared line) before looking again. Polling at once would chase the producer
 /// one record at a time, moving its tail line and data lines between cores on every record:
@@ -33,6 +47,13 @@ const SMALL_BATCH: usize = 256;
 const BATCH_WAIT_SPINS: u32 = 40;
 /// Pauses between two polls of empty rings while spinning.
 const IDLE_POLL_SPINS: u32 = 20;
+/// The most empty polls before sleeping (when spinning keeps paying off), and the fewest.
+const MAX_SPIN_POLLS: u32 = 64;
+const MIN_SPIN_POLLS: u32 = 2;
+/// How soon after delivering a `Warn`-or-worse event or an audit record the sinks are
+/// flushed, at the latest; also the shortest gap between two such urgent flushes, so that a
+/// flood of warnings costs at most one flush per millisecond.
+pub(crate) const URGENT_FLUSH_GAP: Duration = Duration::from_millis(1);
 
 fn pause(n: u32) {
     for _ in 0..n {
@@ -46,11 +67,13 @@ pub(crate) fn spawn(
     tasks: Vec<Box<dyn CollectorTask>>,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = format!("tickwatch-collector-{}", shared.id);
+    let start = Instant::now();
     let schedule = Schedule::new(
         shared.config.aggregation_interval,
         shared.config.monitor_tick,
-        Instant::now(),
+        start,
     );
+    let idle = IdlePolicy::new(shared.config.idle_interval, shared.config.max_idle_interval);
     let c = Collector {
         shared,
         lanes: Vec::new(),
@@ -60,6 +83,9 @@ pub(crate) fn spawn(
         tables: Tables::default(),
         seen_gen: 0,
         delivered: 0,
+        idle,
+        pending_flush: PendingFlush::default(),
+        last_flush: start,
     };
     std::thread::Builder::new()
         .name(name)
@@ -75,6 +101,74 @@ struct Collector {
     tables: Tables,
     seen_gen: u64,
     delivered: u64,
+    idle: IdlePolicy,
+    pending_flush: PendingFlush,
+    last_flush: Instant,
+}
+
+/// What the sinks hold that they have not flushed yet.
+#[derive(Debug, Default, Clone, Copy)]
+struct PendingFlush {
+    /// When the oldest unflushed delivery happened; `None` when everything is flushed.
+    since: Option<Instant>,
+    /// A `Warn`-or-worse event or an audit record is among them.
+    urgent: bool,
+}
+
+/// When the collector polls again, spins, or sleeps (see the module docs).
+#[derive(Debug)]
+struct IdlePolicy {
+    first_sleep: Duration,
+    max_sleep: Duration,
+    sleep: Duration,
+    /// Empty polls allowed before sleeping.
+    spin_budget: u32,
+    /// Empty passes since the last pass that found records.
+    empty_passes: u32,
+}
+
+/// What to do after a pass that found nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idle {
+    Spin,
+    Sleep(Duration),
+}
+
+impl IdlePolicy {
+    fn new(first_sleep: Duration, max_sleep: Duration) -> IdlePolicy {
+        IdlePolicy {
+            first_sleep,
+            max_sleep: max_sleep.max(first_sleep),
+            sleep: first_sleep,
+            spin_budget: MIN_SPIN_POLLS,
+            empty_passes: 0,
+        }
+    }
+
+    /// A pass found records.
+    fn found(&mut self) {
+        if self.empty_passes > 0 && self.empty_passes <= self.spin_budget {
+            // The spin caught them before a sleep: spinning pays off, allow more of it.
+            self.spin_budget = (self.spin_budget * 2).min(MAX_SPIN_POLLS);
+        }
+        self.empty_passes = 0;
+        self.sleep = self.first_sleep;
+    }
+
+    /// A pass found nothing: spin once more, or sleep this long.
+    fn empty(&mut self) -> Idle {
+        self.empty_passes = self.empty_passes.saturating_add(1);
+        if self.empty_passes <= self.spin_budget {
+            return Idle::Spin;
+        }
+        if self.empty_passes == self.spin_budget + 1 {
+            // The whole spin went by without a record: spin less next time.
+            self.spin_budget = (self.spin_budget / 2).max(MIN_SPIN_POLLS);
+        }
+        let d = self.sleep;
+        self.sleep = (self.sleep * 2).min(self.max_sleep);
+        Idle::Sleep(d)
+    }
 }
 
 /// Marks the instance stopped and wakes every waiter, however the collector exits.
@@ -89,6 +183,7 @@ impl Drop for ExitGuard {
                 "collector stopped (instance shut down)",
             );
         }
+        // Release: whoever sees STOPPED also sees every lane's final `consumed` count.
         s.set_state(STOPPED);
         *s.exited.lock() = true;
         s.exited_cv.notify_all();
@@ -102,12 +197,6 @@ impl Collector {
     fn run(mut self) {
         let _exit = ExitGuard(self.shared.clone());
         let clock = Clock::global();
-        let mut idle = 0u32;
-        let (first_sleep, max_sleep) = (
-            self.shared.config.idle_interval,
-            self.shared.config.max_idle_interval,
-        );
-        let mut sleep = first_sleep;
         let mut flushed = 0u64;
         loop {
             // Read the requests before draining: the drain that follows then covers every
@@ -124,32 +213,52 @@ impl Collector {
                 self.on_schedule(now);
             }
             if flush_req != flushed {
-                self.flush_sinks();
+                self.flush_sinks(now);
                 flushed = flush_req;
                 self.complete_flush(flush_req);
                 continue;
             }
+            if self.flush_due(now) {
+                self.flush_sinks(now);
+            }
             if n > 0 {
-                idle = 0;
-                sleep = first_sleep;
+                self.idle.found();
                 if n < SMALL_BATCH {
                     pause(BATCH_WAIT_SPINS);
                 }
                 continue;
             }
-            idle = idle.saturating_add(1);
-            if idle < SPIN_ROUNDS {
-                pause(IDLE_POLL_SPINS);
-            } else if idle < SPIN_ROUNDS + YIELD_ROUNDS {
-                std::thread::yield_now();
-            } else {
-                clock.maybe_refine();
-                // Never sleep past a rollover or a tick.
-                let until_due = self.schedule.next_due().saturating_duration_since(now);
-                std::thread::park_timeout(sleep.min(until_due));
-                sleep = (sleep * 2).min(max_sleep.max(first_sleep));
+            match self.idle.empty() {
+                Idle::Spin => pause(IDLE_POLL_SPINS),
+                Idle::Sleep(d) => {
+                    clock.maybe_refine();
+                    // Never sleep past a rollover, a tick or a due flush.
+                    let until = self.next_deadline().saturating_duration_since(now);
+                    std::thread::park_timeout(d.min(until));
+                }
             }
         }
+    }
+
+    /// Whether the sinks should be flushed now (periodic or urgent; see the module docs).
+    fn flush_due(&self, now: Instant) -> bool {
+        let p = self.pending_flush;
+        p.since.is_some_and(|since| {
+            now >= since + self.shared.config.flush_interval
+                || (p.urgent && now >= self.last_flush + URGENT_FLUSH_GAP)
+        })
+    }
+
+    /// The earliest instant the collector must run again without being woken.
+    fn next_deadline(&self) -> Instant {
+        let mut at = self.schedule.next_due();
+        if let Some(since) = self.pending_flush.since {
+            at = at.min(since + self.shared.config.flush_interval);
+            if self.pending_flush.urgent {
+                at = at.min(self.last_flush + URGENT_FLUSH_GAP);
+            }
+        }
+        at
     }
 
     /// Rolls the aggregation interval over and runs the tasks, whichever is due.
@@ -164,12 +273,22 @@ impl Collector {
         if due.rollover {
             agg.rollover(now);
         }
-        if run_tasks {
-            let mut ctx = TickContext::new(shared, &mut agg, now);
-            for task in &mut self.tasks {
-                if catch_unwind(AssertUnwindSafe(|| task.tick(&mut ctx))).is_err() {
-                    shared.progress.task_panics.fetch_add(1, Relaxed);
-                }
+        if !run_tasks {
+            return;
+        }
+        let mut ctx = TickContext::new(shared, &mut agg, now);
+        for task in &mut self.tasks {
+            if catch_unwind(AssertUnwindSafe(|| task.tick(&mut ctx))).is_err() {
+                shared.progress.task_panics.fetch_add(1, Relaxed);
+            }
+        }
+        drop(ctx);
+        // Everything that calls out of tickwatch (alert sinks, user callbacks) runs with the
+        // aggregates released: such a callback may take a snapshot or render Prometheus.
+        drop(agg);
+        for task in &mut self.tasks {
+            if catch_unwind(AssertUnwindSafe(|| task.after_tick())).is_err() {
+                shared.progress.task_panics.fetch_add(1, Relaxed);
             }
         }
     }
@@ -190,7 +309,7 @@ impl Collector {
         }
         // Whatever the tasks' last words were (alert log events), drain them too.
         self.drain_all(clock);
-        self.flush_sinks();
+        self.flush_sinks(Instant::now());
         let req = self.shared.flush_requested.load(Acquire);
         self.complete_flush(req);
     }
@@ -201,7 +320,10 @@ impl Collector {
         self.shared.flush_cv.notify_all();
     }
 
-    fn flush_sinks(&mut self) {
+    /// Flushes every sink (`now` is the time of the pass that decided it).
+    fn flush_sinks(&mut self, now: Instant) {
+        self.pending_flush = PendingFlush::default();
+        self.last_flush = now;
         let t0 = Instant::now();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.flush())) {
@@ -252,12 +374,14 @@ impl Collector {
             sinks,
             tables,
             delivered,
+            pending_flush,
             ..
         } = self;
         let CollectorLane {
             consumer,
             shared: lane,
             reported_drops,
+            consumed,
         } = &mut lanes[i];
         let dropped = lane.drops.dropped.load(Acquire);
         let notice = dropped - *reported_drops;
@@ -288,6 +412,7 @@ impl Collector {
         // batch), and learn any series or call site registered since we last looked.
         let mut count = 0usize;
         let mut bad = 0u64;
+        let mut urgent = false;
         let mut agg = shared.config.aggregation.then(|| shared.aggregates.lock());
         for f in frames.clone() {
             let raw = match record::decode(f) {
@@ -307,6 +432,7 @@ impl Collector {
                 }
             };
             count += 1;
+            urgent |= is_urgent(tables, &raw);
             if let (
                 Some(agg),
                 Raw::Sample {
@@ -349,9 +475,15 @@ impl Collector {
         }
         let spent = conv.ticks_to_nanos(crate::clock::now_ticks().saturating_sub(t0));
         shared.progress.sink_ns.fetch_add(spent, Relaxed);
+        if pending_flush.since.is_none() {
+            pending_flush.since = Some(Instant::now());
+        }
+        pending_flush.urgent |= urgent;
         *reported_drops = dropped;
         *delivered += count as u64;
         shared.progress.delivered.store(*delivered, Release);
+        *consumed += count as u64 + bad;
+        lane.consumed.store(*consumed, Relaxed);
         drop(chunk); // releases the ring space
         count + (notice > 0) as usize
     }
@@ -366,7 +498,23 @@ impl Collector {
         set.retired.dropped += d.dropped.load(Relaxed);
         set.retired.oversized += d.oversized.load(Relaxed);
         set.retired.truncated += c.truncated.load(Relaxed);
+        set.retired.timed_out += d.timed_out.load(Relaxed);
+        set.retired.audit_dropped += d.audit_dropped.load(Relaxed);
         set.retired.threads += 1;
+    }
+}
+
+/// Whether delivering this record should flush the sinks promptly: a `Warn`-or-worse event
+/// or an audit record (the ones an operator reads after a crash).
+fn is_urgent(tables: &Tables, raw: &Raw<'_>) -> bool {
+    match raw {
+        Raw::Sample { .. } => false,
+        Raw::Event { callsite, .. } => (*callsite as usize)
+            .checked_sub(1)
+            .and_then(|i| tables.callsites.get(i))
+            .is_some_and(|cs| cs.level() >= Level::Warn),
+        Raw::DynEvent { level, .. } => *level >= Level::Warn,
+        Raw::Audit { .. } => true,
     }
 }
 

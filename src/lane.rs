@@ -8,12 +8,13 @@
 
 use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{
     AtomicU64,
     Ordering::{Relaxed, Release},
 };
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use crate::performance::NameCache;
 use crate::ring::{self, Consumer, Producer, PushError};
@@ -41,6 +42,10 @@ pub(crate) struct LaneCounters {
 pub(crate) struct DropCounters {
     pub(crate) dropped: AtomicU64,
     pub(crate) oversized: AtomicU64,
+    /// Of `dropped`: records given up after waiting `block_timeout` for room.
+    pub(crate) timed_out: AtomicU64,
+    /// Of `timed_out`: audit records.
+    pub(crate) audit_dropped: AtomicU64,
 }
 
 /// What the producer thread, the collector and `stats()` share about one lane.
@@ -52,6 +57,10 @@ pub(crate) struct LaneShared {
     /// Largest fill the collector has found when draining, in bytes. Written by the collector
     /// (when it grows), read by `stats()`.
     pub(crate) high_water: CachePadded<AtomicU64>,
+    /// Records the collector has taken out of this ring (delivered or undecodable). Written
+    /// by the collector after each batch, final once the instance is `STOPPED`: `stats()`
+    /// then counts anything accepted beyond it as dropped at shutdown (see `Stats`).
+    pub(crate) consumed: CachePadded<AtomicU64>,
 }
 
 /// The collector's half.
@@ -60,6 +69,8 @@ pub(crate) struct CollectorLane {
     pub(crate) shared: Arc<LaneShared>,
     /// Drops already reported as a `Dropped` record.
     pub(crate) reported_drops: u64,
+    /// Records taken out of the ring so far (published to `LaneShared::consumed`).
+    pub(crate) consumed: u64,
 }
 
 /// The producing thread's half.
@@ -74,24 +85,46 @@ pub(crate) struct LocalLane {
     dropped: u64,
     oversized: u64,
     truncated: u64,
+    timed_out: u64,
+    audit_dropped: u64,
     pub(crate) names: NameCache,
 }
 
-/// This thread's lanes, one per instance it has logged to. Boxed, so that a lane's address
-/// stays put while the list grows: [`LAST`] keeps a pointer to one.
+/// This thread's lanes, one per instance it has logged to.
+///
+/// Each lane is a heap allocation owned through a raw pointer (`Box::into_raw`), not a `Box`:
+/// [`LAST`] keeps a copy of one of these pointers, and every access, on the fast path and the
+/// slow path alike, goes through a pointer with that same provenance. Holding `Box`es here
+/// instead would make every read through the `Vec` (the slow path's search) a reborrow of
+/// the box that invalidates the cached pointer under Stacked and Tree Borrows.
 struct Lanes {
-    #[expect(
-        clippy::vec_box,
-        reason = "LAST points into a box: its address must not move"
-    )]
-    list: RefCell<Vec<Box<LocalLane>>>,
+    list: RefCell<Vec<NonNull<LocalLane>>>,
+}
+
+impl Lanes {
+    /// Frees every lane `keep` rejects. `LAST` must not point at any of them.
+    fn retain(list: &mut Vec<NonNull<LocalLane>>, mut keep: impl FnMut(&LocalLane) -> bool) {
+        list.retain(|&lane| {
+            // SAFETY: every pointer in the list came from `Box::into_raw` and is freed only
+            // here or in `Lanes::drop`, after which it is no longer in the list; no `&mut`
+            // to it is live (the caller holds the list's `RefCell` borrow and `BUSY`
+            // protocol keeps lent lanes out of reach: see `with_lane_slow`).
+            let kept = keep(unsafe { lane.as_ref() });
+            if !kept {
+                // SAFETY: as above; removed from the list by `retain`, so freed exactly once.
+                drop(unsafe { Box::from_raw(lane.as_ptr()) });
+            }
+            kept
+        });
+    }
 }
 
 impl Drop for Lanes {
     fn drop(&mut self) {
-        // The boxes go with us: forget the pointer first. `LAST` has no destructor, so it is
-        // still there to clear.
+        // Forget the cached pointer first. `LAST` has no destructor, so it is still there to
+        // clear.
         LAST.set((0, ptr::null_mut()));
+        Lanes::retain(self.list.get_mut(), |_| false);
     }
 }
 
@@ -127,10 +160,11 @@ pub(crate) fn with_lane<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) 
     if id == shared.id && !BUSY.get() {
         BUSY.set(true);
         let _lent = Lent;
-        // SAFETY: `LAST` holds a non-zero id only while it points at a live box in this
-        // thread's `LANES` (it is reset before any box is dropped: in `register` and in
-        // `Lanes::drop`), lanes never leave their thread, and `BUSY` was clear, so no other
-        // reference to this lane exists until `_lent` clears it again.
+        // SAFETY: `LAST` holds a non-zero id only while it points at a live lane in this
+        // thread's `LANES` (it is reset before any lane is freed: in `register` and in
+        // `Lanes::drop`), with the provenance of the list's own pointer (see `Lanes`); lanes
+        // never leave their thread, and `BUSY` was clear, so no other reference to this lane
+        // exists until `_lent` clears it again.
         return Some(f(unsafe { &mut *lane }));
     }
     with_lane_slow(shared, f)
@@ -145,32 +179,38 @@ fn with_lane_slow<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) -> R) 
     LANES
         .try_with(|lanes| {
             let mut list = lanes.list.try_borrow_mut().ok()?;
-            let idx = match list.iter().position(|l| l.instance_id == shared.id) {
-                Some(i) => i,
+            let found = list.iter().copied().find(|l| {
+                // SAFETY: a live lane of this thread (see `Lanes`); `BUSY` is clear, so no
+                // `&mut` to any lane is live.
+                unsafe { l.as_ref() }.instance_id == shared.id
+            });
+            let lane = match found {
+                Some(l) => l,
                 // A stopped instance's collector is gone: a new lane would never be drained
                 // or retired. The caller counts the call as dropped.
                 None if shared.is_stopping() => return None,
                 None => register(shared, &mut list),
             };
-            let lane: &mut LocalLane = &mut list[idx];
-            LAST.set((shared.id, lane as *mut LocalLane));
+            drop(list);
+            LAST.set((shared.id, lane.as_ptr()));
             BUSY.set(true);
             let _lent = Lent;
-            Some(f(lane))
+            // SAFETY: a live lane of this thread, freed only with the list's borrow held and
+            // never while `BUSY` is set (no code path frees lanes from inside `f`: `register`
+            // runs only here, before `BUSY` is set); `BUSY` makes this the only `&mut`.
+            Some(f(unsafe { &mut *lane.as_ptr() }))
         })
         .ok()
         .flatten()
 }
 
-#[expect(
-    clippy::vec_box,
-    reason = "LAST points into a box: its address must not move"
-)]
-fn register(shared: &Arc<Shared>, lanes: &mut Vec<Box<LocalLane>>) -> usize {
+fn register(shared: &Arc<Shared>, lanes: &mut Vec<NonNull<LocalLane>>) -> NonNull<LocalLane> {
     // Lanes of stopped instances would only hold memory: drop them (their rings go with the
     // collector that owned the other half). `LAST` may point at one of them: forget it first.
     LAST.set((0, ptr::null_mut()));
-    lanes.retain(|l| l.instance.upgrade().is_some_and(|s| !s.is_stopping()));
+    Lanes::retain(lanes, |l| {
+        l.instance.upgrade().is_some_and(|s| !s.is_stopping())
+    });
     let (producer, consumer) = ring::ring(shared.config.ring_capacity);
     let lane_shared = Arc::new(LaneShared {
         thread: ThreadInfo {
@@ -181,13 +221,15 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<Box<LocalLane>>) -> usize {
         counters: CachePadded::new(LaneCounters::default()),
         drops: CachePadded::new(DropCounters::default()),
         high_water: CachePadded::new(AtomicU64::new(0)),
+        consumed: CachePadded::new(AtomicU64::new(0)),
     });
     shared.adopt_lane(CollectorLane {
         consumer,
         shared: lane_shared.clone(),
         reported_drops: 0,
+        consumed: 0,
     });
-    lanes.push(Box::new(LocalLane {
+    let lane = NonNull::from(Box::leak(Box::new(LocalLane {
         instance_id: shared.id,
         instance: Arc::downgrade(shared),
         producer,
@@ -198,12 +240,22 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<Box<LocalLane>>) -> usize {
         dropped: 0,
         oversized: 0,
         truncated: 0,
+        timed_out: 0,
+        audit_dropped: 0,
         names: NameCache::default(),
-    }));
-    lanes.len() - 1
+    })));
+    lanes.push(lane);
+    lane
 }
 
 impl LocalLane {
+    /// The largest payload this lane's ring can ever take (half the ring, less a frame
+    /// header).
+    #[inline]
+    pub(crate) fn max_payload(&self) -> usize {
+        self.producer.capacity() / 2 - ring::HEADER
+    }
+
     /// Pushes one record of `len` payload bytes written by `fill` (which returns whether it
     /// truncated a string). `must_deliver` records wait for room whatever the policy.
     #[inline(always)]
@@ -236,8 +288,9 @@ impl LocalLane {
         }
     }
 
-    /// The ring was full or the record too large: wait (`Block`, or `must_deliver`), drop and
-    /// count (`Drop`), or refuse and count (too large).
+    /// The ring was full or the record too large: wait (`Block`, or `must_deliver`) for at
+    /// most `block_timeout`, drop and count (`Drop`, or the wait ran out), or refuse and count
+    /// (too large).
     #[cold]
     #[inline(never)]
     fn push_slow(
@@ -252,6 +305,9 @@ impl LocalLane {
         // that finds the ring full (a syscall, but only on this already-slow path).
         let mut woke = false;
         let mut spins = 0u32;
+        // When the waiting began (read only once spinning gave up: a clock read on this
+        // already-slow path, no syscall).
+        let mut waiting_since: Option<Instant> = None;
         let mut result = Err(first);
         loop {
             match result {
@@ -274,7 +330,8 @@ impl LocalLane {
                     if spins == 0 && shared.on_collector_thread() {
                         return self.count_drop();
                     }
-                    // Block: spin briefly, then yield the core to the collector.
+                    // Block: spin briefly, then yield the core to the collector, for at most
+                    // `block_timeout`: a collector stuck in a sink must not stop the engine.
                     spins += 1;
                     if spins < 64 {
                         std::hint::spin_loop();
@@ -282,12 +339,31 @@ impl LocalLane {
                         if shared.is_stopping() {
                             return self.count_drop();
                         }
+                        let since = *waiting_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= shared.config.block_timeout {
+                            return self.count_timeout(must_deliver);
+                        }
                         std::thread::yield_now();
                     }
                 }
             }
             result = self.producer.try_push(len, &mut fill);
         }
+    }
+
+    /// A record given up after `block_timeout` (an audit record if `audit`).
+    #[cold]
+    fn count_timeout(&mut self, audit: bool) {
+        self.timed_out += 1;
+        self.shared.drops.timed_out.store(self.timed_out, Relaxed);
+        if audit {
+            self.audit_dropped += 1;
+            self.shared
+                .drops
+                .audit_dropped
+                .store(self.audit_dropped, Relaxed);
+        }
+        self.count_drop();
     }
 
     #[inline]
@@ -304,7 +380,14 @@ mod tests {
     use crate::{sink::NullSink, Telemetry};
 
     fn lane_ids() -> Vec<u64> {
-        super::LANES.with(|l| l.list.borrow().iter().map(|l| l.instance_id).collect())
+        super::LANES.with(|l| {
+            l.list
+                .borrow()
+                .iter()
+                // SAFETY: live lanes of this thread; none is lent out here.
+                .map(|l| unsafe { l.as_ref() }.instance_id)
+                .collect()
+        })
     }
 
     #[test]

@@ -98,8 +98,9 @@ mod wallclock;
 
 pub use audit::{Audit, AuditLog};
 pub use builder::{
-    default_latency_buckets, Backpressure, StartError, TelemetryBuilder, DEFAULT_RING_CAPACITY,
-    MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_INTERVAL,
+    default_latency_buckets, Backpressure, StartError, TelemetryBuilder, DEFAULT_BLOCK_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL, MAX_INTERVAL,
+    MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL, MIN_RING_CAPACITY,
 };
 pub use lane::ThreadInfo;
 pub use logging::{Event, FieldRef, Level, Value};

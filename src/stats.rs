@@ -10,8 +10,21 @@ use crate::telemetry::Shared;
 /// Every hot-path call that passes the level filter is either **accepted** (written to a
 /// ring) or **dropped** (counted, and reported to the sinks as a `Dropped` record). After
 /// [`crate::Telemetry::flush`] returns, every record accepted before the call has been
-/// **delivered** (handed to every sink), so on a quiet instance `accepted == delivered` and
-/// `calls == accepted + dropped`.
+/// **delivered**: handed to every sink's `write` and then every sink's `flush` (for the
+/// JSON-lines sink: written to the file, not synced to disk). Between flushes the collector
+/// flushes the sinks every `flush_interval` (see
+/// [`TelemetryBuilder::flush_interval`](crate::TelemetryBuilder::flush_interval)), so a
+/// delivered record reaches the sink's destination within that interval.
+///
+/// The contract, which the tests check under concurrency:
+///
+/// * always, `calls == accepted + dropped` (calls that passed the level filter);
+/// * after `flush()` with no thread logging concurrently, `accepted == delivered`;
+/// * after shutdown, `accepted == delivered` too, whatever the producers were doing: a
+///   record that a thread managed to write into its ring after the collector's final drain
+///   (it was preempted between its "is the instance stopping?" check and its write) is never
+///   delivered, so it counts as **dropped** (and in [`Stats::dropped_at_shutdown`]), not as
+///   accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Records written to a ring.
@@ -26,6 +39,16 @@ pub struct Stats {
     pub sink_errors: u64,
     /// Of `dropped`: records larger than half the ring, which can never fit.
     pub oversized: u64,
+    /// Of `dropped`: records given up after waiting
+    /// [`block_timeout`](crate::TelemetryBuilder::block_timeout) for room in a full ring (a
+    /// collector stuck in a sink).
+    pub block_timeouts: u64,
+    /// Of `block_timeouts`: audit records (which wait for room under either policy).
+    pub audit_dropped: u64,
+    /// Of `dropped`: records written into a ring after the collector's final drain at
+    /// shutdown (a thread racing with shutdown), which nothing will deliver. 0 while the
+    /// instance runs.
+    pub dropped_at_shutdown: u64,
     /// Accepted records in which a string was cut to `max_string_len`.
     pub truncated: u64,
     /// Accepted records the collector could not decode (a bug if ever non-zero).
@@ -76,27 +99,41 @@ impl Shared {
 
     /// The instance's counters now (see [`crate::Telemetry::stats`]).
     pub(crate) fn stats(&self) -> Stats {
+        // Acquire: once STOPPED, every lane's `consumed` count is final (see `ExitGuard`).
+        let stopped = self.state() == crate::telemetry::STOPPED;
         let set = self.lanes.lock();
         let mut s = Stats {
             accepted: set.retired.accepted,
             dropped: set.retired.dropped + self.unattributed_drops.load(Relaxed),
             oversized: set.retired.oversized,
+            block_timeouts: set.retired.timed_out,
+            audit_dropped: set.retired.audit_dropped,
             truncated: set.retired.truncated,
             retired_threads: set.retired.threads,
             ..Stats::default()
         };
         for l in &set.live {
             let c = &l.counters;
-            let t = ThreadStats {
+            let mut t = ThreadStats {
                 thread: l.thread.clone(),
                 capacity: l.capacity as u64,
                 accepted: c.accepted.load(Relaxed),
                 dropped: l.drops.dropped.load(Relaxed),
                 high_water: l.high_water.load(Relaxed),
             };
+            if stopped {
+                // Anything beyond what the collector took out of the ring was written after
+                // its final drain: never delivered, so dropped.
+                let late = t.accepted.saturating_sub(l.consumed.load(Relaxed));
+                t.accepted -= late;
+                t.dropped += late;
+                s.dropped_at_shutdown += late;
+            }
             s.accepted += t.accepted;
             s.dropped += t.dropped;
             s.oversized += l.drops.oversized.load(Relaxed);
+            s.block_timeouts += l.drops.timed_out.load(Relaxed);
+            s.audit_dropped += l.drops.audit_dropped.load(Relaxed);
             s.truncated += c.truncated.load(Relaxed);
             s.threads.push(t);
         }

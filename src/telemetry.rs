@@ -32,6 +32,10 @@ pub enum FlushError {
     /// The collector did not finish within `flush_timeout` (a slow sink, or producers keeping
     /// it busy): raise `TelemetryBuilder::flush_timeout` or look at the sinks.
     Timeout,
+    /// `flush()` was called on the collector thread (from a sink or an alert callback), which
+    /// cannot wait for itself. The collector flushes the sinks on its own schedule; do not
+    /// call `flush()` from a sink.
+    OnCollectorThread,
 }
 
 impl fmt::Display for FlushError {
@@ -42,6 +46,9 @@ impl fmt::Display for FlushError {
             }
             FlushError::Timeout => f.write_str(
                 "flush timed out: raise TelemetryBuilder::flush_timeout or check for a slow sink",
+            ),
+            FlushError::OnCollectorThread => f.write_str(
+                "flush() called from a sink or alert callback on the collector thread, which cannot wait for itself: do not flush from a sink",
             ),
         }
     }
@@ -91,6 +98,8 @@ pub(crate) struct Retired {
     pub(crate) dropped: u64,
     pub(crate) oversized: u64,
     pub(crate) truncated: u64,
+    pub(crate) timed_out: u64,
+    pub(crate) audit_dropped: u64,
     pub(crate) threads: u64,
 }
 
@@ -288,12 +297,13 @@ impl Shared {
         }
     }
 
-    /// An audit record: waits for room whatever the backpressure policy.
+    /// An audit record: waits for room whatever the backpressure policy (at most
+    /// `block_timeout`), and is cut to fit the ring rather than refused.
     pub(crate) fn push_audit(self: &Arc<Self>, audit: &Audit<'_>) {
         let ticks = now_ticks();
         let parts = audit.parts();
         let pushed = lane::with_lane(self, |lane| {
-            let max = lane.max_str;
+            let max = record::audit_fit(&parts, lane.max_str, lane.max_payload());
             let len = record::audit_len(&parts, max);
             lane.push(self, len, true, |b| {
                 let mut w = Writer::new(b);
@@ -519,6 +529,9 @@ impl Telemetry {
         if s.state() != RUNNING {
             return Err(FlushError::Stopped);
         }
+        if s.on_collector_thread() {
+            return Err(FlushError::OnCollectorThread);
+        }
         let target = s.flush_requested.fetch_add(1, AcqRel) + 1;
         s.wake_collector();
         let deadline = Instant::now() + s.config.flush_timeout;
@@ -541,6 +554,22 @@ impl Telemetry {
 
     /// Stops accepting records, drains every ring, flushes every sink and joins the collector.
     pub fn shutdown(self) -> Result<(), ShutdownError> {
+        self.shutdown_ref()
+    }
+
+    /// [`Telemetry::shutdown`] without giving the instance up: for an instance shared in an
+    /// `Arc`, or to read its final [`stats`](Telemetry::stats) and
+    /// [`snapshot`](Telemetry::snapshot) afterwards. Later calls (and the drop) do nothing.
+    ///
+    /// ```
+    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// tw.counter("orders_sent", &[]).add(1);
+    /// tw.close()?;
+    /// let st = tw.stats();
+    /// assert_eq!((st.accepted, st.delivered), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) -> Result<(), ShutdownError> {
         self.shutdown_ref()
     }
 

@@ -626,7 +626,7 @@ fn invalid_configuration_is_refused_with_the_matching_error() {
     }
     // The edges of each range are accepted.
     for b in [
-        Telemetry::builder().ring_capacity(64),
+        Telemetry::builder().ring_capacity(128),
         Telemetry::builder().ring_capacity(1 << 30),
         Telemetry::builder().max_string_len(65_535),
         Telemetry::builder().max_string_len(0),
@@ -640,7 +640,7 @@ fn invalid_configuration_is_refused_with_the_matching_error() {
 fn smallest_ring_still_carries_samples() {
     let mem = MemorySink::new();
     let tw = Telemetry::builder()
-        .ring_capacity(64)
+        .ring_capacity(128)
         .sink(mem.clone())
         .start()
         .unwrap();
