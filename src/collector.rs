@@ -4,13 +4,24 @@
 //! It never calls back into the hot path. Its costs are wake-ups, not records (draining a
 //! record costs ~15 ns), so its idle policy is built to wake as rarely as the rings allow:
 //!
+//! * It keeps draining without a pause while a pass moves a large batch or finds a ring
+//!   more than a quarter full (a stream or a burst in progress). A small batch is left to
+//!   accumulate: chasing a producer record by record costs a core and gains nothing, as the
+//!   ring holds them.
 //! * After a pass that found nothing it polls a few more times (a short spin, ~1 µs each)
 //!   only while spinning has paid off: the spin budget doubles when a spin catches records
 //!   and halves when it ends empty-handed, so bursty producers (a burst every millisecond)
 //!   soon get none and a continuous stream keeps it.
-//! * Then it sleeps: `idle_interval` after a pass that found records, doubling while idle up
-//!   to `max_idle_interval`, never past the next scheduled tick or sink flush. It is woken
-//!   early by `flush()`, by shutdown, and by a producer that finds its ring full.
+//! * Then it sleeps: `idle_interval` after a pass that found records, doubling while idle
+//!   (from the second wake-up in a row that found nothing: a single empty one is a wake-up
+//!   out of phase with a bursty producer) up to `max_idle_interval`, never past the next
+//!   scheduled tick or sink flush. The sleep
+//!   after records adapts to the rate: when a wake-up finds a ring more than 3/4 full it is
+//!   halved (down to 50 µs), so a fast producer does not fill its ring between wake-ups; when
+//!   wake-ups find the rings nearly empty it grows back to `idle_interval`.
+//! * It is woken early by `flush()`, by shutdown, and by a producer that finds its ring full.
+//!
+//! `examples/collector_cost.rs` prints the collector's CPU next to the record rate.
 //!
 //! # When delivered records reach the sinks' destination
 //!
@@ -38,18 +49,19 @@ use crate::sink::{Batch, Sink, Tables};
 use crate::telemetry::{Shared, STOPPED};
 use crate::Timestamp;
 
-/// After a pass that moved fewer records than this, wait ~2 µs (`BATCH_WAIT_SPINS` pauses,
-/// touching no shared line) before looking again. Polling at once would chase the producer
-/// one record at a time, moving its tail line and data lines between cores on every record:
-/// measured here, that doubled the producer's per-call cost when the collector kept up and
-/// halved drain throughput.
+/// A pass that moved fewer records than this (from rings at most a quarter full) is a small
+/// batch: the collector then sleeps rather than look again at once. Polling at once would
+/// chase the producer one record at a time, moving its tail line and data lines between
+/// cores on every record: measured here, that doubled the producer's per-call cost when the
+/// collector kept up and halved drain throughput; and every such poll is collector CPU.
 const SMALL_BATCH: usize = 256;
-const BATCH_WAIT_SPINS: u32 = 40;
 /// Pauses between two polls of empty rings while spinning.
 const IDLE_POLL_SPINS: u32 = 20;
 /// The most empty polls before sleeping (when spinning keeps paying off), and the fewest.
 const MAX_SPIN_POLLS: u32 = 64;
 const MIN_SPIN_POLLS: u32 = 2;
+/// The shortest sleep the rate adaptation goes down to (about the OS's timer slack).
+const MIN_ADAPTIVE_SLEEP: Duration = Duration::from_micros(50);
 /// How soon after delivering a `Warn`-or-worse event or an audit record the sinks are
 /// flushed, at the latest; also the shortest gap between two such urgent flushes, so that a
 /// flood of warnings costs at most one flush per millisecond.
@@ -120,17 +132,30 @@ struct PendingFlush {
 struct IdlePolicy {
     first_sleep: Duration,
     max_sleep: Duration,
+    /// The sleep after a pass that found records: `first_sleep`, or less while wake-ups
+    /// find rings more than half full.
+    base: Duration,
+    /// The next idle sleep (doubles while idle).
     sleep: Duration,
     /// Empty polls allowed before sleeping.
     spin_budget: u32,
     /// Empty passes since the last pass that found records.
     empty_passes: u32,
+    /// The last pass ended in a sleep: the next one is a wake-up.
+    slept: bool,
+    /// Wake-ups in a row that found nothing. One alone is a wake-up out of phase with a
+    /// bursty producer, not idleness: the sleep grows only from the second.
+    empty_wakes: u32,
 }
 
-/// What to do after a pass that found nothing.
+/// What to do after a pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Idle {
+enum Next {
+    /// Drain again at once.
+    Drain,
+    /// Poll again after a short pause.
     Spin,
+    /// Sleep this long (at most; the caller caps it at the next deadline).
     Sleep(Duration),
 }
 
@@ -139,35 +164,68 @@ impl IdlePolicy {
         IdlePolicy {
             first_sleep,
             max_sleep: max_sleep.max(first_sleep),
+            base: first_sleep,
             sleep: first_sleep,
             spin_budget: MIN_SPIN_POLLS,
             empty_passes: 0,
+            slept: false,
+            empty_wakes: 0,
         }
     }
 
-    /// A pass found records.
-    fn found(&mut self) {
+    /// After a pass that moved `n` records and found rings at most `fill` full (0 to 1).
+    fn after_pass(&mut self, n: usize, fill: f64) -> Next {
+        let woke = std::mem::take(&mut self.slept);
+        if n == 0 {
+            if woke {
+                self.empty_wakes = self.empty_wakes.saturating_add(1);
+            }
+            return self.empty();
+        }
+        self.empty_wakes = 0;
         if self.empty_passes > 0 && self.empty_passes <= self.spin_budget {
             // The spin caught them before a sleep: spinning pays off, allow more of it.
             self.spin_budget = (self.spin_budget * 2).min(MAX_SPIN_POLLS);
         }
         self.empty_passes = 0;
-        self.sleep = self.first_sleep;
+        if woke {
+            // How full the rings got over the last sleep says whether it was too long.
+            let floor = MIN_ADAPTIVE_SLEEP.min(self.first_sleep);
+            if fill > 0.75 {
+                self.base = (self.base / 2).max(floor);
+            } else if fill < 0.125 {
+                self.base = (self.base * 2).min(self.first_sleep);
+            }
+        }
+        self.sleep = self.base;
+        if n >= SMALL_BATCH || fill > 0.25 {
+            return Next::Drain;
+        }
+        // A small batch: let the next one accumulate rather than chase the producer.
+        self.sleep_now()
     }
 
-    /// A pass found nothing: spin once more, or sleep this long.
-    fn empty(&mut self) -> Idle {
+    /// A pass found nothing: spin once more, or sleep.
+    fn empty(&mut self) -> Next {
         self.empty_passes = self.empty_passes.saturating_add(1);
         if self.empty_passes <= self.spin_budget {
-            return Idle::Spin;
+            return Next::Spin;
         }
         if self.empty_passes == self.spin_budget + 1 {
             // The whole spin went by without a record: spin less next time.
             self.spin_budget = (self.spin_budget / 2).max(MIN_SPIN_POLLS);
         }
+        self.sleep_now()
+    }
+
+    fn sleep_now(&mut self) -> Next {
+        self.slept = true;
+        if self.empty_wakes < 2 {
+            return Next::Sleep(self.base);
+        }
         let d = self.sleep;
         self.sleep = (self.sleep * 2).min(self.max_sleep);
-        Idle::Sleep(d)
+        Next::Sleep(d)
     }
 }
 
@@ -203,7 +261,7 @@ impl Collector {
             // record published before they were made.
             let stopping = self.shared.is_stopping();
             let flush_req = self.shared.flush_requested.load(Acquire);
-            let n = self.drain_all(clock);
+            let (n, fill) = self.drain_all(clock);
             if stopping {
                 self.finish(clock);
                 return;
@@ -221,16 +279,10 @@ impl Collector {
             if self.flush_due(now) {
                 self.flush_sinks(now);
             }
-            if n > 0 {
-                self.idle.found();
-                if n < SMALL_BATCH {
-                    pause(BATCH_WAIT_SPINS);
-                }
-                continue;
-            }
-            match self.idle.empty() {
-                Idle::Spin => pause(IDLE_POLL_SPINS),
-                Idle::Sleep(d) => {
+            match self.idle.after_pass(n, fill) {
+                Next::Drain => {}
+                Next::Spin => pause(IDLE_POLL_SPINS),
+                Next::Sleep(d) => {
                     clock.maybe_refine();
                     // Never sleep past a rollover, a tick or a due flush.
                     let until = self.next_deadline().saturating_duration_since(now);
@@ -298,7 +350,7 @@ impl Collector {
     fn finish(&mut self, clock: &Clock) {
         loop {
             std::thread::yield_now();
-            if self.drain_all(clock) == 0 {
+            if self.drain_all(clock).0 == 0 {
                 break;
             }
         }
@@ -348,26 +400,29 @@ impl Collector {
         }
     }
 
-    /// One pass over every lane; returns the records delivered (drop notices included).
-    fn drain_all(&mut self, clock: &Clock) -> usize {
+    /// One pass over every lane; returns the records delivered (drop notices included) and
+    /// the fullest ring's fill when it was read, as a fraction of its capacity.
+    fn drain_all(&mut self, clock: &Clock) -> (usize, f64) {
         self.adopt();
         let conv = clock.conversion();
-        let mut total = 0;
+        let (mut total, mut fill) = (0, 0.0f64);
         let mut i = 0;
         while i < self.lanes.len() {
             // Look at `abandoned` first: if set, the drain below sees the producer's last frame.
             let abandoned = self.lanes[i].consumer.is_abandoned();
-            total += self.drain_lane(i, &conv);
+            let (n, f) = self.drain_lane(i, &conv);
+            total += n;
+            fill = fill.max(f);
             if abandoned {
                 self.retire(i);
             } else {
                 i += 1;
             }
         }
-        total
+        (total, fill)
     }
 
-    fn drain_lane(&mut self, i: usize, conv: &Conversion) -> usize {
+    fn drain_lane(&mut self, i: usize, conv: &Conversion) -> (usize, f64) {
         let Collector {
             shared,
             lanes,
@@ -387,7 +442,7 @@ impl Collector {
         let notice = dropped - *reported_drops;
         let chunk = consumer.read();
         if chunk.is_none() && notice == 0 {
-            return 0;
+            return (0, 0.0);
         }
         let frames = chunk.as_ref().map(|c| c.frames()).unwrap_or_default();
         let fill = chunk.as_ref().map_or(0, |c| c.byte_len()) as u64;
@@ -485,7 +540,10 @@ impl Collector {
         *consumed += count as u64 + bad;
         lane.consumed.store(*consumed, Relaxed);
         drop(chunk); // releases the ring space
-        count + (notice > 0) as usize
+        (
+            count + (notice > 0) as usize,
+            fill as f64 / lane.capacity as f64,
+        )
     }
 
     /// Removes a lane whose thread exited, after its last records were delivered above.
