@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use tickwatch::monitoring::{
     CounterValue, GaugeValue, LatencyValue, SeriesValue, Snapshot, MAX_TRACKABLE_NS,
 };
-use tickwatch::performance::{SeriesKind, OVERFLOW_NAME};
+use tickwatch::performance::{SeriesKind, OVERFLOW_COUNTER, OVERFLOW_METRIC};
 use tickwatch::{RegisterError, StartError, Telemetry};
 
 fn start() -> Telemetry {
@@ -246,14 +246,16 @@ fn series_past_the_cap_are_refused_counted_and_overflow() {
     let ov: Vec<_> = s
         .series
         .iter()
-        .filter(|x| x.name == OVERFLOW_NAME)
+        .filter(|x| x.name.starts_with("tickwatch_overflow"))
         .collect();
     assert_eq!(ov.len(), 2);
-    let metric_ov = ov.iter().find(|x| x.kind == SeriesKind::Metric).unwrap();
+    let metric_ov = s.find(OVERFLOW_METRIC, &[]).unwrap();
+    assert_eq!(metric_ov.kind, SeriesKind::Metric);
     assert!(
         matches!(&metric_ov.value, SeriesValue::Gauge(g) if g.total.count == 2 && g.total.sum == 6.0)
     );
-    let counter_ov = ov.iter().find(|x| x.kind == SeriesKind::Counter).unwrap();
+    let counter_ov = s.find(OVERFLOW_COUNTER, &[]).unwrap();
+    assert_eq!(counter_ov.kind, SeriesKind::Counter);
     assert!(matches!(&counter_ov.value, SeriesValue::Counter(c) if c.total == 7));
     // The series registered in time are untouched.
     assert_eq!(gauge(&s, "a").total.sum, 1.0);

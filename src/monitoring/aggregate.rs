@@ -401,8 +401,9 @@ impl crate::Telemetry {
     /// It reflects every record accepted before a [`flush`](crate::Telemetry::flush) that
     /// returned before this call (records accepted since may or may not be in). A series appears once one of
     /// its samples has been aggregated. Series refused by the `max_series` cap are counted in
-    /// [`Snapshot::refused_series`]; their samples are in the kind's `tickwatch_overflow`
-    /// series.
+    /// [`Snapshot::refused_series`]; their samples are in the kind's overflow series
+    /// ([`SeriesKind::overflow_name`]: `tickwatch_overflow_metric`, `_counter`, `_latency`,
+    /// `_resource`).
     ///
     /// Cost: the collector's aggregates are locked while values are copied out (percentiles
     /// are cached and recomputed only for series with new samples); names and tags are cloned

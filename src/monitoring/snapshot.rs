@@ -27,7 +27,13 @@ pub struct Snapshot {
     /// Every series, in registration order.
     pub series: Vec<SeriesSnapshot>,
     /// Registrations refused by the series cap (`max_series`) since start; their samples
-    /// went to the `tickwatch_overflow` series of their kind.
+    /// went to the overflow series of their kind ([`SeriesKind::overflow_name`]:
+    /// `tickwatch_overflow_metric`, `_counter`, `_latency`, `_resource`). Counts refused
+    /// registrations, not distinct keys: a key refused on several threads, or used by name
+    /// past a thread's cache of refused keys ([`REFUSED_CACHE_MAX`]), counts again (see
+    /// [`crate::performance`]).
+    ///
+    /// [`REFUSED_CACHE_MAX`]: crate::performance::REFUSED_CACHE_MAX
     pub refused_series: u64,
 }
 
