@@ -16,12 +16,16 @@
 //!   writes such a value as `null`, which does not deserialize back into an `f64`.
 //! * **Latencies** ([`crate::Latency`] / `measure_latency`): HDR histograms
 //!   ([`hdrhistogram`], [`SIGNIFICANT_DIGITS`] = 3 significant digits) since start and per
-//!   interval. A sample of 0 ns is recorded as 1 ns; one above [`MAX_TRACKABLE_NS`] (1 hour)
-//!   is recorded as 1 hour and counted in [`LatencyValue::clamped`]. `sum_ns`, `min`, `max`
-//!   and `mean` are exact over the recorded values; p50 .. p99.9 are the highest value of the
-//!   HDR sub-bucket holding the sample at rank `ceil(q * count)`, so within 0.1 % above it,
-//!   and never above `max`. Bucket counts for exposition are exact: each sample is compared
-//!   with the configured bounds ([`crate::TelemetryBuilder::latency_buckets`]).
+//!   interval. `count`, `sum_ns`, `min`, `max` and `mean` are exact over the samples as
+//!   recorded, whatever their size (`sum_ns` is a `u64` that saturates after ~584 years of
+//!   summed latency; `mean` does not). Bucket counts for exposition are exact too: each
+//!   sample is compared with the configured bounds
+//!   ([`crate::TelemetryBuilder::latency_buckets`]), including bounds above 1 hour.
+//!   p50 .. p99.9 are the highest value of the HDR sub-bucket holding the sample at rank
+//!   `ceil(q * count)`, so within 0.1 % above it, and never below `min` nor above `max`.
+//!   Only they see the histogram's range: it holds a sample of 0 ns as 1 ns and one above
+//!   [`MAX_TRACKABLE_NS`] (1 hour) as 1 hour (counted in [`LatencyValue::clamped`]), so a
+//!   percentile whose rank falls on such a sample reads as about 1 hour.
 //!
 //! A series appears in snapshots once one of its samples has been aggregated. A sample
 //! belongs to the interval in which the collector aggregated it (normally within a few
