@@ -174,15 +174,17 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Cap on distinct series. Past it, `try_*` registration fails with
+    /// Cap on the application's distinct series. Past it, `try_*` registration fails with
     /// [`RegisterError::TooManySeries`](crate::RegisterError::TooManySeries) and the
     /// never-failing calls (`metric`, `log_metric`, ...) are refused a series of their own:
     /// each such registration is counted (in
     /// [`Stats::overflowed_series`](crate::Stats::overflowed_series) and the snapshot's
     /// [`refused_series`](crate::monitoring::Snapshot::refused_series)) and its samples go to
-    /// the kind's `tickwatch_overflow` series (one per kind, not counted against the cap),
-    /// which is aggregated and exported like any other. Series registered before the cap keep
-    /// working. Default 100,000.
+    /// the kind's overflow series (`tickwatch_overflow_metric`, `_counter`, `_latency`,
+    /// `_resource`: one per kind, not counted against the cap), which is aggregated and
+    /// exported like any other. tickwatch's own `tickwatch_*` series are not counted and
+    /// never refused. Series registered before the cap keep working. Default 100,000. See
+    /// [`crate::performance`] for what a refusal counts and what refused keys cost.
     pub fn max_series(mut self, n: usize) -> Self {
         self.config.max_series = n;
         self

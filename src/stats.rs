@@ -55,7 +55,8 @@ pub struct Stats {
     pub decode_errors: u64,
     /// Names, tag keys or tag values fixed up at registration (empty or too long).
     pub invalid_names: u64,
-    /// Registrations sent to the overflow series because `max_series` was reached.
+    /// Registrations sent to the overflow series because `max_series` was reached (per
+    /// refused registration, not per distinct key: see [`crate::performance`]).
     pub overflowed_series: u64,
     /// Series registered.
     pub series: u64,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tickwatch::performance::{EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_NAME};
+use tickwatch::performance::{EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_COUNTER, OVERFLOW_METRIC};
 use tickwatch::sink::{Batch, JsonLinesSink, MemorySink, Record, Sink, SinkError};
 use tickwatch::{
     event, Backpressure, Event, FieldRef, FlushError, Level, RegisterError, StartError, Telemetry,
@@ -547,12 +547,12 @@ fn series_cap_refuses_try_and_overflows_the_rest() {
     assert_eq!(tw.stats().overflowed_series, 0);
     // The never-failing calls go to the kind's overflow series, counted per registration.
     let d = tw.metric("d", &[("k", "v")]);
-    assert_eq!(d.info().name(), OVERFLOW_NAME);
+    assert_eq!(d.info().name(), OVERFLOW_METRIC);
     assert!(d.info().tags().is_empty());
     let e = tw.metric("e", &[]);
     assert_eq!(e.info().id(), d.info().id(), "one overflow series per kind");
     let f = tw.counter("f", &[]);
-    assert_eq!(f.info().name(), OVERFLOW_NAME);
+    assert_eq!(f.info().name(), OVERFLOW_COUNTER);
     assert_ne!(f.info().id(), d.info().id());
     let st = tw.stats();
     assert_eq!(st.overflowed_series, 3, "{st:?}");
@@ -574,9 +574,9 @@ fn series_cap_refuses_try_and_overflows_the_rest() {
     assert_eq!(
         got,
         vec![
-            (OVERFLOW_NAME.to_owned(), 1.0),
-            (OVERFLOW_NAME.to_owned(), 2.0),
-            (OVERFLOW_NAME.to_owned(), 3.0),
+            (OVERFLOW_METRIC.to_owned(), 1.0),
+            (OVERFLOW_METRIC.to_owned(), 2.0),
+            (OVERFLOW_METRIC.to_owned(), 3.0),
             ("a".to_owned(), 4.0),
         ]
     );

@@ -123,7 +123,8 @@ impl Bounds {
         }
     }
 
-    /// Index of the first bound `>= v`, or `len` if `v` is above them all.
+    /// Index of the first bound `>= v`, or `len` if `v` is above them all. `octave`: that of
+    /// `v` (`63 - v.leading_zeros()`, any `v >= 1`).
     #[inline(always)]
     fn index(&self, v: u64, octave: usize) -> usize {
         let mut i = self.first[octave] as usize;
@@ -249,7 +250,10 @@ impl Aggregator {
     pub(crate) fn record_latency(&mut self, id: u32, nanos: u64) {
         let (v, clamped) = clamp_ns(nanos);
         let slot = Slot::of(v);
-        let bucket = self.bounds.index(v, 63 - v.leading_zeros() as usize);
+        // The raw value against the bounds, not the clamped one: a bound past the HDR range
+        // (1 h) still counts exactly. 0 is below every (non-zero) bound, as 1 is.
+        let raw = nanos.max(1);
+        let bucket = self.bounds.index(raw, 63 - raw.leading_zeros() as usize);
         let buckets = self.bounds.ns.len();
         let s = self.state(id);
         if let SeriesState::Empty = s {
@@ -262,7 +266,7 @@ impl Aggregator {
             }));
         }
         if let SeriesState::Latency(l) = s {
-            l.histograms.record(v, slot);
+            l.histograms.record(v, slot, nanos);
             if let Some(b) = l.per_bucket.get_mut(bucket) {
                 *b += 1;
             }
@@ -401,8 +405,9 @@ impl crate::Telemetry {
     /// It reflects every record accepted before a [`flush`](crate::Telemetry::flush) that
     /// returned before this call (records accepted since may or may not be in). A series appears once one of
     /// its samples has been aggregated. Series refused by the `max_series` cap are counted in
-    /// [`Snapshot::refused_series`]; their samples are in the kind's `tickwatch_overflow`
-    /// series.
+    /// [`Snapshot::refused_series`]; their samples are in the kind's overflow series
+    /// ([`SeriesKind::overflow_name`]: `tickwatch_overflow_metric`, `_counter`, `_latency`,
+    /// `_resource`).
     ///
     /// Cost: the collector's aggregates are locked while values are copied out (percentiles
     /// are cached and recomputed only for series with new samples); names and tags are cloned

@@ -99,14 +99,17 @@ fn buckets_are_cumulative_exact_and_le_inclusive() {
         .iter()
         .map(|b| (b.le_secs, b.cumulative))
         .collect();
-    // 0 is recorded as 1 ns; u64::MAX is clamped to 1 h (counted), above every bound.
+    // 0 is below every bound; u64::MAX is above every bound (and clamped to 1 h in the HDR
+    // histogram only, counted).
     assert_eq!(got, vec![(1e-6, 4), (1e-5, 6), (1e-4, 8)]);
     assert_eq!(l.total.count, 10);
     assert_eq!(l.clamped, 1);
-    assert_eq!(
-        (l.total.min, l.total.max),
-        (1, super::super::MAX_TRACKABLE_NS)
-    );
+    // Min, max and sum over the samples as recorded; the sum saturates past u64::MAX.
+    assert_eq!((l.total.min, l.total.max), (0, u64::MAX));
+    assert_eq!(l.sum_ns, u64::MAX);
+    let exact_sum = 1 + 999 + 1_000 + 1_001 + 10_000 + 99_999 + 100_000 + 100_001;
+    assert_eq!(l.total.mean, (u64::MAX as u128 + exact_sum) as f64 / 10.0);
+    assert!(l.total.p999 <= l.total.max && l.total.p50 >= l.total.min);
 }
 
 #[test]
@@ -186,4 +189,35 @@ fn folded_latencies_wait_for_the_batch_end_but_never_miss_a_snapshot_or_window()
     a.fold(kind::COUNTER, 0, 1, 0, 4, &conv);
     a.end_batch();
     assert!(a.pending.is_empty());
+}
+
+#[test]
+fn samples_past_the_hdr_range_count_exactly_in_bounds_above_it_and_in_the_sum() {
+    const S: u64 = 1_000_000_000;
+    const H: u64 = 3_600 * S;
+    let mut a = Aggregator::new(vec![S, H, 2 * H], Instant::now());
+    a.record_latency(0, 3 * H / 2);
+    a.record_latency(0, 3 * H);
+    let l = latency(&mut a, 0);
+    let got: Vec<u64> = l.buckets.iter().map(|b| b.cumulative).collect();
+    // 1.5 h is above 1 h (not counted at the 1 h bound although the histogram holds it as
+    // 1 h) and below 2 h; 3 h is above every bound.
+    assert_eq!(got, vec![0, 0, 1]);
+    assert_eq!(l.total.count, 2);
+    assert_eq!(l.sum_ns, 9 * H / 2);
+    assert_eq!((l.total.min, l.total.max), (3 * H / 2, 3 * H));
+    assert_eq!(l.total.mean, (9 * H / 4) as f64);
+    assert_eq!(l.clamped, 2);
+    // The percentiles see the histogram's clamp, raised to the exact min: never outside it.
+    let t = l.total;
+    for p in [t.p50, t.p90, t.p99, t.p999] {
+        assert!(t.min <= p && p <= t.max, "{t:?}");
+    }
+    // The window keeps the raw values too.
+    a.rollover(Instant::now() + Duration::from_secs(1));
+    let w = latency(&mut a, 0).window.unwrap();
+    assert_eq!(
+        (w.min, w.max, w.mean),
+        (3 * H / 2, 3 * H, (9 * H / 4) as f64)
+    );
 }

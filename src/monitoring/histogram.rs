@@ -9,16 +9,19 @@
 //! percentile walks at most 42 octaves, 32 cells and the ≤ 32 HDR sub-buckets of one cell
 //! (through the histogram's public `count_at` / `next_non_equivalent`).
 //!
-//! Values are recorded as given, except that 0 is recorded as 1 ns (a zero duration is a
-//! timer-resolution artefact, and the octave of 0 is undefined) and values above
-//! [`MAX_TRACKABLE_NS`] (1 hour) are recorded as 1 hour; the caller counts those.
+//! The HDR histogram records values as given, except that 0 is recorded as 1 ns (a zero
+//! duration is a timer-resolution artefact, and the octave of 0 is undefined) and values
+//! above [`MAX_TRACKABLE_NS`] (1 hour) are recorded as 1 hour; the caller counts those.
+//! Count, sum, min and max are kept exactly over the raw values next to it, so only the
+//! percentiles see the clamping (and are kept within the exact min and max).
 
 use hdrhistogram::{Counter, Histogram};
 
 use super::Percentiles;
 
-/// The highest latency a histogram tracks: one hour, in nanoseconds. Larger samples are
-/// recorded as this value and counted as clamped.
+/// The highest latency a histogram's percentiles resolve: one hour, in nanoseconds. Larger
+/// samples enter the HDR histogram as this value and are counted as clamped; their count,
+/// sum, min, max and bucket counts stay exact.
 pub const MAX_TRACKABLE_NS: u64 = 3_600_000_000_000;
 /// Significant decimal digits kept by every latency histogram.
 pub const SIGNIFICANT_DIGITS: u8 = 3;
@@ -100,11 +103,13 @@ impl Coarse {
     }
 }
 
-/// Exact count, sum, min and max.
+/// Exact count, sum, min and max of the raw values (not clamped).
 #[derive(Clone, Copy)]
 struct Exact {
     count: u64,
-    sum: u64,
+    /// `u128`: cannot overflow (2^64 samples of 2^64 ns each), so the mean stays exact even
+    /// once the `u64` sum handed out ([`LatencyHistograms::sum`]) saturates.
+    sum: u128,
     min: u64,
     max: u64,
 }
@@ -120,7 +125,7 @@ impl Exact {
     #[inline(always)]
     fn add(&mut self, v: u64) {
         self.count += 1;
-        self.sum = self.sum.saturating_add(v);
+        self.sum += u128::from(v);
         self.min = self.min.min(v);
         self.max = self.max.max(v);
     }
@@ -167,23 +172,27 @@ impl LatencyHistograms {
         }
     }
 
-    /// Records `v` (already clamped to `1..=MAX_TRACKABLE_NS`) found at `slot`.
+    /// Records the sample `raw` nanoseconds: `v` is `raw` clamped by [`clamp_ns`] (what the
+    /// HDR histograms hold) and `slot` is `Slot::of(v)`; the exact count, sum, min and max
+    /// take `raw`.
     #[inline]
-    pub(crate) fn record(&mut self, v: u64, slot: Slot) {
+    pub(crate) fn record(&mut self, v: u64, slot: Slot, raw: u64) {
         // `record` fails only if the counts would exceed usize: impossible below 2^42.
         let _ = self.total.record(v);
         let _ = self.interval.record(v);
         self.interval_coarse.add(slot);
-        self.total_exact.add(v);
-        self.interval_exact.add(v);
+        self.total_exact.add(raw);
+        self.interval_exact.add(raw);
     }
 
     pub(crate) fn count(&self) -> u64 {
         self.total_exact.count
     }
 
+    /// Exact sum of the raw samples since start, nanoseconds, saturating at `u64::MAX`
+    /// (~584 years of summed latency).
     pub(crate) fn sum(&self) -> u64 {
-        self.total_exact.sum
+        u64::try_from(self.total_exact.sum).unwrap_or(u64::MAX)
     }
 
     /// Since-start percentiles; `None` when empty.
@@ -235,7 +244,9 @@ fn percentiles<C: Counter>(
 }
 
 /// The value at 1-based rank `rank` (`1..=count`): the highest value equivalent (within the
-/// histogram's precision) to the `rank`-th smallest sample, clamped to the exact min and max.
+/// histogram's precision) to the `rank`-th smallest sample, clamped to the exact min and max
+/// (so a rank held by a sample above 1 h reads as about 1 h, or as `min` when that is
+/// higher).
 /// `coarse` together index exactly the samples in `hdr`.
 fn value_at_rank<C: Counter>(
     hdr: &Histogram<C>,
@@ -325,7 +336,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let v = clamp_ns((x % 64).pow(7) + x % 1000).0;
-            h.record(v, Slot::of(v));
+            h.record(v, Slot::of(v), v);
             plain.record(v).unwrap();
             if plain.len() <= 10_000 {
                 first_half.record(v).unwrap();

@@ -16,12 +16,16 @@
 //!   writes such a value as `null`, which does not deserialize back into an `f64`.
 //! * **Latencies** ([`crate::Latency`] / `measure_latency`): HDR histograms
 //!   ([`hdrhistogram`], [`SIGNIFICANT_DIGITS`] = 3 significant digits) since start and per
-//!   interval. A sample of 0 ns is recorded as 1 ns; one above [`MAX_TRACKABLE_NS`] (1 hour)
-//!   is recorded as 1 hour and counted in [`LatencyValue::clamped`]. `sum_ns`, `min`, `max`
-//!   and `mean` are exact over the recorded values; p50 .. p99.9 are the highest value of the
-//!   HDR sub-bucket holding the sample at rank `ceil(q * count)`, so within 0.1 % above it,
-//!   and never above `max`. Bucket counts for exposition are exact: each sample is compared
-//!   with the configured bounds ([`crate::TelemetryBuilder::latency_buckets`]).
+//!   interval. `count`, `sum_ns`, `min`, `max` and `mean` are exact over the samples as
+//!   recorded, whatever their size (`sum_ns` is a `u64` that saturates after ~584 years of
+//!   summed latency; `mean` does not). Bucket counts for exposition are exact too: each
+//!   sample is compared with the configured bounds
+//!   ([`crate::TelemetryBuilder::latency_buckets`]), including bounds above 1 hour.
+//!   p50 .. p99.9 are the highest value of the HDR sub-bucket holding the sample at rank
+//!   `ceil(q * count)`, so within 0.1 % above it, and never below `min` nor above `max`.
+//!   Only they see the histogram's range: it holds a sample of 0 ns as 1 ns and one above
+//!   [`MAX_TRACKABLE_NS`] (1 hour) as 1 hour (counted in [`LatencyValue::clamped`]), so a
+//!   percentile whose rank falls on such a sample reads as about 1 hour.
 //!
 //! A series appears in snapshots once one of its samples has been aggregated. A sample
 //! belongs to the interval in which the collector aggregated it (normally within a few
@@ -31,12 +35,26 @@
 //!
 //! # Cardinality and memory
 //!
-//! At most [`max_series`](crate::TelemetryBuilder::max_series) series: past it, new series
-//! are refused, counted in [`Snapshot::refused_series`], and their samples go to the kind's
-//! `tickwatch_overflow` series. A counter or a gauge costs ~160 bytes. A latency series holds
-//! two HDR histograms (`u64` counts since start, `u32` per interval) and a coarse index over
-//! them: ~46 KiB to start, growing by whole octaves up to the largest sample seen: ~210 KiB
-//! for samples up to 10 ms, ~430 KiB for the full hour.
+//! At most [`max_series`](crate::TelemetryBuilder::max_series) series of the application:
+//! past it, new series are refused, counted in [`Snapshot::refused_series`] (per refused
+//! registration, not per distinct key), and their samples go to the overflow series of their
+//! kind: `tickwatch_overflow_metric`, `tickwatch_overflow_counter`,
+//! `tickwatch_overflow_latency` and `tickwatch_overflow_resource`
+//! ([`SeriesKind::overflow_name`](crate::performance::SeriesKind::overflow_name)), distinct
+//! names so that exposition keeps all four. Those four and tickwatch's own `tickwatch_*`
+//! series (the self-watch gauges) are not counted against the cap and never refused, so
+//! they are there even when the application filled the cap first. See
+//! [`crate::performance`] for the details.
+//!
+//! Memory: a counter or a gauge costs ~160 bytes. A latency series holds two HDR histograms
+//! (`u64` counts since start, `u32` per interval) and a coarse index over them: ~46 KiB to
+//! start, growing by whole octaves up to the largest sample seen (samples above 1 hour grow
+//! it no further): ~210 KiB for samples up to 10 ms, ~430 KiB for the full hour. The
+//! by-name calls (`log_metric`, `measure_latency`, `track_resource_usage`) keep a
+//! per-thread cache of the keys they have seen: one entry per series used (bounded by the
+//! cap) plus at most [`REFUSED_CACHE_MAX`](crate::performance::REFUSED_CACHE_MAX) (1,024)
+//! refused keys, ~200 KiB at most for the refused ones; past that a refused key costs a
+//! registry lookup per call and no memory.
 
 pub(crate) mod aggregate;
 mod api;

@@ -27,7 +27,13 @@ pub struct Snapshot {
     /// Every series, in registration order.
     pub series: Vec<SeriesSnapshot>,
     /// Registrations refused by the series cap (`max_series`) since start; their samples
-    /// went to the `tickwatch_overflow` series of their kind.
+    /// went to the overflow series of their kind ([`SeriesKind::overflow_name`]:
+    /// `tickwatch_overflow_metric`, `_counter`, `_latency`, `_resource`). Counts refused
+    /// registrations, not distinct keys: a key refused on several threads, or used by name
+    /// past a thread's cache of refused keys ([`REFUSED_CACHE_MAX`]), counts again (see
+    /// [`crate::performance`]).
+    ///
+    /// [`REFUSED_CACHE_MAX`]: crate::performance::REFUSED_CACHE_MAX
     pub refused_series: u64,
 }
 
@@ -107,8 +113,14 @@ pub struct GaugeValue {
     pub rate_per_sec: f64,
 }
 
-/// Percentiles of a latency histogram, in nanoseconds, each within the histogram's precision
-/// (3 significant digits: the reported value is within 0.1 % of a value at that rank).
+/// Percentiles of a latency histogram, in nanoseconds. `count`, `min`, `max` and `mean` are
+/// exact over the recorded values, whatever their size. p50 .. p99.9 are within the
+/// histogram's precision (3 significant digits: the reported value is within 0.1 % above the
+/// sample at that rank) for samples up to [`MAX_TRACKABLE_NS`] (1 hour); a rank held by a
+/// sample above it reads as about 1 hour (or as `min`, if every sample is above it). They
+/// are never below `min` nor above `max`.
+///
+/// [`MAX_TRACKABLE_NS`]: crate::monitoring::MAX_TRACKABLE_NS
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Number of samples.
@@ -125,7 +137,7 @@ pub struct Percentiles {
     pub p999: u64,
     /// Largest sample.
     pub max: u64,
-    /// Arithmetic mean.
+    /// Arithmetic mean (the exact sum, divided in `f64`).
     pub mean: f64,
 }
 
@@ -145,13 +157,19 @@ pub struct LatencyValue {
     pub total: Percentiles,
     /// Over the last completed window; `None` if it had no sample.
     pub window: Option<Percentiles>,
-    /// Sum of every sample since start, nanoseconds (saturating).
+    /// Sum of every sample since start, nanoseconds: exact, samples above 1 hour included.
+    /// A `u64`, saturating at `u64::MAX` (~584 years of summed latency: a series summing
+    /// 1,000 s of latency per second, say 100,000 samples/s of 10 ms, gets there after
+    /// ~7 months of uptime). `total.mean` is computed from a sum that does not saturate.
     pub sum_ns: u64,
     /// Samples per second over the last completed window.
     pub rate_per_sec: f64,
-    /// Samples above the histogram's highest trackable value (1 hour), clamped to it.
+    /// Samples above the histogram's highest trackable value
+    /// ([`MAX_TRACKABLE_NS`](crate::monitoring::MAX_TRACKABLE_NS), 1 hour): their
+    /// percentiles read as about 1 hour; their count, sum, min, max and buckets are exact.
     pub clamped: u64,
     /// Cumulative buckets at the configured boundaries (without `+Inf`, which is
-    /// `total.count`).
+    /// `total.count`). Exact for every bound, including bounds above 1 hour: each sample is
+    /// compared with the bounds as recorded.
     pub buckets: Vec<Bucket>,
 }

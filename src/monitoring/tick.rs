@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::aggregate::{assemble, Aggregator};
 use super::Snapshot;
 use crate::clock::{now_ticks, Clock};
-use crate::performance::SeriesKind;
+use crate::performance::{SeriesKind, OWN_PREFIX};
 use crate::telemetry::Shared;
 use crate::Timestamp;
 
@@ -97,14 +97,25 @@ impl<'a> TickContext<'a> {
     }
 
     /// Registers (once; later calls find it) a gauge series of `kind` `Resource` or `Metric`
-    /// for [`TickContext::set_gauge`]. Any other kind is registered as a `Resource`. Counts
-    /// against `max_series` like any series (past it, the overflow series).
+    /// for [`TickContext::set_gauge`]. Any other kind is registered as a `Resource`.
+    ///
+    /// A name starting with `tickwatch_` (tickwatch's own gauges, such as the self-watch's)
+    /// is reserved: not counted against `max_series` and never refused, so an application
+    /// that filled the cap still sees them. Tasks register a bounded set of such keys. Any
+    /// other name counts against the cap like an application's series (past it, the
+    /// overflow series).
     pub(crate) fn gauge(&self, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> GaugeId {
         let kind = match kind {
             SeriesKind::Metric => SeriesKind::Metric,
             _ => SeriesKind::Resource,
         };
-        GaugeId(self.shared.series.register(kind, name, tags).id())
+        let series = &self.shared.series;
+        let info = if name.starts_with(OWN_PREFIX) {
+            series.register_own(kind, name, tags)
+        } else {
+            series.register(kind, name, tags)
+        };
+        GaugeId(info.id())
     }
 
     /// Sets a gauge as a sample taken now: straight into the aggregates, not through a ring,

@@ -11,23 +11,42 @@
 //! taken, the never-failing calls fix a bad one the same way: an empty name becomes
 //! [`EMPTY_NAME`], a long one is cut at a character boundary, and the fix is counted in
 //! [`crate::Stats::invalid_names`]. The `try_*` calls return a [`RegisterError`] instead.
+//!
+//! # The series cap
+//!
+//! Documented on [`crate::performance`]: the cap counts the application's series only;
+//! [`Registry::register_own`] is tickwatch's own path around it, and the overflow series are
+//! registered by [`Table::overflow`].
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+#[cfg(doc)]
+use super::names::NameCache;
+use super::names::{hash_key, same};
 use crate::record::{clip, kind};
 
 /// The longest name, tag key or tag value, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
 /// What an empty name is registered as by the never-failing calls.
 pub const EMPTY_NAME: &str = "unnamed";
-/// Where samples go once an instance holds `max_series` series (see
-/// [`crate::TelemetryBuilder::max_series`]).
-pub const OVERFLOW_NAME: &str = "tickwatch_overflow";
+/// The prefix of tickwatch's own series names (the self-watch gauges, the overflow series).
+pub const OWN_PREFIX: &str = "tickwatch_";
+/// Where `Metric` samples of refused series go once the application holds `max_series`
+/// series (see [`crate::TelemetryBuilder::max_series`]); exported as a gauge.
+pub const OVERFLOW_METRIC: &str = "tickwatch_overflow_metric";
+/// Where `Counter` increments of refused series go; exported as the counter
+/// `tickwatch_overflow_counter_total`.
+pub const OVERFLOW_COUNTER: &str = "tickwatch_overflow_counter";
+/// Where `Latency` samples of refused series go; exported as the histogram
+/// `tickwatch_overflow_latency_seconds`.
+pub const OVERFLOW_LATENCY: &str = "tickwatch_overflow_latency";
+/// Where `Resource` samples of refused series go; exported as a gauge.
+pub const OVERFLOW_RESOURCE: &str = "tickwatch_overflow_resource";
 
 /// What a series measures.
 #[derive(
@@ -62,6 +81,27 @@ impl SeriesKind {
             SeriesKind::Counter => "counter",
             SeriesKind::Latency => "latency",
             SeriesKind::Resource => "resource",
+        }
+    }
+
+    /// The series this kind's samples go to when their own series is refused by the cap:
+    /// [`OVERFLOW_METRIC`], [`OVERFLOW_COUNTER`], [`OVERFLOW_LATENCY`] or
+    /// [`OVERFLOW_RESOURCE`].
+    pub const fn overflow_name(self) -> &'static str {
+        match self {
+            SeriesKind::Metric => OVERFLOW_METRIC,
+            SeriesKind::Counter => OVERFLOW_COUNTER,
+            SeriesKind::Latency => OVERFLOW_LATENCY,
+            SeriesKind::Resource => OVERFLOW_RESOURCE,
+        }
+    }
+
+    const fn index(self) -> usize {
+        match self {
+            SeriesKind::Metric => 0,
+            SeriesKind::Counter => 1,
+            SeriesKind::Latency => 2,
+            SeriesKind::Resource => 3,
         }
     }
 }
@@ -129,11 +169,98 @@ impl fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
-type Key = (SeriesKind, String, Vec<(String, String)>);
+impl SeriesInfo {
+    /// Whether this is the series of exactly this borrowed key (names already fixed up).
+    fn is(&self, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> bool {
+        self.kind == kind
+            && same(&self.name, name)
+            && self.tags.len() == tags.len()
+            && self
+                .tags
+                .iter()
+                .zip(tags)
+                .all(|((a, b), (c, d))| same(a, c) && same(b, d))
+    }
+}
+
+/// How a registration treats the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// `try_*`: a new key past the cap is an error.
+    Strict,
+    /// The never-failing calls: a new key past the cap gets the kind's overflow series.
+    Lenient,
+    /// tickwatch's own series: not counted, never refused.
+    Own,
+}
+
+/// The series a registration resolved to.
+pub(crate) struct Resolved {
+    pub(crate) info: Arc<SeriesInfo>,
+    /// The key was refused by the cap: `info` is the kind's overflow series.
+    pub(crate) refused: bool,
+}
 
 struct Table {
-    by_key: HashMap<Key, u32>,
+    /// Ids by key, found with [`hash_key`] of a borrowed key: a lookup allocates nothing
+    /// (what keeps refused by-name keys from costing memory, see [`NameCache`]). Each entry
+    /// is `(hash, id)`, the hash kept for rehashing.
+    by_key: HashTable<(u64, u32)>,
     list: Vec<Arc<SeriesInfo>>,
+    /// Series counted against the cap: `list` minus the overflow and own series.
+    counted: usize,
+    /// Each kind's overflow series, once it has been needed.
+    overflow: [Option<u32>; 4],
+}
+
+impl Table {
+    fn find(&self, hash: u64, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> Option<u32> {
+        let list = &self.list;
+        self.by_key
+            .find(hash, |&(h, id)| {
+                h == hash && list[id as usize].is(kind, name, tags)
+            })
+            .map(|&(_, id)| id)
+    }
+
+    /// Adds a new series (the caller found no series for the key).
+    fn insert(
+        &mut self,
+        hash: u64,
+        kind: SeriesKind,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Arc<SeriesInfo> {
+        let id = self.list.len() as u32;
+        let info = Arc::new(SeriesInfo {
+            id,
+            kind,
+            name: name.to_owned(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
+        self.list.push(info.clone());
+        self.by_key.insert_unique(hash, (hash, id), |&(h, _)| h);
+        info
+    }
+
+    /// The kind's overflow series, registered on first use.
+    fn overflow(&mut self, kind: SeriesKind) -> Arc<SeriesInfo> {
+        if let Some(id) = self.overflow[kind.index()] {
+            return self.list[id as usize].clone();
+        }
+        let name = kind.overflow_name();
+        let hash = hash_key(kind, name, &[]);
+        // An application series of that very key (registered under the cap) is reused.
+        let info = match self.find(hash, kind, name, &[]) {
+            Some(id) => self.list[id as usize].clone(),
+            None => self.insert(hash, kind, name, &[]),
+        };
+        self.overflow[kind.index()] = Some(info.id);
+        info
+    }
 }
 
 /// Every series of one instance.
@@ -143,6 +270,7 @@ pub(crate) struct Registry {
     len: AtomicU32,
     max_series: usize,
     pub(crate) invalid_names: AtomicU64,
+    /// Refused registrations (what one is: see the `performance` module docs).
     pub(crate) overflowed: AtomicU64,
 }
 
@@ -156,12 +284,30 @@ fn check(s: &str, allow_empty: bool) -> Result<(), RegisterError> {
     }
 }
 
+/// `s` as the never-failing calls register it, and whether that is a fix.
+fn fix(s: &str, allow_empty: bool) -> (&str, bool) {
+    if s.is_empty() && !allow_empty {
+        (EMPTY_NAME, true)
+    } else {
+        clip(s, MAX_NAME_LEN)
+    }
+}
+
+/// Whether the never-failing calls would register this key unchanged.
+#[inline]
+fn valid(name: &str, tags: &[(&str, &str)]) -> bool {
+    let ok = |s: &str, allow_empty: bool| (allow_empty || !s.is_empty()) && s.len() <= MAX_NAME_LEN;
+    ok(name, false) && tags.iter().all(|(k, v)| ok(k, false) && ok(v, true))
+}
+
 impl Registry {
     pub(crate) fn new(max_series: usize) -> Self {
         Self {
             table: Mutex::new(Table {
-                by_key: HashMap::new(),
+                by_key: HashTable::new(),
                 list: Vec::new(),
+                counted: 0,
+                overflow: [None; 4],
             }),
             len: AtomicU32::new(0),
             max_series,
@@ -182,14 +328,9 @@ impl Registry {
             check(k, false)?;
             check(v, true)?;
         }
-        let key = (
-            kind,
-            name.to_owned(),
-            tags.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        self.intern(key, false)
+        let hash = hash_key(kind, name, tags);
+        self.intern(hash, kind, name, tags, Policy::Strict)
+            .map(|r| r.info)
     }
 
     /// Never-failing registration: fixes bad names (counted) and sends new series past the cap
@@ -200,63 +341,117 @@ impl Registry {
         name: &str,
         tags: &[(&str, &str)],
     ) -> Arc<SeriesInfo> {
-        let mut fixes = 0u64;
-        let mut fix = |s: &str, allow_empty: bool| -> String {
-            if s.is_empty() && !allow_empty {
-                fixes += 1;
-                return EMPTY_NAME.to_owned();
-            }
-            let (c, cut) = clip(s, MAX_NAME_LEN);
-            fixes += cut as u64;
-            c.to_owned()
-        };
-        let name = fix(name, false);
-        let tags: Vec<(String, String)> = tags
-            .iter()
-            .map(|(k, v)| (fix(k, false), fix(v, true)))
-            .collect();
-        if fixes > 0 {
-            self.invalid_names.fetch_add(fixes, Relaxed);
+        self.resolve(kind, name, tags, None).info
+    }
+
+    /// Registration of one of tickwatch's own series: not counted against the cap and never
+    /// refused. Only for names starting with [`OWN_PREFIX`], from a bounded set of keys (the
+    /// crate's own gauges); any other name is registered as [`Registry::register`] does.
+    pub(crate) fn register_own(
+        &self,
+        kind: SeriesKind,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Arc<SeriesInfo> {
+        debug_assert!(name.starts_with(OWN_PREFIX), "not an own name: {name}");
+        if !name.starts_with(OWN_PREFIX) || !valid(name, tags) {
+            return self.register(kind, name, tags);
         }
-        match self.intern((kind, name, tags), true) {
-            Ok(info) => info,
+        let hash = hash_key(kind, name, tags);
+        match self.intern(hash, kind, name, tags, Policy::Own) {
+            Ok(r) => r.info,
+            Err(_) => unreachable!("own series are never refused"),
+        }
+    }
+
+    /// [`Registry::register`], saying whether the key was refused. `hash`: the key's
+    /// [`hash_key`] if the caller has it. Allocates nothing when the key is valid and either
+    /// known or refused: only a new series (at most `max_series` of them) allocates.
+    pub(crate) fn resolve(
+        &self,
+        kind: SeriesKind,
+        name: &str,
+        tags: &[(&str, &str)],
+        hash: Option<u64>,
+    ) -> Resolved {
+        let interned = if valid(name, tags) {
+            let hash = hash.unwrap_or_else(|| hash_key(kind, name, tags));
+            self.intern(hash, kind, name, tags, Policy::Lenient)
+        } else {
+            // The rare path: fix the key (tags into a new vector only if one needs it).
+            let mut fixes = 0u64;
+            let (name, f) = fix(name, false);
+            fixes += f as u64;
+            let tags: Cow<'_, [(&str, &str)]> = if tags
+                .iter()
+                .all(|(k, v)| !fix(k, false).1 && !fix(v, true).1)
+            {
+                Cow::Borrowed(tags)
+            } else {
+                tags.iter()
+                    .map(|(k, v)| {
+                        let ((k, fk), (v, fv)) = (fix(k, false), fix(v, true));
+                        fixes += fk as u64 + fv as u64;
+                        (k, v)
+                    })
+                    .collect()
+            };
+            self.invalid_names.fetch_add(fixes, Relaxed);
+            let hash = hash_key(kind, name, &tags);
+            self.intern(hash, kind, name, &tags, Policy::Lenient)
+        };
+        match interned {
+            Ok(r) => r,
             Err(_) => unreachable!("lenient interning falls back to the overflow series"),
         }
     }
 
-    fn intern(&self, key: Key, overflow: bool) -> Result<Arc<SeriesInfo>, RegisterError> {
+    /// Finds or adds the series of a valid key whose [`hash_key`] is `hash`.
+    fn intern(
+        &self,
+        hash: u64,
+        kind: SeriesKind,
+        name: &str,
+        tags: &[(&str, &str)],
+        policy: Policy,
+    ) -> Result<Resolved, RegisterError> {
         let mut t = self.table.lock();
-        if let Some(&id) = t.by_key.get(&key) {
-            return Ok(t.list[id as usize].clone());
+        if let Some(id) = t.find(hash, kind, name, tags) {
+            return Ok(Resolved {
+                info: t.list[id as usize].clone(),
+                refused: false,
+            });
         }
-        // Overflow series do not count against the cap (at most one per kind).
-        let key = if t.list.len() >= self.max_series {
-            if !overflow {
+        let counted = policy != Policy::Own;
+        if counted && t.counted >= self.max_series {
+            if policy == Policy::Strict {
                 return Err(RegisterError::TooManySeries {
                     max: self.max_series,
                 });
             }
             self.overflowed.fetch_add(1, Relaxed);
-            let ov = (key.0, OVERFLOW_NAME.to_owned(), Vec::new());
-            if let Some(&id) = t.by_key.get(&ov) {
-                return Ok(t.list[id as usize].clone());
+            let before = t.list.len();
+            let info = t.overflow(kind);
+            if t.list.len() != before {
+                self.publish_len(&t);
             }
-            ov
-        } else {
-            key
-        };
-        let id = t.list.len() as u32;
-        let info = Arc::new(SeriesInfo {
-            id,
-            kind: key.0,
-            name: key.1.clone(),
-            tags: key.2.clone(),
-        });
-        t.list.push(info.clone());
-        t.by_key.insert(key, id);
+            return Ok(Resolved {
+                info,
+                refused: true,
+            });
+        }
+        let info = t.insert(hash, kind, name, tags);
+        t.counted += counted as usize;
+        self.publish_len(&t);
+        Ok(Resolved {
+            info,
+            refused: false,
+        })
+    }
+
+    fn publish_len(&self, t: &Table) {
         self.len
             .store(t.list.len() as u32, std::sync::atomic::Ordering::Release);
-        Ok(info)
     }
 
     /// Appends every series registered since `cache` was last refreshed.
@@ -267,244 +462,13 @@ impl Registry {
         }
     }
 
-    /// Number of series registered.
+    /// Number of series registered (the application's, tickwatch's own and the overflow
+    /// series).
     pub(crate) fn len(&self) -> usize {
         self.len.load(Relaxed) as usize
     }
 }
 
-/// Up to 8 bytes as one word, in at most two loads and no `memcpy` call. For a given length
-/// the word determines the bytes (the two reads overlap but together cover every byte), so
-/// comparing words of equal-length strings is comparing the strings.
-#[inline(always)]
-fn small_word(b: &[u8]) -> u64 {
-    let n = b.len();
-    debug_assert!(n <= 8);
-    if n >= 4 {
-        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
-        lo as u64 | (hi as u64) << 32
-    } else if n > 0 {
-        (b[0] as u64) << 16 | (b[n / 2] as u64) << 8 | b[n - 1] as u64
-    } else {
-        0
-    }
-}
-
-#[inline(always)]
-fn word_at(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
-}
-
-/// String equality with the short cases (the usual metric names and tags) done in registers.
-#[inline(always)]
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    match a.len() {
-        0..=8 => small_word(a) == small_word(b),
-        9..=16 => {
-            let t = a.len() - 8;
-            word_at(a, 0) == word_at(b, 0) && word_at(a, t) == word_at(b, t)
-        }
-        _ => a == b,
-    }
-}
-
-/// FxHash-style mixing over the key's bytes: a handful of multiply-rotates for a short key.
-#[inline]
-pub(crate) fn hash_key(kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> u64 {
-    #[inline(always)]
-    fn mix(h: u64, w: u64) -> u64 {
-        (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
-    }
-    #[inline(always)]
-    fn bytes(mut h: u64, b: &[u8]) -> u64 {
-        let n = b.len();
-        // The length separates "ab"+"c" from "a"+"bc".
-        h = mix(h, n as u64);
-        if n <= 8 {
-            return mix(h, small_word(b));
-        }
-        let mut at = 0;
-        while at + 8 < n {
-            h = mix(h, word_at(b, at));
-            at += 8;
-        }
-        // The last 8 bytes, overlapping the previous word when the length is not a multiple.
-        mix(h, word_at(b, n - 8))
-    }
-    let mut h = bytes(kind as u64 + 1, name.as_bytes());
-    for (k, v) in tags {
-        h = bytes(bytes(h, k.as_bytes()), v.as_bytes());
-    }
-    h
-}
-
-struct CacheEntry {
-    hash: u64,
-    kind: SeriesKind,
-    name: Box<str>,
-    tags: Box<[(Box<str>, Box<str>)]>,
-    id: u32,
-}
-
-impl CacheEntry {
-    #[inline]
-    fn matches(&self, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> bool {
-        self.kind == kind
-            && same(&self.name, name)
-            && self.tags.len() == tags.len()
-            && self
-                .tags
-                .iter()
-                .zip(tags)
-                .all(|((a, b), (c, d))| same(a, c) && same(b, d))
-    }
-}
-
-/// A thread's map from borrowed (kind, name, tags) keys, exactly as the caller passed them,
-/// to series ids.
-#[derive(Default)]
-pub(crate) struct NameCache {
-    table: HashTable<CacheEntry>,
-}
-
-impl NameCache {
-    /// The id of this key, registering it (and allocating) only on the first sight.
-    #[inline]
-    pub(crate) fn id(
-        &mut self,
-        registry: &Registry,
-        kind: SeriesKind,
-        name: &str,
-        tags: &[(&str, &str)],
-    ) -> u32 {
-        let hash = hash_key(kind, name, tags);
-        if let Some(e) = self
-            .table
-            .find(hash, |e| e.hash == hash && e.matches(kind, name, tags))
-        {
-            return e.id;
-        }
-        self.miss(registry, hash, kind, name, tags)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn miss(
-        &mut self,
-        registry: &Registry,
-        hash: u64,
-        kind: SeriesKind,
-        name: &str,
-        tags: &[(&str, &str)],
-    ) -> u32 {
-        let id = registry.register(kind, name, tags).id;
-        let entry = CacheEntry {
-            hash,
-            kind,
-            name: name.into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (Box::from(*k), Box::from(*v)))
-                .collect(),
-            id,
-        };
-        self.table.insert_unique(hash, entry, |e| e.hash);
-        id
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_key_same_id_different_kind_different_id() {
-        let r = Registry::new(100);
-        let a = r.register(SeriesKind::Metric, "px", &[("venue", "XNAS")]);
-        let b = r.register(SeriesKind::Metric, "px", &[("venue", "XNAS")]);
-        let c = r.register(SeriesKind::Counter, "px", &[("venue", "XNAS")]);
-        let d = r.register(SeriesKind::Metric, "px", &[("venue", "XLON")]);
-        assert_eq!(a.id, b.id);
-        assert_ne!(a.id, c.id);
-        assert_ne!(a.id, d.id);
-        assert_eq!(r.len(), 3);
-    }
-
-    #[test]
-    fn bad_names_fixed_the_documented_way_and_counted() {
-        let r = Registry::new(100);
-        let long = "é".repeat(200); // 400 bytes
-        let a = r.register(SeriesKind::Metric, "", &[("", &long)]);
-        assert_eq!(a.name(), EMPTY_NAME);
-        assert_eq!(a.tags()[0].0, EMPTY_NAME);
-        assert_eq!(a.tags()[0].1.len(), MAX_NAME_LEN);
-        assert_eq!(r.invalid_names.load(Relaxed), 3); // name, tag key, tag value
-        assert_eq!(
-            r.try_register(SeriesKind::Metric, "", &[]),
-            Err(RegisterError::EmptyName)
-        );
-        assert_eq!(
-            r.try_register(SeriesKind::Metric, &long, &[]),
-            Err(RegisterError::NameTooLong { len: 400 })
-        );
-        // Empty tag values are fine.
-        assert!(r
-            .try_register(SeriesKind::Metric, "x", &[("k", "")])
-            .is_ok());
-    }
-
-    #[test]
-    fn cap_refuses_strictly_and_overflows_leniently() {
-        let r = Registry::new(2);
-        r.register(SeriesKind::Metric, "a", &[]);
-        r.register(SeriesKind::Metric, "b", &[]);
-        assert_eq!(
-            r.try_register(SeriesKind::Metric, "c", &[]),
-            Err(RegisterError::TooManySeries { max: 2 })
-        );
-        let c = r.register(SeriesKind::Metric, "c", &[]);
-        let d = r.register(SeriesKind::Metric, "d", &[]);
-        assert_eq!(c.name(), OVERFLOW_NAME);
-        assert_eq!(c.id, d.id);
-        assert_eq!(r.overflowed.load(Relaxed), 2);
-        // Existing series still resolve.
-        assert_eq!(r.register(SeriesKind::Metric, "a", &[]).name(), "a");
-    }
-
-    proptest::proptest! {
-        /// The register-only comparison agrees with `==` on every pair, including equal
-        /// lengths that differ in one byte anywhere.
-        #[test]
-        fn short_compare_is_exact(a in "[ab\u{e9}]{0,20}", b in "[ab\u{e9}]{0,20}", flip in 0usize..20) {
-            proptest::prop_assert_eq!(same(&a, &b), a == b);
-            let mut c = a.clone().into_bytes();
-            if !c.is_empty() {
-                let i = flip % c.len();
-                c[i] ^= 1;
-                let c = String::from_utf8_lossy(&c).into_owned();
-                proptest::prop_assert_eq!(same(&a, &c), a == c);
-            }
-        }
-    }
-
-    #[test]
-    fn name_cache_hits_and_distinguishes_keys() {
-        let r = Registry::new(100);
-        let mut c = NameCache::default();
-        let a = c.id(&r, SeriesKind::Metric, "ab", &[("c", "d")]);
-        let b = c.id(&r, SeriesKind::Metric, "a", &[("bc", "d")]);
-        let a2 = c.id(&r, SeriesKind::Metric, "ab", &[("c", "d")]);
-        assert_eq!(a, a2);
-        assert_ne!(a, b);
-        // The cache keeps the key as given; the registry holds the fixed-up name.
-        let e = c.id(&r, SeriesKind::Metric, "", &[]);
-        assert_eq!(e, r.register(SeriesKind::Metric, EMPTY_NAME, &[]).id);
-    }
-}
+#[path = "series_tests.rs"]
+mod tests;
