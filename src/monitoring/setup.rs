@@ -372,8 +372,12 @@ impl TelemetryBuilder {
     }
 
     /// Sends the alert notifications `filter` accepts (rules' and `send_alert`'s, firing and
-    /// resolved) to `sink`, on the collector thread. A sink doing I/O should hand off to a
-    /// thread of its own, as [`AlertmanagerSink`](crate::alerts) does.
+    /// resolved) to `sink`, on the collector thread, after each tick's evaluation and with
+    /// the aggregates released: the sink may read the instance (`snapshot()`,
+    /// `render_prometheus()`, `get_system_health()`, `stats()`); what it may not do is
+    /// listed on [`Sink`](crate::sink::Sink) (no `flush()`, no `shutdown()`). While it runs
+    /// no record is drained, so a sink doing I/O should hand off to a thread of its own, as
+    /// [`AlertmanagerSink`](crate::alerts) does.
     pub fn alert_route(
         mut self,
         name: impl Into<String>,

@@ -20,7 +20,26 @@ use std::fmt;
 /// A destination for records. Object-safe: box your own and pass it to
 /// [`crate::TelemetryBuilder::sink`].
 ///
-/// Sinks run on the collector thread only; they never run on the hot path.
+/// Sinks run on the collector thread only; they never run on the hot path. While a sink
+/// runs, no record is drained: keep `write` short and hand slow I/O to a thread of your own.
+///
+/// What a sink may call on its own instance: [`snapshot`](crate::Telemetry::snapshot),
+/// [`stats`](crate::Telemetry::stats), [`render_prometheus`](crate::Telemetry::render_prometheus),
+/// [`get_system_health`](crate::Telemetry::get_system_health) and
+/// [`send_alert`](crate::Telemetry::send_alert) are safe. Recording into the instance works,
+/// but a record that finds the collector's own ring full is dropped (counted): the collector
+/// never waits for itself. [`flush`](crate::Telemetry::flush) returns
+/// [`FlushError::OnCollectorThread`](crate::FlushError::OnCollectorThread) at once, and
+/// `shutdown` must not be called from a sink. A sink that never returns stalls delivery, not
+/// the engine: producers under `Backpressure::Block` give up after
+/// [`block_timeout`](crate::TelemetryBuilder::block_timeout), counted.
+///
+/// "Delivered" ([`Stats::delivered`](crate::Stats::delivered)) means handed to every sink's
+/// `write`. The collector calls [`Sink::flush`] every
+/// [`flush_interval`](crate::TelemetryBuilder::flush_interval) while records arrive, within
+/// about a millisecond of a `Warn`-or-worse event or an audit record, on
+/// [`Telemetry::flush`](crate::Telemetry::flush) and at shutdown: a buffering sink should
+/// make its records visible there.
 ///
 /// ```
 /// use tickwatch::sink::{Batch, RecordView, Sink, SinkError};
@@ -43,8 +62,9 @@ pub trait Sink: Send + 'static {
     /// Takes one batch. An error is counted; the batch is not offered again.
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError>;
 
-    /// Makes everything written so far durable or visible (called by `flush()` and at
-    /// shutdown).
+    /// Makes everything written so far visible at the destination, or durable if the sink
+    /// promises that (called every `flush_interval` while records arrive, promptly after a
+    /// `Warn`-or-worse event or an audit record, by `Telemetry::flush()` and at shutdown).
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
