@@ -21,9 +21,13 @@
 //! * `handle`: register-once handles. tickwatch `Metric::record`, `Counter::add`,
 //!   `Latency::record` (a `Duration`), `Latency::record_nanos`; peers: a `metrics::Counter`
 //!   handle increment (one atomic RMW, built with `Counter::from_arc`), an `hdrhistogram`
-//!   `record` (a local array increment: no hand-off to another thread at all), and
-//!   `crossbeam_queue::ArrayQueue::push` of a 32-byte record drained by a consumer thread (the
-//!   bare hand-off a telemetry pipeline must at least pay).
+//!   `record` (a local array increment: no hand-off to another thread at all), and two bare
+//!   hand-offs of a 32-byte record to a consumer thread, measured the same two ways as
+//!   tickwatch (`/steady` and `/burst`, the consumer draining between bursts): an `rtrb` SPSC
+//!   ring push with an `rdtsc` timestamp (the floor of any per-thread ring design) and a
+//!   `crossbeam_queue::ArrayQueue` push (an MPMC queue). Their `/steady` figures depend on
+//!   how closely the consumer chases the producer (every slot line moving between cores when
+//!   it does): a bimodal figure, which is why the `/burst` rows are the ones to compare.
 //! * `by_name`: `tw.log_metric` with two tags against the `metrics::counter!` macro with two
 //!   labels through a recorder that looks the key up in a `RwLock<HashMap>` (what the macro
 //!   costs when the handle is not kept).
@@ -33,8 +37,9 @@
 //!   the default (lossy: lines are dropped when its 128,000-line channel is full) and
 //!   lossless (the caller waits for the writer thread).
 //! * `drain`: records per second from one producer to the sink: [`DRAIN_N`] `Metric::record`
-//!   then `flush()` into `NullSink`, against the same number of 32-byte items through a bare
-//!   `ArrayQueue` of the same byte size with one consumer thread.
+//!   then `flush()` into `NullSink` (aggregation on: every sample folded into its series),
+//!   against the same number of 32-byte items through a bare `rtrb` ring and a bare
+//!   `ArrayQueue` of the same byte size, each with one consumer thread that only pops.
 //!
 //! Criterion prints the mean; the median of each benchmark is in
 //! `target/criterion/<group>/<bench>/new/estimates.json` (`median.point_estimate`, ns per
@@ -109,45 +114,110 @@ impl Rec32 {
     }
 }
 
-/// A consumer thread popping everything from an `ArrayQueue`; stops when dropped.
-struct Drainer {
-    queue: Arc<ArrayQueue<Rec32>>,
+/// A bare queue with a consumer thread popping everything; stops when dropped.
+struct Drainer<P> {
+    producer: P,
+    pushed: u64,
     popped: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drainer {
-    fn new(capacity: usize) -> Self {
+/// The producing end of a peer queue.
+trait PeerPush {
+    fn push(&mut self, r: Rec32);
+}
+
+/// `ArrayQueue` (MPMC): both ends share the queue.
+struct ArrayQueuePush(Arc<ArrayQueue<Rec32>>);
+
+impl PeerPush for ArrayQueuePush {
+    #[inline(always)]
+    fn push(&mut self, r: Rec32) {
+        let mut r = r;
+        while let Err(back) = self.0.push(r) {
+            r = back;
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// `rtrb` (SPSC), the record stamped with `rdtsc` as a tickwatch sample is.
+struct RtrbPush(rtrb::Producer<Rec32>);
+
+impl PeerPush for RtrbPush {
+    #[inline(always)]
+    fn push(&mut self, r: Rec32) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `rdtsc` has no preconditions on x86-64.
+        let ticks = unsafe { core::arch::x86_64::_rdtsc() };
+        #[cfg(not(target_arch = "x86_64"))]
+        let ticks = r.ticks;
+        let mut r = Rec32 { ticks, ..r };
+        while let Err(rtrb::PushError::Full(back)) = self.0.push(r) {
+            r = back;
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Spawns the consumer thread: `pop` takes one item or says the queue is empty.
+fn spawn_consumer(
+    name: &str,
+    popped: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    mut pop: impl FnMut() -> Option<Rec32> + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut n = 0u64;
+            let mut sum = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut got = false;
+                while let Some(r) = pop() {
+                    sum = sum.wrapping_add(r.value ^ r.ticks);
+                    n += 1;
+                    got = true;
+                }
+                if got {
+                    popped.store(n, Ordering::Release);
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            black_box(sum);
+        })
+        .expect("spawn consumer")
+}
+
+impl Drainer<ArrayQueuePush> {
+    fn array_queue(capacity: usize) -> Self {
         let queue = Arc::new(ArrayQueue::<Rec32>::new(capacity));
+        let q = queue.clone();
+        Drainer::with(ArrayQueuePush(queue), "arrayqueue-consumer", move || {
+            q.pop()
+        })
+    }
+}
+
+impl Drainer<RtrbPush> {
+    fn rtrb(capacity: usize) -> Self {
+        let (producer, mut consumer) = rtrb::RingBuffer::<Rec32>::new(capacity);
+        Drainer::with(RtrbPush(producer), "rtrb-consumer", move || {
+            consumer.pop().ok()
+        })
+    }
+}
+
+impl<P: PeerPush> Drainer<P> {
+    fn with(producer: P, name: &str, pop: impl FnMut() -> Option<Rec32> + Send + 'static) -> Self {
         let popped = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let (queue, popped, stop) = (queue.clone(), popped.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("arrayqueue-consumer".into())
-                .spawn(move || {
-                    let mut n = 0u64;
-                    let mut sum = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        let mut got = false;
-                        while let Some(r) = queue.pop() {
-                            sum = sum.wrapping_add(r.value ^ r.ticks);
-                            n += 1;
-                            got = true;
-                        }
-                        if got {
-                            popped.store(n, Ordering::Release);
-                        } else {
-                            std::hint::spin_loop();
-                        }
-                    }
-                    black_box(sum);
-                })
-                .expect("spawn consumer")
-        };
+        let handle = spawn_consumer(name, popped.clone(), stop.clone(), pop);
         Drainer {
-            queue,
+            producer,
+            pushed: 0,
             popped,
             stop,
             handle: Some(handle),
@@ -155,28 +225,56 @@ impl Drainer {
     }
 
     #[inline(always)]
-    fn push(&self, r: Rec32) {
-        let mut r = r;
-        while let Err(back) = self.queue.push(r) {
-            r = back;
-            std::hint::spin_loop();
-        }
+    fn push(&mut self, r: Rec32) {
+        self.producer.push(r);
+        self.pushed += 1;
     }
 
-    fn wait_popped(&self, n: u64) {
-        while self.popped.load(Ordering::Acquire) < n {
+    /// Waits until the consumer has popped everything pushed so far.
+    fn wait_drained(&self) {
+        while self.popped.load(Ordering::Acquire) < self.pushed {
             std::hint::spin_loop();
         }
     }
 }
 
-impl Drop for Drainer {
+impl<P> Drop for Drainer<P> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
     }
+}
+
+/// Benchmarks a peer queue's push the two ways tickwatch is measured (see [`both`]).
+fn peer_both<P: PeerPush>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, q: &mut Drainer<P>) {
+    let mut i = 0u64;
+    g.bench_function(format!("{name}/steady"), |b| {
+        b.iter(|| {
+            i += 1;
+            q.push(Rec32::new(black_box(i)))
+        })
+    });
+    q.wait_drained();
+    g.bench_function(format!("{name}/burst"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(BURST);
+                let t = Instant::now();
+                for _ in 0..n {
+                    i += 1;
+                    q.push(Rec32::new(black_box(i)));
+                }
+                total += t.elapsed();
+                left -= n;
+                q.wait_drained();
+            }
+            total
+        })
+    });
 }
 
 /// A `metrics` counter backend: one atomic add, what a real recorder's handle does.
@@ -310,17 +408,17 @@ fn handle(c: &mut Criterion) {
         b.iter(|| h.record(black_box(850)).expect("in range"))
     });
     black_box(h.len());
-    {
-        // Same byte size as the tickwatch ring: 32,768 records of 32 bytes.
-        let q = Drainer::new(RING / 32);
-        let mut i = 0u64;
-        g.bench_function("crossbeam/ArrayQueue::push+consumer", |b| {
-            b.iter(|| {
-                i += 1;
-                q.push(Rec32::new(black_box(i)))
-            })
-        });
-    }
+    // Same byte size as the tickwatch ring: 32,768 records of 32 bytes.
+    peer_both(
+        &mut g,
+        "rtrb/push(32B)+rdtsc",
+        &mut Drainer::rtrb(RING / 32),
+    );
+    peer_both(
+        &mut g,
+        "crossbeam/ArrayQueue::push(32B)",
+        &mut Drainer::array_queue(RING / 32),
+    );
     g.finish();
 }
 
@@ -426,23 +524,33 @@ fn drain(c: &mut Criterion) {
     });
     finish("drain", tw);
 
-    let q = Drainer::new(RING / 32);
-    let mut sent = 0u64;
-    g.bench_function("crossbeam/1M ArrayQueue<32B> push->consumer thread", |b| {
+    drain_peer(
+        &mut g,
+        "rtrb/1M push(32B)->consumer thread",
+        Drainer::rtrb(RING / 32),
+    );
+    drain_peer(
+        &mut g,
+        "crossbeam/1M ArrayQueue<32B> push->consumer thread",
+        Drainer::array_queue(RING / 32),
+    );
+    g.finish();
+}
+
+/// Records per second through a bare queue: `DRAIN_N` pushes, then wait for the consumer.
+fn drain_peer<P: PeerPush>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, mut q: Drainer<P>) {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let t = Instant::now();
             for _ in 0..iters {
                 for i in 0..DRAIN_N {
                     q.push(Rec32::new(i));
                 }
-                sent += DRAIN_N;
-                q.wait_popped(sent);
+                q.wait_drained();
             }
             t.elapsed()
         })
     });
-    drop(q);
-    g.finish();
 }
 
 criterion_group!(benches, handle, by_name, event, drain);
