@@ -1,11 +1,18 @@
 //! tickwatch watching itself, on the collector's tick: the resource sampler (published as
 //! `tickwatch_*` gauges) and the built-in health components (collector, rings, sinks,
 //! resources, budget).
+//!
+//! Every component starts [`Status::Unknown`] and leaves it at its first judgement: the
+//! collector and the sinks at the first tick, the rings, resources and budget at the first
+//! resource sample (every tick when sampling is off). Nothing is judged against a baseline
+//! taken after the fact: drops are counted from 0, and the sampler's baseline is taken at
+//! start, before the collector thread exists, so the first sample (at the first tick)
+//! already has rates over the time since start.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::{Duration, Instant};
 
-use super::tick::{CollectorTask, GaugeId, TickContext};
+use super::tick::{wall_now, CollectorTask, GaugeId, TickContext};
 use super::{
     CollectorInput, CollectorPolicy, CostBudget, HealthHandle, PipelineCounters, ResourceSampler,
     ResourceThresholds, RingInput, RingPolicy, SinkHealth, SinkPolicy, Status,
@@ -24,6 +31,10 @@ pub(crate) struct SelfWatch {
 }
 
 impl SelfWatch {
+    /// The task. With sampling on, the sampler's baseline is taken here, on the starting
+    /// thread: call it before the collector is spawned (see
+    /// [`ResourceSampler::baseline_before_spawn`]).
+    #[allow(clippy::too_many_arguments)] // one per builder option, passed through once
     pub(crate) fn into_task(
         self,
         resource_interval: Option<Duration>,
@@ -38,10 +49,17 @@ impl SelfWatch {
             .iter()
             .map(|_| (SinkHealth::new(sink_policy), 0))
             .collect();
+        let sampler = resource_interval.map(|every| {
+            let mut sampler = ResourceSampler::new();
+            // Every pipeline counter is 0 at start. Without procfs there is no baseline, and
+            // the first sample fails as well (reported by the resources component).
+            let _ = sampler.baseline_before_spawn(wall_now(), &PipelineCounters::default());
+            (sampler, every)
+        });
         SelfWatchTask {
             each_sink,
             handles: self,
-            sampler: resource_interval.map(|every| (ResourceSampler::new(), every)),
+            sampler,
             next_sample: None,
             gauges: Vec::new(),
             collector_policy,
@@ -50,7 +68,7 @@ impl SelfWatch {
             thresholds,
             budget,
             prev_sink_errors: 0,
-            prev_dropped: None,
+            prev_dropped: 0,
             sampler_error: false,
         }
     }
@@ -70,7 +88,9 @@ pub(crate) struct SelfWatchTask {
     thresholds: ResourceThresholds,
     budget: CostBudget,
     prev_sink_errors: u64,
-    prev_dropped: Option<u64>,
+    /// `Stats::dropped` at the last judgement of the rings: 0 at start, so the first
+    /// judgement counts every drop since start.
+    prev_dropped: u64,
     sampler_error: bool,
 }
 
@@ -92,6 +112,9 @@ impl SelfWatchTask {
         match sampler.sample(ctx.now(), counters) {
             Ok(s) => {
                 self.sampler_error = false;
+                if let Some(ns) = sampler.last_thread_cpu_ns() {
+                    ctx.shared().progress.collector_cpu_ns.store(ns, Relaxed);
+                }
                 for (name, value) in s.gauges() {
                     let id = self.gauge(ctx, name);
                     ctx.set_gauge(id, value);
@@ -104,10 +127,22 @@ impl SelfWatchTask {
                 }
             }
             Err(e) => {
+                let (resources, budget) = (&self.handles.resources, &self.handles.budget);
                 if !self.sampler_error {
                     self.sampler_error = true;
-                    if let Some(h) = &self.handles.resources {
+                    if let Some(h) = resources {
                         h.set(Status::Degraded, &format!("resource sampling failed: {e}"));
+                    }
+                    if let Some(h) = budget {
+                        h.set(
+                            Status::Unknown,
+                            "no measurement: resource sampling failed (see tickwatch.resources)",
+                        );
+                    }
+                } else {
+                    // The same failure again: still judged, not stale.
+                    for h in [resources, budget].into_iter().flatten() {
+                        h.touch();
                     }
                 }
             }
@@ -165,16 +200,15 @@ impl CollectorTask for SelfWatchTask {
         let mut counters = PipelineCounters {
             delivered: shared.progress.delivered.load(Acquire),
             dropped: shared.dropped_total(),
+            sink_ns: shared.progress.sink_ns.load(Relaxed),
             ..PipelineCounters::default()
         };
         for lane in &shared.lanes.lock().live {
             counters.add_lane(lane.high_water.load(Relaxed), lane.capacity as u64);
         }
-        // Rings: drops since the last judgement.
-        let dropped = counters
-            .dropped
-            .saturating_sub(self.prev_dropped.unwrap_or(counters.dropped));
-        self.prev_dropped = Some(counters.dropped);
+        // Rings: drops since the last judgement (since start on the first).
+        let dropped = counters.dropped.saturating_sub(self.prev_dropped);
+        self.prev_dropped = counters.dropped;
         self.handles
             .rings
             .set_check(&self.ring_policy.evaluate(&RingInput { dropped }));
