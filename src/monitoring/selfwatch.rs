@@ -8,6 +8,10 @@
 //! taken after the fact: drops are counted from 0, and the sampler's baseline is taken at
 //! start, before the collector thread exists, so the first sample (at the first tick)
 //! already has rates over the time since start.
+//!
+//! Samples follow a fixed rate ([`Cadence`]): due times anchored at the first sample, one
+//! period apart, each taken at the first tick within half a tick of it, so the collector's
+//! timer jitter neither skips a period nor makes the rate drift.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::{Duration, Instant};
@@ -38,6 +42,7 @@ impl SelfWatch {
     pub(crate) fn into_task(
         self,
         resource_interval: Option<Duration>,
+        monitor_tick: Duration,
         collector_policy: CollectorPolicy,
         ring_policy: RingPolicy,
         sink_policy: SinkPolicy,
@@ -54,13 +59,12 @@ impl SelfWatch {
             // Every pipeline counter is 0 at start. Without procfs there is no baseline, and
             // the first sample fails as well (reported by the resources component).
             let _ = sampler.baseline_before_spawn(wall_now(), &PipelineCounters::default());
-            (sampler, every)
+            (sampler, Cadence::new(every, monitor_tick))
         });
         SelfWatchTask {
             each_sink,
             handles: self,
             sampler,
-            next_sample: None,
             gauges: Vec::new(),
             collector_policy,
             ring_policy,
@@ -76,8 +80,7 @@ impl SelfWatch {
 
 pub(crate) struct SelfWatchTask {
     handles: SelfWatch,
-    sampler: Option<(ResourceSampler, Duration)>,
-    next_sample: Option<Instant>,
+    sampler: Option<(ResourceSampler, Cadence)>,
     /// Gauge series by name, registered on first publication.
     gauges: Vec<(&'static str, GaugeId)>,
     collector_policy: CollectorPolicy,
@@ -176,10 +179,9 @@ impl CollectorTask for SelfWatchTask {
             *prev = errors;
         }
 
-        let due = match (self.sampler.as_ref(), self.next_sample) {
-            (None, _) => true, // no sampler: rings judged every tick
-            (Some(_), None) => true,
-            (Some(_), Some(at)) => ctx.instant() >= at,
+        let due = match self.sampler.as_mut() {
+            None => true, // no sampler: rings judged every tick
+            Some((_, cadence)) => cadence.due(ctx.instant()),
         };
         if !due {
             // Judged once per sample, but alive on every tick: without this they went
@@ -193,9 +195,6 @@ impl CollectorTask for SelfWatchTask {
                 handle.touch();
             }
             return;
-        }
-        if let Some((_, every)) = &self.sampler {
-            self.next_sample = Some(ctx.instant() + *every);
         }
         let mut counters = PipelineCounters {
             delivered: shared.progress.delivered.load(Acquire),
@@ -215,3 +214,57 @@ impl CollectorTask for SelfWatchTask {
         self.sample(ctx, &counters);
     }
 }
+
+/// When the resource sampler is due, on the collector's ticks: a fixed rate, anchored at the
+/// first sample, that neither drifts nor skips a period because of the ticks' jitter.
+///
+/// Due times are `anchor + k * every`. A tick samples when it falls at or after a due time
+/// minus `tolerance` (half the tick, or half of `every` if shorter), and the next due time is
+/// then the following one on the same grid: a tick a little late or a little early moves
+/// that one sample, never the ones after it. (Scheduling the next sample one period after the
+/// tick that took the last, as before, drifted by each tick's lateness and skipped a whole
+/// period whenever a tick came less late than the one before: 2 s gaps with 1 s ticks.)
+///
+/// A tick so late that the next due time's window has opened too means at least one period
+/// went by without a tick (the collector stalled): that tick samples once, the missed periods
+/// are skipped rather than caught up, and the grid is re-anchored at it, so that it follows
+/// the collector's ticks, which are re-anchored after a stall as well. With `every` shorter
+/// than the tick, every tick samples.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cadence {
+    every: Duration,
+    tolerance: Duration,
+    next: Option<Instant>,
+}
+
+impl Cadence {
+    /// A sample every `every` on ticks every `tick`.
+    pub(crate) fn new(every: Duration, tick: Duration) -> Cadence {
+        Cadence {
+            every,
+            tolerance: every.min(tick) / 2,
+            next: None,
+        }
+    }
+
+    /// Whether the tick at `now` takes a sample; if so, schedules the next one.
+    pub(crate) fn due(&mut self, now: Instant) -> bool {
+        let Some(next) = self.next else {
+            self.next = Some(now + self.every);
+            return true;
+        };
+        if now + self.tolerance < next {
+            return false;
+        }
+        let following = next + self.every;
+        self.next = Some(if now + self.tolerance < following {
+            following
+        } else {
+            now + self.every
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

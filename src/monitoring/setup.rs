@@ -224,6 +224,7 @@ impl MonitorSetup {
         let pipeline = AlertPipeline::new(engine, router).with_manager(m.alerts.clone());
         let watch = watch.into_task(
             self.resource_interval,
+            shared.config.monitor_tick,
             self.collector_policy,
             self.ring_policy,
             self.sink_policy,
@@ -329,7 +330,11 @@ impl TelemetryBuilder {
     /// `tickwatch.resources` and `tickwatch.budget` health components). `None` turns
     /// sampling off. Default every second; one sample costs ~40 µs (Linux `/proc`).
     ///
-    /// The first sample, at the collector's first tick, has rates over the time since start.
+    /// Samples are taken on the collector's ticks
+    /// ([`monitor_tick`](TelemetryBuilder::monitor_tick), default 1 s) at a fixed rate
+    /// anchored at the first tick: each within half a tick of its due time, without drift,
+    /// skipping only periods a stalled collector missed entirely. An interval shorter than
+    /// the tick samples on every tick. The first sample's rates cover the time since start.
     pub fn resource_sampling(mut self, every: Option<Duration>) -> Self {
         self.monitor.resource_interval = every;
         self
