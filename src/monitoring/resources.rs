@@ -21,8 +21,9 @@
 //! CPU. [`ResourceSample::sink_time_ratio`] is that time per second (the logging cost), and
 //! [`ResourceSample::collector_own_cpu_ratio`] is the collector thread's CPU minus it,
 //! saturating at 0 (draining, decoding, aggregation, tasks, idling: the monitoring cost).
-//! Since the sinks' wall time can exceed their CPU time, the split never charges sink work
-//! to the collector, and can only under-state the collector's own share.
+//! Since the sinks' wall time can exceed their CPU time, the split does not charge sink work
+//! to the collector (up to the per-thread counter's lag, below); if anything it under-states
+//! the collector's own share.
 //!
 //! Process CPU comes from `/proc/self/stat` (`utime + stime`, all threads, in clock ticks of
 //! `USER_HZ`, which is 100 on every Linux architecture tickwatch runs on; see
@@ -80,13 +81,13 @@ pub struct PipelineCounters {
     pub dropped: u64,
     /// Largest ring fill seen, in bytes: the maximum over lanes of their high-water mark.
     pub ring_high_water_bytes: u64,
+    /// The same as a fraction of the ring's capacity (maximum over lanes of
+    /// `high_water / capacity`), 0 to 1.
+    pub ring_high_water_ratio: f64,
     /// Nanoseconds the collector has spent inside its sinks (`Sink::write` and
     /// `Sink::flush`) since start: wall time on a monotonic clock, so a sink blocked on I/O
     /// is charged its wait.
     pub sink_ns: u64,
-    /// The same as a fraction of the ring's capacity (maximum over lanes of
-    /// `high_water / capacity`), 0 to 1.
-    pub ring_high_water_ratio: f64,
 }
 
 impl PipelineCounters {
@@ -102,7 +103,8 @@ impl PipelineCounters {
 }
 
 /// One reading of the process's and tickwatch's resources. Ratios and rates are over the
-/// interval since the previous sample and `None` on the first one.
+/// interval since the previous sample and `None` on the first one (an instance's own sampler
+/// has a baseline from its start, so its first sample has them).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResourceSample {
     /// When it was taken (the `now` given to `sample`).

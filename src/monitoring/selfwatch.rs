@@ -10,8 +10,8 @@
 //! already has rates over the time since start.
 //!
 //! Samples follow a fixed rate ([`Cadence`]): due times anchored at the first sample, one
-//! period apart, each taken at the first tick within half a tick of it, so the collector's
-//! timer jitter neither skips a period nor makes the rate drift.
+//! period apart, each taken by the first tick that comes no earlier than half a tick before
+//! it, so the collector's timer jitter neither skips a period nor makes the rate drift.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::{Duration, Instant};
