@@ -30,7 +30,8 @@
 //! non-zero if either fails.
 //!
 //! The instance also carries two alert rules (order round trip p99 over 5 ms, no fills) and
-//! the report ends with their notifications and the system health (see `monitoring.rs`).
+//! the report ends with their notifications, tickwatch's own cost against its budgets
+//! (collector and sinks, per record) and the system health (see `monitoring.rs`).
 //!
 //! Options: `--quick`, `--secs S` (time budget), `--rate N` (orders per second over both
 //! strategies, 0 for as fast as the pipeline goes), `--orders N` (stop after N orders per

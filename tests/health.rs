@@ -7,13 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tickwatch::monitoring::{
-    Bound, CollectorInput, CollectorPolicy, ComponentCheck, CostBudget, Health, HealthStatus,
+    Bound, CollectorInput, CollectorPolicy, ComponentCheck, Health, HealthStatus,
     RegisterHealthError, ResourceSample, ResourceThresholds, RingInput, RingPolicy, SinkHealth,
-    SinkPolicy, Staleness, Status,
+    SinkPolicy, Staleness, Status, PENDING,
 };
 use tickwatch::{ManualClock, Timestamp};
 
-const ALL: [Status; 3] = [Status::Healthy, Status::Degraded, Status::Unhealthy];
+const ALL: [Status; 4] = [
+    Status::Healthy,
+    Status::Unknown,
+    Status::Degraded,
+    Status::Unhealthy,
+];
 
 fn clock_at(secs: u64) -> Arc<ManualClock> {
     Arc::new(ManualClock::new(Timestamp::from_unix_nanos(
@@ -40,7 +45,10 @@ fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
 
 #[test]
 fn status_is_ordered_worst_last() {
-    assert!(Status::Healthy < Status::Degraded);
+    // Not measured sorts above healthy (it must keep the whole from reading healthy) and
+    // below every measured problem (which it must not hide).
+    assert!(Status::Healthy < Status::Unknown);
+    assert!(Status::Unknown < Status::Degraded);
     assert!(Status::Degraded < Status::Unhealthy);
     for a in ALL {
         for b in ALL {
@@ -150,7 +158,8 @@ fn pushed_status_records_when_it_was_updated() {
     let health = Health::with_clock(clock.clone());
     let feed = health.register_pushed("feed", None).unwrap();
     let h = health.get_system_health();
-    assert_eq!(h.component("feed").unwrap().status, Status::Healthy);
+    assert_eq!(h.component("feed").unwrap().status, Status::Unknown);
+    assert_eq!(h.component("feed").unwrap().message, PENDING);
     assert_eq!(
         h.component("feed").unwrap().updated_at,
         clock_at(100).now_ts()
@@ -164,6 +173,48 @@ fn pushed_status_records_when_it_was_updated() {
     assert_eq!(c.status, Status::Degraded);
     assert_eq!(c.message, "lagging");
     assert_eq!(h.checked_at, clock_at(108).now_ts());
+}
+
+#[test]
+fn a_pushed_component_is_unknown_until_its_first_update() {
+    let clock = clock_at(50);
+    let health = Health::with_clock(clock.clone());
+    health
+        .register_check("db", || (Status::Healthy, "connected"))
+        .unwrap();
+    let feed = health
+        .register_pushed(
+            "feed",
+            Some(Staleness::degraded_after(Duration::from_secs(5))),
+        )
+        .unwrap();
+    // Registered is not measured: the whole is not healthy while a part is pending.
+    let h = health.get_system_health();
+    assert_eq!(h.status, Status::Unknown, "{h:#?}");
+    assert!(!h.is_healthy());
+    assert_eq!(feed.last(), ComponentCheck::new(Status::Unknown, PENDING));
+    // A measured problem elsewhere is not hidden behind the pending part.
+    let risk = health.register_pushed("risk", None).unwrap();
+    risk.set(Status::Degraded, "limits stale");
+    assert_eq!(health.status(), Status::Degraded);
+    risk.set(Status::Healthy, "limits fresh");
+    // The first update leaves unknown.
+    feed.set(Status::Healthy, "quotes flowing");
+    assert_eq!(health.status(), Status::Healthy);
+    // A component that never reports goes stale like any other.
+    let _silent = health
+        .register_pushed(
+            "silent",
+            Some(Staleness::degraded_after(Duration::from_secs(5))),
+        )
+        .unwrap();
+    feed.touch();
+    assert_eq!(health.status(), Status::Unknown);
+    clock.advance(Duration::from_secs(6));
+    feed.touch();
+    let h = health.get_system_health();
+    assert_eq!(h.component("silent").unwrap().status, Status::Degraded);
+    assert!(h.component("silent").unwrap().message.contains(PENDING));
 }
 
 trait NowTs {
@@ -376,39 +427,6 @@ fn resource_thresholds_take_the_worst_bound() {
 }
 
 #[test]
-fn cost_budget() {
-    let b = CostBudget::default();
-    let within = ResourceSample {
-        collector_cpu_ratio: Some(0.01),
-        records_per_second: Some(100_000.0), // 2 ms/s at 20 ns: 0.2 %
-        ..ResourceSample::default()
-    };
-    assert_eq!(b.evaluate(&within).status, Status::Healthy);
-    let collector_hot = ResourceSample {
-        collector_cpu_ratio: Some(0.06),
-        ..within.clone()
-    };
-    let c = b.evaluate(&collector_hot);
-    assert_eq!(c.status, Status::Degraded);
-    assert!(c.message.contains("monitoring_cpu_ratio"), "{}", c.message);
-    let chatty = ResourceSample {
-        records_per_second: Some(2_000_000.0), // 40 ms/s at 20 ns: 4 %
-        ..within
-    };
-    let c = b.evaluate(&chatty);
-    assert_eq!(c.status, Status::Degraded);
-    assert!(
-        c.message.contains("logging_cpu_ratio 0.0400 (degraded)"),
-        "{}",
-        c.message
-    );
-    assert_eq!(
-        b.evaluate(&ResourceSample::default()).status,
-        Status::Healthy
-    );
-}
-
-#[test]
 fn registration_errors() {
     let health = Health::new();
     health
@@ -452,7 +470,7 @@ fn serde_round_trip_and_shape() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["status"], "degraded");
     assert_eq!(v["components"][0]["name"], "db");
-    assert_eq!(v["components"][1]["status"], "healthy");
+    assert_eq!(v["components"][1]["status"], "unknown", "pushed, never set");
     assert_eq!(v["checked_at"], 1_700_000_000_000_000_000u64);
     for s in ALL {
         let j = serde_json::to_string(&s).unwrap();

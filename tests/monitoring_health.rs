@@ -50,13 +50,18 @@ fn wait_for(tw: &Telemetry, name: &str, want: Status, mut between: impl FnMut())
     .unwrap_or_else(|| panic!("{name} never became {want:?}; last answer: {last:#?}"))
 }
 
-/// Waits for the collector's first tick (its message leaves "registered").
+/// Waits until the collector has judged every component once: none is `Unknown` (pending)
+/// any more. A fresh instance is pending, not healthy; the components leave it at the first
+/// tick (with resource sampling on, at the first sample, taken at that tick).
 fn wait_first_tick(tw: &Telemetry) {
+    let mut last = None;
     poll(|| {
         let h = tw.get_system_health();
-        (h.component(COLLECTOR)?.message != "registered").then_some(())
+        let judged = h.components.iter().all(|c| c.status != Status::Unknown);
+        last = Some(h);
+        judged.then_some(())
     })
-    .expect("the collector never ticked");
+    .unwrap_or_else(|| panic!("some component was never judged: {last:#?}"));
 }
 
 #[test]

@@ -158,16 +158,28 @@ fn pipeline_counters_become_rates(sampler: &mut ResourceSampler) {
     let mut p = PipelineCounters {
         delivered: 6_000,
         dropped: 9,
+        sink_ns: 100_000_000,
         ..Default::default()
     };
     p.add_lane(4096, 65536);
     let s = sampler.sample(t1, &p).unwrap();
     assert_eq!(s.records_per_second, Some(10_000.0));
     assert_eq!(s.dropped, 7);
+    assert_eq!(
+        s.sink_time_ratio,
+        Some(0.2),
+        "100 ms inside sinks in 500 ms"
+    );
+    assert_eq!(s.sink_secs, 0.1);
     let gauges = s.gauges();
     let get = |n: &str| gauges.iter().find(|(g, _)| *g == n).map(|&(_, v)| v);
     assert_eq!(get("tickwatch_records_per_second"), Some(10_000.0));
-    assert_eq!(get("tickwatch_dropped"), Some(7.0));
+    assert_eq!(get("tickwatch_sink_time_ratio"), Some(0.2));
+    assert_eq!(get("tickwatch_resource_sample_interval_seconds"), Some(0.5));
+    // Running totals are counters (exported from `Stats` and the collector's CPU total),
+    // not gauges.
+    assert_eq!(get("tickwatch_dropped"), None);
+    assert_eq!(get("tickwatch_collector_cpu_seconds"), None);
     assert_eq!(get("tickwatch_ring_high_water_ratio"), Some(0.0625));
     assert_eq!(get("tickwatch_process_threads"), Some(s.threads as f64));
     assert_eq!(
@@ -178,6 +190,7 @@ fn pipeline_counters_become_rates(sampler: &mut ResourceSampler) {
         "tickwatch_process_cpu_ratio",
         "tickwatch_process_open_fds",
         "tickwatch_collector_cpu_ratio",
+        "tickwatch_collector_own_cpu_ratio",
     ] {
         assert!(get(name).is_some(), "{name} published");
     }

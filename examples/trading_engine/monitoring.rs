@@ -1,5 +1,6 @@
 //! The trading engine's monitoring: two alert rules, a route that hands their notifications
-//! to the main thread, the health printout and (feature `http`) the `--serve` endpoint.
+//! to the main thread, tickwatch's own cost against its budgets, the health printout and
+//! (feature `http`) the `--serve` endpoint.
 //!
 //! The notifications go through a callback route, not `alert_log`: a logged alert is a
 //! record of the instance, and the engine's closing check (`calls == accepted + dropped`)
@@ -13,6 +14,7 @@ use tickwatch::alerts::{
     CallbackSink, Expr, Horizon, LatencyStat, Notification, Rule, Selector, Severity,
     SeverityFilter,
 };
+use tickwatch::monitoring::{CostBudget, SeriesValue};
 use tickwatch::{Telemetry, TelemetryBuilder};
 
 /// A round trip (strategy -> risk -> matching -> strategy) slower than this at p99 over one
@@ -137,6 +139,7 @@ pub fn print_report(tw: &Telemetry, feed: &mut AlertFeed) {
     for n in &feed.seen {
         println!("          {}", describe(n));
     }
+    print_cost(tw);
     let health = tw.get_system_health();
     println!("health    {}", health.status);
     for c in &health.components {
@@ -146,6 +149,70 @@ pub fn print_report(tw: &Telemetry, feed: &mut AlertFeed) {
             c.status.as_str(),
             c.message
         );
+    }
+}
+
+/// tickwatch's own cost over the run, next to its budgets, from the resource gauges (one
+/// sample a second): the collector's own work (its CPU minus the time inside the sinks) and
+/// the time inside the sinks (JSON formatting and writing, the HDR sink). The health's
+/// `tickwatch.budget` judges the last sample alone; this is the whole run. Per record is the
+/// sum of the samples' ratios over the sum of their rates (the samples are ~1 s each).
+fn print_cost(tw: &Telemetry) {
+    let snap = tw.snapshot();
+    let stats = |name: &str| match snap.find(name, &[]).map(|s| &s.value) {
+        Some(SeriesValue::Gauge(g)) => Some(g.total),
+        _ => None,
+    };
+    let (Some(own), Some(sink), Some(rate)) = (
+        stats("tickwatch_collector_own_cpu_ratio"),
+        stats("tickwatch_sink_time_ratio"),
+        stats("tickwatch_records_per_second"),
+    ) else {
+        println!("cost      no resource sample yet");
+        return;
+    };
+    let budget = CostBudget::default();
+    let n = own.count.max(1) as f64;
+    let per_record = |ratio_sum: f64| {
+        if rate.sum > 0.0 {
+            format!("{:.0} ns/record", ratio_sum / rate.sum * 1e9)
+        } else {
+            "no records".to_string()
+        }
+    };
+    let k = |x: f64| super::thousands(x.round() as u64);
+    println!(
+        "cost      {} samples, {} records/s: collector own {:.1} % of a core ({}; budget {:.0} %) · sinks {:.1} % ({}; budget {:.0} %) · hot path ~{:.1} % (estimate, {} ns/record)",
+        own.count,
+        k(rate.sum / n),
+        own.sum / n * 100.0,
+        per_record(own.sum),
+        budget.monitoring_cpu_ratio * 100.0,
+        sink.sum / n * 100.0,
+        per_record(sink.sum),
+        budget.logging_cpu_ratio * 100.0,
+        rate.sum / n * budget.hot_path_ns_per_record / 1e9 * 100.0,
+        budget.hot_path_ns_per_record,
+    );
+    // Say plainly what the budgets allow at this rate, when the run went over one.
+    let rate_mean = rate.sum / n;
+    for (what, mean, max) in [
+        (
+            "collector's own work",
+            own.sum / n,
+            budget.monitoring_cpu_ratio,
+        ),
+        ("sinks", sink.sum / n, budget.logging_cpu_ratio),
+    ] {
+        if mean > max && rate_mean > 0.0 {
+            println!(
+                "          over budget: at {} records/s, {:.0} % of a core allows {:.0} ns/record for the {what}, measured {:.0}",
+                k(rate_mean),
+                max * 100.0,
+                max / rate_mean * 1e9,
+                mean / rate_mean * 1e9,
+            );
+        }
     }
 }
 

@@ -117,8 +117,10 @@ impl Telemetry {
                 let h = c.monitor.health.get_system_health();
                 HealthReport {
                     state: match h.status {
+                        // Not measured yet is not a failure: 200, like degraded (the status
+                        // sorts between healthy and degraded; the body says "unknown").
                         Status::Healthy => HealthState::Healthy,
-                        Status::Degraded => HealthState::Degraded,
+                        Status::Unknown | Status::Degraded => HealthState::Degraded,
                         Status::Unhealthy => HealthState::Unhealthy,
                     },
                     json: serde_json::to_string(&h).unwrap_or_else(|e| {

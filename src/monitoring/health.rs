@@ -11,15 +11,20 @@
 //!   slow work.
 //! * **Pushed statuses** ([`Health::register_pushed`]): the component calls
 //!   [`HealthHandle::set`] from any thread when its state changes (or on every round of its
-//!   own loop), which records the time of the update. Optionally the status goes **stale**:
-//!   with a [`Staleness`], a status not updated for longer than `after` is reported as at
-//!   least `becomes` when health is asked for. That is how a component that stops running
+//!   own loop), which records the time of the update. Until its first update it is
+//!   [`Status::Unknown`] ("pending"): registered is not measured. Optionally the status goes
+//!   **stale**: with a [`Staleness`], a status not updated for longer than `after` is
+//!   reported as at least `becomes` when health is asked for. That is how a component that stops running
 //!   (a stalled collector, a dead feed handler) shows up even though nothing of it runs to
 //!   say so: the comparison happens in `get_system_health`, on the asking thread.
 //!
-//! The overall status is the worst of the parts ([`Status`] is ordered), `Healthy` when no
-//! component is registered. Time comes from a [`WallClock`]: the system clock by default,
-//! a [`ManualClock`] in tests.
+//! The overall status is the worst of the parts ([`Status`] is ordered: `healthy <
+//! unknown < degraded < unhealthy`), `Healthy` when no component is registered. So a system
+//! with a part not measured yet reads `unknown`, never `healthy`, while a measured problem
+//! elsewhere still shows as itself. tickwatch's own components
+//! ([`component`](crate::monitoring::component)) start unknown and leave it at the
+//! collector's first judgement of each. Time comes from a [`WallClock`]: the system clock
+//! by default, a [`ManualClock`] in tests.
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,6 +35,7 @@
 //! let feed = health
 //!     .register_pushed("feed", Some(Staleness::unhealthy_after(Duration::from_secs(5))))
 //!     .unwrap();
+//! assert_eq!(health.get_system_health().status, Status::Unknown); // feed: nothing pushed yet
 //! feed.set(Status::Degraded, "venue XNAS lagging 40 ms");
 //! let h = health.get_system_health();
 //! assert_eq!(h.status, Status::Degraded);
@@ -53,8 +59,12 @@ use std::time::Duration;
 
 use crate::Timestamp;
 
-/// How well a component (or the whole system) is doing. Ordered: `Healthy < Degraded <
-/// Unhealthy`, so the worst of several is their `max`.
+/// How well a component (or the whole system) is doing. Ordered: `Healthy < Unknown <
+/// Degraded < Unhealthy`, so the worst of several is their `max`.
+///
+/// [`Unknown`](Status::Unknown) sits just above `Healthy`: a system with a part that has not
+/// been measured yet must not read healthy, but any measured problem outranks it, so a
+/// degraded or unhealthy part is never hidden behind one still pending.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
@@ -63,6 +73,10 @@ pub enum Status {
     /// Working as intended.
     #[default]
     Healthy,
+    /// No measurement yet (serialized `"unknown"`): a pushed component before its first
+    /// [`HealthHandle::set`], a built-in component before the collector's first judgement of
+    /// it (see [`component`](crate::monitoring::component)), or a check that cannot tell.
+    Unknown,
     /// Working, but something needs attention (drops, errors, lag, a budget exceeded).
     Degraded,
     /// Not doing its job (stalled, failing, or its check panicked).
@@ -75,10 +89,11 @@ impl Status {
         self.max(other)
     }
 
-    /// `"healthy"`, `"degraded"` or `"unhealthy"` (as serialized).
+    /// `"healthy"`, `"unknown"`, `"degraded"` or `"unhealthy"` (as serialized).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Healthy => "healthy",
+            Status::Unknown => "unknown",
             Status::Degraded => "degraded",
             Status::Unhealthy => "unhealthy",
         }
@@ -218,6 +233,10 @@ impl fmt::Display for RegisterHealthError {
 
 impl std::error::Error for RegisterHealthError {}
 
+/// The message of a pushed component that has not reported yet (its status is
+/// [`Status::Unknown`]).
+pub const PENDING: &str = "pending: no measurement yet";
+
 type CheckFn = dyn Fn() -> ComponentCheck + Send + Sync;
 
 /// The last status pushed through a [`HealthHandle`].
@@ -326,8 +345,10 @@ impl Health {
     }
 
     /// Registers a component that pushes its status through the returned handle. It starts
-    /// `Healthy` ("registered", updated now). With `staleness`, a status not updated for
-    /// longer than `staleness.after` is reported as at least `staleness.becomes`.
+    /// [`Status::Unknown`] (message [`PENDING`], updated now) until the first
+    /// [`HealthHandle::set`]: registered is not yet measured. With `staleness`, a status not
+    /// updated for longer than `staleness.after` is reported as at least `staleness.becomes`
+    /// (a component that never reports goes stale too).
     pub fn register_pushed(
         &self,
         name: &str,
@@ -335,8 +356,8 @@ impl Health {
     ) -> Result<HealthHandle, RegisterHealthError> {
         let slot = Arc::new(PushedSlot {
             state: Mutex::new(Pushed {
-                status: Status::Healthy,
-                message: String::from("registered"),
+                status: Status::Unknown,
+                message: String::from(PENDING),
                 updated_at: self.now(),
             }),
             staleness,

@@ -73,7 +73,7 @@ pub use histogram::{MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS};
 pub use health::{
     Bound, CollectorInput, CollectorPolicy, ComponentCheck, ComponentHealth, CostBudget, Health,
     HealthHandle, HealthStatus, RegisterHealthError, ResourceThresholds, RingInput, RingPolicy,
-    SinkHealth, SinkPolicy, Staleness, Status,
+    SinkHealth, SinkPolicy, Staleness, Status, PENDING,
 };
 pub(crate) use resources::parse_proc_texts;
 pub use resources::{

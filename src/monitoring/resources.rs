@@ -1,7 +1,7 @@
 //! Resource sampling: what the process costs (CPU, resident memory, threads, open file
-//! descriptors) and what tickwatch itself costs (the collector thread's CPU, records per
-//! second, drops, ring fill), one [`ResourceSample`] per call of
-//! [`ResourceSampler::sample`].
+//! descriptors) and what tickwatch itself costs (the collector thread's CPU, split into the
+//! time spent inside the sinks and the collector's own work; records per second, drops,
+//! ring fill), one [`ResourceSample`] per call of [`ResourceSampler::sample`].
 //!
 //! Linux only: everything is read from procfs, by direct parsing (no `unsafe`, no
 //! dependency). Elsewhere, or in a container without `/proc`, `sample` returns
@@ -10,13 +10,29 @@
 //! The sampler is meant to run **on the collector thread**, on its periodic tick: the
 //! collector's own CPU time is read from `/proc/thread-self`, that is, from whichever
 //! thread calls `sample`. Rates (CPU ratios, records per second, drops) are computed from
-//! the previous call's readings; the first sample has none.
+//! the previous call's readings; the first sample has none. (An instance's sampler gets a
+//! baseline when the instance starts, so its first sample, at the collector's first tick,
+//! already has rates over the time since start.)
+//!
+//! **Sink time and the collector's own work.** The collector counts the time it spends
+//! inside `Sink::write` and `Sink::flush` ([`PipelineCounters::sink_ns`]). That is *wall*
+//! time on a monotonic clock, not CPU time: a sink blocked on I/O (a full disk, a slow
+//! network) is charged its wait, and a sink preempted by the scheduler its time off the
+//! CPU. [`ResourceSample::sink_time_ratio`] is that time per second (the logging cost), and
+//! [`ResourceSample::collector_own_cpu_ratio`] is the collector thread's CPU minus it,
+//! saturating at 0 (draining, decoding, aggregation, tasks, idling: the monitoring cost).
+//! Since the sinks' wall time can exceed their CPU time, the split does not charge sink work
+//! to the collector (up to the per-thread counter's lag, below); if anything it under-states
+//! the collector's own share.
 //!
 //! Process CPU comes from `/proc/self/stat` (`utime + stime`, all threads, in clock ticks of
 //! `USER_HZ`, which is 100 on every Linux architecture tickwatch runs on; see
 //! [`ResourceSampler::with_clock_ticks`]). The calling thread's CPU comes from
 //! `/proc/thread-self/schedstat`, in nanoseconds, falling back to
-//! `/proc/thread-self/stat` in ticks when schedstat is missing.
+//! `/proc/thread-self/stat` in ticks when schedstat is missing. The kernel brings a running
+//! thread's counter up to date at scheduler ticks and context switches, so a thread reading
+//! its own lags by up to one scheduler tick (1-4 ms): negligible over the default 1 s
+//! interval, noise over a few milliseconds.
 //!
 //! ```no_run
 //! use tickwatch::monitoring::{PipelineCounters, ResourceSampler};
@@ -68,6 +84,10 @@ pub struct PipelineCounters {
     /// The same as a fraction of the ring's capacity (maximum over lanes of
     /// `high_water / capacity`), 0 to 1.
     pub ring_high_water_ratio: f64,
+    /// Nanoseconds the collector has spent inside its sinks (`Sink::write` and
+    /// `Sink::flush`) since start: wall time on a monotonic clock, so a sink blocked on I/O
+    /// is charged its wait.
+    pub sink_ns: u64,
 }
 
 impl PipelineCounters {
@@ -83,7 +103,8 @@ impl PipelineCounters {
 }
 
 /// One reading of the process's and tickwatch's resources. Ratios and rates are over the
-/// interval since the previous sample and `None` on the first one.
+/// interval since the previous sample and `None` on the first one (an instance's own sampler
+/// has a baseline from its start, so its first sample has them).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResourceSample {
     /// When it was taken (the `now` given to `sample`).
@@ -107,10 +128,23 @@ pub struct ResourceSample {
     /// CPU time of the thread that called `sample` (the collector), seconds since it
     /// started; `None` when procfs does not expose per-thread time.
     pub collector_cpu_secs: Option<f64>,
-    /// The collector thread's CPU over the interval, fraction of one core: tickwatch's
-    /// background cost, the number to hold against the monitoring budget. `None` on a first
-    /// sample or when `sample` was called from a different thread than last time.
+    /// The collector thread's CPU over the interval, fraction of one core: tickwatch's whole
+    /// background cost, sinks included. `None` on a first sample or when `sample` was called
+    /// from a different thread than last time.
     pub collector_cpu_ratio: Option<f64>,
+    /// Time spent inside the sinks since start, seconds (wall time: see the module
+    /// documentation).
+    pub sink_secs: f64,
+    /// Time spent inside the sinks over the interval, per second of the interval: the
+    /// logging cost, held against [`CostBudget::logging_cpu_ratio`](crate::monitoring::CostBudget).
+    /// Wall time, so a sink blocked on I/O counts its wait. `None` on a first sample.
+    pub sink_time_ratio: Option<f64>,
+    /// The collector's own work over the interval, fraction of one core:
+    /// `collector_cpu_ratio - sink_time_ratio`, at least 0. Draining, decoding, aggregation,
+    /// collector tasks and idling; held against
+    /// [`CostBudget::monitoring_cpu_ratio`](crate::monitoring::CostBudget). `None` when
+    /// `collector_cpu_ratio` is.
+    pub collector_own_cpu_ratio: Option<f64>,
     /// Records delivered since start.
     pub delivered: u64,
     /// Records delivered per second over the interval.
@@ -127,14 +161,19 @@ pub struct ResourceSample {
 
 impl ResourceSample {
     /// The gauges to publish for this sample, `(name, value)`; those without a value yet
-    /// (rates on a first sample) are left out.
+    /// (rates on a first sample) are left out. Only point-in-time values and rates over the
+    /// interval: the running totals (drops, collector CPU seconds) are counters, exported
+    /// from `Stats` and the instance's own totals, not gauges.
+    ///
+    /// `tickwatch_resource_sample_interval_seconds` is the time since the previous sample:
+    /// its count is the number of samples and its max the longest gap between two.
     ///
     /// ```
     /// let s = tickwatch::monitoring::ResourceSample { threads: 7, ..Default::default() };
     /// assert!(s.gauges().contains(&("tickwatch_process_threads", 7.0)));
     /// ```
     pub fn gauges(&self) -> Vec<(&'static str, f64)> {
-        let all: [(&'static str, Option<f64>); 11] = [
+        let all: [(&'static str, Option<f64>); 12] = [
             ("tickwatch_process_cpu_ratio", self.process_cpu_ratio),
             (
                 "tickwatch_process_cpu_ratio_all_cores",
@@ -147,8 +186,12 @@ impl ResourceSample {
             ("tickwatch_process_threads", Some(self.threads as f64)),
             ("tickwatch_process_open_fds", Some(self.open_fds as f64)),
             ("tickwatch_collector_cpu_ratio", self.collector_cpu_ratio),
+            (
+                "tickwatch_collector_own_cpu_ratio",
+                self.collector_own_cpu_ratio,
+            ),
+            ("tickwatch_sink_time_ratio", self.sink_time_ratio),
             ("tickwatch_records_per_second", self.records_per_second),
-            ("tickwatch_dropped", Some(self.dropped as f64)),
             (
                 "tickwatch_ring_high_water_bytes",
                 Some(self.ring_high_water_bytes as f64),
@@ -157,7 +200,10 @@ impl ResourceSample {
                 "tickwatch_ring_high_water_ratio",
                 Some(self.ring_high_water_ratio),
             ),
-            ("tickwatch_collector_cpu_seconds", self.collector_cpu_secs),
+            (
+                "tickwatch_resource_sample_interval_seconds",
+                (self.interval_secs > 0.0).then_some(self.interval_secs),
+            ),
         ];
         all.into_iter()
             .filter_map(|(n, v)| v.map(|v| (n, v)))
@@ -229,10 +275,14 @@ pub(crate) struct ProcReadings {
 struct Previous {
     at: Timestamp,
     cpu_ticks: u64,
-    thread: ThreadId,
+    /// The thread whose CPU `thread_cpu_ns` is; `None` for a baseline taken before the
+    /// sampling thread existed (its CPU time was then 0, whichever thread it turns out to
+    /// be).
+    thread: Option<ThreadId>,
     thread_cpu_ns: Option<u64>,
     delivered: u64,
     dropped: u64,
+    sink_ns: u64,
 }
 
 /// Reads the process's resources from procfs and computes rates against the previous
@@ -298,6 +348,39 @@ impl ResourceSampler {
     ) -> Result<ResourceSample, SampleError> {
         let readings = self.read()?;
         Ok(self.sample_from(now, readings, pipeline, std::thread::current().id()))
+    }
+
+    /// Sets the baseline of the next sample to `now`, with `pipeline`'s counters and the
+    /// process's CPU time, for a sampling thread **not yet spawned**: its CPU time at this
+    /// moment is 0. The instance calls it at start, before spawning the collector, so that
+    /// the collector's first sample already has rates. Fails (and leaves no baseline) when
+    /// procfs cannot be read.
+    pub(crate) fn baseline_before_spawn(
+        &mut self,
+        now: Timestamp,
+        pipeline: &PipelineCounters,
+    ) -> Result<(), SampleError> {
+        let stat_path = self.root.join("self/stat");
+        let stat =
+            procfs::parse_stat(&read(&stat_path)?).map_err(|field| malformed(&stat_path, field))?;
+        self.previous = Some(Previous {
+            at: now,
+            cpu_ticks: stat.utime_ticks.saturating_add(stat.stime_ticks),
+            thread: None,
+            thread_cpu_ns: Some(0),
+            delivered: pipeline.delivered,
+            dropped: pipeline.dropped,
+            sink_ns: pipeline.sink_ns,
+        });
+        Ok(())
+    }
+
+    /// The sampling thread's CPU time at the last sample, nanoseconds (`None` before the
+    /// first sample or where procfs has no per-thread time).
+    pub(crate) fn last_thread_cpu_ns(&self) -> Option<u64> {
+        self.previous
+            .filter(|p| p.thread.is_some())
+            .and_then(|p| p.thread_cpu_ns)
     }
 
     /// Reads every procfs file the sample needs.
@@ -366,6 +449,9 @@ impl ResourceSampler {
             open_fds: r.open_fds,
             collector_cpu_secs: r.thread_cpu_ns.map(|ns| ns as f64 / 1e9),
             collector_cpu_ratio: None,
+            sink_secs: pipeline.sink_ns as f64 / 1e9,
+            sink_time_ratio: None,
+            collector_own_cpu_ratio: None,
             delivered: pipeline.delivered,
             records_per_second: None,
             dropped_total: pipeline.dropped,
@@ -385,9 +471,16 @@ impl ResourceSampler {
                 s.process_cpu_ratio_all_cores = Some(cpu / dt / f64::from(self.cores.max(1)));
                 s.records_per_second =
                     Some(pipeline.delivered.saturating_sub(p.delivered) as f64 / dt);
-                if p.thread == thread {
+                let sink_ns = pipeline.sink_ns.saturating_sub(p.sink_ns);
+                s.sink_time_ratio = Some(sink_ns as f64 / 1e9 / dt);
+                if p.thread.is_none_or(|t| t == thread) {
                     if let (Some(a), Some(b)) = (p.thread_cpu_ns, r.thread_cpu_ns) {
-                        s.collector_cpu_ratio = Some(b.saturating_sub(a) as f64 / 1e9 / dt);
+                        let cpu_ns = b.saturating_sub(a);
+                        s.collector_cpu_ratio = Some(cpu_ns as f64 / 1e9 / dt);
+                        // Subtract in integers: exact, and never below 0 when the sinks'
+                        // wall time exceeds the thread's CPU (a sink waiting on I/O).
+                        s.collector_own_cpu_ratio =
+                            Some(cpu_ns.saturating_sub(sink_ns) as f64 / 1e9 / dt);
                     }
                 }
             }
@@ -395,10 +488,11 @@ impl ResourceSampler {
         self.previous = Some(Previous {
             at: now,
             cpu_ticks: r.cpu_ticks,
-            thread,
+            thread: Some(thread),
             thread_cpu_ns: r.thread_cpu_ns,
             delivered: pipeline.delivered,
             dropped: pipeline.dropped,
+            sink_ns: pipeline.sink_ns,
         });
         s
     }

@@ -1,11 +1,22 @@
 //! tickwatch watching itself, on the collector's tick: the resource sampler (published as
 //! `tickwatch_*` gauges) and the built-in health components (collector, rings, sinks,
 //! resources, budget).
+//!
+//! Every component starts [`Status::Unknown`] and leaves it at its first judgement: the
+//! collector and the sinks at the first tick, the rings, resources and budget at the first
+//! resource sample (every tick when sampling is off). Nothing is judged against a baseline
+//! taken after the fact: drops are counted from 0, and the sampler's baseline is taken at
+//! start, before the collector thread exists, so the first sample (at the first tick)
+//! already has rates over the time since start.
+//!
+//! Samples follow a fixed rate ([`Cadence`]): due times anchored at the first sample, one
+//! period apart, each taken by the first tick that comes no earlier than half a tick before
+//! it, so the collector's timer jitter neither skips a period nor makes the rate drift.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::{Duration, Instant};
 
-use super::tick::{CollectorTask, GaugeId, TickContext};
+use super::tick::{wall_now, CollectorTask, GaugeId, TickContext};
 use super::{
     CollectorInput, CollectorPolicy, CostBudget, HealthHandle, PipelineCounters, ResourceSampler,
     ResourceThresholds, RingInput, RingPolicy, SinkHealth, SinkPolicy, Status,
@@ -24,9 +35,14 @@ pub(crate) struct SelfWatch {
 }
 
 impl SelfWatch {
+    /// The task. With sampling on, the sampler's baseline is taken here, on the starting
+    /// thread: call it before the collector is spawned (see
+    /// [`ResourceSampler::baseline_before_spawn`]).
+    #[allow(clippy::too_many_arguments)] // one per builder option, passed through once
     pub(crate) fn into_task(
         self,
         resource_interval: Option<Duration>,
+        monitor_tick: Duration,
         collector_policy: CollectorPolicy,
         ring_policy: RingPolicy,
         sink_policy: SinkPolicy,
@@ -38,11 +54,17 @@ impl SelfWatch {
             .iter()
             .map(|_| (SinkHealth::new(sink_policy), 0))
             .collect();
+        let sampler = resource_interval.map(|every| {
+            let mut sampler = ResourceSampler::new();
+            // Every pipeline counter is 0 at start. Without procfs there is no baseline, and
+            // the first sample fails as well (reported by the resources component).
+            let _ = sampler.baseline_before_spawn(wall_now(), &PipelineCounters::default());
+            (sampler, Cadence::new(every, monitor_tick))
+        });
         SelfWatchTask {
             each_sink,
             handles: self,
-            sampler: resource_interval.map(|every| (ResourceSampler::new(), every)),
-            next_sample: None,
+            sampler,
             gauges: Vec::new(),
             collector_policy,
             ring_policy,
@@ -50,7 +72,7 @@ impl SelfWatch {
             thresholds,
             budget,
             prev_sink_errors: 0,
-            prev_dropped: None,
+            prev_dropped: 0,
             sampler_error: false,
         }
     }
@@ -58,8 +80,7 @@ impl SelfWatch {
 
 pub(crate) struct SelfWatchTask {
     handles: SelfWatch,
-    sampler: Option<(ResourceSampler, Duration)>,
-    next_sample: Option<Instant>,
+    sampler: Option<(ResourceSampler, Cadence)>,
     /// Gauge series by name, registered on first publication.
     gauges: Vec<(&'static str, GaugeId)>,
     collector_policy: CollectorPolicy,
@@ -70,7 +91,9 @@ pub(crate) struct SelfWatchTask {
     thresholds: ResourceThresholds,
     budget: CostBudget,
     prev_sink_errors: u64,
-    prev_dropped: Option<u64>,
+    /// `Stats::dropped` at the last judgement of the rings: 0 at start, so the first
+    /// judgement counts every drop since start.
+    prev_dropped: u64,
     sampler_error: bool,
 }
 
@@ -92,6 +115,9 @@ impl SelfWatchTask {
         match sampler.sample(ctx.now(), counters) {
             Ok(s) => {
                 self.sampler_error = false;
+                if let Some(ns) = sampler.last_thread_cpu_ns() {
+                    ctx.shared().progress.collector_cpu_ns.store(ns, Relaxed);
+                }
                 for (name, value) in s.gauges() {
                     let id = self.gauge(ctx, name);
                     ctx.set_gauge(id, value);
@@ -104,10 +130,22 @@ impl SelfWatchTask {
                 }
             }
             Err(e) => {
+                let (resources, budget) = (&self.handles.resources, &self.handles.budget);
                 if !self.sampler_error {
                     self.sampler_error = true;
-                    if let Some(h) = &self.handles.resources {
+                    if let Some(h) = resources {
                         h.set(Status::Degraded, &format!("resource sampling failed: {e}"));
+                    }
+                    if let Some(h) = budget {
+                        h.set(
+                            Status::Unknown,
+                            "no measurement: resource sampling failed (see tickwatch.resources)",
+                        );
+                    }
+                } else {
+                    // The same failure again: still judged, not stale.
+                    for h in [resources, budget].into_iter().flatten() {
+                        h.touch();
                     }
                 }
             }
@@ -141,10 +179,9 @@ impl CollectorTask for SelfWatchTask {
             *prev = errors;
         }
 
-        let due = match (self.sampler.as_ref(), self.next_sample) {
-            (None, _) => true, // no sampler: rings judged every tick
-            (Some(_), None) => true,
-            (Some(_), Some(at)) => ctx.instant() >= at,
+        let due = match self.sampler.as_mut() {
+            None => true, // no sampler: rings judged every tick
+            Some((_, cadence)) => cadence.due(ctx.instant()),
         };
         if !due {
             // Judged once per sample, but alive on every tick: without this they went
@@ -159,25 +196,75 @@ impl CollectorTask for SelfWatchTask {
             }
             return;
         }
-        if let Some((_, every)) = &self.sampler {
-            self.next_sample = Some(ctx.instant() + *every);
-        }
         let mut counters = PipelineCounters {
             delivered: shared.progress.delivered.load(Acquire),
             dropped: shared.dropped_total(),
+            sink_ns: shared.progress.sink_ns.load(Relaxed),
             ..PipelineCounters::default()
         };
         for lane in &shared.lanes.lock().live {
             counters.add_lane(lane.high_water.load(Relaxed), lane.capacity as u64);
         }
-        // Rings: drops since the last judgement.
-        let dropped = counters
-            .dropped
-            .saturating_sub(self.prev_dropped.unwrap_or(counters.dropped));
-        self.prev_dropped = Some(counters.dropped);
+        // Rings: drops since the last judgement (since start on the first).
+        let dropped = counters.dropped.saturating_sub(self.prev_dropped);
+        self.prev_dropped = counters.dropped;
         self.handles
             .rings
             .set_check(&self.ring_policy.evaluate(&RingInput { dropped }));
         self.sample(ctx, &counters);
     }
 }
+
+/// When the resource sampler is due, on the collector's ticks: a fixed rate, anchored at the
+/// first sample, that neither drifts nor skips a period because of the ticks' jitter.
+///
+/// Due times are `anchor + k * every`. A tick samples when it falls at or after a due time
+/// minus `tolerance` (half the tick, or half of `every` if shorter), and the next due time is
+/// then the following one on the same grid: a tick a little late or a little early moves
+/// that one sample, never the ones after it. (Scheduling the next sample one period after the
+/// tick that took the last, as before, drifted by each tick's lateness and skipped a whole
+/// period whenever a tick came less late than the one before: 2 s gaps with 1 s ticks.)
+///
+/// A tick so late that the next due time's window has opened too means at least one period
+/// went by without a tick (the collector stalled): that tick samples once, the missed periods
+/// are skipped rather than caught up, and the grid is re-anchored at it, so that it follows
+/// the collector's ticks, which are re-anchored after a stall as well. With `every` shorter
+/// than the tick, every tick samples.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cadence {
+    every: Duration,
+    tolerance: Duration,
+    next: Option<Instant>,
+}
+
+impl Cadence {
+    /// A sample every `every` on ticks every `tick`.
+    pub(crate) fn new(every: Duration, tick: Duration) -> Cadence {
+        Cadence {
+            every,
+            tolerance: every.min(tick) / 2,
+            next: None,
+        }
+    }
+
+    /// Whether the tick at `now` takes a sample; if so, schedules the next one.
+    pub(crate) fn due(&mut self, now: Instant) -> bool {
+        let Some(next) = self.next else {
+            self.next = Some(now + self.every);
+            return true;
+        };
+        if now + self.tolerance < next {
+            return false;
+        }
+        let following = next + self.every;
+        self.next = Some(if now + self.tolerance < following {
+            following
+        } else {
+            now + self.every
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -23,11 +23,19 @@ use crate::telemetry::Shared;
 use crate::TelemetryBuilder;
 
 /// Names of the health components every instance registers (see [`crate::Telemetry::health`]).
+///
+/// Each starts [`Status::Unknown`](crate::monitoring::Status::Unknown) ("pending: no
+/// measurement yet"), so a fresh instance reads `unknown`, not `healthy`, and leaves it at
+/// the collector's first judgement of it: the collector, the sinks and the alerts at the
+/// first tick ([`monitor_tick`](crate::TelemetryBuilder::monitor_tick) after start), the
+/// rings, resources and budget at the first resource sample, taken at that same tick (with
+/// sampling off, the rings are judged on every tick).
 pub mod component {
     /// The collector: unhealthy when it stops ticking (`CollectorPolicy::stale_after`),
     /// degraded or unhealthy when it lags the producers.
     pub const COLLECTOR: &str = "tickwatch.collector";
-    /// The rings: degraded when records were dropped in the last sampling interval.
+    /// The rings: degraded when records were dropped in the last sampling interval (the first
+    /// judgement counts every drop since start).
     pub const RINGS: &str = "tickwatch.rings";
     /// The record sinks together: degraded on errors, unhealthy when they persist.
     pub const SINKS: &str = "tickwatch.sinks";
@@ -39,7 +47,9 @@ pub mod component {
     pub const ALERTS: &str = "tickwatch.alerts";
     /// The process's resources against [`ResourceThresholds`](crate::monitoring::ResourceThresholds).
     pub const RESOURCES: &str = "tickwatch.resources";
-    /// tickwatch's own CPU cost against [`CostBudget`](crate::monitoring::CostBudget).
+    /// tickwatch's own cost against [`CostBudget`](crate::monitoring::CostBudget): the
+    /// collector's own CPU (monitoring) and the time inside the sinks (logging), each judged
+    /// on its own.
     pub const BUDGET: &str = "tickwatch.budget";
 }
 
@@ -214,6 +224,7 @@ impl MonitorSetup {
         let pipeline = AlertPipeline::new(engine, router).with_manager(m.alerts.clone());
         let watch = watch.into_task(
             self.resource_interval,
+            shared.config.monitor_tick,
             self.collector_policy,
             self.ring_policy,
             self.sink_policy,
@@ -324,6 +335,12 @@ impl TelemetryBuilder {
     /// descriptors and its own cost (published as `tickwatch_*` gauges and the
     /// `tickwatch.resources` and `tickwatch.budget` health components). `None` turns
     /// sampling off. Default every second; one sample costs ~40 µs (Linux `/proc`).
+    ///
+    /// Samples are taken on the collector's ticks
+    /// ([`monitor_tick`](TelemetryBuilder::monitor_tick), default 1 s) at a fixed rate
+    /// anchored at the first tick: each within half a tick of its due time, without drift,
+    /// skipping only periods a stalled collector missed entirely. An interval shorter than
+    /// the tick samples on every tick. The first sample's rates cover the time since start.
     pub fn resource_sampling(mut self, every: Option<Duration>) -> Self {
         self.monitor.resource_interval = every;
         self
@@ -355,8 +372,9 @@ impl TelemetryBuilder {
         self
     }
 
-    /// tickwatch's own CPU budgets (the `tickwatch.budget` component). Default: monitoring
-    /// 5 % and logging 2 % of a core.
+    /// tickwatch's own cost budgets (the `tickwatch.budget` component). Default: monitoring
+    /// (the collector's own CPU, sink time excluded) 5 % and logging (time inside the sinks)
+    /// 2 % of a core; see [`CostBudget`].
     pub fn cost_budget(mut self, budget: CostBudget) -> Self {
         self.monitor.cost_budget = budget;
         self

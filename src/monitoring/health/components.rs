@@ -6,6 +6,10 @@
 //! deltas, the drain lag, a [`ResourceSample`]), evaluates, and pushes. A stalled collector
 //! therefore cannot evaluate anything; it shows through the staleness of its own pushed
 //! status instead ([`CollectorPolicy::staleness`]).
+//!
+//! Until its first evaluation a component reads [`Status::Unknown`] (it is registered as a
+//! pushed status, which starts so), and an evaluator with nothing to judge (a budget without
+//! rates yet) answers `Unknown` too: no measurement is never reported as healthy.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -268,24 +272,36 @@ impl ResourceThresholds {
     }
 }
 
-/// tickwatch's own CPU budgets (the seed's: monitoring <= 5 %, logging <= 2 %), both as
-/// fractions of one core of wall time.
+/// tickwatch's own cost budgets (the seed's: monitoring <= 5 %, logging <= 2 %), both as
+/// fractions of one core over the sampling interval, judged on every resource sample.
 ///
-/// * **monitoring** is the collector thread's measured CPU
-///   ([`ResourceSample::collector_cpu_ratio`]): draining, aggregation, sinks, sampling.
-/// * **logging** is what the trading threads pay on the hot path. It is not measured (that
-///   would cost a clock read per call); it is *estimated* as records per second times
-///   `hot_path_ns_per_record` (measured by `benches/hot_path.rs`: 12-37 ns depending on
-///   the call).
+/// * **monitoring** is the collector's own work: its thread's measured CPU minus the time
+///   it spent inside the sinks ([`ResourceSample::collector_own_cpu_ratio`]): draining,
+///   decoding, aggregation, collector tasks, idling.
+/// * **logging** is the time spent inside the sinks, formatting and writing
+///   ([`ResourceSample::sink_time_ratio`]). It is *wall* time inside `Sink::write` and
+///   `Sink::flush`, not CPU time: a sink blocked on I/O is charged its wait (and the
+///   collector is not), so a slow disk shows here rather than as monitoring cost.
+/// * **hot path** (informational, not judged): what the trading threads pay to record, the
+///   records per second times `hot_path_ns_per_record` (measured by `benches/hot_path.rs`:
+///   12-37 ns depending on the call). It is shown in the message but never degrades the
+///   component: it is an estimate from a constant, not a measurement (measuring it would
+///   cost a clock read per call), and it is paid for every record, metrics and latencies as
+///   much as log events, so it belongs to neither budget above.
 ///
-/// Over budget is `Degraded`, never `Unhealthy`: the pipeline works, it costs too much.
+/// Over budget is `Degraded`, never `Unhealthy`: the pipeline works, it costs too much. A
+/// budget without a measurement (no rates yet, or no per-thread CPU time in procfs) is
+/// `Unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CostBudget {
-    /// Largest acceptable collector CPU, fraction of one core. Default 0.05.
+    /// Largest acceptable collector own CPU (its thread's CPU minus sink time), fraction of
+    /// one core. Default 0.05.
     pub monitoring_cpu_ratio: f64,
-    /// Largest acceptable estimated hot-path CPU, fraction of one core. Default 0.02.
+    /// Largest acceptable time inside the sinks (wall time, an upper bound of their CPU),
+    /// fraction of one core. Default 0.02.
     pub logging_cpu_ratio: f64,
-    /// Hot-path cost of one record in nanoseconds, for the estimate. Default 20.
+    /// Hot-path cost of one record in nanoseconds, for the informational estimate. Default
+    /// 20.
     pub hot_path_ns_per_record: f64,
 }
 
@@ -301,39 +317,84 @@ impl Default for CostBudget {
 
 impl CostBudget {
     /// Estimated hot-path CPU over the sample's interval, fraction of one core; `None` on a
-    /// first sample (no rate yet).
-    pub fn estimated_logging_cpu_ratio(&self, s: &ResourceSample) -> Option<f64> {
+    /// first sample (no rate yet). Informational: not part of the verdict.
+    pub fn estimated_hot_path_cpu_ratio(&self, s: &ResourceSample) -> Option<f64> {
         s.records_per_second
             .map(|r| r * self.hot_path_ns_per_record / 1e9)
     }
 
-    /// `Degraded` when either budget is exceeded, naming it.
+    /// `Degraded` when the monitoring or the logging budget is exceeded, `Unknown` when
+    /// either has no measurement, else `Healthy`. The message names each number, its
+    /// budget and its cost per record, e.g. `monitoring 0.0210 of 0.05 (collector CPU
+    /// 0.1500 minus sink time; 155 ns/record), logging 0.1290 of 0.02 (degraded; sink time;
+    /// 955 ns/record), hot path ~0.0027 (estimate at 20 ns/record; not judged)`.
     ///
     /// ```
     /// use tickwatch::monitoring::{CostBudget, ResourceSample, Status};
-    /// let s = ResourceSample { collector_cpu_ratio: Some(0.08), ..ResourceSample::default() };
-    /// assert_eq!(CostBudget::default().evaluate(&s).status, Status::Degraded);
+    /// let busy_sink = ResourceSample {
+    ///     collector_cpu_ratio: Some(0.30),
+    ///     sink_time_ratio: Some(0.28),
+    ///     collector_own_cpu_ratio: Some(0.02),
+    ///     ..ResourceSample::default()
+    /// };
+    /// let c = CostBudget::default().evaluate(&busy_sink);
+    /// assert_eq!(c.status, Status::Degraded);
+    /// assert!(c.message.contains("logging 0.2800 of 0.02 (degraded"), "{}", c.message);
+    /// assert!(c.message.contains("monitoring 0.0200 of 0.05 ("), "{}", c.message);
     /// ```
     pub fn evaluate(&self, s: &ResourceSample) -> ComponentCheck {
-        let over = |v: f64, max: f64| {
-            if v > max {
-                Status::Degraded
-            } else {
-                Status::Healthy
+        let per_record = |ratio: f64| {
+            s.records_per_second
+                .filter(|&r| r > 0.0)
+                .map(|r| format!("{:.0} ns/record", ratio * 1e9 / r))
+        };
+        let judge = |name: &str, value: Option<f64>, max: f64, what: String| match value {
+            None => (
+                Status::Unknown,
+                format!("{name} unknown (no measurement yet; budget {max})"),
+            ),
+            Some(v) => {
+                let status = if v > max {
+                    Status::Degraded
+                } else {
+                    Status::Healthy
+                };
+                let mut notes = Vec::new();
+                if status != Status::Healthy {
+                    notes.push(status.to_string());
+                }
+                notes.push(what);
+                notes.extend(per_record(v));
+                (
+                    status,
+                    format!("{name} {v:.4} of {max} ({})", notes.join("; ")),
+                )
             }
         };
-        let parts = [
-            s.collector_cpu_ratio.map(|v| {
-                (
-                    "monitoring_cpu_ratio",
-                    v,
-                    over(v, self.monitoring_cpu_ratio),
-                )
-            }),
-            self.estimated_logging_cpu_ratio(s)
-                .map(|v| ("logging_cpu_ratio", v, over(v, self.logging_cpu_ratio))),
-        ];
-        worst_of(parts.into_iter().flatten())
+        let cpu = s
+            .collector_cpu_ratio
+            .map_or(String::new(), |c| format!(" {c:.4}"));
+        let (m_status, m_msg) = judge(
+            "monitoring",
+            s.collector_own_cpu_ratio,
+            self.monitoring_cpu_ratio,
+            format!("collector CPU{cpu} minus sink time"),
+        );
+        let (l_status, l_msg) = judge(
+            "logging",
+            s.sink_time_ratio,
+            self.logging_cpu_ratio,
+            "sink time".to_string(),
+        );
+        let mut message = format!("{m_msg}, {l_msg}");
+        if let Some(h) = self.estimated_hot_path_cpu_ratio(s) {
+            let _ = write!(
+                message,
+                ", hot path ~{h:.4} (estimate at {} ns/record; not judged)",
+                self.hot_path_ns_per_record
+            );
+        }
+        ComponentCheck::new(m_status.worst(l_status), message)
     }
 }
 
@@ -357,7 +418,8 @@ fn worst_of<'a>(parts: impl Iterator<Item = (&'a str, f64, Status)>) -> Componen
         }
     }
     if message.is_empty() {
-        message.push_str("no measurement yet");
+        // Nothing to judge is not a clean bill of health.
+        return ComponentCheck::new(Status::Unknown, "no measurement yet");
     }
     ComponentCheck::new(status, message)
 }

@@ -134,17 +134,22 @@ fn rates_come_from_the_previous_sample() {
     let mut p1 = PipelineCounters {
         delivered: 21_000,
         dropped: 8,
+        sink_ns: 60_000_000,
         ..Default::default()
     };
     p1.add_lane(512, 1024);
     p1.add_lane(300, 400);
-    // 2 s later: 300 ticks = 3 s of CPU (1.5 cores), 0.1 s on this thread.
+    // 2 s later: 300 ticks = 3 s of CPU (1.5 cores), 0.1 s on this thread, of which 60 ms
+    // inside the sinks.
     let s = sampler.sample_from(at_secs(12), readings(400, Some(100_000_000)), &p1, me);
     assert_eq!(s.interval_secs, 2.0);
     assert_eq!(s.process_cpu_ratio, Some(1.5));
     assert_eq!(s.process_cpu_ratio_all_cores, Some(0.375));
     assert_eq!(s.records_per_second, Some(10_000.0));
     assert_eq!(s.collector_cpu_ratio, Some(0.05));
+    assert_eq!(s.sink_time_ratio, Some(0.03));
+    assert_eq!(s.collector_own_cpu_ratio, Some(0.02));
+    assert_eq!(s.sink_secs, 0.06);
     assert_eq!(s.dropped, 3);
     assert_eq!(s.dropped_total, 8);
     assert_eq!(s.ring_high_water_bytes, 512);
@@ -186,4 +191,99 @@ fn counters_going_backwards_count_as_no_change() {
     assert_eq!(s.dropped, 0);
     assert_eq!(s.records_per_second, Some(0.0));
     assert_eq!(s.process_cpu_ratio, Some(0.0));
+}
+
+#[test]
+fn sink_time_is_taken_out_of_the_collectors_cpu_and_never_below_zero() {
+    let mut sampler = ResourceSampler::with_proc_root("/nonexistent");
+    let me = std::thread::current().id();
+    let at = |sink_ns| PipelineCounters {
+        sink_ns,
+        ..Default::default()
+    };
+    sampler.sample_from(at_secs(1), readings(0, Some(1_000_000_000)), &at(0), me);
+    // 1 s: 400 ms of collector CPU, 300 ms of it inside the sinks.
+    let s = sampler.sample_from(
+        at_secs(2),
+        readings(0, Some(1_400_000_000)),
+        &at(300_000_000),
+        me,
+    );
+    assert_eq!(s.collector_cpu_ratio, Some(0.4));
+    assert_eq!(s.sink_time_ratio, Some(0.3));
+    assert_eq!(s.collector_own_cpu_ratio, Some(0.1));
+    // 1 s: a sink blocked on I/O for 900 ms while the thread used 50 ms of CPU: sink wall
+    // time exceeds the CPU, the collector's own share is 0, not negative.
+    let s = sampler.sample_from(
+        at_secs(3),
+        readings(0, Some(1_450_000_000)),
+        &at(1_200_000_000),
+        me,
+    );
+    assert_eq!(s.sink_time_ratio, Some(0.9));
+    assert_eq!(s.collector_own_cpu_ratio, Some(0.0));
+    let gauges = s.gauges();
+    let get = |n: &str| gauges.iter().find(|(g, _)| *g == n).map(|&(_, v)| v);
+    assert_eq!(get("tickwatch_sink_time_ratio"), Some(0.9));
+    assert_eq!(get("tickwatch_collector_own_cpu_ratio"), Some(0.0));
+    assert_eq!(get("tickwatch_resource_sample_interval_seconds"), Some(1.0));
+    // Totals are counters elsewhere, not gauges.
+    assert_eq!(get("tickwatch_dropped"), None);
+    assert_eq!(get("tickwatch_collector_cpu_seconds"), None);
+}
+
+#[test]
+fn a_baseline_before_spawn_gives_the_first_sample_rates_from_start() {
+    // A fake procfs with only what the baseline reads: the process's stat.
+    let dir = std::env::temp_dir().join(format!(
+        "tickwatch-baseline-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("self")).unwrap();
+    std::fs::write(
+        dir.join("self/stat"),
+        "1 (x) S 0 0 0 0 -1 0 0 0 0 0 100 20 0 0 20 0 3 0 0 0 0",
+    )
+    .unwrap();
+    let mut sampler = ResourceSampler::with_proc_root(&dir);
+    let start = PipelineCounters::default();
+    sampler
+        .baseline_before_spawn(at_secs(100), &start)
+        .expect("baseline from a readable stat");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(sampler.last_thread_cpu_ns(), None, "no sample yet");
+    // The first sample, on a thread spawned after the baseline: its CPU since creation is
+    // the CPU since the baseline; drops, records and sink time count from 0.
+    let collector = std::thread::spawn(|| std::thread::current().id())
+        .join()
+        .unwrap();
+    let p = PipelineCounters {
+        delivered: 5_000,
+        dropped: 40,
+        sink_ns: 100_000_000,
+        ..Default::default()
+    };
+    let s = sampler.sample_from(at_secs(101), readings(150, Some(50_000_000)), &p, collector);
+    assert_eq!(s.interval_secs, 1.0);
+    assert_eq!(s.process_cpu_ratio, Some(0.3));
+    assert_eq!(s.collector_cpu_ratio, Some(0.05));
+    assert_eq!(s.sink_time_ratio, Some(0.1));
+    assert_eq!(s.collector_own_cpu_ratio, Some(0.0));
+    assert_eq!(s.records_per_second, Some(5_000.0));
+    assert_eq!(s.dropped, 40, "drops before the first sample count");
+    assert_eq!(sampler.last_thread_cpu_ns(), Some(50_000_000));
+    // From then on, the usual rule: the same thread only.
+    let s = sampler.sample_from(
+        at_secs(102),
+        readings(150, Some(60_000_000)),
+        &p,
+        me_thread(),
+    );
+    assert_eq!(s.collector_cpu_ratio, None, "a different thread's CPU");
+}
+
+fn me_thread() -> std::thread::ThreadId {
+    std::thread::current().id()
 }
