@@ -286,7 +286,10 @@ impl Collector {
                     clock.maybe_refine();
                     // Never sleep past a rollover, a tick or a due flush.
                     let until = self.next_deadline().saturating_duration_since(now);
+                    let before = Instant::now();
                     std::thread::park_timeout(d.min(until));
+                    let slept = u64::try_from(before.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    self.shared.progress.sleep_ns.fetch_add(slept, Relaxed);
                 }
             }
         }

@@ -118,6 +118,10 @@ pub(crate) struct Progress {
     /// (monotonic clock, so a sink blocked on I/O is charged its wait): the logging cost, kept
     /// apart from the collector's own work (draining, aggregation, tasks).
     pub(crate) sink_ns: AtomicU64,
+    /// Nanoseconds the collector has spent parked (idle sleeps) since start: the rest of its
+    /// wall time it was awake, on a CPU or waiting for one. Sink time's share of the awake
+    /// time apportions the thread's measured CPU between sinks and the collector's own work.
+    pub(crate) sleep_ns: AtomicU64,
     /// The collector thread's CPU time since it started, nanoseconds, as of the last resource
     /// sample (written by the self-watch task; 0 until the first sample).
     #[allow(dead_code)] // written and read by the self-watch task and exposition (issue 8)

@@ -79,7 +79,7 @@ fn time_in_a_slow_sink_is_charged_to_logging_not_to_monitoring() {
         let got = (
             gauge(&snap, "tickwatch_collector_cpu_ratio")?.last,
             gauge(&snap, "tickwatch_collector_own_cpu_ratio")?.last,
-            gauge(&snap, "tickwatch_sink_time_ratio")?.last,
+            gauge(&snap, "tickwatch_sink_cpu_ratio")?.last,
         );
         last = Some((interval, got));
         (interval.count >= 3 && interval.last >= 0.15 && got.2 >= 0.7).then_some(got)
@@ -116,7 +116,7 @@ fn time_in_a_slow_sink_is_charged_to_logging_not_to_monitoring() {
     assert_eq!(budget.status, Status::Degraded, "{budget:#?}");
     let (monitoring, logging) = budget.message.split_once(", logging ").unwrap();
     assert!(
-        logging.contains("of 0.05 (degraded; sink time"),
+        logging.contains("of 0.05 (degraded; CPU in sinks"),
         "logging over budget: {}",
         budget.message
     );
@@ -134,7 +134,7 @@ fn cost_budget_judges_the_collector_and_the_sinks_apart() {
     let within = ResourceSample {
         collector_cpu_ratio: Some(0.02),
         collector_own_cpu_ratio: Some(0.015),
-        sink_time_ratio: Some(0.005),
+        sink_cpu_ratio: Some(0.005),
         records_per_second: Some(100_000.0),
         ..ResourceSample::default()
     };
@@ -142,14 +142,14 @@ fn cost_budget_judges_the_collector_and_the_sinks_apart() {
     assert_eq!(c.status, Status::Healthy, "{}", c.message);
     assert!(
         c.message.contains(
-            "monitoring 0.0150 of 0.05 (collector CPU 0.0200 minus sink time; 150 ns/record)"
+            "monitoring 0.0150 of 0.05 (collector CPU 0.0200 less the sinks' share; 150 ns/record)"
         ),
         "{}",
         c.message
     );
     assert!(
         c.message
-            .contains("logging 0.0050 of 0.02 (sink time; 50 ns/record)"),
+            .contains("logging 0.0050 of 0.02 (CPU in sinks; 50 ns/record)"),
         "{}",
         c.message
     );
@@ -180,7 +180,7 @@ fn cost_budget_judges_the_collector_and_the_sinks_apart() {
         c.message
     );
     assert!(
-        c.message.contains("logging 0.0050 of 0.02 (sink"),
+        c.message.contains("logging 0.0050 of 0.02 (CPU in sinks"),
         "{}",
         c.message
     );
@@ -190,7 +190,7 @@ fn cost_budget_judges_the_collector_and_the_sinks_apart() {
     let busy_sinks = ResourceSample {
         collector_cpu_ratio: Some(0.30),
         collector_own_cpu_ratio: Some(0.02),
-        sink_time_ratio: Some(0.28),
+        sink_cpu_ratio: Some(0.28),
         ..within.clone()
     };
     let c = b.evaluate(&busy_sinks);
@@ -203,7 +203,7 @@ fn cost_budget_judges_the_collector_and_the_sinks_apart() {
     );
     assert!(
         c.message
-            .contains("logging 0.2800 of 0.02 (degraded; sink time; 2800 ns/record)"),
+            .contains("logging 0.2800 of 0.02 (degraded; CPU in sinks; 2800 ns/record)"),
         "{}",
         c.message
     );

@@ -165,16 +165,12 @@ fn pipeline_counters_become_rates(sampler: &mut ResourceSampler) {
     let s = sampler.sample(t1, &p).unwrap();
     assert_eq!(s.records_per_second, Some(10_000.0));
     assert_eq!(s.dropped, 7);
-    assert_eq!(
-        s.sink_time_ratio,
-        Some(0.2),
-        "100 ms inside sinks in 500 ms"
-    );
+    assert_eq!(s.sink_cpu_ratio, Some(0.2), "100 ms inside sinks in 500 ms");
     assert_eq!(s.sink_secs, 0.1);
     let gauges = s.gauges();
     let get = |n: &str| gauges.iter().find(|(g, _)| *g == n).map(|&(_, v)| v);
     assert_eq!(get("tickwatch_records_per_second"), Some(10_000.0));
-    assert_eq!(get("tickwatch_sink_time_ratio"), Some(0.2));
+    assert_eq!(get("tickwatch_sink_cpu_ratio"), Some(0.2));
     assert_eq!(get("tickwatch_resource_sample_interval_seconds"), Some(0.5));
     // Running totals are counters (exported from `Stats` and the collector's CPU total),
     // not gauges.

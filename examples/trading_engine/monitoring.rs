@@ -165,7 +165,7 @@ fn print_cost(tw: &Telemetry) {
     };
     let (Some(own), Some(sink), Some(rate)) = (
         stats("tickwatch_collector_own_cpu_ratio"),
-        stats("tickwatch_sink_time_ratio"),
+        stats("tickwatch_sink_cpu_ratio"),
         stats("tickwatch_records_per_second"),
     ) else {
         println!("cost      no resource sample yet");

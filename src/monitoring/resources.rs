@@ -14,16 +14,18 @@
 //! baseline when the instance starts, so its first sample, at the collector's first tick,
 //! already has rates over the time since start.)
 //!
-//! **Sink time and the collector's own work.** The collector counts the time it spends
-//! inside `Sink::write` and `Sink::flush` ([`PipelineCounters::sink_ns`]). That is *wall*
-//! time on a monotonic clock, not CPU time: a sink blocked on I/O (a full disk, a slow
-//! network) is charged its wait, and a sink preempted by the scheduler its time off the
-//! CPU. [`ResourceSample::sink_time_ratio`] is that time per second (the logging cost), and
-//! [`ResourceSample::collector_own_cpu_ratio`] is the collector thread's CPU minus it,
-//! saturating at 0 (draining, decoding, aggregation, tasks, idling: the monitoring cost).
-//! Since the sinks' wall time can exceed their CPU time, the split does not charge sink work
-//! to the collector (up to the per-thread counter's lag, below); if anything it under-states
-//! the collector's own share.
+//! **Sink time and the collector's own work.** The collector thread's CPU is measured (below);
+//! how it splits between the sinks and the collector's own work is apportioned by wall time.
+//! The collector counts the wall time it spends inside `Sink::write` and `Sink::flush`
+//! ([`PipelineCounters::sink_ns`]) and the time it sleeps ([`PipelineCounters::sleep_ns`]);
+//! the rest of the interval it was awake. The sinks' share of the awake time, times the
+//! thread's CPU, is [`ResourceSample::sink_cpu_ratio`] (the logging cost); the remainder is
+//! [`ResourceSample::collector_own_cpu_ratio`] (draining, decoding, aggregation, tasks: the
+//! monitoring cost). Apportioning, rather than subtracting the sinks' wall time from the
+//! CPU, keeps the split right when the machine is busy: time the thread spent preempted
+//! (inside a sink or not) counts on both sides in proportion instead of all against the
+//! collector. A sink blocked on I/O is charged CPU only for the share of the awake time it
+//! took, and shows as collector lag rather than as cost.
 //!
 //! Process CPU comes from `/proc/self/stat` (`utime + stime`, all threads, in clock ticks of
 //! `USER_HZ`, which is 100 on every Linux architecture tickwatch runs on; see
@@ -85,9 +87,12 @@ pub struct PipelineCounters {
     /// `high_water / capacity`), 0 to 1.
     pub ring_high_water_ratio: f64,
     /// Nanoseconds the collector has spent inside its sinks (`Sink::write` and
-    /// `Sink::flush`) since start: wall time on a monotonic clock, so a sink blocked on I/O
-    /// is charged its wait.
+    /// `Sink::flush`) since start: wall time on a monotonic clock.
     pub sink_ns: u64,
+    /// Nanoseconds the collector has spent asleep (idle) since start; the rest of the wall
+    /// time it was awake. 0 when unknown: the sinks' share is then taken of the whole
+    /// interval.
+    pub sleep_ns: u64,
 }
 
 impl PipelineCounters {
@@ -135,15 +140,17 @@ pub struct ResourceSample {
     /// Time spent inside the sinks since start, seconds (wall time: see the module
     /// documentation).
     pub sink_secs: f64,
-    /// Time spent inside the sinks over the interval, per second of the interval: the
-    /// logging cost, held against [`CostBudget::logging_cpu_ratio`](crate::monitoring::CostBudget).
-    /// Wall time, so a sink blocked on I/O counts its wait. `None` on a first sample.
-    pub sink_time_ratio: Option<f64>,
+    /// The collector's CPU spent inside the sinks over the interval, fraction of one core:
+    /// `collector_cpu_ratio` times the sinks' share of the collector's awake time (see the
+    /// module documentation). The logging cost, held against
+    /// [`CostBudget::logging_cpu_ratio`](crate::monitoring::CostBudget). Without a per-thread
+    /// CPU reading, the sinks' wall time per second of the interval. `None` on a first
+    /// sample.
+    pub sink_cpu_ratio: Option<f64>,
     /// The collector's own work over the interval, fraction of one core:
-    /// `collector_cpu_ratio - sink_time_ratio`, at least 0. Draining, decoding, aggregation,
-    /// collector tasks and idling; held against
-    /// [`CostBudget::monitoring_cpu_ratio`](crate::monitoring::CostBudget). `None` when
-    /// `collector_cpu_ratio` is.
+    /// `collector_cpu_ratio - sink_cpu_ratio`. Draining, decoding, aggregation and collector
+    /// tasks; held against [`CostBudget::monitoring_cpu_ratio`](crate::monitoring::CostBudget).
+    /// `None` when `collector_cpu_ratio` is.
     pub collector_own_cpu_ratio: Option<f64>,
     /// Records delivered since start.
     pub delivered: u64,
@@ -190,7 +197,7 @@ impl ResourceSample {
                 "tickwatch_collector_own_cpu_ratio",
                 self.collector_own_cpu_ratio,
             ),
-            ("tickwatch_sink_time_ratio", self.sink_time_ratio),
+            ("tickwatch_sink_cpu_ratio", self.sink_cpu_ratio),
             ("tickwatch_records_per_second", self.records_per_second),
             (
                 "tickwatch_ring_high_water_bytes",
@@ -283,6 +290,7 @@ struct Previous {
     delivered: u64,
     dropped: u64,
     sink_ns: u64,
+    sleep_ns: u64,
 }
 
 /// Reads the process's resources from procfs and computes rates against the previous
@@ -371,6 +379,7 @@ impl ResourceSampler {
             delivered: pipeline.delivered,
             dropped: pipeline.dropped,
             sink_ns: pipeline.sink_ns,
+            sleep_ns: pipeline.sleep_ns,
         });
         Ok(())
     }
@@ -450,7 +459,7 @@ impl ResourceSampler {
             collector_cpu_secs: r.thread_cpu_ns.map(|ns| ns as f64 / 1e9),
             collector_cpu_ratio: None,
             sink_secs: pipeline.sink_ns as f64 / 1e9,
-            sink_time_ratio: None,
+            sink_cpu_ratio: None,
             collector_own_cpu_ratio: None,
             delivered: pipeline.delivered,
             records_per_second: None,
@@ -472,15 +481,21 @@ impl ResourceSampler {
                 s.records_per_second =
                     Some(pipeline.delivered.saturating_sub(p.delivered) as f64 / dt);
                 let sink_ns = pipeline.sink_ns.saturating_sub(p.sink_ns);
-                s.sink_time_ratio = Some(sink_ns as f64 / 1e9 / dt);
+                let sleep_ns = pipeline.sleep_ns.saturating_sub(p.sleep_ns);
+                let awake_ns = dt_ns.saturating_sub(sleep_ns);
+                // The sinks' share of the time the collector was awake.
+                let share = if awake_ns > 0 {
+                    (sink_ns as f64 / awake_ns as f64).min(1.0)
+                } else {
+                    0.0
+                };
+                s.sink_cpu_ratio = Some(sink_ns.min(awake_ns) as f64 / 1e9 / dt);
                 if p.thread.is_none_or(|t| t == thread) {
                     if let (Some(a), Some(b)) = (p.thread_cpu_ns, r.thread_cpu_ns) {
-                        let cpu_ns = b.saturating_sub(a);
-                        s.collector_cpu_ratio = Some(cpu_ns as f64 / 1e9 / dt);
-                        // Subtract in integers: exact, and never below 0 when the sinks'
-                        // wall time exceeds the thread's CPU (a sink waiting on I/O).
-                        s.collector_own_cpu_ratio =
-                            Some(cpu_ns.saturating_sub(sink_ns) as f64 / 1e9 / dt);
+                        let cpu = b.saturating_sub(a) as f64 / 1e9;
+                        s.collector_cpu_ratio = Some(cpu / dt);
+                        s.sink_cpu_ratio = Some(cpu * share / dt);
+                        s.collector_own_cpu_ratio = Some(cpu * (1.0 - share) / dt);
                     }
                 }
             }
@@ -493,6 +508,7 @@ impl ResourceSampler {
             delivered: pipeline.delivered,
             dropped: pipeline.dropped,
             sink_ns: pipeline.sink_ns,
+            sleep_ns: pipeline.sleep_ns,
         });
         s
     }

@@ -200,6 +200,7 @@ impl CollectorTask for SelfWatchTask {
             delivered: shared.progress.delivered.load(Acquire),
             dropped: shared.dropped_total(),
             sink_ns: shared.progress.sink_ns.load(Relaxed),
+            sleep_ns: shared.progress.sleep_ns.load(Relaxed),
             ..PipelineCounters::default()
         };
         for lane in &shared.lanes.lock().live {

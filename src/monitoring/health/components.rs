@@ -278,10 +278,10 @@ impl ResourceThresholds {
 /// * **monitoring** is the collector's own work: its thread's measured CPU minus the time
 ///   it spent inside the sinks ([`ResourceSample::collector_own_cpu_ratio`]): draining,
 ///   decoding, aggregation, collector tasks, idling.
-/// * **logging** is the time spent inside the sinks, formatting and writing
-///   ([`ResourceSample::sink_time_ratio`]). It is *wall* time inside `Sink::write` and
-///   `Sink::flush`, not CPU time: a sink blocked on I/O is charged its wait (and the
-///   collector is not), so a slow disk shows here rather than as monitoring cost.
+/// * **logging** is the collector's CPU spent inside the sinks, formatting and writing
+///   ([`ResourceSample::sink_cpu_ratio`]): the thread's CPU apportioned by the sinks' share
+///   of its awake time (see [`crate::monitoring::ResourceSampler`]), so time the thread
+///   spent preempted, or a sink spent blocked on I/O, is not charged as CPU.
 /// * **hot path** (informational, not judged): what the trading threads pay to record, the
 ///   records per second times `hot_path_ns_per_record` (measured by `benches/hot_path.rs`:
 ///   12-37 ns depending on the call). It is shown in the message but never degrades the
@@ -294,11 +294,10 @@ impl ResourceThresholds {
 /// `Unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CostBudget {
-    /// Largest acceptable collector own CPU (its thread's CPU minus sink time), fraction of
-    /// one core. Default 0.05.
+    /// Largest acceptable collector own CPU (its thread's CPU less the sinks' share),
+    /// fraction of one core. Default 0.05.
     pub monitoring_cpu_ratio: f64,
-    /// Largest acceptable time inside the sinks (wall time, an upper bound of their CPU),
-    /// fraction of one core. Default 0.02.
+    /// Largest acceptable CPU inside the sinks, fraction of one core. Default 0.02.
     pub logging_cpu_ratio: f64,
     /// Hot-path cost of one record in nanoseconds, for the informational estimate. Default
     /// 20.
@@ -326,14 +325,14 @@ impl CostBudget {
     /// `Degraded` when the monitoring or the logging budget is exceeded, `Unknown` when
     /// either has no measurement, else `Healthy`. The message names each number, its
     /// budget and its cost per record, e.g. `monitoring 0.0210 of 0.05 (collector CPU
-    /// 0.1500 minus sink time; 155 ns/record), logging 0.1290 of 0.02 (degraded; sink time;
-    /// 955 ns/record), hot path ~0.0027 (estimate at 20 ns/record; not judged)`.
+    /// 0.1500 less the sinks' share; 155 ns/record), logging 0.1290 of 0.02 (degraded; CPU in
+    /// sinks; 955 ns/record), hot path ~0.0027 (estimate at 20 ns/record; not judged)`.
     ///
     /// ```
     /// use tickwatch::monitoring::{CostBudget, ResourceSample, Status};
     /// let busy_sink = ResourceSample {
     ///     collector_cpu_ratio: Some(0.30),
-    ///     sink_time_ratio: Some(0.28),
+    ///     sink_cpu_ratio: Some(0.28),
     ///     collector_own_cpu_ratio: Some(0.02),
     ///     ..ResourceSample::default()
     /// };
@@ -378,13 +377,13 @@ impl CostBudget {
             "monitoring",
             s.collector_own_cpu_ratio,
             self.monitoring_cpu_ratio,
-            format!("collector CPU{cpu} minus sink time"),
+            format!("collector CPU{cpu} less the sinks' share"),
         );
         let (l_status, l_msg) = judge(
             "logging",
-            s.sink_time_ratio,
+            s.sink_cpu_ratio,
             self.logging_cpu_ratio,
-            "sink time".to_string(),
+            "CPU in sinks".to_string(),
         );
         let mut message = format!("{m_msg}, {l_msg}");
         if let Some(h) = self.estimated_hot_path_cpu_ratio(s) {

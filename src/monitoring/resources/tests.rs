@@ -135,20 +135,21 @@ fn rates_come_from_the_previous_sample() {
         delivered: 21_000,
         dropped: 8,
         sink_ns: 60_000_000,
+        sleep_ns: 1_900_000_000,
         ..Default::default()
     };
     p1.add_lane(512, 1024);
     p1.add_lane(300, 400);
-    // 2 s later: 300 ticks = 3 s of CPU (1.5 cores), 0.1 s on this thread, of which 60 ms
-    // inside the sinks.
+    // 2 s later: 300 ticks = 3 s of CPU (1.5 cores), 0.1 s on this thread, awake 0.1 s (it
+    // slept 1.9 s), 60 ms of which inside the sinks.
     let s = sampler.sample_from(at_secs(12), readings(400, Some(100_000_000)), &p1, me);
     assert_eq!(s.interval_secs, 2.0);
     assert_eq!(s.process_cpu_ratio, Some(1.5));
     assert_eq!(s.process_cpu_ratio_all_cores, Some(0.375));
     assert_eq!(s.records_per_second, Some(10_000.0));
     assert_eq!(s.collector_cpu_ratio, Some(0.05));
-    assert_eq!(s.sink_time_ratio, Some(0.03));
-    assert_eq!(s.collector_own_cpu_ratio, Some(0.02));
+    assert!((s.sink_cpu_ratio.unwrap() - 0.03).abs() < 1e-12);
+    assert!((s.collector_own_cpu_ratio.unwrap() - 0.02).abs() < 1e-12);
     assert_eq!(s.sink_secs, 0.06);
     assert_eq!(s.dropped, 3);
     assert_eq!(s.dropped_total, 8);
@@ -194,38 +195,57 @@ fn counters_going_backwards_count_as_no_change() {
 }
 
 #[test]
-fn sink_time_is_taken_out_of_the_collectors_cpu_and_never_below_zero() {
+fn the_collector_cpu_is_apportioned_by_the_sinks_share_of_its_awake_time() {
     let mut sampler = ResourceSampler::with_proc_root("/nonexistent");
     let me = std::thread::current().id();
-    let at = |sink_ns| PipelineCounters {
+    let at = |sink_ns, sleep_ns| PipelineCounters {
         sink_ns,
+        sleep_ns,
         ..Default::default()
     };
-    sampler.sample_from(at_secs(1), readings(0, Some(1_000_000_000)), &at(0), me);
-    // 1 s: 400 ms of collector CPU, 300 ms of it inside the sinks.
+    let close = |got: Option<f64>, want: f64| {
+        let g = got.expect("a ratio");
+        assert!((g - want).abs() < 1e-9, "got {g}, want {want}");
+    };
+    sampler.sample_from(at_secs(1), readings(0, Some(1_000_000_000)), &at(0, 0), me);
+    // 1 s: asleep 600 ms, awake 400 ms, all of it on the CPU; 300 ms inside the sinks.
     let s = sampler.sample_from(
         at_secs(2),
         readings(0, Some(1_400_000_000)),
-        &at(300_000_000),
+        &at(300_000_000, 600_000_000),
         me,
     );
-    assert_eq!(s.collector_cpu_ratio, Some(0.4));
-    assert_eq!(s.sink_time_ratio, Some(0.3));
-    assert_eq!(s.collector_own_cpu_ratio, Some(0.1));
-    // 1 s: a sink blocked on I/O for 900 ms while the thread used 50 ms of CPU: sink wall
-    // time exceeds the CPU, the collector's own share is 0, not negative.
+    close(s.collector_cpu_ratio, 0.4);
+    close(s.sink_cpu_ratio, 0.3);
+    close(s.collector_own_cpu_ratio, 0.1);
+    // 1 s on a busy machine: asleep 400 ms, awake 600 ms but only 400 ms of CPU (preempted
+    // for 200 ms), 500 ms inside the sinks by the clock. Subtracting the sinks' wall time
+    // from the CPU would leave the collector 0; apportioned, the sinks had 5/6 of the CPU.
     let s = sampler.sample_from(
         at_secs(3),
-        readings(0, Some(1_450_000_000)),
-        &at(1_200_000_000),
+        readings(0, Some(1_800_000_000)),
+        &at(800_000_000, 1_000_000_000),
         me,
     );
-    assert_eq!(s.sink_time_ratio, Some(0.9));
-    assert_eq!(s.collector_own_cpu_ratio, Some(0.0));
+    close(s.sink_cpu_ratio, 0.4 * 5.0 / 6.0);
+    close(s.collector_own_cpu_ratio, 0.4 / 6.0);
+    // 1 s: a sink blocked on I/O for 900 ms of a 950 ms awake time while the thread used
+    // 50 ms of CPU: the sinks are charged their share of that CPU, not their wait.
+    let s = sampler.sample_from(
+        at_secs(4),
+        readings(0, Some(1_850_000_000)),
+        &at(1_700_000_000, 1_050_000_000),
+        me,
+    );
+    close(s.sink_cpu_ratio, 0.05 * 900.0 / 950.0);
+    close(s.collector_own_cpu_ratio, 0.05 * 50.0 / 950.0);
     let gauges = s.gauges();
     let get = |n: &str| gauges.iter().find(|(g, _)| *g == n).map(|&(_, v)| v);
-    assert_eq!(get("tickwatch_sink_time_ratio"), Some(0.9));
-    assert_eq!(get("tickwatch_collector_own_cpu_ratio"), Some(0.0));
+    close(get("tickwatch_sink_cpu_ratio"), 0.05 * 900.0 / 950.0);
+    close(
+        get("tickwatch_collector_own_cpu_ratio"),
+        0.05 * 50.0 / 950.0,
+    );
     assert_eq!(get("tickwatch_resource_sample_interval_seconds"), Some(1.0));
     // Totals are counters elsewhere, not gauges.
     assert_eq!(get("tickwatch_dropped"), None);
@@ -262,15 +282,17 @@ fn a_baseline_before_spawn_gives_the_first_sample_rates_from_start() {
     let p = PipelineCounters {
         delivered: 5_000,
         dropped: 40,
-        sink_ns: 100_000_000,
+        sink_ns: 10_000_000,
+        sleep_ns: 900_000_000,
         ..Default::default()
     };
     let s = sampler.sample_from(at_secs(101), readings(150, Some(50_000_000)), &p, collector);
     assert_eq!(s.interval_secs, 1.0);
     assert_eq!(s.process_cpu_ratio, Some(0.3));
     assert_eq!(s.collector_cpu_ratio, Some(0.05));
-    assert_eq!(s.sink_time_ratio, Some(0.1));
-    assert_eq!(s.collector_own_cpu_ratio, Some(0.0));
+    // Awake 100 ms, 10 ms of it in the sinks: a tenth of the 50 ms of CPU.
+    assert!((s.sink_cpu_ratio.unwrap() - 0.005).abs() < 1e-12);
+    assert!((s.collector_own_cpu_ratio.unwrap() - 0.045).abs() < 1e-12);
     assert_eq!(s.records_per_second, Some(5_000.0));
     assert_eq!(s.dropped, 40, "drops before the first sample count");
     assert_eq!(sampler.last_thread_cpu_ns(), Some(50_000_000));
