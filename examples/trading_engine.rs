@@ -736,13 +736,37 @@ fn opposite(s: Side) -> Side {
 
 #[derive(Default)]
 struct Aggregate {
-    latency: BTreeMap<String, Histogram<u64>>,
+    /// One histogram per operation name (tags merged), in order of first sight.
+    latency: Vec<(String, Histogram<u64>)>,
+    /// Series id -> its histogram's index in `latency`: a record finds its histogram
+    /// without comparing strings (this runs on the collector for every latency record).
+    by_id: Vec<Option<usize>>,
     /// metric, counter, latency, resource, event, other (audit records and later kinds)
     kinds: [u64; 6],
     /// `Dropped` notices and the records they account for.
     drop_notices: u64,
     dropped: u64,
     warnings: u64,
+}
+
+impl Aggregate {
+    /// The histogram of operation `name` for series `id`, created on first sight (cold).
+    fn slot_of(&mut self, id: usize, name: &str) -> Result<usize, SinkError> {
+        let slot = match self.latency.iter().position(|(n, _)| n == name) {
+            Some(slot) => slot,
+            None => {
+                let h = Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                    .map_err(|e| SinkError::new(e.to_string()))?;
+                self.latency.push((name.to_owned(), h));
+                self.latency.len() - 1
+            }
+        };
+        if self.by_id.len() <= id {
+            self.by_id.resize(id + 1, None);
+        }
+        self.by_id[id] = Some(slot);
+        Ok(slot)
+    }
 }
 
 struct HdrSink(Arc<Mutex<Aggregate>>);
@@ -757,14 +781,12 @@ impl Sink for HdrSink {
                 RecordView::Counter { .. } => agg.kinds[1] += 1,
                 RecordView::Latency { series, nanos, .. } => {
                     agg.kinds[2] += 1;
-                    if let Some(h) = agg.latency.get_mut(series.name()) {
-                        h.saturating_record(nanos);
-                    } else {
-                        let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3)
-                            .map_err(|e| SinkError::new(e.to_string()))?;
-                        h.saturating_record(nanos);
-                        agg.latency.insert(series.name().to_owned(), h);
-                    }
+                    let id = series.id() as usize;
+                    let slot = match agg.by_id.get(id).copied().flatten() {
+                        Some(slot) => slot,
+                        None => agg.slot_of(id, series.name())?,
+                    };
+                    agg.latency[slot].1.saturating_record(nanos);
                 }
                 RecordView::Resource { .. } => agg.kinds[3] += 1,
                 RecordView::Event(e) => {
@@ -1014,7 +1036,9 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "latency", "count", "p50", "p90", "p99", "p99.9", "max"
     );
-    for (op, h) in &agg.latency {
+    let mut latency: Vec<_> = agg.latency.iter().collect();
+    latency.sort_by(|a, b| a.0.cmp(&b.0));
+    for (op, h) in latency {
         println!(
             "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
             op,
