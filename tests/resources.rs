@@ -168,7 +168,9 @@ fn pipeline_counters_become_rates(sampler: &mut ResourceSampler) {
     // The collector thread (here: this thread) was awake the whole 500 ms and 100 ms of it
     // was inside sinks, so the sinks are charged a fifth of the thread's measured CPU and the
     // collector's own work the rest, whatever that CPU was.
-    let cpu = s.collector_cpu_ratio.expect("this thread's CPU is readable");
+    let cpu = s
+        .collector_cpu_ratio
+        .expect("this thread's CPU is readable");
     let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-12;
     assert!(close(s.sink_cpu_ratio, cpu * 0.2), "{s:?}");
     assert!(close(s.collector_own_cpu_ratio, cpu * 0.8), "{s:?}");

@@ -38,7 +38,9 @@ pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use global::{authenticate_global, global, install_global};
-pub use lockout::{LockoutPolicy, LockoutPolicyError};
+pub use lockout::{
+    LockoutPolicy, LockoutPolicyError, MAX_TRACKED_NAMES, NIST_MAX_CONSECUTIVE_FAILURES,
+};
 pub use password::{
     Argon2Params, HashError, PasswordConfig, PasswordConfigError, PasswordHasher, PhcError,
     MAX_PASSWORD_LEN,
@@ -303,38 +305,47 @@ impl Authenticator {
             return deny("input_bounds", "bad_username");
         }
         let now = self.clock.now();
-        if let Gate::Locked { until } = self.lockout.check(name, now) {
-            return Outcome {
-                result: AuthResult::LockedOut { until },
-                rule: "lockout",
-                detail: if until == u64::MAX {
-                    "hard_limit"
-                } else {
-                    "locked"
-                },
+        let locked = |until: u64| Outcome {
+            result: AuthResult::LockedOut { until },
+            rule: "lockout",
+            detail: if until == u64::MAX {
+                "hard_limit"
+            } else {
+                "locked"
+            },
+        };
+        if creds.password.len() > MAX_PASSWORD_LEN {
+            // No stored password is this long, so this is not a guess: refused unhashed and
+            // not counted (a free refusal must not fill the lockout table).
+            return match self.lockout.peek(name, now) {
+                Some(until) => locked(until),
+                None => deny("input_bounds", "password_too_long"),
             };
         }
-        if creds.password.len() > MAX_PASSWORD_LEN {
-            self.lockout.fail(name, now);
-            return deny("input_bounds", "password_too_long");
-        }
-        let Some(user) = self.users.get(name) else {
+        let user = self.users.get(name);
+        // Counted as a failure before hashing; cleared on success, refunded when the password
+        // was right but the second factor is still to come.
+        let attempt = match self.lockout.begin(name, user.is_some(), now) {
+            Gate::Locked { until } => return locked(until),
+            Gate::Open(attempt) => attempt,
+        };
+        let Some(user) = user else {
             self.users.hasher().verify_dummy(creds.password);
-            self.lockout.fail(name, now);
             return deny("password", "unknown_user");
         };
         if !self.users.hasher().verify(creds.password, &user.phc) {
-            self.lockout.fail(name, now);
             return deny("password", "bad_password");
         }
         let role_needs_mfa = user.roles.iter().any(|r| self.mfa_roles.contains(r));
         let Some(secret) = &user.totp else {
             if role_needs_mfa {
+                self.lockout.refund(name, attempt);
                 return deny("mfa_role", "mfa_not_enrolled");
             }
             return self.open(&user, "password");
         };
         let Some(code) = creds.totp else {
+            self.lockout.refund(name, attempt);
             return Outcome {
                 result: AuthResult::SecondFactorRequired,
                 rule: "password+totp",
@@ -346,13 +357,9 @@ impl Authenticator {
                 self.open(&user, "password+totp")
             }
             TotpVerdict::Accepted { .. } | TotpVerdict::Replayed => {
-                self.lockout.fail(name, now);
                 deny("password+totp", "totp_replayed")
             }
-            TotpVerdict::Wrong | TotpVerdict::Malformed => {
-                self.lockout.fail(name, now);
-                deny("password+totp", "totp_wrong")
-            }
+            TotpVerdict::Wrong | TotpVerdict::Malformed => deny("password+totp", "totp_wrong"),
         }
     }
 
