@@ -225,10 +225,22 @@ pub fn measure_latency(operation: &str, duration: Duration) {
     with_global(|tw| tw.measure_latency(operation, duration));
 }
 
+/// [`Telemetry::measure_latency_with_tags`] on the global instance.
+#[inline]
+pub fn measure_latency_with_tags(operation: &str, duration: Duration, tags: &[(&str, &str)]) {
+    with_global(|tw| tw.measure_latency_with_tags(operation, duration, tags));
+}
+
 /// [`Telemetry::track_resource_usage`] on the global instance.
 #[inline]
 pub fn track_resource_usage(resource: &str, usage: f64) {
     with_global(|tw| tw.track_resource_usage(resource, usage));
+}
+
+/// [`Telemetry::track_resource_usage_with_tags`] on the global instance.
+#[inline]
+pub fn track_resource_usage_with_tags(resource: &str, usage: f64, tags: &[(&str, &str)]) {
+    with_global(|tw| tw.track_resource_usage_with_tags(resource, usage, tags));
 }
 
 /// [`Telemetry::log_event`] on the global instance.

@@ -458,11 +458,16 @@ impl Telemetry {
 
     /// A resource-usage handle; never fails.
     pub fn resource(&self, resource: &str) -> Resource {
+        self.resource_with_tags(resource, &[])
+    }
+
+    /// A resource-usage handle with tags (`[("pool", "orders")]`); never fails.
+    pub fn resource_with_tags(&self, resource: &str, tags: &[(&str, &str)]) -> Resource {
         Resource::new(
             self.shared.clone(),
             self.shared
                 .series
-                .register(SeriesKind::Resource, resource, &[]),
+                .register(SeriesKind::Resource, resource, tags),
         )
     }
 
@@ -477,16 +482,46 @@ impl Telemetry {
     /// Records a latency sample by operation name (per-thread cache, as `log_metric`).
     #[inline]
     pub fn measure_latency(&self, operation: &str, duration: Duration) {
+        self.measure_latency_with_tags(operation, duration, &[]);
+    }
+
+    /// [`Telemetry::measure_latency`] with tags, as `log_metric` takes them.
+    ///
+    /// ```
+    /// # let tw = tickwatch::Telemetry::builder().start()?;
+    /// use std::time::Duration;
+    /// tw.measure_latency_with_tags("order_roundtrip", Duration::from_micros(42), &[("venue", "XNAS")]);
+    /// tw.track_resource_usage_with_tags("order_pool", 0.7, &[("venue", "XNAS")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn measure_latency_with_tags(
+        &self,
+        operation: &str,
+        duration: Duration,
+        tags: &[(&str, &str)],
+    ) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         self.shared
-            .push_by_name(SeriesKind::Latency, operation, &[], nanos);
+            .push_by_name(SeriesKind::Latency, operation, tags, nanos);
     }
 
     /// Records a resource-usage sample by name (per-thread cache, as `log_metric`).
     #[inline]
     pub fn track_resource_usage(&self, resource: &str, usage: f64) {
+        self.track_resource_usage_with_tags(resource, usage, &[]);
+    }
+
+    /// [`Telemetry::track_resource_usage`] with tags, as `log_metric` takes them.
+    #[inline]
+    pub fn track_resource_usage_with_tags(
+        &self,
+        resource: &str,
+        usage: f64,
+        tags: &[(&str, &str)],
+    ) {
         self.shared
-            .push_by_name(SeriesKind::Resource, resource, &[], usage.to_bits());
+            .push_by_name(SeriesKind::Resource, resource, tags, usage.to_bits());
     }
 
     /// Records a dynamic event (strings copied into the ring, nothing allocated).

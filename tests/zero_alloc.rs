@@ -144,6 +144,26 @@ fn track_resource_usage_by_name() {
 }
 
 #[test]
+fn measure_latency_with_tags_by_name() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| {
+        tw.measure_latency_with_tags(
+            "order_roundtrip",
+            Duration::from_nanos(i),
+            &[("venue", "XNAS")],
+        )
+    });
+}
+
+#[test]
+fn track_resource_usage_with_tags_by_name() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| {
+        tw.track_resource_usage_with_tags("order_pool", i as f64 / 1e6, &[("venue", "XNAS")])
+    });
+}
+
+#[test]
 fn event_macro_three_fields() {
     let tw = instance();
     assert_zero_alloc(&tw, |i| {
