@@ -107,7 +107,7 @@ pub use logging::{Event, FieldRef, Level, Value};
 pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
 pub use security::authn::{AuthResult, Credentials};
 pub use security::authz::{AuthzResult, Decision};
-pub use security::crypto::{decrypt_data, encrypt_data, install_key_ring, EncryptedData, KeyRing};
+pub use security::crypto::{decrypt_data, encrypt_data, install_key_ring, EncryptedData, KeyRing, Plaintext};
 pub use stats::{Stats, ThreadStats};
 pub use telemetry::{FlushError, ShutdownError, Telemetry};
 pub use timestamp::Timestamp;

@@ -26,6 +26,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::envelope::EncryptedData;
 use super::error::AtRestError;
 use super::keyring::KeyRing;
+use super::plaintext::Plaintext;
 use crate::sink::{Batch, JsonLinesSink, Sink, SinkError};
 
 /// Associated data of every log frame's envelope.
@@ -171,7 +172,7 @@ impl<'r, R: Read> EncryptedLogReader<'r, R> {
         }
     }
 
-    fn next_frame(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, AtRestError> {
+    fn next_frame(&mut self) -> Result<Option<Plaintext>, AtRestError> {
         let (offset, frame) = (self.offset, self.frame);
         let mut len = [0u8; 4];
         let got = read_full(&mut self.input, &mut len)?;
@@ -204,7 +205,7 @@ impl<'r, R: Read> EncryptedLogReader<'r, R> {
 }
 
 impl<R: Read> Iterator for EncryptedLogReader<'_, R> {
-    type Item = Result<Zeroizing<Vec<u8>>, AtRestError>;
+    type Item = Result<Plaintext, AtRestError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -229,13 +230,13 @@ impl<R: Read> Iterator for EncryptedLogReader<'_, R> {
 pub fn read_encrypted_log(
     path: impl AsRef<Path>,
     ring: &KeyRing,
-) -> Result<Zeroizing<Vec<u8>>, AtRestError> {
+) -> Result<Plaintext, AtRestError> {
     let file = io::BufReader::new(File::open(path)?);
     let mut out = Zeroizing::new(Vec::new());
     for batch in EncryptedLogReader::new(file, ring) {
         out.extend_from_slice(&batch?);
     }
-    Ok(out)
+    Ok(Plaintext::new(out))
 }
 
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.

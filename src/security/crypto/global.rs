@@ -3,11 +3,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use zeroize::Zeroizing;
-
 use super::envelope::EncryptedData;
 use super::error::CryptoError;
 use super::keyring::KeyRing;
+use super::plaintext::Plaintext;
 
 static GLOBAL_RING: OnceLock<Arc<KeyRing>> = OnceLock::new();
 
@@ -42,7 +41,7 @@ pub fn encrypt_data(data: &[u8], key_id: &str) -> Result<EncryptedData, CryptoEr
 }
 
 /// [`KeyRing::decrypt_data`] on the installed ring.
-pub fn decrypt_data(data: &EncryptedData) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn decrypt_data(data: &EncryptedData) -> Result<Plaintext, CryptoError> {
     GLOBAL_RING
         .get()
         .ok_or(CryptoError::NoKeyRing)?

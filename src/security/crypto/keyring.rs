@@ -13,6 +13,7 @@ use super::envelope::{self, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
 use super::error::{CryptoError, KeyError, KeyRingError};
 use super::key::{validate_key_id, SecretKey};
 use super::nonce::ThreadNonces;
+use super::plaintext::Plaintext;
 use super::published::{Published, State};
 use crate::{Audit, AuditLog};
 
@@ -465,7 +466,7 @@ impl KeyRing {
     }
 
     /// Decrypts an envelope made without caller associated data.
-    pub fn decrypt_data(&self, data: &EncryptedData) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn decrypt_data(&self, data: &EncryptedData) -> Result<Plaintext, CryptoError> {
         self.decrypt_data_with_aad(data, &[])
     }
 
@@ -475,13 +476,13 @@ impl KeyRing {
         &self,
         data: &EncryptedData,
         aad: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    ) -> Result<Plaintext, CryptoError> {
         self.with_decryption_key(data.key_id(), |entry| {
             let mut out = Zeroizing::new(data.ciphertext().to_vec());
             envelope::with_full_aad(&entry.aad, aad, |full| {
                 envelope::open(&entry.cipher, &data.nonce(), full, &mut out, &data.tag())
             })?;
-            Ok(out)
+            Ok(Plaintext::new(out))
         })
     }
 

@@ -49,6 +49,7 @@ mod global;
 mod key;
 mod keyring;
 mod nonce;
+mod plaintext;
 mod published;
 #[doc(hidden)]
 pub mod raw;
@@ -62,3 +63,4 @@ pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
 pub use global::{decrypt_data, encrypt_data, global_key_ring, install_key_ring};
 pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
 pub use keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
+pub use plaintext::Plaintext;
