@@ -1032,9 +1032,19 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         .join(" | ");
     println!("strategies: {book}");
     println!();
+    let timer = tickwatch::clock_info();
     println!(
-        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "latency", "count", "p50", "p90", "p99", "p99.9", "max"
+        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}   (timer: {} at {:.3} GHz, resolution {:.2} ns)",
+        "latency",
+        "count",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        timer.source,
+        timer.ticks_per_second / 1e9,
+        timer.resolution_ns,
     );
     let mut latency: Vec<_> = agg.latency.iter().collect();
     latency.sort_by(|a, b| a.0.cmp(&b.0));

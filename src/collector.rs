@@ -267,6 +267,8 @@ impl Collector {
                 return;
             }
             let now = Instant::now();
+            // On every pass, busy or idle: a busy collector must not keep the start-up slope.
+            clock.maybe_refine(now);
             if now >= self.schedule.next_due() {
                 self.on_schedule(now);
             }
@@ -283,7 +285,6 @@ impl Collector {
                 Next::Drain => {}
                 Next::Spin => pause(IDLE_POLL_SPINS),
                 Next::Sleep(d) => {
-                    clock.maybe_refine();
                     // Never sleep past a rollover, a tick or a due flush.
                     let until = self.next_deadline().saturating_duration_since(now);
                     let before = Instant::now();

@@ -80,6 +80,7 @@ pub mod alerts;
 mod audit;
 mod builder;
 mod clock;
+pub use clock::{clock_info, ClockInfo};
 mod collector;
 pub mod export;
 mod fxhash;
@@ -107,7 +108,9 @@ pub use logging::{Event, FieldRef, Level, Value};
 pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
 pub use security::authn::{AuthResult, Credentials};
 pub use security::authz::{AuthzResult, Decision};
-pub use security::crypto::{decrypt_data, encrypt_data, install_key_ring, EncryptedData, KeyRing, Plaintext};
+pub use security::crypto::{
+    decrypt_data, encrypt_data, install_key_ring, EncryptedData, KeyRing, Plaintext,
+};
 pub use stats::{Stats, ThreadStats};
 pub use telemetry::{FlushError, ShutdownError, Telemetry};
 pub use timestamp::Timestamp;
@@ -375,6 +378,8 @@ macro_rules! event {
 #[doc(hidden)]
 pub mod __private {
     use super::Telemetry;
+
+    pub use crate::clock::seam::*;
 
     /// The global `event!` with no instance installed.
     pub fn count_call_without_instance() {
