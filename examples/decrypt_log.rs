@@ -2,7 +2,8 @@
 //!
 //! * `cargo run --example decrypt_log` writes a small encrypted log (a `Telemetry` with an
 //!   `EncryptedJsonLinesSink`) and a key file into a temporary directory, then reads the log
-//!   back with a key ring loaded from that key file and prints the JSON lines to stdout.
+//!   back with a key ring loaded from that key file, prints the JSON lines to stdout and removes
+//!   the directory.
 //! * `cargo run --example decrypt_log -- FILE KEYFILE` decrypts an existing log `FILE` with the
 //!   keys in `KEYFILE` (lines `id=<base64 or hex key>`) and prints its JSON lines.
 
@@ -22,6 +23,7 @@ fn main() {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let demo = args.is_empty();
     let (log, keys) = match args.as_slice() {
         [log, keys] => (PathBuf::from(log), PathBuf::from(keys)),
         [] => write_demo()?,
@@ -39,6 +41,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         log.display(),
         std::fs::metadata(&log)?.len()
     );
+    if demo {
+        // The demo's key file and log were ours: leave nothing behind.
+        if let Some(dir) = log.parent() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        eprintln!(
+            "removed the demo's {}",
+            log.parent().unwrap_or(&log).display()
+        );
+    }
     Ok(())
 }
 

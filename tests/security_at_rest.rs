@@ -24,18 +24,42 @@ impl std::io::Write for Shared {
     }
 }
 
-fn dir(name: &str) -> PathBuf {
+/// A log file in a directory of its own, removed with the directory when dropped.
+struct TempLog(PathBuf);
+
+impl std::ops::Deref for TempLog {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempLog {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempLog {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn temp_log(name: &str) -> TempLog {
     let d = std::env::temp_dir().join(format!("tickwatch-at-rest-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempLog(d.join("log.enc"))
 }
 
 const SECRET: &str = "ACCOUNT-7731-SECRET-STRATEGY";
 
 /// Writes the same records through a plain and an encrypted sink; returns (plain, path, ring).
-fn write_log(name: &str) -> (Vec<u8>, PathBuf, Arc<KeyRing>) {
-    let path = dir(name).join("log.enc");
+fn write_log(name: &str) -> (Vec<u8>, TempLog, Arc<KeyRing>) {
+    let path = temp_log(name);
     let ring = Arc::new(
         KeyRing::builder()
             .key("log-1", SecretKey::generate().unwrap())
@@ -196,7 +220,7 @@ fn envelope_of_another_purpose_does_not_pass_as_a_log_frame() {
 #[test]
 fn log_stays_readable_across_automatic_rotations() {
     use tickwatch::security::crypto::Exhaustion;
-    let path = dir("rotate").join("log.enc");
+    let path = temp_log("rotate");
     let ring = Arc::new(
         KeyRing::builder()
             .key("log-1", SecretKey::generate().unwrap())

@@ -579,8 +579,21 @@ fn env_loader_reports_missing_and_bad_variables() {
     ));
 }
 
+fn temp_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("tickwatch-crypto-{}", std::process::id()))
+}
+
+/// Removes this file's temporary directory when the test ends, passing or failing.
+struct RemoveTempDir;
+
+impl Drop for RemoveTempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(temp_dir());
+    }
+}
+
 fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickwatch-crypto-{}", std::process::id()));
+    let dir = temp_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -589,6 +602,7 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 
 #[test]
 fn key_file_loads_and_names_bad_lines() {
+    let _cleanup = RemoveTempDir;
     let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     let good = temp_file(
         "good.keys",
