@@ -94,11 +94,11 @@ fn invariant_tsc() -> bool {
 }
 
 /// Nanoseconds since the Unix epoch now. Under Miri (isolated: no real-time clock) a fixed
-/// epoch, 2026-01-01T00:00:00Z.
-fn unix_now_ns() -> u64 {
+/// epoch, 2026-01-01T00:00:00Z, advanced by the monotonic clock.
+pub(crate) fn unix_now_ns() -> u64 {
     #[cfg(miri)]
     {
-        1_767_225_600_000_000_000
+        1_767_225_600_000_000_000 + monotonic_ticks()
     }
     #[cfg(not(miri))]
     {

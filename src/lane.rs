@@ -390,10 +390,19 @@ mod tests {
         })
     }
 
+    /// No resource sampling: it reads /proc, which Miri cannot.
+    fn start() -> Telemetry {
+        Telemetry::builder()
+            .resource_sampling(None)
+            .sink(NullSink)
+            .start()
+            .unwrap()
+    }
+
     #[test]
     fn one_lane_per_instance_per_thread_and_stopped_lanes_are_purged() {
-        let a = Telemetry::builder().sink(NullSink).start().unwrap();
-        let b = Telemetry::builder().sink(NullSink).start().unwrap();
+        let a = start();
+        let b = start();
         let (a_id, b_id) = (a.shared().id, b.shared().id);
         a.track_resource_usage("x", 1.0);
         b.track_resource_usage("x", 1.0);
@@ -403,12 +412,58 @@ mod tests {
         assert_eq!(ids.iter().filter(|&&i| i == b_id).count(), 1);
         b.shutdown().unwrap();
         // Registering a lane for a new instance purges the stopped one.
-        let c = Telemetry::builder().sink(NullSink).start().unwrap();
+        let c = start();
         c.track_resource_usage("x", 1.0);
         let ids = lane_ids();
         assert!(ids.contains(&a_id) && ids.contains(&c.shared().id));
         assert!(!ids.contains(&b_id));
         a.shutdown().unwrap();
         c.shutdown().unwrap();
+    }
+
+    /// The pipeline end to end on a small ring that wraps and fills, from threads that exit
+    /// (their lanes retire): sized to run under Miri too.
+    #[test]
+    fn threads_on_a_small_ring_conserve_every_record() {
+        use crate::sink::MemorySink;
+        use crate::Backpressure;
+        let per_thread: u64 = if cfg!(miri) { 40 } else { 5_000 };
+        for policy in [Backpressure::Block, Backpressure::Drop] {
+            let mem = MemorySink::new();
+            let tw = std::sync::Arc::new(
+                Telemetry::builder()
+                    .ring_capacity(crate::MIN_RING_CAPACITY)
+                    .backpressure(policy)
+                    .resource_sampling(None)
+                    .sink(mem.clone())
+                    .start()
+                    .unwrap(),
+            );
+            let threads: Vec<_> = (0..2)
+                .map(|t| {
+                    let tw = tw.clone();
+                    std::thread::spawn(move || {
+                        let c = tw.counter("n", &[]);
+                        for i in 0..per_thread {
+                            c.add(t * 1_000_000 + i);
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            tw.flush().unwrap();
+            let st = tw.stats();
+            assert_eq!(st.accepted + st.dropped, 2 * per_thread, "{st:?}");
+            assert_eq!(st.accepted, st.delivered, "{st:?}");
+            let counted = mem
+                .take()
+                .iter()
+                .filter(|r| matches!(r, crate::sink::Record::Counter { .. }))
+                .count() as u64;
+            assert_eq!(counted, st.accepted, "{st:?}");
+            tw.close().unwrap();
+        }
     }
 }

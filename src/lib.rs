@@ -289,11 +289,7 @@ pub fn get_system_health() -> monitoring::HealthStatus {
     match GLOBAL.get() {
         Some(tw) => tw.get_system_health(),
         None => {
-            let now = Timestamp::from_unix_nanos(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64),
-            );
+            let now = Timestamp::from_unix_nanos(clock::unix_now_ns());
             monitoring::HealthStatus {
                 status: monitoring::Status::Unhealthy,
                 components: vec![monitoring::ComponentHealth {

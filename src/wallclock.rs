@@ -4,7 +4,7 @@
 //! engine needs no clock: the collector's tick passes `now`.)
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::Timestamp;
 
@@ -20,10 +20,9 @@ pub struct SystemClock;
 
 impl WallClock for SystemClock {
     fn now(&self) -> Timestamp {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        Timestamp::from_unix_nanos(nanos)
+        // Under Miri (no real-time clock when isolated) a fixed epoch moved by the monotonic
+        // clock; see `clock::unix_now_ns`.
+        Timestamp::from_unix_nanos(crate::clock::unix_now_ns())
     }
 }
 
