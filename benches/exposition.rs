@@ -114,6 +114,8 @@ fn snapshot() -> Snapshot {
         window_secs: 1.0,
         series,
         refused_series: 0,
+        totals: Default::default(),
+        descriptions: Vec::new(),
     }
 }
 

@@ -52,11 +52,12 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// [`Backpressure::Block`].
 pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The default latency bucket bounds: 1 µs to 10 s in 1-2.5-5 steps (22 bounds), covering an
-/// order gateway's microseconds and a venue round trip's seconds.
+/// The default latency bucket bounds: 100 ns to 10 s in 1-2.5-5 steps (25 bounds), covering
+/// a risk check's sub-microsecond work, an order gateway's microseconds and a venue round
+/// trip's seconds.
 pub fn default_latency_buckets() -> Vec<Duration> {
-    let mut v = Vec::with_capacity(22);
-    let mut decade = Duration::from_micros(1);
+    let mut v = Vec::with_capacity(25);
+    let mut decade = Duration::from_nanos(100);
     while decade <= Duration::from_secs(10) {
         v.push(decade);
         if decade < Duration::from_secs(10) {
@@ -266,7 +267,7 @@ impl TelemetryBuilder {
 
     /// Upper bounds of the cumulative latency buckets in snapshots (and so in Prometheus
     /// exposition): 1 to 64 strictly increasing, non-zero durations. Default
-    /// [`default_latency_buckets`] (1 µs to 10 s in 1-2.5-5 steps). Bucket counts are exact
+    /// [`default_latency_buckets`] (100 ns to 10 s in 1-2.5-5 steps). Bucket counts are exact
     /// (each sample is compared with the bounds, not read back from the HDR histogram).
     ///
     /// ```

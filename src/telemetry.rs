@@ -124,7 +124,6 @@ pub(crate) struct Progress {
     pub(crate) sleep_ns: AtomicU64,
     /// The collector thread's CPU time since it started, nanoseconds, as of the last resource
     /// sample (written by the self-watch task; 0 until the first sample).
-    #[allow(dead_code)] // written and read by the self-watch task and exposition (issue 8)
     pub(crate) collector_cpu_ns: AtomicU64,
 }
 

@@ -76,3 +76,40 @@ fn a_live_instance_renders_valid_exposition() {
     );
     tw.shutdown().unwrap();
 }
+
+/// The default buckets start at 100 ns, so sub-microsecond operations (a risk check) are
+/// told apart instead of all landing in the first bucket; the instance's own totals are
+/// exported as counters.
+#[test]
+fn default_buckets_resolve_sub_microsecond_latencies_and_totals_are_counters() {
+    let tw = Telemetry::builder().start().unwrap();
+    for ns in [150, 300, 300, 800] {
+        tw.measure_latency("risk_check", Duration::from_nanos(ns));
+    }
+    tw.describe(
+        "risk_check",
+        "time to check one order against the limits",
+        None,
+    );
+    tw.flush().unwrap();
+    let text = tw.render_prometheus();
+    let ex = check(&text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
+    let bucket = |le: &str| ex.find("risk_check_seconds_bucket", &[("le", le)]);
+    assert_eq!(bucket("1e-7"), Some(0.0), "{text}");
+    assert_eq!(bucket("2.5e-7"), Some(1.0), "{text}");
+    assert_eq!(bucket("5e-7"), Some(3.0), "{text}");
+    assert_eq!(bucket("1e-6"), Some(4.0), "{text}");
+    assert!(text.contains("# HELP risk_check_seconds time to check one order against the limits\n"));
+    let stats = tw.stats();
+    assert_eq!(
+        ex.find("tickwatch_records_accepted_total", &[]),
+        Some(stats.accepted as f64),
+        "{text}"
+    );
+    assert_eq!(
+        ex.find("tickwatch_records_delivered_total", &[]),
+        Some(stats.delivered as f64)
+    );
+    assert_eq!(ex.types["tickwatch_records_dropped_total"], "counter");
+    tw.shutdown().unwrap();
+}

@@ -51,13 +51,7 @@ pub struct EngineStats {
 /// let rule = Rule::new("feed_silent", Expr::Absent { selector: Selector::new("ticks") })
 ///     .for_(Duration::from_secs(5));
 /// let mut engine = RuleEngine::new(vec![rule])?;
-/// let empty = Snapshot {
-///     taken_at: Timestamp::from_unix_nanos(0),
-///     uptime_secs: 0.0,
-///     window_secs: 0.0,
-///     series: vec![],
-///     refused_series: 0,
-/// };
+/// let empty = Snapshot::empty(Timestamp::from_unix_nanos(0));
 /// let t = |s: u64| Timestamp::from_unix_nanos(s * 1_000_000_000);
 /// assert!(engine.evaluate(&empty, t(0)).is_empty()); // pending
 /// let fired = engine.evaluate(&empty, t(5));          // true for 5 s: firing

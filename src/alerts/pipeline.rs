@@ -28,13 +28,7 @@ use crate::Timestamp;
 ///     .with_manager(manager.clone());
 ///
 /// let _ = manager.send_alert(Alert::new("disk_full", Severity::Critical, "/var at 99%"));
-/// let snapshot = Snapshot {
-///     taken_at: Timestamp::from_unix_nanos(0),
-///     uptime_secs: 0.0,
-///     window_secs: 0.0,
-///     series: vec![],
-///     refused_series: 0,
-/// };
+/// let snapshot = Snapshot::empty(Timestamp::from_unix_nanos(0));
 /// assert_eq!(pipeline.tick(&snapshot, snapshot.taken_at), 1);
 /// assert_eq!(*seen.lock().unwrap(), vec!["disk_full".to_string()]);
 /// # Ok::<(), RuleError>(())

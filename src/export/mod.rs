@@ -5,6 +5,7 @@
 //! taken: on a scrape thread, never on a trading thread. See [`prometheus`] for the mapping
 //! of series kinds to families, the naming rules and how collisions are resolved.
 
+pub mod naming;
 pub mod prometheus;
 mod text;
 
@@ -15,7 +16,7 @@ pub mod http;
 pub use http::{HealthReport, HealthState, MetricsEndpoint, MetricsServer, ServeError, StopError};
 pub use prometheus::{
     render_prometheus, render_prometheus_string, PrometheusRenderer, RenderSummary,
-    CONFLICTS_METRIC, CONTENT_TYPE, REFUSED_SERIES_METRIC,
+    CONFLICTS_METRIC, CONTENT_TYPE, OWN_COUNTERS, REFUSED_SERIES_METRIC,
 };
 pub use text::{
     escape_help, escape_label_value, sanitize_label_name, sanitize_metric_name, EMPTY_LABEL_NAME,

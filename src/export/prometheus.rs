@@ -4,14 +4,21 @@
 //!
 //! | kind | family type | name | samples |
 //! |---|---|---|---|
-//! | counter | `counter` | name + `_total` (not doubled) | the total since start |
-//! | metric, resource | `gauge` | name | the last value |
-//! | latency | `histogram` | name + `_seconds` (not doubled) | `_bucket{le}` (cumulative, plus `+Inf` = `_count`), `_sum` (seconds), `_count` |
+//! | counter | `counter` | name (+ unit) + `_total` (not doubled) | the total since start |
+//! | metric, resource | `gauge` | name (+ unit; + `_value` after a reserved suffix) | the last value |
+//! | latency | `histogram` | name (time units dropped) + `_seconds` | `_bucket{le}` (cumulative, plus `+Inf` = `_count`), `_sum` (seconds), `_count` |
+//!
+//! Names follow Prometheus' conventions, so that `promtool check metrics` exits 0 with
+//! nothing to report for any snapshot: see [`crate::export::naming`] for the rewriting
+//! (snake_case, no type or abbreviated unit in a name, `_total` only on counters, `le` and
+//! `quantile` tags renamed `exported_le` / `exported_quantile`). The `# HELP` line is the
+//! text given to [`Telemetry::describe`](crate::Telemetry::describe), or "tickwatch
+//! <kind> <original name>"; a description's unit adds its suffix.
 //!
 //! Gauges export only their last value: min, max, sum and the windows stay in the JSON
 //! snapshot, where they do not need a naming scheme of their own.
 //!
-//! Tags become labels: names sanitized ([`sanitize_label_name`]),
+//! Tags become labels: names sanitized ([`sanitize_label_name`]) and made snake_case,
 //! values escaped, sorted by name. A tag with an empty value is left out, as Prometheus
 //! treats `x=""` as "no label x".
 //!
@@ -21,17 +28,20 @@
 //! type. The rule is **first registered wins**: a later series is left out, and counted in
 //! the gauge [`CONFLICTS_METRIC`], when
 //!
-//! * its family name is taken by a family of another type (a counter `x` and a gauge
-//!   `x_total`), or collides with a histogram's sample names (a gauge `x_seconds_count`
-//!   next to a latency `x`), or is one of tickwatch's own names below;
+//! * its family name is taken by a family of another type (a counter `x_ms` and a counter
+//!   `x_millisecond` meet as `x_millisecond_total`; a latency `x` and a latency `x_ms`), or
+//!   is one of tickwatch's own names below;
 //! * its sanitized label set equals an earlier series' in the same family (`venue="a"` under
 //!   the tag keys `venue` and `venue!`).
 //!
-//! Within one series, a tag whose sanitized name repeats an earlier tag's, or a tag named
-//! `le` on a latency (the bucket label), is left out and counted the same way.
+//! Within one series, a tag whose label name repeats an earlier tag's (`venue` and
+//! `Venue`) is left out and counted the same way.
 //!
-//! tickwatch's own families, always rendered last: [`CONFLICTS_METRIC`] (gauge) and
-//! [`REFUSED_SERIES_METRIC`] (counter, [`Snapshot::refused_series`]).
+//! tickwatch's own families, always rendered last: [`CONFLICTS_METRIC`] (gauge),
+//! [`REFUSED_SERIES_METRIC`] (counter, [`Snapshot::refused_series`]) and the counters of
+//! [`OWN_COUNTERS`] ([`Snapshot::totals`]: `tickwatch_records_accepted_total`,
+//! `_dropped_total`, `_delivered_total`, `tickwatch_sink_errors_total`,
+//! `tickwatch_collector_cpu_seconds_total`).
 //!
 //! # Robustness
 //!
@@ -46,11 +56,12 @@ use std::ops::Range;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
+use super::naming::{write_label_name, write_metric_name, NameKind};
 use super::text::{
     escape_help, escape_label_value, sanitize_label_name, sanitize_metric_name, write_float,
     write_u64,
 };
-use crate::monitoring::{SeriesValue, Snapshot};
+use crate::monitoring::{SeriesValue, Snapshot, Unit};
 
 /// The `Content-Type` of the text format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -61,6 +72,32 @@ pub const CONFLICTS_METRIC: &str = "tickwatch_exposition_conflicts";
 
 /// Counter: series registrations refused by the series cap since start.
 pub const REFUSED_SERIES_METRIC: &str = "tickwatch_series_refused_total";
+
+/// tickwatch's own counters ([`Snapshot::totals`]), with their HELP text: records accepted,
+/// dropped and delivered ([`crate::Stats`]), failed sink calls, and the collector thread's
+/// CPU time.
+pub const OWN_COUNTERS: [(&str, &str); 5] = [
+    (
+        "tickwatch_records_accepted_total",
+        "records written to a ring since start",
+    ),
+    (
+        "tickwatch_records_dropped_total",
+        "records not written (ring full, oversized, stopping) since start",
+    ),
+    (
+        "tickwatch_records_delivered_total",
+        "accepted records handed to every sink since start",
+    ),
+    (
+        "tickwatch_sink_errors_total",
+        "failed or panicked sink write and flush calls since start",
+    ),
+    (
+        "tickwatch_collector_cpu_seconds_total",
+        "CPU time of the collector thread since start",
+    ),
+];
 
 /// Histogram sample-name suffixes, which a histogram family claims next to its own name.
 const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
@@ -74,11 +111,11 @@ const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
 /// use tickwatch::export::render_prometheus;
 /// # use tickwatch::monitoring::{Snapshot, SeriesSnapshot, SeriesValue, CounterValue};
 /// # use tickwatch::performance::SeriesKind;
-/// # let snapshot = Snapshot { taken_at: tickwatch::Timestamp::from_unix_nanos(0),
-/// #     uptime_secs: 1.0, window_secs: 0.0, refused_series: 0, series: vec![SeriesSnapshot {
+/// # let mut snapshot = Snapshot::empty(tickwatch::Timestamp::from_unix_nanos(0));
+/// # snapshot.series.push(SeriesSnapshot {
 /// #     name: "orders filled".into(), tags: vec![("venue".into(), "XNAS".into())],
 /// #     kind: SeriesKind::Counter,
-/// #     value: SeriesValue::Counter(CounterValue { total: 3, window: None, rate_per_sec: 0.0 }) }] };
+/// #     value: SeriesValue::Counter(CounterValue { total: 3, window: None, rate_per_sec: 0.0 }) });
 /// let mut out = String::new();
 /// render_prometheus(&snapshot, &mut out);
 /// assert!(out.contains("# TYPE orders_filled_total counter\n"));
@@ -158,6 +195,10 @@ pub struct PrometheusRenderer {
     offsets: Vec<u32>,
     next: Vec<u32>,
     le_cache: LeCache,
+    /// A name or label name sanitized, before the naming conventions are applied.
+    sanitized: String,
+    /// Index of the snapshot's descriptions by name.
+    descriptions: HashTable<u32>,
 }
 
 /// Formatted `le` values by bucket position: histograms usually share their boundaries, so
@@ -210,10 +251,22 @@ impl PrometheusRenderer {
         self.reset();
         self.reserve_own(CONFLICTS_METRIC);
         self.reserve_own(REFUSED_SERIES_METRIC);
+        for (name, _) in OWN_COUNTERS {
+            self.reserve_own(name);
+        }
         let own_families = self.families.len();
+        for (i, d) in snapshot.descriptions.iter().enumerate() {
+            let hash = self.hasher.hash_one(d.name.as_str());
+            let ds = &snapshot.descriptions;
+            let hasher = &self.hasher;
+            self.descriptions.insert_unique(hash, i as u32, |&j| {
+                hasher.hash_one(ds[j as usize].name.as_str())
+            });
+        }
         let mut conflicts = 0u64;
         for (i, s) in snapshot.series.iter().enumerate() {
-            conflicts += self.admit(i, &s.name, &s.tags, &s.value);
+            let unit = self.description(snapshot, &s.name).and_then(|d| d.unit);
+            conflicts += self.admit(i, &s.name, &s.tags, &s.value, unit);
         }
         self.group_by_family();
 
@@ -226,7 +279,8 @@ impl PrometheusRenderer {
             let family = &self.families[f];
             let name = &self.arena[family.name.clone()];
             let orig = &snapshot.series[family.first].name;
-            write_header(out, name, family.ty, orig);
+            let help = self.description(snapshot, orig).map(|d| d.help.as_str());
+            write_header(out, name, family.ty, orig, help);
             let members = self.offsets[f] as usize..self.offsets[f + 1] as usize;
             for &e in &self.order[members] {
                 let entry = &self.entries[e as usize];
@@ -236,15 +290,44 @@ impl PrometheusRenderer {
             }
             summary.families += 1;
         }
-        write_own(out, CONFLICTS_METRIC, FamilyType::Gauge, conflicts);
+        write_own(
+            out,
+            CONFLICTS_METRIC,
+            "series and labels left out of this exposition as conflicts",
+            FamilyType::Gauge,
+            Some(conflicts as f64),
+        );
         write_own(
             out,
             REFUSED_SERIES_METRIC,
+            "series registrations refused by the series cap since start",
             FamilyType::Counter,
-            snapshot.refused_series,
+            Some(snapshot.refused_series as f64),
         );
-        summary.families += 2;
+        let t = &snapshot.totals;
+        let values = [
+            Some(t.accepted as f64),
+            Some(t.dropped as f64),
+            Some(t.delivered as f64),
+            Some(t.sink_errors as f64),
+            t.collector_cpu_secs,
+        ];
+        for ((name, help), value) in OWN_COUNTERS.into_iter().zip(values) {
+            write_own(out, name, help, FamilyType::Counter, value);
+        }
+        summary.families += 2 + OWN_COUNTERS.len();
         summary
+    }
+
+    fn description<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        name: &str,
+    ) -> Option<&'s crate::monitoring::Description> {
+        let hash = self.hasher.hash_one(name);
+        self.descriptions
+            .find(hash, |&j| snapshot.descriptions[j as usize].name == name)
+            .map(|&j| &snapshot.descriptions[j as usize])
     }
 
     fn reset(&mut self) {
@@ -255,6 +338,7 @@ impl PrometheusRenderer {
         self.family_index.clear();
         self.entries.clear();
         self.series_index.clear();
+        self.descriptions.clear();
     }
 
     fn reserve_own(&mut self, name: &str) {
@@ -284,17 +368,23 @@ impl PrometheusRenderer {
     }
 
     /// Files series `i` under its family, or leaves it out; returns the conflicts counted.
-    fn admit(&mut self, i: usize, name: &str, tags: &[(String, String)], v: &SeriesValue) -> u64 {
-        let (ty, suffix) = match v {
-            SeriesValue::Counter(_) => (FamilyType::Counter, "_total"),
-            SeriesValue::Gauge(_) => (FamilyType::Gauge, ""),
-            SeriesValue::Latency(_) => (FamilyType::Histogram, "_seconds"),
+    fn admit(
+        &mut self,
+        i: usize,
+        name: &str,
+        tags: &[(String, String)],
+        v: &SeriesValue,
+        unit: Option<Unit>,
+    ) -> u64 {
+        let (ty, kind) = match v {
+            SeriesValue::Counter(_) => (FamilyType::Counter, NameKind::Counter),
+            SeriesValue::Gauge(_) => (FamilyType::Gauge, NameKind::Gauge),
+            SeriesValue::Latency(_) => (FamilyType::Histogram, NameKind::Histogram),
         };
         let start = self.arena.len();
-        sanitize_metric_name(name, &mut self.arena);
-        if !self.arena[start..].ends_with(suffix) {
-            self.arena.push_str(suffix);
-        }
+        self.sanitized.clear();
+        sanitize_metric_name(name, &mut self.sanitized);
+        write_metric_name(&self.sanitized, kind, unit, &mut self.arena);
         let name_range = start..self.arena.len();
         let family = match self.find_family(&self.arena[name_range.clone()]) {
             Some(f) if self.families[f as usize].ty == ty => {
@@ -312,7 +402,7 @@ impl PrometheusRenderer {
             None => self.new_family(name_range, ty, i),
         };
 
-        let (labels, conflicts) = self.write_labels(tags, ty == FamilyType::Histogram);
+        let (labels, conflicts) = self.write_labels(tags);
         let hash = self.series_hash(family, &self.arena[labels.clone()]);
         let duplicate = self
             .series_index
@@ -374,8 +464,8 @@ impl PrometheusRenderer {
     }
 
     /// Writes the sorted, escaped label block of `tags` to the arena; returns its range and
-    /// the tags left out as conflicts (repeated names, `le` on a histogram).
-    fn write_labels(&mut self, tags: &[(String, String)], histogram: bool) -> (Range<usize>, u64) {
+    /// the tags left out as conflicts (names repeated after the naming conventions).
+    fn write_labels(&mut self, tags: &[(String, String)]) -> (Range<usize>, u64) {
         self.scratch.clear();
         self.tags.clear();
         for (t, (k, v)) in tags.iter().enumerate() {
@@ -383,7 +473,9 @@ impl PrometheusRenderer {
                 continue;
             }
             let start = self.scratch.len();
-            sanitize_label_name(k, &mut self.scratch);
+            self.sanitized.clear();
+            sanitize_label_name(k, &mut self.sanitized);
+            write_label_name(&self.sanitized, &mut self.scratch);
             self.tags.push((start..self.scratch.len(), t));
         }
         let scratch = &self.scratch;
@@ -395,7 +487,7 @@ impl PrometheusRenderer {
         let mut prev: Option<&str> = None;
         for (range, t) in &self.tags {
             let key = &scratch[range.clone()];
-            if prev == Some(key) || (histogram && key == "le") {
+            if prev == Some(key) {
                 conflicts += 1;
                 continue;
             }
@@ -434,17 +526,22 @@ impl PrometheusRenderer {
     }
 }
 
-fn write_header(out: &mut String, name: &str, ty: FamilyType, original: &str) {
+fn write_header(out: &mut String, name: &str, ty: FamilyType, original: &str, help: Option<&str>) {
     out.push_str("# HELP ");
     out.push_str(name);
-    out.push_str(" tickwatch ");
-    out.push_str(match ty {
-        FamilyType::Counter => "counter ",
-        FamilyType::Gauge => "gauge ",
-        FamilyType::Histogram => "latency ",
-        FamilyType::Reserved => "",
-    });
-    escape_help(original, out);
+    out.push(' ');
+    if let Some(help) = help {
+        escape_help(help, out);
+    } else {
+        out.push_str("tickwatch ");
+        out.push_str(match ty {
+            FamilyType::Counter => "counter ",
+            FamilyType::Gauge => "gauge ",
+            FamilyType::Histogram => "latency ",
+            FamilyType::Reserved => "",
+        });
+        escape_help(original, out);
+    }
     out.push_str("\n# TYPE ");
     out.push_str(name);
     out.push(' ');
@@ -452,11 +549,9 @@ fn write_header(out: &mut String, name: &str, ty: FamilyType, original: &str) {
     out.push('\n');
 }
 
-fn write_own(out: &mut String, name: &str, ty: FamilyType, value: u64) {
-    let help = match name {
-        CONFLICTS_METRIC => "series and labels left out of this exposition as conflicts",
-        _ => "series registrations refused by the series cap since start",
-    };
+/// One of tickwatch's own families; a `None` value writes the header alone (nothing
+/// measured yet).
+fn write_own(out: &mut String, name: &str, help: &str, ty: FamilyType, value: Option<f64>) {
     out.push_str("# HELP ");
     out.push_str(name);
     out.push(' ');
@@ -466,10 +561,17 @@ fn write_own(out: &mut String, name: &str, ty: FamilyType, value: u64) {
     out.push(' ');
     out.push_str(ty.as_str());
     out.push('\n');
-    out.push_str(name);
-    out.push(' ');
-    write_u64(value, out);
-    out.push('\n');
+    if let Some(value) = value {
+        out.push_str(name);
+        out.push(' ');
+        if value.fract() == 0.0 && (0.0..9.007_199_254_740_992e15).contains(&value) {
+            // A whole count, written as an integer.
+            write_u64(value as u64, out);
+        } else {
+            write_float(value, out);
+        }
+        out.push('\n');
+    }
 }
 
 /// `name{labels[,extra]}` (no braces when empty).

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use super::histogram::{clamp_ns, LatencyHistograms, Slot};
 use super::{
-    Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
-    SeriesValue, Snapshot,
+    Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, OwnTotals, Percentiles,
+    SeriesSnapshot, SeriesValue, Snapshot,
 };
 use crate::clock::Conversion;
-use crate::performance::{Registry, SeriesKind};
+use crate::performance::SeriesKind;
 use crate::record::{kind, FLAG_TICKS};
 use crate::telemetry::Shared;
 use crate::Timestamp;
@@ -450,7 +450,7 @@ impl Shared {
             let mut agg = self.aggregates.lock();
             (agg.values(), agg.window_secs(), agg.uptime(now))
         };
-        assemble(values, window, uptime, &self.series, taken_at)
+        assemble(values, window, uptime, self, taken_at)
     }
 }
 
@@ -467,9 +467,10 @@ pub(crate) fn assemble(
     values: Unnamed,
     window_secs: f64,
     uptime: Duration,
-    registry: &Registry,
+    shared: &Shared,
     taken_at: Timestamp,
 ) -> Snapshot {
+    let registry = &shared.series;
     let mut infos = Vec::new();
     registry.refresh(&mut infos);
     let Unnamed { ids, mut series } = values;
@@ -496,6 +497,25 @@ pub(crate) fn assemble(
         refused_series: registry
             .overflowed
             .load(std::sync::atomic::Ordering::Relaxed),
+        totals: own_totals(shared),
+        descriptions: shared.monitor.descriptions.lock().clone(),
+    }
+}
+
+/// The instance's running totals for exposition as counters.
+fn own_totals(shared: &Shared) -> OwnTotals {
+    let stats = shared.stats();
+    let cpu_ns = shared
+        .progress
+        .collector_cpu_ns
+        .load(std::sync::atomic::Ordering::Relaxed);
+    OwnTotals {
+        accepted: stats.accepted,
+        dropped: stats.dropped,
+        delivered: stats.delivered,
+        sink_errors: stats.sink_errors,
+        // 0 until the sampler's first reading (or where thread CPU time is unreadable).
+        collector_cpu_secs: (cpu_ns > 0).then(|| cpu_ns as f64 / 1e9),
     }
 }
 

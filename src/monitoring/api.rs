@@ -1,10 +1,56 @@
 //! The monitoring calls on [`Telemetry`]: health, alerts and Prometheus exposition.
 
 use crate::alerts::{ActiveAlert, Alert, AlertId, AlertResponse, AlertStats};
-use crate::monitoring::{Health, HealthStatus};
+use crate::monitoring::{Description, Health, HealthStatus, Unit};
 use crate::Telemetry;
 
+/// The longest HELP text kept by [`Telemetry::describe`], in bytes (longer text is cut at a
+/// character boundary).
+pub const MAX_HELP_LEN: usize = 1024;
+
 impl Telemetry {
+    /// Describes every series named `name`: `help` becomes its `# HELP` line in the
+    /// Prometheus exposition (instead of the generic "tickwatch gauge <name>") and `unit`
+    /// its unit suffix ([`Unit::suffix`]; values are not rescaled). Both also appear in
+    /// [`Snapshot::descriptions`](crate::monitoring::Snapshot::descriptions). Describing a
+    /// name again replaces its description. Not a hot-path call: it takes a lock.
+    ///
+    /// Keeps at most `max_series` descriptions: returns `false` (and keeps nothing) for a new
+    /// name past that. `help` is cut to [`MAX_HELP_LEN`] bytes; line breaks are escaped in
+    /// the exposition.
+    ///
+    /// ```
+    /// use tickwatch::monitoring::Unit;
+    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// tw.describe("order_queue", "orders waiting for the risk check", Some(Unit::Count));
+    /// tw.log_metric("order_queue", 12.0, &[]);
+    /// tw.flush()?;
+    /// let text = tw.render_prometheus();
+    /// assert!(text.contains("# HELP order_queue orders waiting for the risk check\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn describe(&self, name: &str, help: &str, unit: Option<Unit>) -> bool {
+        let mut cut = help.len().min(MAX_HELP_LEN);
+        while !help.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let description = Description {
+            name: name.to_owned(),
+            help: help[..cut].to_owned(),
+            unit,
+        };
+        let mut all = self.shared.monitor.descriptions.lock();
+        if let Some(d) = all.iter_mut().find(|d| d.name == name) {
+            *d = description;
+            return true;
+        }
+        if all.len() >= self.shared.config.max_series {
+            return false;
+        }
+        all.push(description);
+        true
+    }
+
     /// The instance's health registry: add your own components to it (checks or pushed
     /// statuses) next to tickwatch's (`tickwatch.collector`, `.rings`, `.sinks`, `.alerts`,
     /// `.resources`, `.budget`; see [`crate::monitoring::component`]).

@@ -58,6 +58,7 @@
 
 pub(crate) mod aggregate;
 mod api;
+pub use api::MAX_HELP_LEN;
 mod health;
 mod histogram;
 mod resources;
@@ -80,6 +81,6 @@ pub use resources::{
     PipelineCounters, ResourceSample, ResourceSampler, SampleError, DEFAULT_CLOCK_TICKS_PER_SEC,
 };
 pub use snapshot::{
-    Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
-    SeriesValue, Snapshot,
+    Bucket, CounterValue, Description, GaugeStats, GaugeValue, LatencyValue, OwnTotals,
+    Percentiles, SeriesSnapshot, SeriesValue, Snapshot, Unit,
 };

@@ -102,6 +102,8 @@ pub(crate) struct MonitorShared {
     pub(crate) sink_errors: Vec<AtomicU64>,
     /// The per-sink component names registered at start (for a failed start's clean-up).
     sink_components: OnceLock<Vec<String>>,
+    /// [`Telemetry::describe`](crate::Telemetry::describe)'s HELP texts and units, by name.
+    pub(crate) descriptions: parking_lot::Mutex<Vec<super::Description>>,
 }
 
 impl MonitorShared {
@@ -137,6 +139,7 @@ impl MonitorSetup {
             collector_health: OnceLock::new(),
             sink_errors: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
             sink_components: OnceLock::new(),
+            descriptions: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
@@ -280,13 +283,7 @@ impl CollectorTask for AlertTask {
             self.pipeline.evaluate(snapshot, now);
         } else {
             // No rules: only the manual alerts' outbox; no snapshot needed.
-            let empty = super::Snapshot {
-                taken_at: now,
-                uptime_secs: 0.0,
-                window_secs: 0.0,
-                series: Vec::new(),
-                refused_series: 0,
-            };
+            let empty = super::Snapshot::empty(now);
             self.pipeline.evaluate(&empty, now);
         }
         let active = self.pipeline.engine().active();

@@ -35,9 +35,95 @@ pub struct Snapshot {
     ///
     /// [`REFUSED_CACHE_MAX`]: crate::performance::REFUSED_CACHE_MAX
     pub refused_series: u64,
+    /// tickwatch's own running totals at `taken_at`: exported as counters
+    /// (`tickwatch_records_accepted_total`, ...; see [`crate::export`]).
+    #[serde(default)]
+    pub totals: OwnTotals,
+    /// What [`Telemetry::describe`](crate::Telemetry::describe) said about series names:
+    /// the `# HELP` text and unit of their exposition.
+    #[serde(default)]
+    pub descriptions: Vec<Description>,
+}
+
+/// tickwatch's own cumulative counters at a snapshot's instant (see [`crate::Stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct OwnTotals {
+    /// [`Stats::accepted`](crate::Stats::accepted).
+    pub accepted: u64,
+    /// [`Stats::dropped`](crate::Stats::dropped).
+    pub dropped: u64,
+    /// [`Stats::delivered`](crate::Stats::delivered).
+    pub delivered: u64,
+    /// [`Stats::sink_errors`](crate::Stats::sink_errors).
+    pub sink_errors: u64,
+    /// CPU time of the collector thread since start, seconds (`None` until the resource
+    /// sampler has read it, or where the platform does not report a thread's CPU time).
+    pub collector_cpu_secs: Option<f64>,
+}
+
+/// The unit of a series' values, given with [`Telemetry::describe`](crate::Telemetry::describe).
+///
+/// Prometheus names carry their unit as a suffix in base units: a gauge or counter whose
+/// name does not already end with the unit gets it appended (`queue_depth` described with
+/// `Unit::Bytes` exports as `queue_depth_bytes`). Values are never rescaled: give the values
+/// in the unit you describe. Latencies are always exported in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Unit {
+    /// Seconds (`_seconds`).
+    Seconds,
+    /// Bytes (`_bytes`).
+    Bytes,
+    /// A ratio, 0 to 1 (`_ratio`).
+    Ratio,
+    /// A count of things with no unit (no suffix).
+    Count,
+}
+
+impl Unit {
+    /// The Prometheus name suffix, with its leading `_` (empty for [`Unit::Count`]).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Unit::Seconds => "_seconds",
+            Unit::Bytes => "_bytes",
+            Unit::Ratio => "_ratio",
+            Unit::Count => "",
+        }
+    }
+}
+
+/// HELP text and unit for every series of one name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    /// The series name as registered (before any exposition renaming).
+    pub name: String,
+    /// One line of help text.
+    pub help: String,
+    /// The values' unit, if given.
+    pub unit: Option<Unit>,
 }
 
 impl Snapshot {
+    /// A snapshot with no series, taken at `taken_at`: a start for tests and for renderers
+    /// fed by hand.
+    pub fn empty(taken_at: Timestamp) -> Snapshot {
+        Snapshot {
+            taken_at,
+            uptime_secs: 0.0,
+            window_secs: 0.0,
+            series: Vec::new(),
+            refused_series: 0,
+            totals: OwnTotals::default(),
+            descriptions: Vec::new(),
+        }
+    }
+
+    /// The description given for `name`, if any.
+    pub fn description(&self, name: &str) -> Option<&Description> {
+        self.descriptions.iter().find(|d| d.name == name)
+    }
+
     /// The first series with this name and exactly these tags (order-insensitive).
     pub fn find(&self, name: &str, tags: &[(&str, &str)]) -> Option<&SeriesSnapshot> {
         self.series.iter().find(|s| {

@@ -92,7 +92,7 @@ impl<'a> TickContext<'a> {
         self.snapshot.get_or_insert_with(|| {
             let values = aggregates.values();
             let (window, uptime) = (aggregates.window_secs(), aggregates.uptime(instant));
-            assemble(values, window, uptime, &shared.series, now)
+            assemble(values, window, uptime, shared, now)
         })
     }
 

@@ -107,6 +107,8 @@ pub fn snapshot(series: Vec<SeriesSnapshot>) -> Snapshot {
         window_secs: 1.0,
         series,
         refused_series: 0,
+        totals: Default::default(),
+        descriptions: Vec::new(),
     }
 }
 
