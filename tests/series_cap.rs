@@ -122,7 +122,7 @@ fn refused_series_of_each_kind_get_their_own_overflow_series_and_render_without_
     };
     assert_eq!(sample(CONFLICTS_METRIC), "0", "{text}");
     assert_eq!(sample("tickwatch_overflow_metric"), "2.5");
-    assert_eq!(sample("tickwatch_overflow_counter_total"), "7");
+    assert_eq!(sample("tickwatch_overflow_total"), "7");
     assert_eq!(sample("tickwatch_overflow_latency_seconds_count"), "1");
     assert_eq!(sample("tickwatch_overflow_resource"), "0.75");
     assert_eq!(sample("kept_total"), "1");

@@ -239,7 +239,7 @@ fn mixed_kinds_past_the_bound_keep_memory_bounded_and_own_series_and_exposition_
     let text = tw.render_prometheus();
     for family in [
         "tickwatch_overflow_metric ",
-        "tickwatch_overflow_counter_total ",
+        "tickwatch_overflow_total ",
         "tickwatch_overflow_latency_seconds_count ",
         "tickwatch_overflow_resource ",
     ] {

@@ -38,6 +38,45 @@
 //! [`crate::export`]): the first registered is exported, the later one counted.
 
 use crate::monitoring::Unit;
+use crate::performance::SeriesKind;
+
+/// The family name a series called `name` of `kind` (with `unit` from
+/// [`Telemetry::describe`](crate::Telemetry::describe)) gets in the Prometheus exposition.
+///
+/// ```
+/// use tickwatch::export::naming::metric_family_name;
+/// use tickwatch::performance::SeriesKind;
+/// assert_eq!(metric_family_name("orderRtt_ms", SeriesKind::Latency, None), "order_rtt_seconds");
+/// assert_eq!(metric_family_name("fills", SeriesKind::Counter, None), "fills_total");
+/// assert_eq!(metric_family_name("queue_total", SeriesKind::Metric, None), "queue_total_value");
+/// ```
+pub fn metric_family_name(name: &str, kind: SeriesKind, unit: Option<Unit>) -> String {
+    let mut sanitized = String::new();
+    super::sanitize_metric_name(name, &mut sanitized);
+    let kind = match kind {
+        SeriesKind::Counter => NameKind::Counter,
+        SeriesKind::Latency => NameKind::Histogram,
+        SeriesKind::Metric | SeriesKind::Resource => NameKind::Gauge,
+    };
+    let mut out = String::new();
+    write_metric_name(&sanitized, kind, unit, &mut out);
+    out
+}
+
+/// The label name a tag key `key` gets in the Prometheus exposition.
+///
+/// ```
+/// use tickwatch::export::naming::label_name;
+/// assert_eq!(label_name("venueId"), "venue_id");
+/// assert_eq!(label_name("le"), "exported_le");
+/// ```
+pub fn label_name(key: &str) -> String {
+    let mut sanitized = String::new();
+    super::sanitize_label_name(key, &mut sanitized);
+    let mut out = String::new();
+    write_label_name(&sanitized, &mut out);
+    out
+}
 
 /// What kind of family a name is being made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

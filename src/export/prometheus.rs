@@ -12,8 +12,8 @@
 //! nothing to report for any snapshot: see [`crate::export::naming`] for the rewriting
 //! (snake_case, no type or abbreviated unit in a name, `_total` only on counters, `le` and
 //! `quantile` tags renamed `exported_le` / `exported_quantile`). The `# HELP` line is the
-//! text given to [`Telemetry::describe`](crate::Telemetry::describe), or "tickwatch
-//! <kind> <original name>"; a description's unit adds its suffix.
+//! text given to [`Telemetry::describe`](crate::Telemetry::describe), or `tickwatch
+//! <kind> <original name>`; a description's unit adds its suffix.
 //!
 //! Gauges export only their last value: min, max, sum and the windows stay in the JSON
 //! snapshot, where they do not need a naming scheme of their own.

@@ -10,7 +10,7 @@ pub const MAX_HELP_LEN: usize = 1024;
 
 impl Telemetry {
     /// Describes every series named `name`: `help` becomes its `# HELP` line in the
-    /// Prometheus exposition (instead of the generic "tickwatch gauge <name>") and `unit`
+    /// Prometheus exposition (instead of the generic `tickwatch gauge <name>`) and `unit`
     /// its unit suffix ([`Unit::suffix`]; values are not rescaled). Both also appear in
     /// [`Snapshot::descriptions`](crate::monitoring::Snapshot::descriptions). Describing a
     /// name again replaces its description. Not a hot-path call: it takes a lock.

@@ -40,7 +40,8 @@ pub const OWN_PREFIX: &str = "tickwatch_";
 /// series (see [`crate::TelemetryBuilder::max_series`]); exported as a gauge.
 pub const OVERFLOW_METRIC: &str = "tickwatch_overflow_metric";
 /// Where `Counter` increments of refused series go; exported as the counter
-/// `tickwatch_overflow_counter_total`.
+/// `tickwatch_overflow_total` (the type word is left out of
+/// exported names, see [`crate::export::naming`]).
 pub const OVERFLOW_COUNTER: &str = "tickwatch_overflow_counter";
 /// Where `Latency` samples of refused series go; exported as the histogram
 /// `tickwatch_overflow_latency_seconds`.

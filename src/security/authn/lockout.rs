@@ -10,7 +10,7 @@
 //! Names that are not accounts are counted too, so a lockout tells nothing about whether an
 //! account exists.
 //!
-//! An attempt is counted before its password is hashed ([`Lockout::begin`]), so concurrent
+//! An attempt is counted before its password is hashed (`Lockout::begin`), so concurrent
 //! guesses stop at the threshold and at the hard limit instead of all passing the check while
 //! the others hash. Refusals that cost nothing (a username or password past its length bound:
 //! no stored password is that long, so it cannot be a guess) are not counted and so cannot fill
