@@ -22,11 +22,15 @@
 //! queue and book depths, `event!` for fills (Info) and risk rejects (Warn), and `log_event`
 //! for each strategy's closing summary (a message built at run time).
 //!
-//! Records go to a `JsonLinesSink` (`./tickwatch-out/events.jsonl`, rewritten on every run)
-//! and to a custom [`Sink`] defined here that aggregates every latency series into an
-//! `hdrhistogram::Histogram` on the collector thread. At the end the example prints the
-//! per-operation percentiles, records per kind, and `Telemetry::stats()` checked against the
-//! calls it counted itself: `accepted == delivered` and `calls == accepted + dropped`. It exits
+//! Events, audit records and drop reports go to a `JsonLinesSink`
+//! (`./tickwatch-out/events.jsonl`, rewritten on every run; `--log-samples` writes every
+//! sample there too, which costs more than the 2 % logging budget at this rate: samples are
+//! aggregated in any case) and every record to a custom [`Sink`] defined here that counts
+//! what it is handed, per kind, reading each record's kind from its first byte without
+//! decoding it (`Batch::kinds`). At the end the example prints the per-operation latency
+//! percentiles from `Telemetry::snapshot()` (tickwatch's own HDR histograms, aggregated on
+//! the collector), records per kind, and `Telemetry::stats()` checked against the calls it
+//! counted itself: `accepted == delivered` and `calls == accepted + dropped`. It exits
 //! non-zero if either fails.
 //!
 //! The instance also carries two alert rules (order round trip p99 over 5 ms, no fills) and
@@ -35,7 +39,7 @@
 //!
 //! Options: `--quick`, `--secs S` (time budget), `--rate N` (orders per second over both
 //! strategies, 0 for as fast as the pipeline goes), `--orders N` (stop after N orders per
-//! strategy), `--block` (`Backpressure::Block` instead of `Drop`).
+//! strategy), `--block` (`Backpressure::Block` instead of `Drop`), `--log-samples`.
 //!
 //! With the `http` feature, `--serve ADDR` serves `/metrics` (Prometheus), `/health` and
 //! `/snapshot` on ADDR (`127.0.0.1:0` picks a free port) from the start of the run, prints
@@ -57,10 +61,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 #[path = "trading_engine/monitoring.rs"]
 mod monitoring;
-use tickwatch::sink::{Batch, JsonLinesSink, RecordView, Sink, SinkError};
+use tickwatch::monitoring::SeriesValue;
+use tickwatch::sink::{Batch, JsonLinesSink, RecordKind, RecordView, Sink, SinkError};
 use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry};
 
 const VENUES: [&str; 3] = ["XNAS", "ARCX", "BATS"];
@@ -93,6 +97,8 @@ struct Config {
     max_orders: u64,
     backpressure: Backpressure,
     quick: bool,
+    /// `--log-samples`: every sample to the JSON file, not only events.
+    log_samples: bool,
     /// `--serve ADDR`: the metrics endpoint's address (needs the `http` feature).
     serve: Option<String>,
     /// `--serve-for S`: how long to keep serving after the report (default: until killed).
@@ -103,7 +109,7 @@ impl Config {
     fn from_args() -> Result<Config, String> {
         let mut quick = std::env::var("TICKWATCH_QUICK").is_ok_and(|v| v == "1" || v == "true");
         let (mut secs, mut rate, mut max_orders, mut block) = (None, DEFAULT_RATE, 0, false);
-        let (mut serve, mut serve_for) = (None, None);
+        let (mut serve, mut serve_for, mut log_samples) = (None, None, false);
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             let mut value = |name: &str| {
@@ -117,6 +123,7 @@ impl Config {
                 "--rate" => rate = value("--rate")? as u64,
                 "--orders" => max_orders = value("--orders")? as u64,
                 "--block" => block = true,
+                "--log-samples" => log_samples = true,
                 "--serve-for" => {
                     let s = value("--serve-for")?;
                     serve_for = Some(
@@ -131,7 +138,7 @@ impl Config {
                     );
                 }
                 "-h" | "--help" => {
-                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block] [--serve ADDR [--serve-for S]]");
+                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block] [--log-samples] [--serve ADDR [--serve-for S]]");
                     std::process::exit(0);
                 }
                 other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -150,6 +157,7 @@ impl Config {
                 Backpressure::Drop
             },
             quick,
+            log_samples,
             serve,
             serve_for,
         })
@@ -732,80 +740,46 @@ fn opposite(s: Side) -> Side {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A custom sink: per-operation HDR histograms, built on the collector thread
+// A custom sink: counts what it is handed, per kind, without decoding records
 
 #[derive(Default)]
 struct Aggregate {
-    /// One histogram per operation name (tags merged), in order of first sight.
-    latency: Vec<(String, Histogram<u64>)>,
-    /// Series id -> its histogram's index in `latency`: a record finds its histogram
-    /// without comparing strings (this runs on the collector for every latency record).
-    by_id: Vec<Option<usize>>,
     /// metric, counter, latency, resource, event, other (audit records and later kinds)
     kinds: [u64; 6],
     /// `Dropped` notices and the records they account for.
     drop_notices: u64,
     dropped: u64,
-    warnings: u64,
 }
 
-impl Aggregate {
-    /// The histogram of operation `name` for series `id`, created on first sight (cold).
-    fn slot_of(&mut self, id: usize, name: &str) -> Result<usize, SinkError> {
-        let slot = match self.latency.iter().position(|(n, _)| n == name) {
-            Some(slot) => slot,
-            None => {
-                let h = Histogram::new_with_bounds(1, 60_000_000_000, 3)
-                    .map_err(|e| SinkError::new(e.to_string()))?;
-                self.latency.push((name.to_owned(), h));
-                self.latency.len() - 1
-            }
-        };
-        if self.by_id.len() <= id {
-            self.by_id.resize(id + 1, None);
-        }
-        self.by_id[id] = Some(slot);
-        Ok(slot)
-    }
-}
+struct CountingSink(Arc<Mutex<Aggregate>>);
 
-struct HdrSink(Arc<Mutex<Aggregate>>);
-
-impl Sink for HdrSink {
+impl Sink for CountingSink {
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         let mut agg = self.0.lock().map_err(|_| SinkError::new("poisoned"))?;
         let agg = &mut *agg;
-        for rec in batch.iter() {
-            match rec {
-                RecordView::Metric { .. } => agg.kinds[0] += 1,
-                RecordView::Counter { .. } => agg.kinds[1] += 1,
-                RecordView::Latency { series, nanos, .. } => {
-                    agg.kinds[2] += 1;
-                    let id = series.id() as usize;
-                    let slot = match agg.by_id.get(id).copied().flatten() {
-                        Some(slot) => slot,
-                        None => agg.slot_of(id, series.name())?,
-                    };
-                    agg.latency[slot].1.saturating_record(nanos);
-                }
-                RecordView::Resource { .. } => agg.kinds[3] += 1,
-                RecordView::Event(e) => {
-                    agg.kinds[4] += 1;
-                    agg.warnings += (e.level >= Level::Warn) as u64;
-                }
-                RecordView::Dropped { count, .. } => {
-                    agg.drop_notices += 1;
-                    agg.dropped += count;
-                }
-                // Audit records and kinds added later.
-                _ => agg.kinds[5] += 1,
+        // Each record's kind is its frame's first byte: nothing is decoded.
+        for kind in batch.kinds() {
+            agg.kinds[match kind {
+                RecordKind::Metric => 0,
+                RecordKind::Counter => 1,
+                RecordKind::Latency => 2,
+                RecordKind::Resource => 3,
+                RecordKind::Event => 4,
+                _ => 5,
+            }] += 1;
+        }
+        // Keeping no kind leaves the drop notice alone.
+        for rec in batch.iter_where(|_| false) {
+            if let RecordView::Dropped { count, .. } = rec {
+                agg.drop_notices += 1;
+                agg.dropped += count;
             }
         }
         Ok(())
     }
 
     fn name(&self) -> &str {
-        "hdr-latency"
+        "counting"
     }
 }
 
@@ -898,8 +872,8 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
             .ring_capacity(1 << 20)
             .backpressure(cfg.backpressure)
             .level(Level::Info)
-            .sink(JsonLinesSink::create(OUT)?)
-            .sink(HdrSink(agg.clone())),
+            .sink(JsonLinesSink::create(OUT)?.samples(cfg.log_samples))
+            .sink(CountingSink(agg.clone())),
     );
     let tw = builder.start()?;
     // Served from the start, so a scraper sees the run live; the final values stay up after.
@@ -1046,25 +1020,33 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         timer.ticks_per_second / 1e9,
         timer.resolution_ns,
     );
-    let mut latency: Vec<_> = agg.latency.iter().collect();
-    latency.sort_by(|a, b| a.0.cmp(&b.0));
-    for (op, h) in latency {
+    let snapshot = tw.snapshot();
+    let mut latency: Vec<_> = snapshot
+        .series
+        .iter()
+        .filter_map(|s| match &s.value {
+            SeriesValue::Latency(l) => Some((s.name.as_str(), l.total)),
+            _ => None,
+        })
+        .collect();
+    latency.sort_by(|a, b| a.0.cmp(b.0));
+    for (op, p) in latency {
         println!(
             "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
             op,
-            thousands(h.len()),
-            dur(h.value_at_quantile(0.50)),
-            dur(h.value_at_quantile(0.90)),
-            dur(h.value_at_quantile(0.99)),
-            dur(h.value_at_quantile(0.999)),
-            dur(h.max()),
+            thousands(p.count),
+            dur(p.p50),
+            dur(p.p90),
+            dur(p.p99),
+            dur(p.p999),
+            dur(p.max),
         );
     }
     println!();
     let kinds = ["metric", "counter", "latency", "resource", "event", "other"];
     let seen: u64 = agg.kinds.iter().sum();
     println!(
-        "records   {}  (warn {})",
+        "records   {}",
         kinds
             .iter()
             .zip(agg.kinds)
@@ -1072,7 +1054,6 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
             .map(|(k, n)| format!("{k} {}", thousands(n)))
             .collect::<Vec<_>>()
             .join(" · "),
-        thousands(agg.warnings),
     );
     println!(
         "          {} delivered to each sink; {} dropped, reported in {} notices",
@@ -1084,7 +1065,13 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     let conserved = calls.total() == stats.accepted + stats.dropped;
     let delivered = stats.accepted == stats.delivered;
     let sink_saw = seen == stats.delivered;
-    let json_ok = lines == stats.delivered + agg.drop_notices;
+    // Every delivered record is a line, or (the default) events and audit records only.
+    let logged = if cfg.log_samples {
+        stats.delivered
+    } else {
+        agg.kinds[4] + agg.kinds[5]
+    };
+    let json_ok = lines == logged + agg.drop_notices;
     println!(
         "stats     calls {} == accepted {} + dropped {}   {}",
         thousands(calls.total()),

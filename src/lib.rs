@@ -90,6 +90,7 @@ pub mod monitoring;
 pub mod performance;
 mod record;
 mod ring;
+pub mod schema;
 pub mod security;
 pub mod sink;
 mod stats;
@@ -113,7 +114,7 @@ pub use security::crypto::{
 };
 pub use stats::{Stats, ThreadStats};
 pub use telemetry::{FlushError, ShutdownError, Telemetry};
-pub use timestamp::Timestamp;
+pub use timestamp::{ParseTimestampError, Timestamp};
 pub use wallclock::{ManualClock, SystemClock, WallClock};
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

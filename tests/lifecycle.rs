@@ -173,7 +173,7 @@ fn flush_writes_a_json_file_to_disk() {
     let lines = read_lines(&path);
     assert_eq!(lines.len(), n + 2);
     assert!(
-        lines[n + 1].contains("\"resource\":\"cpu\""),
+        lines[n + 1].contains("\"name\":\"cpu\""),
         "{}",
         lines[n + 1]
     );
@@ -820,11 +820,11 @@ fn json_lines_have_the_documented_shape() {
     );
     shapes.insert(
         "latency",
-        sorted(&["ts", "thread", "kind", "operation", "tags", "nanos"]),
+        sorted(&["ts", "thread", "kind", "name", "tags", "nanos"]),
     );
     shapes.insert(
         "resource",
-        sorted(&["ts", "thread", "kind", "resource", "tags", "usage"]),
+        sorted(&["ts", "thread", "kind", "name", "tags", "value"]),
     );
     shapes.insert(
         "dropped",
@@ -877,11 +877,11 @@ fn json_lines_have_the_documented_shape() {
     );
     assert!(o[1]["tags"].as_object().unwrap().is_empty());
     assert_eq!(o[2]["kind"], "latency");
-    assert_eq!(o[2]["operation"], "order_roundtrip");
+    assert_eq!(o[2]["name"], "order_roundtrip");
     assert_eq!(o[2]["nanos"], 850);
     assert_eq!(o[3]["kind"], "resource");
-    assert_eq!(o[3]["resource"], "order_book_depth");
-    assert_eq!(o[3]["usage"], 0.42);
+    assert_eq!(o[3]["name"], "order_book_depth");
+    assert_eq!(o[3]["value"], 0.42);
     assert_eq!(o[4]["kind"], "event");
     assert_eq!(o[4]["level"], "INFO");
     assert_eq!(o[4]["target"], module_path!());

@@ -35,6 +35,7 @@ pub struct Alert {
     pub message: String,
     /// Identifying labels (at most [`MAX_LABELS`]; keys 1 to 256 bytes, values at most 256);
     /// a repeated key keeps its last value.
+    #[serde(with = "crate::schema::tags")]
     pub labels: Vec<(String, String)>,
 }
 
@@ -176,6 +177,7 @@ pub struct ActiveAlert {
     /// Message (the first one sent, for a deduplicated alert).
     pub message: String,
     /// Labels, sorted by key.
+    #[serde(with = "crate::schema::tags")]
     pub labels: Vec<(String, String)>,
     /// Pending or firing (manual alerts are always firing).
     pub state: AlertState,

@@ -161,8 +161,10 @@ pub struct Notification {
     pub message: String,
     /// Identifying labels, sorted by key: for a rule, the series' tags overlaid with the
     /// rule's labels; for a manual alert, the alert's labels.
+    #[serde(with = "crate::schema::tags")]
     pub labels: Vec<(String, String)>,
     /// Extra descriptive key/values (a rule's `annotations`), sorted by key.
+    #[serde(with = "crate::schema::tags")]
     pub annotations: Vec<(String, String)>,
     /// When it started firing.
     pub starts_at: Timestamp,

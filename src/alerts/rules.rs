@@ -17,6 +17,7 @@ pub struct Selector {
     /// The series name.
     pub name: String,
     /// Tags the series must have, with these values.
+    #[serde(with = "crate::schema::tags")]
     pub tags: Vec<(String, String)>,
 }
 
@@ -213,10 +214,12 @@ pub struct Rule {
     /// Severity of its alerts.
     pub severity: Severity,
     /// Labels added to every instance (over the series' tags of the same key), sorted.
+    #[serde(with = "crate::schema::tags")]
     pub labels: Vec<(String, String)>,
     /// For people: the notification's message (Alertmanager's `summary`).
     pub message: String,
     /// Extra key/values (a runbook link, a description), sorted.
+    #[serde(with = "crate::schema::tags")]
     pub annotations: Vec<(String, String)>,
 }
 

@@ -141,7 +141,8 @@ impl Snapshot {
 pub struct SeriesSnapshot {
     /// The registered (possibly fixed-up) name.
     pub name: String,
-    /// The tags, in registration order.
+    /// The tags, in registration order (a JSON object).
+    #[serde(with = "crate::schema::tags")]
     pub tags: Vec<(String, String)>,
     /// What produced it: `Metric` and `Resource` aggregate as gauges.
     pub kind: SeriesKind,

@@ -81,6 +81,7 @@ impl Tables {
                     return None;
                 }
                 RecordView::Event(EventView {
+                    callsite,
                     level: cs.level(),
                     target: cs.target(),
                     message: cs.message(),
@@ -101,6 +102,7 @@ impl Tables {
                 target,
                 fields,
             } => RecordView::Event(EventView {
+                callsite: 0,
                 level,
                 target,
                 message,
@@ -314,6 +316,9 @@ pub struct EventView<'a> {
     pub timestamp: Timestamp,
     /// True if any string field was cut to the instance's `max_string_len`.
     pub truncated: bool,
+    /// The `event!` call site's id in the collector's tables (from 1), 0 for `log_event`:
+    /// everything but the field values and the time is the same for every event of one id.
+    pub(crate) callsite: u32,
     fields: EventFields<'a>,
 }
 
@@ -384,6 +389,109 @@ impl<'a> Batch<'a> {
                     .and_then(|raw| tables.resolve(raw, &clock))
             })
             .chain(notice)
+    }
+
+    /// The records that are not samples (events, audit records and the drop notice), in
+    /// order: [`Batch::iter_where`] keeping every kind but samples.
+    pub fn iter_non_samples(&self) -> impl Iterator<Item = RecordView<'a>> + '_ {
+        self.iter_where(|k| !k.is_sample())
+    }
+
+    /// The records whose kind `keep` accepts, in order, decoded as you go, followed by the
+    /// drop notice (always: it accounts for records of every kind). A frame of another kind
+    /// is skipped on its first byte, without being decoded: a sink that wants only latencies,
+    /// or only events, pays nothing for the rest.
+    ///
+    /// ```
+    /// use tickwatch::sink::{Batch, RecordKind, RecordView, Sink, SinkError};
+    /// struct Latencies(u64);
+    /// impl Sink for Latencies {
+    ///     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+    ///         for r in batch.iter_where(|k| k == RecordKind::Latency) {
+    ///             if let RecordView::Latency { nanos, .. } = r {
+    ///                 self.0 += nanos;
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn iter_where(
+        &self,
+        keep: impl Fn(RecordKind) -> bool + 'a,
+    ) -> impl Iterator<Item = RecordView<'a>> + '_ {
+        let tables = self.tables;
+        let clock = self.clock;
+        let notice = (self.dropped > 0).then_some(RecordView::Dropped {
+            count: self.dropped,
+            timestamp: self.dropped_at,
+        });
+        self.frames
+            .clone()
+            .filter(move |f| {
+                // A frame with no kind byte, or an unknown one, is left to `decode` (which
+                // refuses it, as `iter` does).
+                f.first()
+                    .and_then(|&k| RecordKind::from_byte(k))
+                    .is_none_or(&keep)
+            })
+            .filter_map(move |f| {
+                record::decode(f)
+                    .ok()
+                    .and_then(|raw| tables.resolve(raw, &clock))
+            })
+            .chain(notice)
+    }
+}
+
+impl<'a> Batch<'a> {
+    /// The kind of every record in order (the drop notice excepted), read from each frame's
+    /// first byte without decoding it: for counting what passes through a sink for nothing.
+    pub fn kinds(&self) -> impl Iterator<Item = RecordKind> + '_ {
+        self.frames
+            .clone()
+            .filter_map(|f| f.first().and_then(|&k| RecordKind::from_byte(k)))
+    }
+}
+
+/// What a record is, before it is decoded: see [`Batch::iter_where`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// [`RecordView::Metric`].
+    Metric,
+    /// [`RecordView::Counter`].
+    Counter,
+    /// [`RecordView::Latency`].
+    Latency,
+    /// [`RecordView::Resource`].
+    Resource,
+    /// [`RecordView::Event`].
+    Event,
+    /// [`RecordView::Audit`].
+    Audit,
+}
+
+impl RecordKind {
+    /// Metric, counter, latency or resource: a sample the collector aggregates.
+    pub fn is_sample(self) -> bool {
+        matches!(
+            self,
+            RecordKind::Metric | RecordKind::Counter | RecordKind::Latency | RecordKind::Resource
+        )
+    }
+
+    fn from_byte(k: u8) -> Option<RecordKind> {
+        use crate::record::kind;
+        Some(match k {
+            kind::METRIC => RecordKind::Metric,
+            kind::COUNTER => RecordKind::Counter,
+            kind::LATENCY => RecordKind::Latency,
+            kind::RESOURCE => RecordKind::Resource,
+            kind::EVENT | kind::DYN_EVENT => RecordKind::Event,
+            kind::AUDIT => RecordKind::Audit,
+            _ => return None,
+        })
     }
 }
 
