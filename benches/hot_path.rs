@@ -553,5 +553,99 @@ fn drain_peer<P: PeerPush>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, mut
     });
 }
 
-criterion_group!(benches, handle, by_name, event, drain);
+/// Records per iteration of the JSON-lines benchmark.
+const JSON_N: u64 = 100_000;
+
+/// What the JSON-lines sink costs the collector per line, against `serde_json` writing the
+/// same lines from a derived struct (formatting only: no ring, no decoding, no hand-off).
+fn json_lines(c: &mut Criterion) {
+    use tickwatch::sink::JsonLinesSink;
+    let mut g = c.benchmark_group("json_lines");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(JSON_N));
+    let tw = Telemetry::builder()
+        .ring_capacity(RING * 4)
+        .backpressure(Backpressure::Block)
+        .sink(JsonLinesSink::new(std::io::sink()))
+        .start()
+        .expect("valid configuration");
+    tw.preallocate();
+    g.bench_function(
+        "tickwatch/100k event!(3 fields)+flush->JsonLinesSink(io::sink)",
+        |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    for i in 0..JSON_N {
+                        event!(
+                            tw,
+                            Level::Info,
+                            "order filled",
+                            order_id = i,
+                            px = 100.25,
+                            venue = "XNAS"
+                        );
+                    }
+                    tw.flush().expect("flush");
+                }
+                t.elapsed()
+            })
+        },
+    );
+    finish("json_lines", tw);
+
+    #[derive(serde::Serialize)]
+    struct Fields<'a> {
+        order_id: u64,
+        px: f64,
+        venue: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        ts: String,
+        thread: u32,
+        kind: &'a str,
+        level: &'a str,
+        target: &'a str,
+        message: &'a str,
+        fields: Fields<'a>,
+        file: &'a str,
+        line: u32,
+    }
+    g.bench_function("serde_json/100k lines of the same shape->io::sink", |b| {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::sink());
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                for i in 0..JSON_N {
+                    let line = Line {
+                        ts: tickwatch::Timestamp::from_unix_nanos(1_700_000_000_000_000_000 + i)
+                            .to_string(),
+                        thread: 0,
+                        kind: "event",
+                        level: "INFO",
+                        target: "hot_path",
+                        message: "order filled",
+                        fields: Fields {
+                            order_id: i,
+                            px: 100.25,
+                            venue: "XNAS",
+                        },
+                        file: "benches/hot_path.rs",
+                        line: 520,
+                    };
+                    serde_json::to_writer(&mut out, &line).expect("write");
+                    std::io::Write::write_all(&mut out, b"\n").expect("write");
+                }
+                std::io::Write::flush(&mut out).expect("flush");
+            }
+            t.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, handle, by_name, event, drain, json_lines);
 criterion_main!(benches);
