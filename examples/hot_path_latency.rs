@@ -244,8 +244,8 @@ fn main() {
     let ns_per_tick = calibrate();
     println!("tickwatch hot_path_latency, {}", utc_now());
     println!(
-        "CPU: {} ({} logical CPUs), timer: {} at {:.3} GHz, resolution {:.2} ns (one tick; \
-         its own cost is the empty row)",
+        "CPU: {} ({} logical CPUs), timer: {} at {:.3} GHz, resolution {:.2} ns (the step the \
+         counter was seen to advance by: {:.2} ns per tick x {:.0}; its own cost is the empty row)",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if cfg!(target_arch = "x86_64") {
@@ -254,7 +254,9 @@ fn main() {
             "Instant"
         },
         1.0 / ns_per_tick,
-        ns_per_tick.max(1.0 / 1e9),
+        tickwatch::clock_info().resolution_ns,
+        ns_per_tick,
+        (tickwatch::clock_info().resolution_ns / tickwatch::clock_info().tick_ns).round(),
     );
     println!(
         "{samples} samples per row, {GAP_NS} ns spin between samples; tickwatch: {} KiB ring, \

@@ -263,9 +263,39 @@ impl Clock {
         ClockInfo {
             source: if self.tsc { "rdtsc" } else { "monotonic" },
             ticks_per_second: 1e9 / ns_per_tick,
-            resolution_ns: ns_per_tick,
+            tick_ns: ns_per_tick,
+            resolution_ns: ns_per_tick * observed_step_ticks() as f64,
         }
     }
+}
+
+/// The step the tick counter actually advances by, in ticks: the greatest common divisor of
+/// the differences between back-to-back readings. 1 on bare metal; a virtual machine may
+/// scale or emulate the TSC so that it advances in coarser steps (on this project's KVM
+/// development VM, 20 ticks), and then no reading can resolve less. Measured once.
+fn observed_step_ticks() -> u64 {
+    static STEP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *STEP.get_or_init(|| {
+        const READS: usize = if cfg!(miri) { 64 } else { 4096 };
+        let mut step = 0u64;
+        let mut prev = now_ticks();
+        for _ in 0..READS {
+            let t = now_ticks();
+            step = gcd(step, t.wrapping_sub(prev));
+            prev = t;
+            if step == 1 {
+                break;
+            }
+        }
+        step.max(1)
+    })
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// The tick source behind every timestamp and latency, from [`clock_info`].
@@ -276,8 +306,12 @@ pub struct ClockInfo {
     pub source: &'static str,
     /// Ticks per second as calibrated (the TSC's frequency).
     pub ticks_per_second: f64,
-    /// Nanoseconds per tick: the finest difference a timestamp or duration can show
-    /// (timestamps are whole nanoseconds, so below 1 ns it shows as 1 ns).
+    /// Nanoseconds per tick, nominal (`1e9 / ticks_per_second`).
+    pub tick_ns: f64,
+    /// Nanoseconds per observed step of the counter: the finest difference a timestamp or
+    /// duration can actually show here (`tick_ns` times the step the counter advances by,
+    /// measured; at least 1 ns in timestamps, which are whole nanoseconds). A latency
+    /// below it is not resolved.
     pub resolution_ns: f64,
 }
 

@@ -74,3 +74,16 @@ fn refinement_slews_at_most_max_ppm() {
     // Two refinements a moment apart measure about the same slope; the change is the slew.
     assert!(a.abs_diff(b) <= limit, "{a} -> {b}");
 }
+
+#[test]
+fn the_resolution_is_a_whole_number_of_ticks() {
+    assert_eq!(gcd(0, 20), 20);
+    assert_eq!(gcd(40, 60), 20);
+    assert_eq!(gcd(7, 20), 1);
+    let info = crate::clock_info();
+    let steps = info.resolution_ns / info.tick_ns;
+    assert!(
+        steps >= 1.0 && (steps - steps.round()).abs() < 1e-9,
+        "{info:?}"
+    );
+}
