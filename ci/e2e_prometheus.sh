@@ -188,7 +188,9 @@ def query(expr):
     return r["data"]["result"]
 
 def label_name(key):
-    # tickwatch::export::sanitize_label_name: a leading `__` run becomes one `_`.
+    # tickwatch::export::sanitize_label_name: a leading `__` run becomes one `_`. (The
+    # snake_case and `le`/`quantile` renaming of tickwatch::export::naming do not touch the
+    # lower-case tag keys of the series compared here.)
     s = re.sub(r"[^a-zA-Z0-9_]", "_", key) if key else "_"
     if s[0].isdigit():
         s = "_" + s
@@ -196,7 +198,10 @@ def label_name(key):
 
 def by_labels(series):
     # A series' identity as Prometheus stores it: sanitized keys, empty values left out.
-    return tuple(sorted((label_name(k), v) for k, v in series["tags"] if v != ""))
+    # Tags are a JSON object (docs/schema.md); snapshots from before it held [key, value] pairs.
+    tags = series["tags"]
+    pairs = tags.items() if isinstance(tags, dict) else tags
+    return tuple(sorted((label_name(k), v) for k, v in pairs if v != ""))
 
 def one(snapshot, name, kind):
     found = [s for s in snapshot["series"] if s["name"] == name and s["value"]["type"] == kind]

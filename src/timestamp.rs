@@ -278,6 +278,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text: no panic, and what parses prints back to the same instant.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,40}|[0-9T:.Z+-]{0,36}") {
+            if let Ok(t) = text.parse::<Timestamp>() {
+                proptest::prop_assert_eq!(t.to_string().parse::<Timestamp>(), Ok(t));
+            }
+        }
+
+        /// A time printed with an offset and fewer fractional digits reads back as the
+        /// instant it names (checked against `civil_from_days`, the printer's inverse).
+        #[test]
+        fn offsets_and_short_fractions(ns in 86_400_000_000_000u64..9_000_000_000_000_000_000,
+                                       offset_min in -1439i64..=1439, digits in 0usize..=9) {
+            let cut = 10u64.pow(9 - digits as u32);
+            let whole = Timestamp::from_unix_nanos(ns / cut * cut);
+            let local = Timestamp::from_unix_nanos((ns as i64 + offset_min * 60_000_000_000) as u64);
+            let mut text = local.to_string();
+            text.truncate(19 + if digits > 0 { 1 + digits } else { 0 });
+            let sign = if offset_min < 0 { '-' } else { '+' };
+            text.push_str(&format!("{sign}{:02}:{:02}", offset_min.abs() / 60, offset_min.abs() % 60));
+            proptest::prop_assert_eq!(text.parse::<Timestamp>(), Ok(whole), "{}", text);
+        }
+    }
+
     #[test]
     fn serde_is_the_rfc3339_string_and_reads_integers_too() {
         let t = Timestamp::from_unix_nanos(1_700_000_000_000_000_001);

@@ -193,7 +193,10 @@ fn same_value(json: &Json, v: &Value) -> bool {
 fn check_line(line: &str, rec: &Record) {
     let j: Json =
         serde_json::from_str(line).unwrap_or_else(|e| panic!("invalid JSON line ({e}): {line:?}"));
-    let ok = j["ts"].as_str().is_some_and(|t| t.ends_with('Z'))
+    let ok = j["ts"]
+        .as_str()
+        .and_then(|t| t.parse::<tickwatch::Timestamp>().ok())
+        == Some(rec.timestamp())
         && j["thread"].as_u64() == Some(rec.thread() as u64)
         && match rec {
             Record::Metric {
@@ -219,7 +222,7 @@ fn check_line(line: &str, rec: &Record) {
                 ..
             } => {
                 j["kind"] == "latency"
-                    && j["operation"] == operation.as_str()
+                    && j["name"] == operation.as_str()
                     && same_tags(&j["tags"], tags)
                     && j["nanos"].as_u64() == Some(*nanos)
             }
@@ -230,9 +233,9 @@ fn check_line(line: &str, rec: &Record) {
                 ..
             } => {
                 j["kind"] == "resource"
-                    && j["resource"] == resource.as_str()
+                    && j["name"] == resource.as_str()
                     && same_tags(&j["tags"], tags)
-                    && same_f64(&j["usage"], *usage)
+                    && same_f64(&j["value"], *usage)
             }
             Record::Event {
                 level,

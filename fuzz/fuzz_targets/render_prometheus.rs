@@ -104,6 +104,8 @@ fuzz_target!(|input: (Vec<Series>, u64)| {
         window_secs: 0.0,
         series,
         refused_series: input.1,
+        totals: Default::default(),
+        descriptions: Vec::new(),
     };
     let mut out = String::new();
     let summary = PrometheusRenderer::new().render(&snapshot, &mut out);
