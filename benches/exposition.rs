@@ -108,15 +108,12 @@ fn snapshot() -> Snapshot {
             }),
         });
     }
-    Snapshot {
-        taken_at: Timestamp::from_unix_nanos(0),
-        uptime_secs: 1.0,
-        window_secs: 1.0,
-        series,
-        refused_series: 0,
-        totals: Default::default(),
-        descriptions: Vec::new(),
-    }
+    let mut s = Snapshot::empty(Timestamp::from_unix_nanos(0));
+    s.uptime_secs = 1.0;
+    s.window_secs = 1.0;
+    s.series = series;
+    s.refused_series = 0;
+    s
 }
 
 fn registry() -> Registry {

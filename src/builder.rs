@@ -381,6 +381,7 @@ fn check_latency_buckets(bounds: &[Duration]) -> Result<(), StartError> {
 
 /// Why [`TelemetryBuilder::start`] failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// `ring_capacity` is not a power of two between 128 bytes and 1 GiB: pick one, such as
     /// 65536.
@@ -489,5 +490,17 @@ impl std::error::Error for StartError {
             StartError::HealthComponent(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl std::fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("config", &self.config)
+            .field(
+                "sinks",
+                &self.sinks.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
     }
 }

@@ -47,14 +47,14 @@ const MODE_TSC: u8 = 1;
 const MODE_MONOTONIC: u8 = 2;
 
 /// How often the collector refines the slope (checked on every pass, done at most this often).
-pub const REFINE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const REFINE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The largest slope change a refinement adds to correct the converted time's offset, in
 /// parts per million (0.05 %: 500 µs per second).
-pub const MAX_SLEW_PPM: u64 = 500;
+pub(crate) const MAX_SLEW_PPM: u64 = 500;
 
 /// Segments kept for records read after a refinement.
-pub const SEGMENTS: usize = 4;
+pub(crate) const SEGMENTS: usize = 4;
 
 /// Fixed-point shift of a segment's slope.
 const SHIFT: u32 = 32;
@@ -362,7 +362,7 @@ impl Conversion {
 
 /// Test seams (`tickwatch::__private`): not part of the API.
 #[doc(hidden)]
-pub mod seam {
+pub(crate) mod seam {
     /// Refinements the process clock has done.
     pub fn clock_refinements() -> u64 {
         super::Clock::global().refinements()

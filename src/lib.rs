@@ -73,6 +73,8 @@
 //! and [`security`] (key ring, authentication, authorization).
 
 #![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
+#![warn(unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -179,6 +181,7 @@ impl Drop for GlobalGuard {
 
 /// Why [`install`] failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum InstallError {
     /// A global instance already exists in this process: keep using it (its guard is alive
     /// somewhere), or build a separate [`Telemetry`] instead.
@@ -409,13 +412,17 @@ pub mod __private {
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// Compiled only for the fuzzer (`cargo fuzz` sets `--cfg fuzzing`; `.ci/run` checks the fuzz
+/// crate with it), so the entry points are not part of any normal build's API.
+#[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod __fuzz {
     //! Entry points for `fuzz/` targets; not a stable API.
 
-    /// Decodes one record payload; `Err` for anything malformed. Must never panic.
-    pub fn decode_record(bytes: &[u8]) -> Result<usize, crate::record::DecodeError> {
-        crate::record::decode(bytes).map(|_| bytes.len())
+    /// Decodes one record payload: the bytes accepted, or `None` for anything malformed.
+    /// Must never panic.
+    pub fn decode_record(bytes: &[u8]) -> Option<usize> {
+        crate::record::decode(bytes).ok().map(|_| bytes.len())
     }
 
     /// Runs the resource sampler's procfs parsers (`stat`, `status`, `schedstat`) on

@@ -244,7 +244,7 @@ pub(crate) fn encode_sample(buf: &mut [u8], kind: u8, flags: u8, id: u32, ticks:
 
 /// Why a payload could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// Shorter than its header or than a length inside it says.
     Truncated,
     /// Unknown kind byte.

@@ -26,6 +26,7 @@ use crate::telemetry::Shared;
 ///   delivered, so it counts as **dropped** (and in [`Stats::dropped_at_shutdown`]), not as
 ///   accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Records written to a ring.
     pub accepted: u64,

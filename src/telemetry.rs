@@ -26,6 +26,7 @@ use crate::StartError;
 
 /// Why [`Telemetry::flush`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FlushError {
     /// The instance is shut down (or its collector died): nothing more will be delivered.
     Stopped,
@@ -58,6 +59,7 @@ impl std::error::Error for FlushError {}
 
 /// Why [`Telemetry::shutdown`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ShutdownError {
     /// The collector did not finish within `shutdown_timeout`; it was left running detached.
     /// `stats()` shows what was delivered.

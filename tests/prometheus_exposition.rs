@@ -287,13 +287,11 @@ fn own_names_are_reserved_and_refused_series_exported() {
 #[test]
 fn own_totals_are_counters() {
     let mut s = snapshot(vec![]);
-    s.totals = tickwatch::monitoring::OwnTotals {
-        accepted: 10,
-        dropped: 2,
-        delivered: 9,
-        sink_errors: 1,
-        collector_cpu_secs: Some(0.25),
-    };
+    s.totals.accepted = 10;
+    s.totals.dropped = 2;
+    s.totals.delivered = 9;
+    s.totals.sink_errors = 1;
+    s.totals.collector_cpu_secs = Some(0.25);
     let text = render_prometheus_string(&s);
     let ex = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     for (name, value) in [

@@ -521,7 +521,7 @@ fn one_audit_record_per_decision_with_the_deciding_rule() {
         ("u", "write", "x/9", "allowed", "b-write", ""),
     ];
     for (u, ac, r, ..) in requests {
-        a.authorize_action(u, ac, r);
+        let _ = a.authorize_action(u, ac, r);
     }
     a.replace_policy(policy_a()).unwrap();
     assert!(a

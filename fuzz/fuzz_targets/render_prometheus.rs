@@ -98,15 +98,11 @@ fuzz_target!(|input: (Vec<Series>, u64)| {
             }
         })
         .collect();
-    let snapshot = Snapshot {
-        taken_at: Timestamp::from_unix_nanos(0),
-        uptime_secs: 0.0,
-        window_secs: 0.0,
-        series,
-        refused_series: input.1,
-        totals: Default::default(),
-        descriptions: Vec::new(),
-    };
+    let mut snapshot = Snapshot::empty(Timestamp::from_unix_nanos(0));
+    snapshot.uptime_secs = 0.0;
+    snapshot.window_secs = 0.0;
+    snapshot.series = series;
+    snapshot.refused_series = input.1;
     let mut out = String::new();
     let summary = PrometheusRenderer::new().render(&snapshot, &mut out);
     assert!(summary.series <= snapshot.series.len());

@@ -57,6 +57,7 @@ impl AlertmanagerConfig {
 
 /// Why an [`AlertmanagerSink`] could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AlertmanagerError {
     /// The URL is not `http://host[:port][/path]`: give the base URL of the Alertmanager
     /// (https needs a local proxy: the sink is built without TLS).

@@ -13,6 +13,7 @@ use super::Severity;
 
 /// Why a rule file could not be loaded.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LoadRulesError {
     /// Not a TOML rule document (syntax, unknown field, wrong type); the message gives the
     /// line and column.

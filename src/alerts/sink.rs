@@ -34,6 +34,7 @@ impl<S: AlertSink + ?Sized> AlertSink for Box<S> {
 
 /// Why a sink could not take a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AlertSinkError {
     /// The sink's queue is full (its receiver is slow or down): the notification was
     /// dropped. Raise the sink's queue capacity or check the receiver.

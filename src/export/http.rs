@@ -229,6 +229,7 @@ impl Drop for MetricsServer {
 
 /// Why [`MetricsEndpoint::serve`] failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ServeError {
     /// The address could not be bound: pick a free port (or port 0) and an address of
     /// this machine.
@@ -268,6 +269,7 @@ impl std::error::Error for ServeError {
 
 /// Why stopping a [`MetricsServer`] did not end cleanly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StopError {
     /// The server thread did not finish within the timeout and was left detached: a
     /// source closure is probably blocked; make it return promptly.

@@ -2,7 +2,12 @@
 
 use std::fmt;
 
-/// How severe an event is. Ordered: `Trace < Debug < Info < Warn < Error`.
+/// How severe an event is. Ordered by severity: `Trace < Debug < Info < Warn < Error`, so
+/// `level >= Level::Warn` means "Warn or worse".
+///
+/// Note for code coming from `log` or `tracing`: their `Level` types order the other way
+/// (`tracing::Level::ERROR < tracing::Level::TRACE`, by verbosity), so a comparison copied
+/// from there must be reversed.
 ///
 /// An instance drops events below its configured level before they are encoded
 /// ([`crate::TelemetryBuilder::level`]); that is filtering, not loss, and is not counted.

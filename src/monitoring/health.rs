@@ -158,6 +158,7 @@ pub struct ComponentHealth {
 
 /// The answer of [`Health::get_system_health`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct HealthStatus {
     /// The worst of `components`; `Healthy` if there are none.
     pub status: Status,
@@ -209,6 +210,7 @@ impl Staleness {
 
 /// Why [`Health::register_check`] or [`Health::register_pushed`] refused a component.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegisterHealthError {
     /// A component with this name is already registered: pick another name, or
     /// [`Health::unregister`] the old one first.

@@ -76,6 +76,7 @@ pub use health::{
     HealthHandle, HealthStatus, RegisterHealthError, ResourceThresholds, RingInput, RingPolicy,
     SinkHealth, SinkPolicy, Staleness, Status, PENDING,
 };
+#[cfg(any(test, fuzzing))]
 pub(crate) use resources::parse_proc_texts;
 pub use resources::{
     PipelineCounters, ResourceSample, ResourceSampler, SampleError, DEFAULT_CLOCK_TICKS_PER_SEC,

@@ -67,6 +67,7 @@ use crate::Timestamp;
 
 /// Runs every parser on `text` and returns how many accepted it; for the fuzz target
 /// (through `tickwatch::__fuzz`). Must never panic.
+#[cfg(any(test, fuzzing))]
 pub(crate) fn parse_proc_texts(text: &str) -> usize {
     usize::from(procfs::parse_stat(text).is_ok())
         + usize::from(procfs::parse_status(text).is_ok())
@@ -220,6 +221,7 @@ impl ResourceSample {
 
 /// Why [`ResourceSampler::sample`] failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SampleError {
     /// A procfs file could not be read: not Linux, `/proc` not mounted (some containers),
     /// or not readable. Mount procfs, or leave resource sampling off on this system.

@@ -16,6 +16,7 @@ use crate::Timestamp;
 
 /// Every aggregated series at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// When the snapshot was taken (wall clock).
     pub taken_at: Timestamp,
@@ -47,6 +48,7 @@ pub struct Snapshot {
 
 /// tickwatch's own cumulative counters at a snapshot's instant (see [`crate::Stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OwnTotals {
     /// [`Stats::accepted`](crate::Stats::accepted).
     pub accepted: u64,

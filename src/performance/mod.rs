@@ -194,6 +194,7 @@ impl Resource {
 
 /// Times a scope; records into its [`Latency`] on drop. See [`Latency::start`].
 #[must_use = "the timer records when dropped; binding it to `_` drops it at once"]
+#[derive(Debug)]
 pub struct LatencyTimer<'a> {
     latency: &'a Latency,
     start: u64,

@@ -137,6 +137,7 @@ impl SeriesInfo {
 
 /// Why a `try_*` registration failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegisterError {
     /// The name (or a tag key) is empty: give it a name.
     EmptyName,

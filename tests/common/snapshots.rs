@@ -101,21 +101,17 @@ pub fn latency(
 
 /// A snapshot after the first rollover (1 s window).
 pub fn snapshot(series: Vec<SeriesSnapshot>) -> Snapshot {
-    Snapshot {
-        taken_at: t(0),
-        uptime_secs: 10.0,
-        window_secs: 1.0,
-        series,
-        refused_series: 0,
-        totals: Default::default(),
-        descriptions: Vec::new(),
-    }
+    let mut s = Snapshot::empty(t(0));
+    s.uptime_secs = 10.0;
+    s.window_secs = 1.0;
+    s.series = series;
+    s.refused_series = 0;
+    s
 }
 
 /// A snapshot before the first rollover.
 pub fn early_snapshot(series: Vec<SeriesSnapshot>) -> Snapshot {
-    Snapshot {
-        window_secs: 0.0,
-        ..snapshot(series)
-    }
+    let mut s = snapshot(series);
+    s.window_secs = 0.0;
+    s
 }

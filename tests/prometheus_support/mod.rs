@@ -103,15 +103,12 @@ pub fn latency(
 }
 
 pub fn snapshot(series: Vec<SeriesSnapshot>) -> Snapshot {
-    Snapshot {
-        taken_at: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
-        uptime_secs: 10.0,
-        window_secs: 1.0,
-        series,
-        refused_series: 0,
-        totals: Default::default(),
-        descriptions: Vec::new(),
-    }
+    let mut s = Snapshot::empty(Timestamp::from_unix_nanos(1_700_000_000_000_000_000));
+    s.uptime_secs = 10.0;
+    s.window_secs = 1.0;
+    s.series = series;
+    s.refused_series = 0;
+    s
 }
 
 /// One parsed sample: name, labels (unescaped, in output order) and value.

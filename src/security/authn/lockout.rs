@@ -58,6 +58,7 @@ impl Default for LockoutPolicy {
 
 /// A [`LockoutPolicy`] that cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LockoutPolicyError {
     /// `threshold` must be 1 or more, and no more than `hard_limit`.
     Threshold(u32),

@@ -146,6 +146,7 @@ impl AuthConfig {
 
 /// An [`AuthConfig`] that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthConfigError {
     /// The argon2 parameters are refused.
     Password(PasswordConfigError),

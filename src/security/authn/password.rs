@@ -96,6 +96,7 @@ impl PasswordConfig {
 
 /// A [`PasswordConfig`] that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PasswordConfigError {
     /// Below m = 19456 KiB, t = 2, p = 1: raise them, or set `insecure_for_tests` in tests.
     BelowOwaspMinimum(Argon2Params),
@@ -121,6 +122,7 @@ impl std::error::Error for PasswordConfigError {}
 
 /// Hashing a new password failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HashError {
     /// Longer than [`MAX_PASSWORD_LEN`] bytes: use a shorter password.
     TooLong {
@@ -155,6 +157,7 @@ impl std::error::Error for HashError {}
 
 /// A stored PHC string that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PhcError {
     /// Not a PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`): re-hash the password.
     Malformed(String),

@@ -79,6 +79,7 @@ pub struct SessionInfo {
 
 /// Opening a session failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The OS gave no randomness for the token: check `getrandom` on this platform.
     Rng(String),

@@ -45,6 +45,7 @@ pub fn hmac(alg: TotpAlgorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
 
 /// A TOTP secret cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TotpSecretError {
     /// Not RFC 4648 base32 (A-Z, 2-7, optional `=` padding): re-copy the secret.
     Base32 {

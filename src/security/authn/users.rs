@@ -30,6 +30,7 @@ pub const MAX_ROLES: usize = 64;
 
 /// A username that cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UsernameError {
     /// Empty: give a name.
     Empty,
@@ -100,6 +101,7 @@ impl UserEntry {
 
 /// Adding a user failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddUserError {
     /// The username is unusable.
     Username(UsernameError),
@@ -126,6 +128,7 @@ impl std::error::Error for AddUserError {}
 
 /// Changing a password failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SetPasswordError {
     /// No such user: check the name, or add the user.
     UnknownUser,
@@ -146,6 +149,7 @@ impl std::error::Error for SetPasswordError {}
 
 /// What is wrong with one entry of a user file.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EntryError {
     /// The username is unusable.
     Username(UsernameError),
@@ -173,6 +177,7 @@ impl fmt::Display for EntryError {
 
 /// Loading or saving a user file failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UserFileError {
     /// Not valid TOML/JSON of the expected shape (`users = [...]`): fix the syntax as the
     /// message says.

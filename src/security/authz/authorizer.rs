@@ -86,8 +86,10 @@ pub enum Reason {
     NoAuthorizer,
 }
 
-/// The result of [`Authorizer::authorize_action`].
+/// The result of [`Authorizer::authorize_action`]: a decision that is dropped unread is
+/// almost certainly a bug (the action goes ahead unchecked), hence `#[must_use]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an authorization decision that is not checked authorizes nothing"]
 pub struct AuthzResult {
     /// Allowed or denied.
     pub decision: Decision,

@@ -32,6 +32,7 @@ pub struct ResourcePattern {
 
 /// Why a resource pattern was refused; each variant says how to write it instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PatternError {
     /// The pattern is empty: write at least one segment, e.g. `orders/*` or `**`.
     Empty,

@@ -164,6 +164,7 @@ pub enum PolicyFormat {
 
 /// Why a policy is invalid; each variant names the bad entry and says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// A role, user or permission id is empty (`entry` says which, e.g. `roles[3].name`):
     /// give it a name.
@@ -297,6 +298,7 @@ impl std::error::Error for PolicyError {
 
 /// Why a policy could not be loaded from text.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LoadPolicyError {
     /// The text is not a TOML policy document (syntax, unknown field, wrong type); the
     /// message gives the line and column.

@@ -160,6 +160,17 @@ pub struct EncryptedLogReader<'r, R> {
     done: bool,
 }
 
+impl<R> std::fmt::Debug for EncryptedLogReader<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key ring shows no key material in its own Debug; the input is opaque.
+        f.debug_struct("EncryptedLogReader")
+            .field("offset", &self.offset)
+            .field("frame", &self.frame)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'r, R: Read> EncryptedLogReader<'r, R> {
     /// Reads frames from `input` (wrap a file in a `BufReader`).
     pub fn new(input: R, ring: &'r KeyRing) -> Self {
