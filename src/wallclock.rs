@@ -1,7 +1,8 @@
-//! Injectable wall-clock time, shared by the parts that measure ages and windows in
-//! [`Timestamp`]s: the alert manager (deduplication, token buckets, auto-resolve) and the
-//! health registry (staleness). Tests move a [`ManualClock`] instead of sleeping. (The rule
-//! engine needs no clock: the collector's tick passes `now`.)
+//! Injectable wall-clock time, the crate's one clock abstraction: the alert manager
+//! (deduplication, token buckets, auto-resolve), the health registry (staleness) and
+//! authentication (lockout delays, TOTP steps, session expiry) all read a [`WallClock`].
+//! Tests move one [`ManualClock`] instead of sleeping. (The rule engine needs no clock: the
+//! collector's tick passes `now`.)
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
@@ -12,6 +13,12 @@ use crate::Timestamp;
 pub trait WallClock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// Whole seconds since the Unix epoch: the unit of authentication's deadlines (lockout,
+    /// TOTP steps, session expiry).
+    fn unix_secs(&self) -> u64 {
+        self.now().unix_nanos() / 1_000_000_000
+    }
 }
 
 /// The system's wall clock; a clock before 1970 reads as the epoch.
@@ -47,6 +54,18 @@ impl ManualClock {
         ManualClock {
             nanos: AtomicU64::new(at.unix_nanos()),
         }
+    }
+
+    /// A clock reading `secs` whole seconds after the Unix epoch.
+    pub fn from_unix_secs(secs: u64) -> Self {
+        ManualClock::new(Timestamp::from_unix_nanos(
+            secs.saturating_mul(1_000_000_000),
+        ))
+    }
+
+    /// Moves the time forward by `secs` whole seconds (saturating).
+    pub fn advance_secs(&self, secs: u64) {
+        self.advance(Duration::from_secs(secs));
     }
 
     /// Sets the time.

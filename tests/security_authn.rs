@@ -142,7 +142,7 @@ fn base32_rfc4648_vectors_and_errors() {
 }
 
 fn setup(config: AuthConfig) -> (Arc<ManualClock>, Authenticator) {
-    let clock = Arc::new(ManualClock::new(T0));
+    let clock = Arc::new(ManualClock::from_unix_secs(T0));
     let auth = Authenticator::new(config, clock.clone(), None).unwrap();
     (clock, auth)
 }
@@ -165,7 +165,7 @@ fn totp_replay_within_its_window_is_rejected() {
     ));
     assert_eq!(auth.authenticate_user(&creds), AuthResult::Denied);
     // Still inside the window (next step accepts T-1): still a replay.
-    clock.advance(30);
+    clock.advance_secs(30);
     assert_eq!(auth.authenticate_user(&creds), AuthResult::Denied);
     // The previous step's code is older than the used step: rejected too.
     let old = secret().code_at(T0 - 30);
@@ -174,7 +174,7 @@ fn totp_replay_within_its_window_is_rejected() {
         AuthResult::Denied
     );
     // A fresh step's code is accepted once.
-    let fresh = secret().code_at(clock.now());
+    let fresh = secret().code_at(clock.unix_secs());
     assert!(matches!(
         auth.authenticate_user(&Credentials::new("bob", "pw-bob").with_totp(&fresh)),
         AuthResult::Authenticated { .. }
@@ -270,7 +270,7 @@ fn lockout_grows_and_success_resets() {
                 "round {round}"
             );
         }
-        let until = clock.now() + expected_delay;
+        let until = clock.unix_secs() + expected_delay;
         // Locked: even the right password is not checked.
         let before = auth.argon2_verifications();
         assert_eq!(
@@ -278,12 +278,12 @@ fn lockout_grows_and_success_resets() {
             AuthResult::LockedOut { until }
         );
         assert_eq!(auth.argon2_verifications(), before);
-        clock.advance(expected_delay - 1);
+        clock.advance_secs(expected_delay - 1);
         assert_eq!(
             auth.authenticate_user(&good),
             AuthResult::LockedOut { until }
         );
-        clock.advance(1);
+        clock.advance_secs(1);
         expected_delay *= 2;
     }
     assert_eq!(auth.consecutive_failures("carol"), 20);
@@ -298,7 +298,7 @@ fn lockout_grows_and_success_resets() {
     assert_eq!(
         auth.authenticate_user(&good),
         AuthResult::LockedOut {
-            until: clock.now() + 60
+            until: clock.unix_secs() + 60
         }
     );
 }
@@ -320,10 +320,10 @@ fn lockout_delay_is_capped_and_hard_limit_is_100() {
     let (clock, auth) = setup(AuthConfig::insecure_for_tests());
     for _ in 0..100 {
         let _ = auth.authenticate_user(&Credentials::new("ghost", "x"));
-        clock.advance(4000);
+        clock.advance_secs(4000);
     }
     assert_eq!(auth.consecutive_failures("ghost"), 100);
-    clock.advance(1_000_000);
+    clock.advance_secs(1_000_000);
     assert_eq!(
         auth.authenticate_user(&Credentials::new("ghost", "x")),
         AuthResult::LockedOut { until: u64::MAX }
@@ -411,20 +411,20 @@ fn sessions_expire_idle_out_and_revoke() {
     };
     let s = login();
     assert_eq!(s.token.as_str().len(), 43);
-    assert_eq!(s.expires_at, clock.now() + 1000);
+    assert_eq!(s.expires_at, clock.unix_secs() + 1000);
     // Idle refresh keeps it alive up to the absolute limit.
     for _ in 0..9 {
-        clock.advance(99);
+        clock.advance_secs(99);
         let info = auth.lookup_session(s.token.as_str()).unwrap();
         assert_eq!(info.roles, ["trader"]);
     }
-    clock.advance(99); // 990 s idle-fresh, but absolute expiry at 1000
+    clock.advance_secs(99); // 990 s idle-fresh, but absolute expiry at 1000
     assert!(auth.lookup_session(s.token.as_str()).is_some());
-    clock.advance(10);
+    clock.advance_secs(10);
     assert!(auth.lookup_session(s.token.as_str()).is_none());
 
     let s2 = login();
-    clock.advance(100);
+    clock.advance_secs(100);
     assert!(auth.lookup_session(s2.token.as_str()).is_none(), "idle out");
 
     let s3 = login();
@@ -460,7 +460,7 @@ fn user_file_round_trips_through_toml_and_json() {
         let a = Authenticator::with_users(
             AuthConfig::insecure_for_tests(),
             store,
-            Arc::new(ManualClock::new(T0)),
+            Arc::new(ManualClock::from_unix_secs(T0)),
             None,
         )
         .unwrap();
@@ -646,7 +646,7 @@ fn owasp_parameters_end_to_end() {
 fn one_audit_record_per_attempt_without_secrets() {
     let mem = MemorySink::new();
     let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
+    let clock = Arc::new(ManualClock::from_unix_secs(T0));
     let auth = Authenticator::new(
         AuthConfig::insecure_for_tests(),
         clock.clone(),
@@ -762,7 +762,7 @@ fn revoke_leaves_one_audit_record() {
     let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
     let auth = Authenticator::new(
         AuthConfig::insecure_for_tests(),
-        Arc::new(ManualClock::new(T0)),
+        Arc::new(ManualClock::from_unix_secs(T0)),
         Some(tw.audit_log()),
     )
     .unwrap();
@@ -842,7 +842,7 @@ fn concurrent_guesses_stop_at_the_lock_threshold() {
     assert_eq!(
         auth.authenticate_user(&Credentials::new("gina", "right")),
         AuthResult::LockedOut {
-            until: clock.now() + 60
+            until: clock.unix_secs() + 60
         }
     );
 }
@@ -859,7 +859,7 @@ fn concurrent_guesses_never_pass_the_hard_limit() {
     for i in 0..9 {
         let r = auth.authenticate_user(&Credentials::new("hank", "wrong"));
         assert_eq!(r, AuthResult::Denied, "guess {i}");
-        clock.advance(3600); // past the lock after the 5th
+        clock.advance_secs(3600); // past the lock after the 5th
     }
     assert_eq!(auth.consecutive_failures("hank"), 9);
     let v0 = auth.argon2_verifications();
@@ -919,7 +919,7 @@ fn a_right_password_waiting_for_its_code_is_not_a_failure() {
         );
     }
     assert_eq!(auth.consecutive_failures("jo"), 0);
-    let code = secret().code_at(clock.now());
+    let code = secret().code_at(clock.unix_secs());
     assert!(matches!(
         auth.authenticate_user(&Credentials::new("jo", "right").with_totp(&code)),
         AuthResult::Authenticated { .. }

@@ -7,7 +7,7 @@
 //! * [`users`]: the in-memory store, loaded from and saved to TOML/JSON.
 //! * [`lockout`]: failures per account name, growing locks, NIST's 100-failure ceiling.
 //! * [`session`]: random 256-bit tokens with absolute and idle timeouts.
-//! * [`clock`]: the injectable time source.
+//! * Time comes from the crate's one [`WallClock`] (a [`ManualClock`] in tests).
 //!
 //! An unknown user costs one argon2 verification (against a dummy hash) and is answered
 //! [`AuthResult::Denied`], exactly like a wrong password.
@@ -16,7 +16,7 @@
 //! use std::sync::Arc;
 //! use tickwatch::security::authn::*;
 //!
-//! let clock = Arc::new(ManualClock::new(1_700_000_000));
+//! let clock = Arc::new(ManualClock::from_unix_secs(1_700_000_000));
 //! let auth = Authenticator::new(AuthConfig::insecure_for_tests(), clock.clone(), None).unwrap();
 //! auth.users().add_user("alice", "correct horse", &["trader"], None).unwrap();
 //! let ok = auth.authenticate_user(&Credentials::new("alice", "correct horse"));
@@ -28,7 +28,6 @@
 //! ));
 //! ```
 
-pub mod clock;
 mod global;
 pub mod lockout;
 pub mod password;
@@ -36,7 +35,7 @@ pub mod session;
 pub mod totp;
 pub mod users;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::wallclock::{ManualClock, SystemClock, WallClock};
 pub use global::{authenticate_global, global, install_global};
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, MAX_TRACKED_NAMES, NIST_MAX_CONSECUTIVE_FAILURES,
@@ -178,7 +177,7 @@ pub struct Authenticator {
     lockout: Lockout,
     sessions: SessionStore,
     mfa_roles: Vec<String>,
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn WallClock>,
     audit: Option<AuditLog>,
 }
 
@@ -211,7 +210,7 @@ impl Authenticator {
     /// An authenticator with an empty user store (fill it with [`Authenticator::users`]).
     pub fn new(
         config: AuthConfig,
-        clock: Arc<dyn Clock>,
+        clock: Arc<dyn WallClock>,
         audit: Option<AuditLog>,
     ) -> Result<Self, AuthConfigError> {
         let hasher = PasswordHasher::new(config.password).map_err(AuthConfigError::Password)?;
@@ -223,7 +222,7 @@ impl Authenticator {
     pub fn with_users(
         config: AuthConfig,
         users: UserStore,
-        clock: Arc<dyn Clock>,
+        clock: Arc<dyn WallClock>,
         audit: Option<AuditLog>,
     ) -> Result<Self, AuthConfigError> {
         config
@@ -305,7 +304,7 @@ impl Authenticator {
         if users::check_username(name).is_err() {
             return deny("input_bounds", "bad_username");
         }
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let locked = |until: u64| Outcome {
             result: AuthResult::LockedOut { until },
             rule: "lockout",

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::clock::Clock;
+use crate::wallclock::WallClock;
 
 /// Session lifetimes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl std::error::Error for SessionError {}
 /// Live sessions, keyed by SHA-256 of their token. Thread-safe.
 pub struct SessionStore {
     config: SessionConfig,
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn WallClock>,
     map: Mutex<HashMap<[u8; 32], SessionInfo>>,
 }
 
@@ -117,7 +117,7 @@ fn key(token: &str) -> [u8; 32] {
 
 impl SessionStore {
     /// An empty store.
-    pub fn new(config: SessionConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(config: SessionConfig, clock: Arc<dyn WallClock>) -> Self {
         SessionStore {
             config,
             clock,
@@ -130,7 +130,7 @@ impl SessionStore {
         let mut raw = Zeroizing::new([0u8; 32]);
         getrandom::getrandom(raw.as_mut()).map_err(|e| SessionError::Rng(e.to_string()))?;
         let token = Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*raw));
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let info = SessionInfo {
             user: user.to_owned(),
             roles: roles.to_vec(),
@@ -158,7 +158,7 @@ impl SessionStore {
     /// forgotten) once it has expired or idled out.
     pub fn lookup(&self, token: &str) -> Option<SessionInfo> {
         let k = key(token);
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let mut map = self.map.lock();
         let s = map.get_mut(&k)?;
         if !Self::live(s, now, self.config.idle_timeout_secs) {
