@@ -51,8 +51,8 @@ mod keyring;
 mod nonce;
 mod plaintext;
 mod published;
-#[doc(hidden)]
-pub mod raw;
+#[cfg(test)]
+mod raw;
 
 pub use at_rest::{
     read_encrypted_log, EncryptedJsonLinesSink, EncryptedLogReader, LOG_AAD, MAX_FRAME_LEN,
