@@ -74,16 +74,21 @@ mod imp {
             unsafe { self.ptr.as_ptr().add(off / 8).write(value.to_le()) }
         }
 
-        /// The bytes `[off, off + len)`.
+        /// A view of the bytes `[off, off + len)`.
         ///
         /// # Safety
         /// The range is in bounds, was published by the producer (inside `[head, tail)` as seen
-        /// with acquire ordering) and stays unwritten until the consumer releases it.
+        /// with acquire ordering) and stays unwritten while the view is read ([`bytes`]),
+        /// that is until the consumer releases it.
         #[inline(always)]
-        pub(crate) unsafe fn read(&self, off: usize, len: usize) -> &[u8] {
+        pub(crate) unsafe fn read(&self, off: usize, len: usize) -> View<'_> {
             debug_assert!(off + len <= self.words * 8);
-            // SAFETY: in bounds and not concurrently written, by the caller's contract.
-            unsafe { std::slice::from_raw_parts((self.ptr.as_ptr() as *const u8).add(off), len) }
+            View {
+                // SAFETY: `off <= capacity` by the caller's contract: in (or one past) the block.
+                ptr: unsafe { (self.ptr.as_ptr() as *const u8).add(off) },
+                len,
+                _ring: std::marker::PhantomData,
+            }
         }
     }
 
@@ -95,13 +100,30 @@ mod imp {
         }
     }
 
-    /// What a read hands out: a borrowed view of the ring memory.
-    pub(crate) type View<'a> = &'a [u8];
+    /// What a read hands out: a pointer and a length into the ring memory, not a reference.
+    ///
+    /// Why not `&[u8]`: a chunk holding a reference would keep it alive (and, passed by value
+    /// to `drop`, protected) while its `Drop` releases the space to the producer, who may then
+    /// write those bytes; Miri's Stacked Borrows reports exactly that as undefined behaviour.
+    /// A raw view is turned into a slice only for the duration of a borrow of the chunk.
+    pub(crate) struct View<'a> {
+        ptr: *const u8,
+        len: usize,
+        _ring: std::marker::PhantomData<&'a [u8]>,
+    }
 
-    /// The bytes of a view.
+    impl View<'_> {
+        pub(crate) fn len(&self) -> usize {
+            self.len
+        }
+    }
+
+    /// The bytes of a view, for as long as the view is borrowed.
     #[inline(always)]
     pub(crate) fn bytes<'b>(v: &'b View<'_>) -> &'b [u8] {
-        v
+        // SAFETY: `Storage::read`'s contract: in bounds, published and unwritten until the
+        // chunk owning `v` releases the space, which it cannot do while `v` is borrowed.
+        unsafe { std::slice::from_raw_parts(v.ptr, v.len) }
     }
 }
 
