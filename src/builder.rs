@@ -4,13 +4,13 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::alerts::RuleError;
-use crate::clock::Clock;
 use crate::logging::Level;
 use crate::monitoring::setup::MonitorSetup;
 use crate::monitoring::tick::CollectorTask;
 use crate::monitoring::RegisterHealthError;
 use crate::record;
 use crate::sink::Sink;
+use crate::time::Clock;
 use crate::Telemetry;
 
 /// What a thread does when its ring is full.

@@ -40,13 +40,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, Conversion};
 use crate::lane::CollectorLane;
 use crate::logging::{refresh_callsites, Level};
 use crate::monitoring::tick::{CollectorTask, Schedule, TickContext};
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
 use crate::telemetry::{Shared, STOPPED};
+use crate::time::{Clock, Conversion};
 use crate::Timestamp;
 
 /// A pass that moved fewer records than this (from rings at most a quarter full) is a small
@@ -461,7 +461,7 @@ impl Collector {
             .and_then(|f| f.get(8..16))
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
         {
-            let age = crate::clock::now_ticks().saturating_sub(u64::from_le_bytes(t));
+            let age = crate::time::now_ticks().saturating_sub(u64::from_le_bytes(t));
             shared
                 .progress
                 .max_lag_ns
@@ -516,13 +516,13 @@ impl Collector {
         let batch = Batch {
             frames,
             dropped: notice,
-            dropped_at: Timestamp::from_unix_nanos(conv.unix_nanos(crate::clock::now_ticks())),
+            dropped_at: Timestamp::from_unix_nanos(conv.unix_nanos(crate::time::now_ticks())),
             tables,
             clock: *conv,
             thread: &lane.thread,
             len: count,
         };
-        let t0 = crate::clock::now_ticks();
+        let t0 = crate::time::now_ticks();
         for (i, sink) in sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
                 Ok(Ok(())) => {}
@@ -532,7 +532,7 @@ impl Collector {
                 }
             }
         }
-        let spent = conv.ticks_to_nanos(crate::clock::now_ticks().saturating_sub(t0));
+        let spent = conv.ticks_to_nanos(crate::time::now_ticks().saturating_sub(t0));
         shared.progress.sink_ns.fetch_add(spent, Relaxed);
         if pending_flush.since.is_none() {
             pending_flush.since = Some(Instant::now());

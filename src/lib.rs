@@ -81,8 +81,6 @@
 pub mod alerts;
 mod audit;
 mod builder;
-mod clock;
-pub use clock::{clock_info, ClockInfo};
 mod collector;
 pub mod export;
 mod fxhash;
@@ -97,8 +95,7 @@ pub mod security;
 pub mod sink;
 mod stats;
 mod telemetry;
-mod timestamp;
-mod wallclock;
+mod time;
 
 pub use audit::{Audit, AuditLog};
 pub use builder::{
@@ -116,8 +113,9 @@ pub use security::crypto::{
 };
 pub use stats::{Stats, ThreadStats};
 pub use telemetry::{FlushError, ShutdownError, Telemetry};
-pub use timestamp::{ParseTimestampError, Timestamp};
-pub use wallclock::{ManualClock, SystemClock, WallClock};
+pub use time::{
+    clock_info, ClockInfo, ManualClock, ParseTimestampError, SystemClock, Timestamp, WallClock,
+};
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -293,7 +291,7 @@ pub fn get_system_health() -> monitoring::HealthStatus {
     match GLOBAL.get() {
         Some(tw) => tw.get_system_health(),
         None => {
-            let now = Timestamp::from_unix_nanos(clock::unix_now_ns());
+            let now = Timestamp::from_unix_nanos(time::unix_now_ns());
             monitoring::HealthStatus {
                 status: monitoring::Status::Unhealthy,
                 components: vec![monitoring::ComponentHealth {
@@ -379,7 +377,7 @@ macro_rules! event {
 pub mod __private {
     use super::Telemetry;
 
-    pub use crate::clock::seam::*;
+    pub use crate::time::seam::*;
 
     /// The global `event!` with no instance installed.
     pub fn count_call_without_instance() {

@@ -9,7 +9,7 @@
 //! | 1 | flags (`FLAG_*`) |
 //! | 2..4 | `aux`: field count (static events), level (dynamic events), else 0 |
 //! | 4..8 | `id`: series id (samples) or call-site id (static events), else 0 |
-//! | 8..16 | tick reading taken on the calling thread ([`crate::clock`]) |
+//! | 8..16 | tick reading taken on the calling thread ([`crate::time`]) |
 //!
 //! then the body:
 //!

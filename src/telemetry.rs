@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::audit::Audit;
 pub(crate) use crate::builder::{Backpressure, Config, TelemetryBuilder};
-use crate::clock::now_ticks;
 use crate::collector;
 use crate::lane::{self, CollectorLane, LaneShared};
 use crate::logging::{Callsite, Event, FieldRef, Level};
@@ -22,6 +21,7 @@ use crate::performance::{Counter, Latency, Metric, RegisterError, Registry, Reso
 use crate::record::{self, kind, Writer, SAMPLE_LEN};
 use crate::sink::Sink;
 use crate::stats::Stats;
+use crate::time::now_ticks;
 use crate::StartError;
 
 /// Why [`Telemetry::flush`] failed.

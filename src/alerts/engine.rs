@@ -16,7 +16,7 @@ use super::alert::{ActiveAlert, AlertState};
 use super::rules::{instance_labels, Expr, GaugeStat, Horizon, LatencyStat, Rule, RuleError};
 use super::{AlertId, AlertSource, Notification, Transition};
 use crate::monitoring::{SeriesSnapshot, SeriesValue, Snapshot};
-use crate::wallclock::elapsed;
+use crate::time::elapsed;
 use crate::Timestamp;
 
 /// Default cap on pending plus firing instances across all rules.

@@ -16,7 +16,7 @@ use super::{
     Severity, Transition,
 };
 use crate::performance::MAX_NAME_LEN;
-use crate::wallclock::{elapsed, WallClock};
+use crate::time::{elapsed, WallClock};
 use crate::Timestamp;
 
 /// The manager's limits.

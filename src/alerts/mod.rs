@@ -35,7 +35,7 @@ mod rule_file;
 mod rules;
 mod sink;
 
-pub use crate::wallclock::{ManualClock, SystemClock, WallClock};
+pub use crate::time::{ManualClock, SystemClock, WallClock};
 pub use alert::{
     ActiveAlert, Alert, AlertResponse, AlertState, Refusal, MAX_LABELS, MAX_MESSAGE_LEN,
 };

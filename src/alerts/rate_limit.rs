@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use crate::wallclock::elapsed;
+use crate::time::elapsed;
 use crate::Timestamp;
 
 /// A token bucket: up to `burst` alerts at once, then one more every `refill_every`.

@@ -18,10 +18,10 @@ use super::{
     Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, OwnTotals, Percentiles,
     SeriesSnapshot, SeriesValue, Snapshot,
 };
-use crate::clock::Conversion;
 use crate::performance::SeriesKind;
 use crate::record::{kind, FLAG_TICKS};
 use crate::telemetry::Shared;
+use crate::time::Conversion;
 use crate::Timestamp;
 
 /// Last, min, max, sum and count of the samples folded in so far.

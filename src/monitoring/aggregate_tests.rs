@@ -172,7 +172,7 @@ fn bucket_lookup_agrees_with_a_linear_search() {
 fn folded_latencies_wait_for_the_batch_end_but_never_miss_a_snapshot_or_window() {
     let t0 = Instant::now();
     let mut a = agg(t0);
-    let conv = crate::clock::Clock::global().conversion();
+    let conv = crate::time::Clock::global().conversion();
     a.fold(kind::LATENCY, 0, 0, 0, 700, &conv);
     a.fold(kind::LATENCY, 0, 0, 0, 900, &conv);
     // Not yet recorded, but `values` (every snapshot) records pending samples first.

@@ -44,7 +44,7 @@
 
 mod components;
 
-use crate::wallclock::{SystemClock, WallClock};
+use crate::time::{SystemClock, WallClock};
 pub use components::{
     Bound, CollectorInput, CollectorPolicy, CostBudget, ResourceThresholds, RingInput, RingPolicy,
     SinkHealth, SinkPolicy,

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use super::aggregate::{assemble, Aggregator};
 use super::Snapshot;
-use crate::clock::{now_ticks, Clock};
 use crate::performance::{SeriesKind, OWN_PREFIX};
 use crate::telemetry::Shared;
+use crate::time::{now_ticks, Clock};
 use crate::Timestamp;
 
 /// A job the collector runs at most every `monitor_tick` (see

@@ -57,9 +57,9 @@ pub use series::{
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::now_ticks;
 use crate::record::{kind, FLAG_TICKS};
 use crate::telemetry::Shared;
+use crate::time::now_ticks;
 
 macro_rules! handle {
     ($(#[$doc:meta])* $name:ident) => {

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use crate::audit::Audit;
-use crate::clock::Conversion;
 use crate::lane::ThreadInfo;
 use crate::logging::{Callsite, FieldRef, Level};
 use crate::performance::{SeriesInfo, SeriesKind};
 use crate::record::{self, Raw, FLAG_TICKS, FLAG_TRUNCATED};
 use crate::ring::Frames;
 use crate::sink::Record;
+use crate::time::Conversion;
 use crate::Timestamp;
 
 /// The collector's id -> metadata tables.

@@ -35,7 +35,7 @@ pub mod session;
 pub mod totp;
 pub mod users;
 
-pub use crate::wallclock::{ManualClock, SystemClock, WallClock};
+pub use crate::time::{ManualClock, SystemClock, WallClock};
 pub use global::{authenticate_global, global, install_global};
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, MAX_TRACKED_NAMES, NIST_MAX_CONSECUTIVE_FAILURES,

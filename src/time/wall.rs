@@ -29,7 +29,7 @@ impl WallClock for SystemClock {
     fn now(&self) -> Timestamp {
         // Under Miri (no real-time clock when isolated) a fixed epoch moved by the monotonic
         // clock; see `clock::unix_now_ns`.
-        Timestamp::from_unix_nanos(crate::clock::unix_now_ns())
+        Timestamp::from_unix_nanos(crate::time::unix_now_ns())
     }
 }
 

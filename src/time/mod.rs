@@ -1,0 +1,19 @@
+//! Time, in one place: the tick counter the hot path reads and its conversion to wall time
+//! (`ticks`), the injectable wall clocks that alerts, authentication and health read
+//! (`wall`: [`WallClock`], [`SystemClock`], [`ManualClock`]), and the [`Timestamp`] every
+//! record and report carries.
+//!
+//! Two clocks, on purpose: ticks are what a hot-path call can afford (one `rdtsc`), converted
+//! to Unix nanoseconds off the hot path; a [`WallClock`] is what rules, lockouts and
+//! sessions ask "what time is it" of, and what tests replace with a [`ManualClock`].
+
+mod ticks;
+mod timestamp;
+mod wall;
+
+pub(crate) use ticks::seam;
+pub use ticks::{clock_info, ClockInfo};
+pub(crate) use ticks::{now_ticks, unix_now_ns, Clock, Conversion};
+pub use timestamp::{ParseTimestampError, Timestamp};
+pub(crate) use wall::elapsed;
+pub use wall::{ManualClock, SystemClock, WallClock};
