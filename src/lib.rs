@@ -83,7 +83,7 @@ mod audit;
 mod builder;
 mod collector;
 pub mod export;
-mod fxhash;
+mod hash;
 mod lane;
 pub mod logging;
 pub mod monitoring;

@@ -6,8 +6,8 @@
 //! (5 minutes by default), so the sender re-posts every firing alert each `resend_interval`
 //! (as Prometheus does); the rule engine still emits one notification per transition.
 
+use crate::hash::KeyedMap;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -216,7 +216,7 @@ impl AlertmanagerSink {
             config,
             counters: counters.clone(),
             stop: stop.clone(),
-            firing: HashMap::new(),
+            firing: KeyedMap::default(),
         };
         let handle = std::thread::Builder::new()
             .name("tickwatch-alertmanager".into())
@@ -322,7 +322,7 @@ struct Sender {
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     /// Firing alerts by identity (name and labels), as last posted, for re-posting.
-    firing: HashMap<(String, Vec<(String, String)>), Value>,
+    firing: KeyedMap<(String, Vec<(String, String)>), Value>,
 }
 
 impl Sender {

@@ -7,10 +7,9 @@
 
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
-use crate::fxhash::FxHasher;
+use crate::hash::{fast_hasher, FastMap};
 
 use super::alert::{ActiveAlert, AlertState};
 use super::rules::{instance_labels, Expr, GaugeStat, Horizon, LatencyStat, Rule, RuleError};
@@ -62,7 +61,7 @@ pub struct EngineStats {
 pub struct RuleEngine {
     rules: Vec<Compiled>,
     /// Series name -> index into `groups`; names no rule reads are not indexed.
-    names: HashMap<String, usize, BuildHasherDefault<FxHasher>>,
+    names: FastMap<String, usize>,
     /// Per distinct series name: the indices of the snapshot's series with that name
     /// (rebuilt each evaluation, buffers reused).
     groups: Vec<Vec<u32>>,
@@ -105,7 +104,7 @@ struct Instance {
 impl RuleEngine {
     /// An engine for `rules`, each validated; the first invalid rule is named in the error.
     pub fn new(rules: Vec<Rule>) -> Result<RuleEngine, RuleError> {
-        let mut names: HashMap<String, usize, BuildHasherDefault<FxHasher>> = HashMap::default();
+        let mut names: FastMap<String, usize> = FastMap::default();
         let mut compiled = Vec::with_capacity(rules.len());
         for (index, mut rule) in rules.into_iter().enumerate() {
             rule.validate().map_err(|problem| RuleError {
@@ -461,7 +460,7 @@ fn has_data(s: &SeriesSnapshot, windowed: bool) -> bool {
 }
 
 fn hash_tags(tags: &[(String, String)]) -> u64 {
-    let mut h = FxHasher::default();
+    let mut h = fast_hasher();
     tags.hash(&mut h);
     h.finish()
 }

@@ -2,9 +2,10 @@
 //! ([`RateLimit`]), a cap on active alerts, optional auto-resolve, and the bounded outbox the
 //! tick drains.
 
+use crate::hash::KeyedMap;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,8 +92,8 @@ struct Entry {
 }
 
 struct Inner {
-    active: HashMap<Key, Entry>,
-    per_name: HashMap<String, Bucket>,
+    active: KeyedMap<Key, Entry>,
+    per_name: KeyedMap<String, Bucket>,
     global: Option<Bucket>,
     outbox: VecDeque<Notification>,
     stats: AlertStats,
@@ -143,8 +144,8 @@ impl Alerts {
         let global = config.global.as_ref().map(|l| Bucket::full(l, now));
         Alerts {
             inner: Mutex::new(Inner {
-                active: HashMap::new(),
-                per_name: HashMap::new(),
+                active: KeyedMap::default(),
+                per_name: KeyedMap::default(),
                 global,
                 outbox: VecDeque::new(),
                 stats: AlertStats::default(),

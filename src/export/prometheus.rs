@@ -53,7 +53,7 @@
 use std::hash::BuildHasher;
 use std::ops::Range;
 
-use foldhash::fast::RandomState;
+use crate::hash::FastState;
 use hashbrown::HashTable;
 
 use super::naming::{write_label_name, write_metric_name, NameKind};
@@ -180,7 +180,7 @@ struct Entry {
 /// nothing once the buffers have grown.
 #[derive(Default)]
 pub struct PrometheusRenderer {
-    hasher: RandomState,
+    hasher: FastState,
     /// Sanitized family names and label blocks of the current render.
     arena: String,
     scratch: String,

@@ -57,34 +57,23 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
     }
 }
 
-/// FxHash-style mixing over the key's bytes: a handful of multiply-rotates for a short key.
+/// The key's hash: foldhash with the crate's fixed seed ([`crate::hash`]), so the registry
+/// and every thread's cache agree. Each string is preceded by its length, which separates
+/// "ab"+"c" from "a"+"bc".
 #[inline]
 pub(crate) fn hash_key(kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> u64 {
-    #[inline(always)]
-    fn mix(h: u64, w: u64) -> u64 {
-        (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
-    }
-    #[inline(always)]
-    fn bytes(mut h: u64, b: &[u8]) -> u64 {
-        let n = b.len();
-        // The length separates "ab"+"c" from "a"+"bc".
-        h = mix(h, n as u64);
-        if n <= 8 {
-            return mix(h, small_word(b));
-        }
-        let mut at = 0;
-        while at + 8 < n {
-            h = mix(h, word_at(b, at));
-            at += 8;
-        }
-        // The last 8 bytes, overlapping the previous word when the length is not a multiple.
-        mix(h, word_at(b, n - 8))
-    }
-    let mut h = bytes(kind as u64 + 1, name.as_bytes());
+    use std::hash::Hasher as _;
+    let mut h = crate::hash::fast_hasher();
+    h.write_u8(kind as u8);
+    h.write_usize(name.len());
+    h.write(name.as_bytes());
     for (k, v) in tags {
-        h = bytes(bytes(h, k.as_bytes()), v.as_bytes());
+        h.write_usize(k.len());
+        h.write(k.as_bytes());
+        h.write_usize(v.len());
+        h.write(v.as_bytes());
     }
-    h
+    h.finish()
 }
 
 struct CacheEntry {

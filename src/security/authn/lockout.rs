@@ -19,7 +19,7 @@
 //! [`MAX_TRACKED_NAMES`] distinct unknown names, each costing a full (dummy) argon2
 //! verification, an unknown name's count may have been forgotten while an account's was not.
 
-use std::collections::HashMap;
+use crate::hash::KeyedMap;
 use std::fmt;
 
 use parking_lot::Mutex;
@@ -139,8 +139,8 @@ pub(crate) struct Lockout {
 
 #[derive(Debug, Default)]
 struct Tables {
-    accounts: HashMap<String, State>,
-    others: HashMap<String, State>,
+    accounts: KeyedMap<String, State>,
+    others: KeyedMap<String, State>,
 }
 
 impl Tables {

@@ -4,7 +4,7 @@
 //! first, so the map's comparisons leak nothing useful about any live token, and a memory
 //! dump of the store holds no usable token.
 
-use std::collections::HashMap;
+use crate::hash::KeyedMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -99,7 +99,7 @@ impl std::error::Error for SessionError {}
 pub struct SessionStore {
     config: SessionConfig,
     clock: Arc<dyn WallClock>,
-    map: Mutex<HashMap<[u8; 32], SessionInfo>>,
+    map: Mutex<KeyedMap<[u8; 32], SessionInfo>>,
 }
 
 impl fmt::Debug for SessionStore {
@@ -121,7 +121,7 @@ impl SessionStore {
         SessionStore {
             config,
             clock,
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(KeyedMap::default()),
         }
     }
 

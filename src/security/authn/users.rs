@@ -11,7 +11,7 @@
 //! totp = { secret = "JBSWY3DPEHPK3PXP...", algorithm = "SHA1", digits = 6 }
 //! ```
 
-use std::collections::HashMap;
+use crate::hash::KeyedMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -266,7 +266,7 @@ fn cut(s: &str, max: usize) -> String {
 /// Users by name. `&self` everywhere; thread-safe.
 pub struct UserStore {
     hasher: Arc<PasswordHasher>,
-    users: RwLock<HashMap<String, Arc<UserEntry>>>,
+    users: RwLock<KeyedMap<String, Arc<UserEntry>>>,
 }
 
 impl fmt::Debug for UserStore {
@@ -283,7 +283,7 @@ impl UserStore {
     pub fn new(hasher: Arc<PasswordHasher>) -> Self {
         UserStore {
             hasher,
-            users: RwLock::new(HashMap::new()),
+            users: RwLock::new(KeyedMap::default()),
         }
     }
 
@@ -388,7 +388,7 @@ impl UserStore {
     }
 
     fn from_file(hasher: Arc<PasswordHasher>, file: UserFile) -> Result<Self, UserFileError> {
-        let mut users = HashMap::with_capacity(file.users.len());
+        let mut users = KeyedMap::with_capacity_and_hasher(file.users.len(), Default::default());
         for (index, r) in file.users.into_iter().enumerate() {
             let err = |reason| UserFileError::Entry {
                 index,

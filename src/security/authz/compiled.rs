@@ -6,16 +6,13 @@
 //! lookups (user, action), a binary search in the user's table and a walk over the
 //! candidate patterns, all on borrowed data.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 
-use crate::fxhash::FxHasher;
+use crate::hash::FastMap;
 
 use super::authorizer::Rule;
 use super::pattern::ResourcePattern;
 use super::policy::{Effect, Policy, PolicyError, Role};
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// One permission, compiled.
 #[derive(Debug)]
@@ -73,8 +70,8 @@ pub(crate) enum Outcome<'a> {
 /// A validated policy, compiled for lookups.
 #[derive(Debug)]
 pub(crate) struct CompiledPolicy {
-    actions: FxMap<Box<str>, u32>,
-    users: FxMap<Box<str>, u32>,
+    actions: FastMap<Box<str>, u32>,
+    users: FastMap<Box<str>, u32>,
     tables: Vec<Table>,
     perms: Vec<CompiledPerm>,
     pub(crate) role_count: usize,
@@ -84,7 +81,8 @@ impl CompiledPolicy {
     /// Validates and compiles `policy`; the first problem found is returned.
     pub(crate) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         // Roles: names, duplicates.
-        let mut role_ix: HashMap<&str, u32> = HashMap::with_capacity(policy.roles.len());
+        let mut role_ix: FastMap<&str, u32> =
+            FastMap::with_capacity_and_hasher(policy.roles.len(), Default::default());
         for (i, r) in policy.roles.iter().enumerate() {
             if r.name.is_empty() {
                 return Err(PolicyError::EmptyName {
@@ -116,7 +114,8 @@ impl CompiledPolicy {
         }
         // Users: ids, duplicates, roles known.
         let mut user_roles: Vec<(&str, Vec<u32>)> = Vec::with_capacity(policy.users.len());
-        let mut seen_users: HashMap<&str, ()> = HashMap::with_capacity(policy.users.len());
+        let mut seen_users: FastMap<&str, ()> =
+            FastMap::with_capacity_and_hasher(policy.users.len(), Default::default());
         for (i, u) in policy.users.iter().enumerate() {
             if u.id.is_empty() {
                 return Err(PolicyError::EmptyName {
@@ -142,8 +141,8 @@ impl CompiledPolicy {
         }
         check_cycles(policy, &parents)?;
         // Permissions: ids, actions, patterns.
-        let mut perm_ids: HashMap<String, u32> = HashMap::new();
-        let mut actions: FxMap<Box<str>, u32> = FxMap::default();
+        let mut perm_ids: FastMap<String, u32> = FastMap::default();
+        let mut actions: FastMap<Box<str>, u32> = FastMap::default();
         let mut perms: Vec<CompiledPerm> = Vec::new();
         // Per permission: (action index or None for `*`, effect).
         let mut perm_meta: Vec<(Option<u32>, Effect)> = Vec::new();
@@ -184,8 +183,8 @@ impl CompiledPolicy {
         perm_start.push(perms.len() as u32);
         // Effective role sets, one table per distinct set.
         let mut tables: Vec<Table> = Vec::new();
-        let mut table_of: HashMap<Vec<u32>, u32> = HashMap::new();
-        let mut users: FxMap<Box<str>, u32> = FxMap::default();
+        let mut table_of: FastMap<Vec<u32>, u32> = FastMap::default();
+        let mut users: FastMap<Box<str>, u32> = FastMap::default();
         let mut stamp = vec![u32::MAX; policy.roles.len()];
         for (ui, (id, roles)) in user_roles.iter().enumerate() {
             let set = effective_roles(roles, &parents, &mut stamp, ui as u32);
@@ -269,7 +268,7 @@ fn compile_action(
     role: &Role,
     id: &str,
     action: &str,
-    actions: &mut FxMap<Box<str>, u32>,
+    actions: &mut FastMap<Box<str>, u32>,
 ) -> Result<Option<u32>, PolicyError> {
     if action == "*" {
         return Ok(None);

@@ -21,8 +21,8 @@
 //! * The cache also holds the thread's block of nonce counter values under the cached key
 //!   (see `nonce`): the block and its key are replaced together, never mixed.
 
+use crate::hash::KeyedMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{
     AtomicU64,
     Ordering::{Acquire, Release},
@@ -39,7 +39,7 @@ use super::nonce::ThreadNonces;
 /// An immutable snapshot of the ring; replaced whole on every change.
 #[derive(Clone, Default)]
 pub(super) struct State {
-    pub(super) keys: HashMap<Box<str>, Arc<KeyEntry>>,
+    pub(super) keys: KeyedMap<Box<str>, Arc<KeyEntry>>,
     /// Ids in the order they were added.
     pub(super) order: Vec<Box<str>>,
     pub(super) active: Option<Arc<KeyEntry>>,
