@@ -16,7 +16,7 @@ use std::sync::atomic::{
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use crate::performance::NameCache;
+use crate::series::NameCache;
 use crate::ring::{self, Consumer, Producer, PushError};
 use crate::telemetry::{Backpressure, Shared};
 

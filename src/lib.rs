@@ -91,6 +91,7 @@ pub mod performance;
 mod record;
 mod ring;
 pub mod schema;
+mod series;
 pub mod security;
 pub mod sink;
 mod stats;

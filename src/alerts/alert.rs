@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{AlertId, AlertSource, Severity};
-use crate::performance::MAX_NAME_LEN;
+use crate::series::MAX_NAME_LEN;
 use crate::Timestamp;
 
 /// The most labels one alert may carry.

@@ -16,7 +16,7 @@ use super::{
     ActiveAlert, Alert, AlertId, AlertResponse, AlertSource, AlertState, Notification, Refusal,
     Severity, Transition,
 };
-use crate::performance::MAX_NAME_LEN;
+use crate::series::MAX_NAME_LEN;
 use crate::time::{elapsed, WallClock};
 use crate::Timestamp;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::alert::MAX_LABELS;
 use super::Severity;
-use crate::performance::MAX_NAME_LEN;
+use crate::series::MAX_NAME_LEN;
 
 /// Series picked by name and exact tag matchers: a series matches when it has this name and
 /// every listed tag with exactly this value (it may carry other tags too).

@@ -38,7 +38,7 @@
 //! [`crate::export`]): the first registered is exported, the later one counted.
 
 use crate::monitoring::Unit;
-use crate::performance::SeriesKind;
+use crate::series::SeriesKind;
 
 /// The family name a series called `name` of `kind` (with `unit` from
 /// [`Telemetry::describe`](crate::Telemetry::describe)) gets in the Prometheus exposition.

@@ -18,7 +18,7 @@ use super::{
     Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, OwnTotals, Percentiles,
     SeriesSnapshot, SeriesValue, Snapshot,
 };
-use crate::performance::SeriesKind;
+use crate::series::SeriesKind;
 use crate::record::{kind, FLAG_TICKS};
 use crate::telemetry::Shared;
 use crate::time::Conversion;

@@ -40,7 +40,7 @@
 //! registration, not per distinct key), and their samples go to the overflow series of their
 //! kind: `tickwatch_overflow_metric`, `tickwatch_overflow_counter`,
 //! `tickwatch_overflow_latency` and `tickwatch_overflow_resource`
-//! ([`SeriesKind::overflow_name`](crate::performance::SeriesKind::overflow_name)), distinct
+//! ([`SeriesKind::overflow_name`](crate::series::SeriesKind::overflow_name)), distinct
 //! names so that exposition keeps all four. Those four and tickwatch's own `tickwatch_*`
 //! series (the self-watch gauges) are not counted against the cap and never refused, so
 //! they are there even when the application filled the cap first. See
@@ -52,7 +52,7 @@
 //! it no further): ~210 KiB for samples up to 10 ms, ~430 KiB for the full hour. The
 //! by-name calls (`log_metric`, `measure_latency`, `track_resource_usage`) keep a
 //! per-thread cache of the keys they have seen: one entry per series used (bounded by the
-//! cap) plus at most [`REFUSED_CACHE_MAX`](crate::performance::REFUSED_CACHE_MAX) (1,024)
+//! cap) plus at most [`REFUSED_CACHE_MAX`](crate::series::REFUSED_CACHE_MAX) (1,024)
 //! refused keys, ~200 KiB at most for the refused ones; past that a refused key costs a
 //! registry lookup per call and no memory.
 

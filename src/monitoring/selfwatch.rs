@@ -21,7 +21,7 @@ use super::{
     CollectorInput, CollectorPolicy, CostBudget, HealthHandle, PipelineCounters, ResourceSampler,
     ResourceThresholds, RingInput, RingPolicy, SinkHealth, SinkPolicy, Status,
 };
-use crate::performance::SeriesKind;
+use crate::series::SeriesKind;
 
 /// The built-in components' handles, registered at start.
 pub(crate) struct SelfWatch {

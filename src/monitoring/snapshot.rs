@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::performance::SeriesKind;
+use crate::series::SeriesKind;
 use crate::Timestamp;
 
 /// Every aggregated series at one instant.
@@ -34,7 +34,7 @@ pub struct Snapshot {
     /// past a thread's cache of refused keys ([`REFUSED_CACHE_MAX`]), counts again (see
     /// [`crate::performance`]).
     ///
-    /// [`REFUSED_CACHE_MAX`]: crate::performance::REFUSED_CACHE_MAX
+    /// [`REFUSED_CACHE_MAX`]: crate::series::REFUSED_CACHE_MAX
     pub refused_series: u64,
     /// tickwatch's own running totals at `taken_at`: exported as counters
     /// (`tickwatch_records_accepted_total`, ...; see [`crate::export`]).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::aggregate::{assemble, Aggregator};
 use super::Snapshot;
-use crate::performance::{SeriesKind, OWN_PREFIX};
+use crate::series::{SeriesKind, OWN_PREFIX};
 use crate::telemetry::Shared;
 use crate::time::{now_ticks, Clock};
 use crate::Timestamp;

@@ -1,57 +1,14 @@
 //! Register-once handles for the hot path: [`Metric`], [`Counter`], [`Latency`] and
-//! [`Resource`], and the series they write to.
+//! [`Resource`].
 //!
 //! A handle is an `Arc` to its instance plus a 32-bit series id: cloning it is cheap, and
 //! recording through it is one tick read and one 32-byte frame written into the calling
 //! thread's ring. Aggregation happens on the collector, never here.
-//!
-//! # The series cap
-//!
-//! [`max_series`](crate::TelemetryBuilder::max_series) counts the application's series only.
-//! Past it, a new key is *refused*: the `try_*` calls fail with
-//! [`RegisterError::TooManySeries`], the never-failing ones get the overflow series of the
-//! key's kind ([`OVERFLOW_METRIC`], [`OVERFLOW_COUNTER`], [`OVERFLOW_LATENCY`],
-//! [`OVERFLOW_RESOURCE`]: one per kind, so they never share a name and an exposition family,
-//! no tags), and the refusal is counted (`Stats::overflowed_series`,
-//! `Snapshot::refused_series`). Not counted against the cap, and never refused:
-//!
-//! * the four overflow series;
-//! * tickwatch's own series (names starting with [`OWN_PREFIX`], such as the self-watch's
-//!   `tickwatch_*` gauges), registered by the crate through a path of its own: an
-//!   application that fills the cap before the first monitor tick still gets them. The
-//!   application cannot use that path; a `tickwatch_*` name it registers itself is an
-//!   ordinary series, counted (and later shared with tickwatch's if the key is the same).
-//!
-//! A refusal is counted per refused *registration*, not per distinct key: each refused
-//! `metric()`/`counter()`/... call, and for the by-name calls each time a thread resolves a
-//! refused key in the registry: once when the thread first sees the key, and no more while
-//! its per-thread cache (below) has room for refused keys; for a key that found the cache
-//! full ([`REFUSED_CACHE_MAX`] refused keys), once per call. So the count is an upper bound
-//! on the distinct refused keys: non-zero exactly when something was refused, and growing
-//! while refused keys keep being used. Counting distinct keys exactly would mean remembering
-//! every refused key, the unbounded memory the cap exists to prevent.
-//!
-//! # Memory of the by-name calls
-//!
-//! `log_metric`, `measure_latency` and `track_resource_usage` find their series through a
-//! per-thread cache from the key as passed (borrowed, no allocation on a hit). A thread's
-//! cache holds one entry (~100 bytes plus the key's strings) per key it has used: at most one
-//! per registered series, so bounded by the cap, plus at most [`REFUSED_CACHE_MAX`] keys the
-//! cap refused (~200 KiB for keys of a few dozen bytes). Past that bound a refused key is not
-//! cached: each call with it locks the registry and looks the key up there by its hash,
-//! which allocates nothing (and counts one more refused registration). So distinct refused
-//! keys cost time, not memory: with the cap full, 200,000 distinct refused keys on one
-//! thread used to grow its cache by ~40 MiB (measured in `tests/series_cap_memory.rs`).
 
-mod names;
-mod series;
 
-pub(crate) use names::NameCache;
-pub use names::REFUSED_CACHE_MAX;
-pub(crate) use series::Registry;
-pub use series::{
+pub use crate::series::{
     RegisterError, SeriesInfo, SeriesKind, EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_COUNTER,
-    OVERFLOW_LATENCY, OVERFLOW_METRIC, OVERFLOW_RESOURCE, OWN_PREFIX,
+    OVERFLOW_LATENCY, OVERFLOW_METRIC, OVERFLOW_RESOURCE, OWN_PREFIX, REFUSED_CACHE_MAX,
 };
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::audit::Audit;
 use crate::lane::ThreadInfo;
 use crate::logging::{Callsite, FieldRef, Level};
-use crate::performance::{SeriesInfo, SeriesKind};
+use crate::series::{SeriesInfo, SeriesKind};
 use crate::record::{self, Raw, FLAG_TICKS, FLAG_TRUNCATED};
 use crate::ring::Frames;
 use crate::sink::Record;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{Batch, EventView, RecordView, Sink, SinkError};
 use crate::logging::FieldRef;
-use crate::performance::SeriesInfo;
+use crate::series::SeriesInfo;
 use crate::Timestamp;
 
 /// Writes every record as one JSON object on its own line.

@@ -3,11 +3,11 @@
 //! the registry share.
 //!
 //! What the cache may hold, and what a refused key costs past [`REFUSED_CACHE_MAX`], is
-//! documented on [`crate::performance`].
+//! documented on [`crate::series`].
 
 use hashbrown::HashTable;
 
-use super::series::{Registry, SeriesKind};
+use super::{Registry, SeriesKind};
 
 /// The most refused keys one thread's by-name cache keeps (each maps to its kind's overflow
 /// series; see [`crate::performance`]). Enough for the handful of keys an application refused by a cap usually repeats;
@@ -166,7 +166,7 @@ impl NameCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::performance::EMPTY_NAME;
+    use crate::series::EMPTY_NAME;
     use std::sync::atomic::Ordering::Relaxed;
 
     proptest::proptest! {
