@@ -16,18 +16,10 @@ use std::sync::atomic::{
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use crate::series::NameCache;
 use crate::ring::{self, Consumer, Producer, PushError};
+use crate::series::NameCache;
+use crate::sink::ThreadInfo;
 use crate::telemetry::{Backpressure, Shared};
-
-/// Who a lane belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadInfo {
-    /// Sequential per instance, from 0, in order of first call.
-    pub index: u32,
-    /// The thread's name, if it had one.
-    pub name: Option<String>,
-}
 
 /// Counters a producer publishes on every accepted record; read only by `stats()`.
 #[derive(Default)]

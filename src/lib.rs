@@ -79,7 +79,6 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod alerts;
-mod audit;
 mod builder;
 mod collector;
 pub mod export;
@@ -91,20 +90,19 @@ pub mod performance;
 mod record;
 mod ring;
 pub mod schema;
-mod series;
 pub mod security;
+mod series;
 pub mod sink;
 mod stats;
 mod telemetry;
 mod time;
 
-pub use audit::{Audit, AuditLog};
 pub use builder::{
     default_latency_buckets, Backpressure, StartError, TelemetryBuilder, DEFAULT_BLOCK_TIMEOUT,
     DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL, MAX_INTERVAL,
     MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL, MIN_RING_CAPACITY,
 };
-pub use lane::ThreadInfo;
+pub use logging::Audit;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
 pub use security::authn::{AuthResult, Credentials};
@@ -112,6 +110,8 @@ pub use security::authz::{AuthzResult, Decision};
 pub use security::crypto::{
     decrypt_data, encrypt_data, install_key_ring, EncryptedData, KeyRing, Plaintext,
 };
+pub use security::AuditLog;
+pub use sink::ThreadInfo;
 pub use stats::{Stats, ThreadStats};
 pub use telemetry::{FlushError, ShutdownError, Telemetry};
 pub use time::{

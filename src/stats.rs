@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
-use crate::lane::ThreadInfo;
+use crate::sink::ThreadInfo;
 use crate::telemetry::Shared;
 
 /// Counters of one instance, exact `u64`s.

@@ -1,9 +1,12 @@
-//! Structured events: levels, typed fields, static call sites and the dynamic [`Event`].
+//! Structured events: levels, typed fields, static call sites, the dynamic [`Event`] and
+//! the [`Audit`] record.
 
+mod audit;
 mod callsite;
 mod field;
 mod level;
 
+pub use audit::Audit;
 pub(crate) use callsite::refresh as refresh_callsites;
 pub use callsite::Callsite;
 pub use field::{FieldRef, Value};

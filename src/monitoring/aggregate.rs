@@ -18,8 +18,8 @@ use super::{
     Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, OwnTotals, Percentiles,
     SeriesSnapshot, SeriesValue, Snapshot,
 };
-use crate::series::SeriesKind;
 use crate::record::{kind, FLAG_TICKS};
+use crate::series::SeriesKind;
 use crate::telemetry::Shared;
 use crate::time::Conversion;
 use crate::Timestamp;

@@ -5,7 +5,6 @@
 //! recording through it is one tick read and one 32-byte frame written into the calling
 //! thread's ring. Aggregation happens on the collector, never here.
 
-
 pub use crate::series::{
     RegisterError, SeriesInfo, SeriesKind, EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_COUNTER,
     OVERFLOW_LATENCY, OVERFLOW_METRIC, OVERFLOW_RESOURCE, OWN_PREFIX, REFUSED_CACHE_MAX,

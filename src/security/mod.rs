@@ -3,6 +3,9 @@
 //! hold it ([`authz`]); every decision leaves one audit record ([`crate::Audit`]) through the
 //! [`crate::AuditLog`] the component is given.
 
+mod audit;
 pub mod authn;
 pub mod authz;
 pub mod crypto;
+
+pub use audit::AuditLog;

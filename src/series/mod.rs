@@ -62,10 +62,10 @@ use std::sync::Arc;
 
 mod names;
 
+use crate::record::{clip, kind};
 pub(crate) use names::NameCache;
 pub use names::REFUSED_CACHE_MAX;
 use names::{hash_key, same};
-use crate::record::{clip, kind};
 
 /// The longest name, tag key or tag value, in bytes.
 pub const MAX_NAME_LEN: usize = 256;

@@ -3,15 +3,23 @@
 
 use std::sync::Arc;
 
-use crate::audit::Audit;
-use crate::lane::ThreadInfo;
+use crate::logging::Audit;
 use crate::logging::{Callsite, FieldRef, Level};
-use crate::series::{SeriesInfo, SeriesKind};
 use crate::record::{self, Raw, FLAG_TICKS, FLAG_TRUNCATED};
 use crate::ring::Frames;
+use crate::series::{SeriesInfo, SeriesKind};
 use crate::sink::Record;
 use crate::time::Conversion;
 use crate::Timestamp;
+
+/// The thread that recorded a batch's records (each thread writes into a ring of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// Sequential per instance, from 0, in order of first call.
+    pub index: u32,
+    /// The thread's name, if it had one.
+    pub name: Option<String>,
+}
 
 /// The collector's id -> metadata tables.
 #[derive(Default)]

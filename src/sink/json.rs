@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{Batch, EventView, RecordView, Sink, SinkError};
+use super::{Batch, EventView, RecordView, Sink, SinkError, ThreadInfo};
 use crate::logging::FieldRef;
 use crate::series::SeriesInfo;
 use crate::Timestamp;
@@ -166,7 +166,7 @@ const MAX_CACHED_CALLSITES: usize = 4096;
 
 impl LineWriter {
     /// Sets the thread of the records that follow.
-    pub(crate) fn begin_batch(&mut self, thread: &crate::lane::ThreadInfo) {
+    pub(crate) fn begin_batch(&mut self, thread: &ThreadInfo) {
         let mut t = std::mem::take(&mut self.thread);
         t.clear();
         std::mem::swap(&mut self.buf, &mut t);

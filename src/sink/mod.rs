@@ -10,7 +10,7 @@ mod memory;
 mod owned;
 
 pub(crate) use batch::Tables;
-pub use batch::{Batch, EventView, RecordKind, RecordView};
+pub use batch::{Batch, EventView, RecordKind, RecordView, ThreadInfo};
 pub use json::JsonLinesSink;
 pub use memory::MemorySink;
 pub use owned::Record;

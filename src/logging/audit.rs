@@ -1,4 +1,5 @@
-//! Audit records: who did what, on what, with which outcome, decided by which rule.
+//! Audit records: who did what, on what, with which outcome, decided by which rule. The
+//! handle that records them for the security components is [`crate::AuditLog`].
 
 /// One security-relevant decision or operation, recorded with [`crate::Telemetry::audit`].
 ///
@@ -36,34 +37,6 @@ pub struct Audit<'a> {
     pub rule: &'a str,
     /// Anything else worth keeping, or empty.
     pub detail: &'a str,
-}
-
-/// A cloneable handle that records [`Audit`] records into one instance; what the security
-/// components are given so each decision leaves its record. `Clone + Send + Sync`.
-///
-/// ```
-/// let tw = tickwatch::Telemetry::builder().start().unwrap();
-/// let log = tw.audit_log();
-/// log.record(&tickwatch::Audit { actor: "keyring", action: "rotate", ..Default::default() });
-/// ```
-#[derive(Clone)]
-pub struct AuditLog {
-    pub(crate) shared: std::sync::Arc<crate::telemetry::Shared>,
-}
-
-impl AuditLog {
-    /// Records one audit record (waits for room whatever the backpressure policy).
-    pub fn record(&self, audit: &Audit<'_>) {
-        self.shared.push_audit(audit);
-    }
-}
-
-impl std::fmt::Debug for AuditLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog")
-            .field("instance", &self.shared.id)
-            .finish()
-    }
 }
 
 impl<'a> Audit<'a> {
