@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use tickwatch::alerts::*;
-use tickwatch::monitoring::{SeriesValue, Snapshot};
+use tickwatch::metrics::{SeriesValue, Snapshot};
 use tickwatch::Timestamp;
 
 const VENUES: [&str; 10] = [

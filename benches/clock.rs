@@ -7,7 +7,7 @@
 //!
 //! `rdtsc` is not serialising: `lfence; rdtsc` waits for earlier instructions to finish,
 //! `rdtscp` for earlier loads, `mfence; rdtsc` for earlier stores as well. Those are the prices
-//! of readings that order like the memory operations around them (see `src/clock.rs`).
+//! of readings that order like the memory operations around them (see `src/time/ticks/mod.rs`).
 
 use std::hint::black_box;
 use std::time::Instant;

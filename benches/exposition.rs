@@ -16,11 +16,11 @@ use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use tickwatch::export::{render_prometheus, PrometheusRenderer};
-use tickwatch::monitoring::{
+use tickwatch::metrics::SeriesKind;
+use tickwatch::metrics::{
     Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
     SeriesValue, Snapshot,
 };
-use tickwatch::performance::SeriesKind;
 use tickwatch::Timestamp;
 
 const FAMILIES: usize = 50; // per kind

@@ -12,9 +12,8 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tickwatch::monitoring::{
-    CollectorPolicy, Health, PipelineCounters, ResourceSampler, Staleness, Status,
-};
+use tickwatch::health::{CollectorPolicy, Health, Staleness, Status};
+use tickwatch::resources::{PipelineCounters, ResourceSampler};
 use tickwatch::Timestamp;
 
 fn now() -> Timestamp {

@@ -14,7 +14,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use tickwatch::monitoring::SeriesValue;
+use tickwatch::metrics::SeriesValue;
 use tickwatch::{Backpressure, Telemetry};
 
 /// Orders filled in the workload: the counter the end-to-end script compares exactly.

@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 
 #[path = "trading_engine/monitoring.rs"]
 mod monitoring;
-use tickwatch::monitoring::SeriesValue;
+use tickwatch::metrics::SeriesValue;
 use tickwatch::sink::{Batch, JsonLinesSink, RecordKind, RecordView, Sink, SinkError};
 use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry};
 

@@ -65,12 +65,14 @@
 //!
 //! ## Modules
 //!
-//! `ring` (the SPSC byte ring: nearly all the `unsafe`; the rest is one `rdtsc` in `clock`
-//! and the thread-local lane pointer in `lane`), `record` (the binary layout), `clock` (ticks
-//! and their conversion), `lane` (per-thread rings), `collector`, `builder`, `telemetry`,
-//! [`performance`] (handles and series), [`logging`] (events), [`sink`], `audit`,
-//! [`monitoring`] (snapshots), [`export`] (Prometheus text; the `http` feature's endpoint),
-//! and [`security`] (key ring, authentication, authorization).
+//! Public: [`metrics`] (handles, series, aggregation, snapshots), [`logging`] (levels,
+//! fields, call sites, events, audit records), [`sink`] (where records go), [`health`],
+//! [`resources`] (process sampling), [`alerts`], [`export`] (Prometheus text; the `http`
+//! feature's endpoint), [`security`] (key ring, authentication, authorization) and
+//! [`schema`] (the JSON forms). The pipeline (rings, collector, stats), the series registry
+//! and the clock are internal; their public types are re-exported here. The top-level
+//! modules form a DAG: the pipeline at the core knows nothing of metrics, health, alerts or
+//! export, which plug into its collector and are composed by [`Telemetry`].
 
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
@@ -79,32 +81,31 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod alerts;
-mod builder;
-mod collector;
 pub mod export;
 mod hash;
-mod lane;
+pub mod health;
 pub mod logging;
-pub mod monitoring;
-pub mod performance;
+pub mod metrics;
+mod pipeline;
 mod record;
+pub mod resources;
 mod ring;
 pub mod schema;
 pub mod security;
 mod series;
 pub mod sink;
-mod stats;
 mod telemetry;
 mod time;
 
-pub use builder::{
-    default_latency_buckets, Backpressure, StartError, TelemetryBuilder, DEFAULT_BLOCK_TIMEOUT,
-    DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL, MAX_INTERVAL,
-    MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL, MIN_RING_CAPACITY,
-};
 pub use logging::Audit;
 pub use logging::{Event, FieldRef, Level, Value};
-pub use performance::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
+pub use metrics::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
+pub use pipeline::{
+    default_latency_buckets, Backpressure, FlushError, ShutdownError, Stats, ThreadStats,
+    DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL,
+    MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL,
+    MIN_RING_CAPACITY,
+};
 pub use security::authn::{AuthResult, Credentials};
 pub use security::authz::{AuthzResult, Decision};
 pub use security::crypto::{
@@ -112,8 +113,7 @@ pub use security::crypto::{
 };
 pub use security::AuditLog;
 pub use sink::ThreadInfo;
-pub use stats::{Stats, ThreadStats};
-pub use telemetry::{FlushError, ShutdownError, Telemetry};
+pub use telemetry::{StartError, Telemetry, TelemetryBuilder};
 pub use time::{
     clock_info, ClockInfo, ManualClock, ParseTimestampError, SystemClock, Timestamp, WallClock,
 };
@@ -282,22 +282,22 @@ pub fn send_alert(alert: alerts::Alert) -> alerts::AlertResponse {
 /// own health, and an uninstalled pipeline records nothing.
 ///
 /// ```
-/// use tickwatch::monitoring::Status;
+/// use tickwatch::health::Status;
 /// // Nothing installed in this process.
 /// let h = tickwatch::get_system_health();
 /// assert_eq!(h.status, Status::Unhealthy);
 /// assert_eq!(h.components[0].name, "tickwatch");
 /// ```
-pub fn get_system_health() -> monitoring::HealthStatus {
+pub fn get_system_health() -> health::HealthStatus {
     match GLOBAL.get() {
         Some(tw) => tw.get_system_health(),
         None => {
             let now = Timestamp::from_unix_nanos(time::unix_now_ns());
-            monitoring::HealthStatus {
-                status: monitoring::Status::Unhealthy,
-                components: vec![monitoring::ComponentHealth {
+            health::HealthStatus {
+                status: health::Status::Unhealthy,
+                components: vec![health::ComponentHealth {
                     name: "tickwatch".into(),
-                    status: monitoring::Status::Unhealthy,
+                    status: health::Status::Unhealthy,
                     message: "no global instance installed: call tickwatch::install".into(),
                     updated_at: now,
                 }],
@@ -427,6 +427,6 @@ pub mod __fuzz {
     /// Runs the resource sampler's procfs parsers (`stat`, `status`, `schedstat`) on
     /// `text`; returns how many accepted it. Must never panic.
     pub fn parse_proc(text: &str) -> usize {
-        crate::monitoring::parse_proc_texts(text)
+        crate::resources::parse_proc_texts(text)
     }
 }

@@ -9,10 +9,10 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use tickwatch::monitoring::{
+use tickwatch::metrics::{
     CounterValue, GaugeValue, LatencyValue, SeriesValue, Snapshot, MAX_TRACKABLE_NS,
 };
-use tickwatch::performance::{SeriesKind, OVERFLOW_COUNTER, OVERFLOW_METRIC};
+use tickwatch::metrics::{SeriesKind, OVERFLOW_COUNTER, OVERFLOW_METRIC};
 use tickwatch::{RegisterError, StartError, Telemetry};
 
 fn start() -> Telemetry {

@@ -404,7 +404,7 @@ impl AlertSink for RefusingSink {
 
 #[test]
 fn a_failing_alert_sink_degrades_the_alerts_component() {
-    use tickwatch::monitoring::{component::ALERTS, Status};
+    use tickwatch::health::{component::ALERTS, Status};
     let tw = builder()
         .alerts_config(unlimited())
         .alert_route("pager", SeverityFilter::all(), RefusingSink)

@@ -24,7 +24,7 @@ fn spread_rule(for_secs: u64) -> Rule {
     .message("spread above 5 bp")
 }
 
-fn spread(venue: &str, v: f64) -> tickwatch::monitoring::SeriesSnapshot {
+fn spread(venue: &str, v: f64) -> tickwatch::metrics::SeriesSnapshot {
     gauge("spread", &[("venue", venue)], v, &[v])
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tickwatch::performance::{EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_COUNTER, OVERFLOW_METRIC};
+use tickwatch::metrics::{EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_COUNTER, OVERFLOW_METRIC};
 use tickwatch::sink::{Batch, JsonLinesSink, MemorySink, Record, Sink, SinkError};
 use tickwatch::{
     event, Backpressure, Event, FieldRef, FlushError, Level, RegisterError, StartError, Telemetry,

@@ -12,10 +12,10 @@ mod poll;
 
 use std::time::{Duration, Instant};
 
-use tickwatch::monitoring::component::BUDGET;
-use tickwatch::monitoring::{
-    CostBudget, GaugeStats, ResourceSample, SeriesValue, Snapshot, Status,
-};
+use tickwatch::health::component::BUDGET;
+use tickwatch::health::{CostBudget, Status};
+use tickwatch::metrics::{GaugeStats, SeriesValue, Snapshot};
+use tickwatch::resources::ResourceSample;
 use tickwatch::sink::{Batch, Sink, SinkError};
 use tickwatch::Telemetry;
 

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tickwatch::monitoring::{
+use tickwatch::health::{
     Bound, CollectorInput, CollectorPolicy, ComponentCheck, Health, HealthStatus,
-    RegisterHealthError, ResourceSample, ResourceThresholds, RingInput, RingPolicy, SinkHealth,
-    SinkPolicy, Staleness, Status, PENDING,
+    RegisterHealthError, ResourceThresholds, RingInput, RingPolicy, SinkHealth, SinkPolicy,
+    Staleness, Status, PENDING,
 };
+
+use tickwatch::resources::ResourceSample;
 use tickwatch::{ManualClock, Timestamp};
 
 const ALL: [Status; 4] = [
@@ -483,7 +485,7 @@ fn serde_round_trip_and_shape() {
 fn handles_and_registry_are_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Health>();
-    assert_send_sync::<tickwatch::monitoring::HealthHandle>();
+    assert_send_sync::<tickwatch::health::HealthHandle>();
     let health = Health::new();
     let handles: Vec<_> = (0..4)
         .map(|i| health.register_pushed(&format!("w{i}"), None).unwrap())

@@ -11,8 +11,8 @@ mod poll;
 
 use std::time::Duration;
 
-use tickwatch::monitoring::component::{ALERTS, BUDGET, COLLECTOR, RESOURCES, RINGS, SINKS};
-use tickwatch::monitoring::{CollectorPolicy, HealthStatus, Status, PENDING};
+use tickwatch::health::component::{ALERTS, BUDGET, COLLECTOR, RESOURCES, RINGS, SINKS};
+use tickwatch::health::{CollectorPolicy, HealthStatus, Status, PENDING};
 use tickwatch::sink::MemorySink;
 use tickwatch::{Backpressure, Telemetry};
 

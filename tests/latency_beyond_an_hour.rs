@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tickwatch::monitoring::SeriesValue;
+use tickwatch::metrics::SeriesValue;
 use tickwatch::Telemetry;
 
 #[test]

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use tickwatch::alerts::{Alert, AlertResponse, Refusal, Severity};
-use tickwatch::monitoring::component::COLLECTOR;
-use tickwatch::monitoring::Status;
+use tickwatch::health::component::COLLECTOR;
+use tickwatch::health::Status;
 use tickwatch::Telemetry;
 
 #[test]

@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use tickwatch::monitoring::component::{ALERTS, BUDGET, COLLECTOR, RESOURCES, RINGS, SINKS};
-use tickwatch::monitoring::{
-    CollectorPolicy, Health, HealthStatus, SeriesValue, SinkPolicy, Status,
-};
+use tickwatch::health::component::{ALERTS, BUDGET, COLLECTOR, RESOURCES, RINGS, SINKS};
+use tickwatch::health::{CollectorPolicy, Health, HealthStatus, SinkPolicy, Status};
+use tickwatch::metrics::SeriesValue;
 use tickwatch::sink::{Batch, Sink, SinkError};
 use tickwatch::{Backpressure, StartError, Telemetry, TelemetryBuilder};
 

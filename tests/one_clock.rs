@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tickwatch::alerts::{Alerts, AlertsConfig};
-use tickwatch::monitoring::Health;
+use tickwatch::health::Health;
 use tickwatch::security::authn::{AuthConfig, AuthResult, Authenticator, Credentials};
 use tickwatch::{ManualClock, WallClock};
 

@@ -7,8 +7,8 @@ use prometheus_support::{check, counter, gauge, latency, promtool, snapshot};
 use tickwatch::export::{
     render_prometheus_string, PrometheusRenderer, CONFLICTS_METRIC, REFUSED_SERIES_METRIC,
 };
-use tickwatch::monitoring::{Bucket, Description, SeriesValue, Unit};
-use tickwatch::performance::SeriesKind;
+use tickwatch::metrics::SeriesKind;
+use tickwatch::metrics::{Bucket, Description, SeriesValue, Unit};
 
 /// tickwatch's own families: conflicts, refused series and the five `OWN_COUNTERS`.
 const OWN_FAMILIES: usize = 7;
@@ -17,7 +17,7 @@ const OWN_SAMPLES: usize = 6;
 
 const BOUNDS: [f64; 5] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
 
-fn hostile() -> tickwatch::monitoring::Snapshot {
+fn hostile() -> tickwatch::metrics::Snapshot {
     let samples = [500, 2_000, 2_000, 40_000, 900_000, 5_000_000, 70_000_000];
     snapshot(vec![
         counter("orders_filled", &[("venue", "XNAS")], 42),
@@ -406,7 +406,7 @@ fn an_empty_snapshot_passes_promtool() {
 
 /// Names built from the words promtool's lint rules look for (types, abbreviated and
 /// non-base units, reserved suffixes and labels, camelCase, colons), in every kind.
-fn lint_bait() -> tickwatch::monitoring::Snapshot {
+fn lint_bait() -> tickwatch::metrics::Snapshot {
     const WORDS: [&str; 40] = [
         "orders",
         "total",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prometheus_support::{check, counter, latency, snapshot};
 use tickwatch::export::{HealthReport, HealthState, MetricsEndpoint, MetricsServer, CONTENT_TYPE};
-use tickwatch::monitoring::Snapshot;
+use tickwatch::metrics::Snapshot;
 
 struct Reply {
     status: u16,

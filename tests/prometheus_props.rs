@@ -12,8 +12,8 @@ use tickwatch::export::naming::{label_name, metric_family_name};
 use tickwatch::export::{
     render_prometheus_string, CONFLICTS_METRIC, OWN_COUNTERS, REFUSED_SERIES_METRIC,
 };
-use tickwatch::monitoring::{SeriesSnapshot, SeriesValue};
-use tickwatch::performance::SeriesKind;
+use tickwatch::metrics::SeriesKind;
+use tickwatch::metrics::{SeriesSnapshot, SeriesValue};
 
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![

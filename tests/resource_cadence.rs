@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use tickwatch::monitoring::SeriesValue;
+use tickwatch::metrics::SeriesValue;
 use tickwatch::Telemetry;
 
 #[test]

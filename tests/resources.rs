@@ -2,11 +2,11 @@
 //! does the corresponding thing; and on a missing or fake procfs. One `#[test]` on purpose:
 //! thread and descriptor counts are process-wide, so a second test running in parallel in
 //! this binary would move them too.
-//! The parsers on fixed and garbage texts are unit tests (`src/monitoring/resources/tests.rs`).
+//! The parsers on fixed and garbage texts are unit tests (`src/resources/tests.rs`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tickwatch::monitoring::{PipelineCounters, ResourceSample, ResourceSampler, SampleError};
+use tickwatch::resources::{PipelineCounters, ResourceSample, ResourceSampler, SampleError};
 use tickwatch::Timestamp;
 
 fn now() -> Timestamp {

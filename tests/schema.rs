@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tickwatch::logging::Level;
-use tickwatch::monitoring::Snapshot;
+use tickwatch::metrics::Snapshot;
 use tickwatch::sink::JsonLinesSink;
 use tickwatch::{event, Telemetry, Timestamp};
 

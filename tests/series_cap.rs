@@ -11,10 +11,11 @@ use std::time::Duration;
 mod poll;
 
 use tickwatch::export::CONFLICTS_METRIC;
-use tickwatch::monitoring::{ResourceSample, SeriesValue, Snapshot};
-use tickwatch::performance::{
+use tickwatch::metrics::{
     SeriesKind, OVERFLOW_COUNTER, OVERFLOW_LATENCY, OVERFLOW_METRIC, OVERFLOW_RESOURCE,
 };
+use tickwatch::metrics::{SeriesValue, Snapshot};
+use tickwatch::resources::ResourceSample;
 use tickwatch::{RegisterError, Telemetry};
 
 /// Every gauge the self-watch publishes: those of a sample with every optional reading

@@ -17,10 +17,11 @@ use std::time::Duration;
 mod poll;
 
 use tickwatch::export::CONFLICTS_METRIC;
-use tickwatch::monitoring::{ResourceSample, SeriesValue, Snapshot};
-use tickwatch::performance::{
+use tickwatch::metrics::{SeriesValue, Snapshot};
+use tickwatch::metrics::{
     OVERFLOW_COUNTER, OVERFLOW_LATENCY, OVERFLOW_METRIC, OVERFLOW_RESOURCE, REFUSED_CACHE_MAX,
 };
+use tickwatch::resources::ResourceSample;
 use tickwatch::Telemetry;
 
 struct LiveBytes;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tickwatch::monitoring::SeriesValue;
+use tickwatch::metrics::SeriesValue;
 use tickwatch::sink::{MemorySink, Record};
 use tickwatch::Telemetry;
 

@@ -14,7 +14,8 @@ use tickwatch::alerts::{
     CallbackSink, Expr, Horizon, LatencyStat, Notification, Rule, Selector, Severity,
     SeverityFilter,
 };
-use tickwatch::monitoring::{CostBudget, SeriesValue};
+use tickwatch::health::CostBudget;
+use tickwatch::metrics::SeriesValue;
 use tickwatch::{Telemetry, TelemetryBuilder};
 
 /// A round trip (strategy -> risk -> matching -> strategy) slower than this at p99 over one

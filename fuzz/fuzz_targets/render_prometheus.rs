@@ -9,11 +9,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tickwatch::export::PrometheusRenderer;
-use tickwatch::monitoring::{
-    Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
-    SeriesValue, Snapshot,
-};
-use tickwatch::performance::SeriesKind;
+use tickwatch::metrics::{Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot, SeriesValue, Snapshot};
+use tickwatch::metrics::SeriesKind;
 use tickwatch::Timestamp;
 
 #[derive(Arbitrary, Debug)]

@@ -14,7 +14,7 @@ use crate::hash::{fast_hasher, FastMap};
 use super::alert::{ActiveAlert, AlertState};
 use super::rules::{instance_labels, Expr, GaugeStat, Horizon, LatencyStat, Rule, RuleError};
 use super::{AlertId, AlertSource, Notification, Transition};
-use crate::monitoring::{SeriesSnapshot, SeriesValue, Snapshot};
+use crate::metrics::{SeriesSnapshot, SeriesValue, Snapshot};
 use crate::time::elapsed;
 use crate::Timestamp;
 
@@ -44,7 +44,7 @@ pub struct EngineStats {
 /// ```
 /// use std::time::Duration;
 /// use tickwatch::alerts::{Expr, GaugeStat, Op, Rule, RuleEngine, Selector, Transition};
-/// use tickwatch::monitoring::Snapshot;
+/// use tickwatch::metrics::Snapshot;
 /// use tickwatch::Timestamp;
 ///
 /// let rule = Rule::new("feed_silent", Expr::Absent { selector: Selector::new("ticks") })

@@ -1,5 +1,5 @@
 //! Alerts: sent by hand ([`Alerts::send_alert`]) or raised by rules over a
-//! [`Snapshot`](crate::monitoring::Snapshot) ([`RuleEngine`]), delivered to sinks routed by
+//! [`Snapshot`](crate::metrics::Snapshot) ([`RuleEngine`]), delivered to sinks routed by
 //! severity ([`AlertRouter`]).
 //!
 //! Every part is pure and clock-injectable: nothing here starts a thread or reads the time

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{AlertRouter, Alerts, Notification, RuleEngine};
-use crate::monitoring::Snapshot;
+use crate::metrics::Snapshot;
 use crate::Timestamp;
 
 /// What the collector's tick owns: it evaluates the rules, drains the manager's outbox and
@@ -13,7 +13,7 @@ use crate::Timestamp;
 /// ```
 /// use std::sync::{Arc, Mutex};
 /// use tickwatch::alerts::*;
-/// use tickwatch::monitoring::Snapshot;
+/// use tickwatch::metrics::Snapshot;
 /// use tickwatch::Timestamp;
 ///
 /// let seen = Arc::new(Mutex::new(Vec::new()));

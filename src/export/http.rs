@@ -32,7 +32,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::prometheus::{PrometheusRenderer, CONTENT_TYPE};
-use crate::monitoring::Snapshot;
+use crate::metrics::Snapshot;
 
 /// How long [`MetricsServer`]'s drop waits for the server thread by default.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);

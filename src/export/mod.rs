@@ -1,10 +1,11 @@
-//! Export: the [`Snapshot`](crate::monitoring::Snapshot) in the Prometheus text format, and
+//! Export: the [`Snapshot`](crate::metrics::Snapshot) in the Prometheus text format, and
 //! (feature `http`) a small HTTP endpoint serving it.
 //!
 //! [`render_prometheus`] works on any snapshot value, so it runs wherever the snapshot was
 //! taken: on a scrape thread, never on a trading thread. See [`prometheus`] for the mapping
 //! of series kinds to families, the naming rules and how collisions are resolved.
 
+mod lines;
 pub mod naming;
 pub mod prometheus;
 mod text;

@@ -37,7 +37,7 @@
 //! Two series that meet under one name after these rules are a conflict (see
 //! [`crate::export`]): the first registered is exported, the later one counted.
 
-use crate::monitoring::Unit;
+use crate::metrics::Unit;
 use crate::series::SeriesKind;
 
 /// The family name a series called `name` of `kind` (with `unit` from
@@ -45,7 +45,7 @@ use crate::series::SeriesKind;
 ///
 /// ```
 /// use tickwatch::export::naming::metric_family_name;
-/// use tickwatch::performance::SeriesKind;
+/// use tickwatch::metrics::SeriesKind;
 /// assert_eq!(metric_family_name("orderRtt_ms", SeriesKind::Latency, None), "order_rtt_seconds");
 /// assert_eq!(metric_family_name("fills", SeriesKind::Counter, None), "fills_total");
 /// assert_eq!(metric_family_name("queue_total", SeriesKind::Metric, None), "queue_total_value");

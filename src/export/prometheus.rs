@@ -56,12 +56,10 @@ use std::ops::Range;
 use crate::hash::FastState;
 use hashbrown::HashTable;
 
+use super::lines::{write_header, write_own, write_series, LeCache};
 use super::naming::{write_label_name, write_metric_name, NameKind};
-use super::text::{
-    escape_help, escape_label_value, sanitize_label_name, sanitize_metric_name, write_float,
-    write_u64,
-};
-use crate::monitoring::{SeriesValue, Snapshot, Unit};
+use super::text::{escape_label_value, sanitize_label_name, sanitize_metric_name};
+use crate::metrics::{SeriesValue, Snapshot, Unit};
 
 /// The `Content-Type` of the text format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -109,8 +107,8 @@ const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
 ///
 /// ```
 /// use tickwatch::export::render_prometheus;
-/// # use tickwatch::monitoring::{Snapshot, SeriesSnapshot, SeriesValue, CounterValue};
-/// # use tickwatch::performance::SeriesKind;
+/// # use tickwatch::metrics::{Snapshot, SeriesSnapshot, SeriesValue, CounterValue};
+/// # use tickwatch::metrics::SeriesKind;
 /// # let mut snapshot = Snapshot::empty(tickwatch::Timestamp::from_unix_nanos(0));
 /// # snapshot.series.push(SeriesSnapshot {
 /// #     name: "orders filled".into(), tags: vec![("venue".into(), "XNAS".into())],
@@ -144,7 +142,7 @@ pub struct RenderSummary {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FamilyType {
+pub(super) enum FamilyType {
     Counter,
     Gauge,
     Histogram,
@@ -153,7 +151,7 @@ enum FamilyType {
 }
 
 impl FamilyType {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             FamilyType::Counter => "counter",
             FamilyType::Gauge | FamilyType::Reserved => "gauge",
@@ -199,36 +197,6 @@ pub struct PrometheusRenderer {
     sanitized: String,
     /// Index of the snapshot's descriptions by name.
     descriptions: HashTable<u32>,
-}
-
-/// Formatted `le` values by bucket position: histograms usually share their boundaries, so
-/// each bound is formatted once per render rather than once per series.
-#[derive(Default)]
-struct LeCache {
-    text: String,
-    /// Per bucket position: the bound's bits and its text in `text`.
-    slots: Vec<(u64, Range<usize>)>,
-}
-
-impl LeCache {
-    fn get(&mut self, position: usize, le: f64) -> &str {
-        let bits = le.to_bits();
-        match self.slots.get(position) {
-            Some((b, range)) if *b == bits => &self.text[range.clone()],
-            _ => {
-                let start = self.text.len();
-                write_float(le, &mut self.text);
-                let slot = (bits, start..self.text.len());
-                if position < self.slots.len() {
-                    self.slots[position] = slot;
-                } else {
-                    // Positions are visited in order, so this is the next one.
-                    self.slots.push(slot);
-                }
-                &self.text[start..]
-            }
-        }
-    }
 }
 
 impl std::fmt::Debug for PrometheusRenderer {
@@ -323,7 +291,7 @@ impl PrometheusRenderer {
         &self,
         snapshot: &'s Snapshot,
         name: &str,
-    ) -> Option<&'s crate::monitoring::Description> {
+    ) -> Option<&'s crate::metrics::Description> {
         let hash = self.hasher.hash_one(name);
         self.descriptions
             .find(hash, |&j| snapshot.descriptions[j as usize].name == name)
@@ -331,8 +299,7 @@ impl PrometheusRenderer {
     }
 
     fn reset(&mut self) {
-        self.le_cache.text.clear();
-        self.le_cache.slots.clear();
+        self.le_cache.clear();
         self.arena.clear();
         self.families.clear();
         self.family_index.clear();
@@ -522,130 +489,6 @@ impl PrometheusRenderer {
             let slot = &mut self.next[e.family as usize];
             self.order[*slot as usize] = i as u32;
             *slot += 1;
-        }
-    }
-}
-
-fn write_header(out: &mut String, name: &str, ty: FamilyType, original: &str, help: Option<&str>) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    if let Some(help) = help {
-        escape_help(help, out);
-    } else {
-        out.push_str("tickwatch ");
-        out.push_str(match ty {
-            FamilyType::Counter => "counter ",
-            FamilyType::Gauge => "gauge ",
-            FamilyType::Histogram => "latency ",
-            FamilyType::Reserved => "",
-        });
-        escape_help(original, out);
-    }
-    out.push_str("\n# TYPE ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(ty.as_str());
-    out.push('\n');
-}
-
-/// One of tickwatch's own families; a `None` value writes the header alone (nothing
-/// measured yet).
-fn write_own(out: &mut String, name: &str, help: &str, ty: FamilyType, value: Option<f64>) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(help);
-    out.push_str("\n# TYPE ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(ty.as_str());
-    out.push('\n');
-    if let Some(value) = value {
-        out.push_str(name);
-        out.push(' ');
-        if value.fract() == 0.0 && (0.0..9.007_199_254_740_992e15).contains(&value) {
-            // A whole count, written as an integer.
-            write_u64(value as u64, out);
-        } else {
-            write_float(value, out);
-        }
-        out.push('\n');
-    }
-}
-
-/// `name{labels[,extra]}` (no braces when empty).
-fn write_name(out: &mut String, name: &str, suffix: &str, labels: &str, le: Option<&str>) {
-    out.push_str(name);
-    out.push_str(suffix);
-    if labels.is_empty() && le.is_none() {
-        return;
-    }
-    out.push('{');
-    out.push_str(labels);
-    if let Some(le) = le {
-        if !labels.is_empty() {
-            out.push(',');
-        }
-        out.push_str("le=\"");
-        out.push_str(le);
-        out.push('"');
-    }
-    out.push('}');
-}
-
-fn write_series(
-    out: &mut String,
-    name: &str,
-    labels: &str,
-    value: &SeriesValue,
-    le_cache: &mut LeCache,
-) {
-    match value {
-        SeriesValue::Counter(c) => {
-            write_name(out, name, "", labels, None);
-            out.push(' ');
-            write_u64(c.total, out);
-            out.push('\n');
-        }
-        SeriesValue::Gauge(g) => {
-            write_name(out, name, "", labels, None);
-            out.push(' ');
-            write_float(g.total.last, out);
-            out.push('\n');
-        }
-        SeriesValue::Latency(l) => {
-            let count = l.total.count;
-            let mut prev_le = f64::NEG_INFINITY;
-            let mut prev_cum = 0u64;
-            let mut position = 0;
-            for b in &l.buckets {
-                // Keep the output valid for any input: strictly increasing finite bounds,
-                // cumulative counts non-decreasing and never above the total.
-                if !b.le_secs.is_finite() || b.le_secs <= prev_le {
-                    continue;
-                }
-                prev_le = b.le_secs;
-                prev_cum = b.cumulative.clamp(prev_cum, count); // prev_cum <= count holds
-                let le = le_cache.get(position, b.le_secs);
-                position += 1;
-                write_name(out, name, "_bucket", labels, Some(le));
-                out.push(' ');
-                write_u64(prev_cum, out);
-                out.push('\n');
-            }
-            write_name(out, name, "_bucket", labels, Some("+Inf"));
-            out.push(' ');
-            write_u64(count, out);
-            out.push('\n');
-            write_name(out, name, "_sum", labels, None);
-            out.push(' ');
-            write_float(l.sum_ns as f64 / 1e9, out);
-            out.push('\n');
-            write_name(out, name, "_count", labels, None);
-            out.push(' ');
-            write_u64(count, out);
-            out.push('\n');
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::logging::Audit;
-use crate::telemetry::Shared;
+use crate::pipeline::Shared;
 
 /// A cloneable handle that records [`Audit`] records into one instance; what the security
 /// components are given so each decision leaves its record. `Clone + Send + Sync`.

@@ -10,7 +10,7 @@ use hashbrown::HashTable;
 use super::{Registry, SeriesKind};
 
 /// The most refused keys one thread's by-name cache keeps (each maps to its kind's overflow
-/// series; see [`crate::performance`]). Enough for the handful of keys an application refused by a cap usually repeats;
+/// series; see [`crate::metrics`]). Enough for the handful of keys an application refused by a cap usually repeats;
 /// beyond it a refused key costs a registry lookup (a mutex and a hash probe, no allocation)
 /// per call instead of memory per key.
 pub const REFUSED_CACHE_MAX: usize = 1024;

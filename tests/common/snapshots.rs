@@ -1,11 +1,11 @@
 //! Hand-built snapshots for the alert tests and benches (`#[path]`-included).
 #![allow(dead_code)]
 
-use tickwatch::monitoring::{
+use tickwatch::metrics::SeriesKind;
+use tickwatch::metrics::{
     CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot, SeriesValue,
     Snapshot,
 };
-use tickwatch::performance::SeriesKind;
 use tickwatch::Timestamp;
 
 /// `secs` seconds after an arbitrary epoch.

@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use tickwatch::monitoring::{
+use tickwatch::metrics::SeriesKind;
+use tickwatch::metrics::{
     Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
     SeriesValue, Snapshot,
 };
-use tickwatch::performance::SeriesKind;
 use tickwatch::Timestamp;
 
 pub fn tags(t: &[(&str, &str)]) -> Vec<(String, String)> {

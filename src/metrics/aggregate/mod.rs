@@ -11,16 +11,20 @@
 //! Series are indexed by their 32-bit id in a `Vec` (ids are dense, from 0). A series
 //! appears in snapshots once at least one of its samples has been aggregated.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::histogram::{clamp_ns, LatencyHistograms, Slot};
-use super::{
-    Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, OwnTotals, Percentiles,
-    SeriesSnapshot, SeriesValue, Snapshot,
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use crate::metrics::histogram::{clamp_ns, LatencyHistograms, Slot};
+use crate::metrics::{
+    Bucket, CounterValue, Description, GaugeStats, GaugeValue, LatencyValue, OwnTotals,
+    Percentiles, SeriesSnapshot, SeriesValue, Snapshot,
 };
+use crate::pipeline::Shared;
 use crate::record::{kind, FLAG_TICKS};
 use crate::series::SeriesKind;
-use crate::telemetry::Shared;
 use crate::time::Conversion;
 use crate::Timestamp;
 
@@ -396,58 +400,43 @@ impl Aggregator {
     }
 }
 
-impl crate::Telemetry {
-    /// Every series as the collector has aggregated it: counters, gauges (`Metric` and
-    /// `Resource` series) and latency percentiles, since start and over the last completed
-    /// [`aggregation_interval`](crate::TelemetryBuilder::aggregation_interval). Callable
-    /// from any thread, also after shutdown.
-    ///
-    /// It reflects every record accepted before a [`flush`](crate::Telemetry::flush) that
-    /// returned before this call (records accepted since may or may not be in). A series appears once one of
-    /// its samples has been aggregated. Series refused by the `max_series` cap are counted in
-    /// [`Snapshot::refused_series`]; their samples are in the kind's overflow series
-    /// ([`SeriesKind::overflow_name`]: `tickwatch_overflow_metric`, `_counter`, `_latency`,
-    /// `_resource`).
-    ///
-    /// Cost: the collector's aggregates are locked while values are copied out (percentiles
-    /// are cached and recomputed only for series with new samples); names and tags are cloned
-    /// after the lock is released. A few milliseconds for 10,000 series (see
-    /// `benches/monitoring.rs`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tickwatch::monitoring::SeriesValue;
-    /// let tw = tickwatch::Telemetry::builder().start()?;
-    /// let rt = tw.latency("order_roundtrip");
-    /// for us in 1..=100 {
-    ///     rt.record(Duration::from_micros(us));
-    /// }
-    /// tw.counter("orders_sent", &[("venue", "XNAS")]).add(3);
-    /// tw.flush()?;
-    /// let snap = tw.snapshot();
-    /// let Some(SeriesValue::Latency(l)) = snap.find("order_roundtrip", &[]).map(|s| &s.value)
-    /// else { panic!("missing") };
-    /// assert_eq!(l.total.count, 100);
-    /// // 50 µs within the histogram's precision (3 significant digits).
-    /// assert!(l.total.p50.abs_diff(50_000) <= 50);
-    /// let Some(SeriesValue::Counter(c)) =
-    ///     snap.find("orders_sent", &[("venue", "XNAS")]).map(|s| &s.value)
-    /// else { panic!("missing") };
-    /// assert_eq!(c.total, 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn snapshot(&self) -> Snapshot {
-        self.shared.snapshot()
-    }
+/// The aggregates an instance's snapshot reads and its collector writes, with what
+/// exposition needs beside them (the `describe` texts).
+pub(crate) struct Aggregates {
+    pub(crate) shared: Arc<Shared>,
+    /// Written by the collector (once per batch and per tick), read by `snapshot()`: on
+    /// lines of their own, apart from the pipeline's hot fields.
+    pub(crate) aggregator: CachePadded<Mutex<Aggregator>>,
+    /// [`Telemetry::describe`](crate::Telemetry::describe)'s HELP texts and units, by name.
+    pub(crate) descriptions: Mutex<Vec<Description>>,
 }
 
-impl Shared {
-    /// [`Telemetry::snapshot`], for holders of the shared state (the metrics endpoint).
+impl Aggregates {
+    /// Empty aggregates for an instance, with its latency bucket bounds.
+    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Aggregates> {
+        let aggregator = Aggregator::new(
+            // Validated by `start()`: each fits in u64 nanoseconds.
+            shared
+                .config
+                .latency_buckets
+                .iter()
+                .map(|d| d.as_nanos() as u64)
+                .collect(),
+            Instant::now(),
+        );
+        Arc::new(Aggregates {
+            shared,
+            aggregator: CachePadded::new(Mutex::new(aggregator)),
+            descriptions: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// [`Telemetry::snapshot`], for holders of the aggregates (the metrics endpoint).
     pub(crate) fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
         let taken_at = super::tick::wall_now();
         let (values, window, uptime) = {
-            let mut agg = self.aggregates.lock();
+            let mut agg = self.aggregator.lock();
             (agg.values(), agg.window_secs(), agg.uptime(now))
         };
         assemble(values, window, uptime, self, taken_at)
@@ -467,9 +456,10 @@ pub(crate) fn assemble(
     values: Unnamed,
     window_secs: f64,
     uptime: Duration,
-    shared: &Shared,
+    aggregates: &Aggregates,
     taken_at: Timestamp,
 ) -> Snapshot {
+    let shared = &*aggregates.shared;
     let registry = &shared.series;
     let mut infos = Vec::new();
     registry.refresh(&mut infos);
@@ -498,7 +488,7 @@ pub(crate) fn assemble(
             .overflowed
             .load(std::sync::atomic::Ordering::Relaxed),
         totals: own_totals(shared),
-        descriptions: shared.monitor.descriptions.lock().clone(),
+        descriptions: aggregates.descriptions.lock().clone(),
     }
 }
 
@@ -520,5 +510,4 @@ fn own_totals(shared: &Shared) -> OwnTotals {
 }
 
 #[cfg(test)]
-#[path = "aggregate_tests.rs"]
 mod tests;

@@ -40,13 +40,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::lane::CollectorLane;
+use super::hooks::{Fold, Hooks};
+use super::lane::CollectorLane;
+use super::shared::{Shared, STOPPED};
 use crate::logging::{refresh_callsites, Level};
-use crate::monitoring::tick::{CollectorTask, Schedule, TickContext};
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
-use crate::telemetry::{Shared, STOPPED};
-use crate::time::{Clock, Conversion};
+use crate::time::{now_ticks, Clock, Conversion};
 use crate::Timestamp;
 
 /// A pass that moved fewer records than this (from rings at most a quarter full) is a small
@@ -73,25 +73,19 @@ fn pause(n: u32) {
     }
 }
 
-pub(crate) fn spawn(
+pub(crate) fn spawn<H: Hooks>(
     shared: Arc<Shared>,
     sinks: Vec<Box<dyn Sink>>,
-    tasks: Vec<Box<dyn CollectorTask>>,
+    hooks: H,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = format!("tickwatch-collector-{}", shared.id);
     let start = Instant::now();
-    let schedule = Schedule::new(
-        shared.config.aggregation_interval,
-        shared.config.monitor_tick,
-        start,
-    );
     let idle = IdlePolicy::new(shared.config.idle_interval, shared.config.max_idle_interval);
     let c = Collector {
         shared,
         lanes: Vec::new(),
         sinks,
-        tasks,
-        schedule,
+        hooks,
         tables: Tables::default(),
         seen_gen: 0,
         delivered: 0,
@@ -104,12 +98,11 @@ pub(crate) fn spawn(
         .spawn(move || c.run())
 }
 
-struct Collector {
+struct Collector<H: Hooks> {
     shared: Arc<Shared>,
     lanes: Vec<CollectorLane>,
     sinks: Vec<Box<dyn Sink>>,
-    tasks: Vec<Box<dyn CollectorTask>>,
-    schedule: Schedule,
+    hooks: H,
     tables: Tables,
     seen_gen: u64,
     delivered: u64,
@@ -229,18 +222,14 @@ impl IdlePolicy {
     }
 }
 
-/// Marks the instance stopped and wakes every waiter, however the collector exits.
-struct ExitGuard(Arc<Shared>);
-
-impl Drop for ExitGuard {
+/// Marks the instance stopped and wakes every waiter, however the collector exits (`run`
+/// returning or unwinding drops the collector).
+impl<H: Hooks> Drop for Collector<H> {
     fn drop(&mut self) {
-        let s = &self.0;
-        if let Some(h) = s.monitor.collector_health.get() {
-            h.set(
-                crate::monitoring::Status::Unhealthy,
-                "collector stopped (instance shut down)",
-            );
-        }
+        let s = &self.shared;
+        // Whatever the layers above keep of the collector (its health component) hears first.
+        let hooks = &self.hooks;
+        let _ = catch_unwind(AssertUnwindSafe(|| hooks.on_exit()));
         // Release: whoever sees STOPPED also sees every lane's final `consumed` count.
         s.set_state(STOPPED);
         *s.exited.lock() = true;
@@ -251,9 +240,8 @@ impl Drop for ExitGuard {
     }
 }
 
-impl Collector {
+impl<H: Hooks> Collector<H> {
     fn run(mut self) {
-        let _exit = ExitGuard(self.shared.clone());
         let clock = Clock::global();
         let mut flushed = 0u64;
         loop {
@@ -269,8 +257,8 @@ impl Collector {
             let now = Instant::now();
             // On every pass, busy or idle: a busy collector must not keep the start-up slope.
             clock.maybe_refine(now);
-            if now >= self.schedule.next_due() {
-                self.on_schedule(now);
+            if now >= self.hooks.next_due() {
+                self.hooks.on_schedule(now);
             }
             if flush_req != flushed {
                 self.flush_sinks(now);
@@ -307,7 +295,7 @@ impl Collector {
 
     /// The earliest instant the collector must run again without being woken.
     fn next_deadline(&self) -> Instant {
-        let mut at = self.schedule.next_due();
+        let mut at = self.hooks.next_due();
         if let Some(since) = self.pending_flush.since {
             at = at.min(since + self.shared.config.flush_interval);
             if self.pending_flush.urgent {
@@ -315,38 +303,6 @@ impl Collector {
             }
         }
         at
-    }
-
-    /// Rolls the aggregation interval over and runs the tasks, whichever is due.
-    fn on_schedule(&mut self, now: Instant) {
-        let due = self.schedule.take_due(now);
-        let run_tasks = due.tick && !self.tasks.is_empty();
-        if !due.rollover && !run_tasks {
-            return;
-        }
-        let shared = &*self.shared;
-        let mut agg = shared.aggregates.lock();
-        if due.rollover {
-            agg.rollover(now);
-        }
-        if !run_tasks {
-            return;
-        }
-        let mut ctx = TickContext::new(shared, &mut agg, now);
-        for task in &mut self.tasks {
-            if catch_unwind(AssertUnwindSafe(|| task.tick(&mut ctx))).is_err() {
-                shared.progress.task_panics.fetch_add(1, Relaxed);
-            }
-        }
-        drop(ctx);
-        // Everything that calls out of tickwatch (alert sinks, user callbacks) runs with the
-        // aggregates released: such a callback may take a snapshot or render Prometheus.
-        drop(agg);
-        for task in &mut self.tasks {
-            if catch_unwind(AssertUnwindSafe(|| task.after_tick())).is_err() {
-                shared.progress.task_panics.fetch_add(1, Relaxed);
-            }
-        }
     }
 
     /// Final drain at shutdown: producers now see the instance stopping and stop pushing;
@@ -358,12 +314,8 @@ impl Collector {
                 break;
             }
         }
-        for task in &mut self.tasks {
-            if catch_unwind(AssertUnwindSafe(|| task.finish())).is_err() {
-                self.shared.progress.task_panics.fetch_add(1, Relaxed);
-            }
-        }
-        // Whatever the tasks' last words were (alert log events), drain them too.
+        self.hooks.finish();
+        // Whatever the hooks' last words were (alert log events), drain them too.
         self.drain_all(clock);
         self.flush_sinks(Instant::now());
         let req = self.shared.flush_requested.load(Acquire);
@@ -386,7 +338,7 @@ impl Collector {
                 Ok(Ok(())) => {}
                 _ => {
                     self.shared.progress.sink_errors.fetch_add(1, Relaxed);
-                    self.shared.monitor.sink_errors[i].fetch_add(1, Relaxed);
+                    self.shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
                 }
             }
         }
@@ -431,6 +383,7 @@ impl Collector {
             shared,
             lanes,
             sinks,
+            hooks,
             tables,
             delivered,
             pending_flush,
@@ -461,7 +414,7 @@ impl Collector {
             .and_then(|f| f.get(8..16))
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
         {
-            let age = crate::time::now_ticks().saturating_sub(u64::from_le_bytes(t));
+            let age = now_ticks().saturating_sub(u64::from_le_bytes(t));
             shared
                 .progress
                 .max_lag_ns
@@ -472,7 +425,7 @@ impl Collector {
         let mut count = 0usize;
         let mut bad = 0u64;
         let mut urgent = false;
-        let mut agg = shared.config.aggregation.then(|| shared.aggregates.lock());
+        let mut fold = hooks.fold();
         for f in frames.clone() {
             let raw = match record::decode(f) {
                 Ok(raw) if known(tables, &raw) => raw,
@@ -493,7 +446,7 @@ impl Collector {
             count += 1;
             urgent |= is_urgent(tables, &raw);
             if let (
-                Some(agg),
+                Some(fold),
                 Raw::Sample {
                     kind,
                     flags,
@@ -501,38 +454,38 @@ impl Collector {
                     ticks,
                     value,
                 },
-            ) = (agg.as_deref_mut(), raw)
+            ) = (fold.as_mut(), raw)
             {
-                agg.fold(kind, flags, id, ticks, value, conv);
+                fold.sample(kind, flags, id, ticks, value, conv);
             }
         }
-        if let Some(agg) = agg.as_deref_mut() {
-            agg.end_batch();
+        if let Some(fold) = fold.as_mut() {
+            fold.end();
         }
-        drop(agg);
+        drop(fold);
         if bad > 0 {
             shared.progress.decode_errors.fetch_add(bad, Relaxed);
         }
         let batch = Batch {
             frames,
             dropped: notice,
-            dropped_at: Timestamp::from_unix_nanos(conv.unix_nanos(crate::time::now_ticks())),
+            dropped_at: Timestamp::from_unix_nanos(conv.unix_nanos(now_ticks())),
             tables,
             clock: *conv,
             thread: &lane.thread,
             len: count,
         };
-        let t0 = crate::time::now_ticks();
+        let t0 = now_ticks();
         for (i, sink) in sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
                 Ok(Ok(())) => {}
                 _ => {
                     shared.progress.sink_errors.fetch_add(1, Relaxed);
-                    shared.monitor.sink_errors[i].fetch_add(1, Relaxed);
+                    shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
                 }
             }
         }
-        let spent = conv.ticks_to_nanos(crate::time::now_ticks().saturating_sub(t0));
+        let spent = conv.ticks_to_nanos(now_ticks().saturating_sub(t0));
         shared.progress.sink_ns.fetch_add(spent, Relaxed);
         if pending_flush.since.is_none() {
             pending_flush.since = Some(Instant::now());

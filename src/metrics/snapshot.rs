@@ -32,7 +32,7 @@ pub struct Snapshot {
     /// `tickwatch_overflow_metric`, `_counter`, `_latency`, `_resource`). Counts refused
     /// registrations, not distinct keys: a key refused on several threads, or used by name
     /// past a thread's cache of refused keys ([`REFUSED_CACHE_MAX`]), counts again (see
-    /// [`crate::performance`]).
+    /// [`crate::metrics`]).
     ///
     /// [`REFUSED_CACHE_MAX`]: crate::series::REFUSED_CACHE_MAX
     pub refused_series: u64,
@@ -94,6 +94,10 @@ impl Unit {
         }
     }
 }
+
+/// The longest HELP text kept by [`Telemetry::describe`](crate::Telemetry::describe), in bytes (longer text is cut at a
+/// character boundary).
+pub const MAX_HELP_LEN: usize = 1024;
 
 /// HELP text and unit for every series of one name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,7 +213,7 @@ pub struct GaugeValue {
 /// sample above it reads as about 1 hour (or as `min`, if every sample is above it). They
 /// are never below `min` nor above `max`.
 ///
-/// [`MAX_TRACKABLE_NS`]: crate::monitoring::MAX_TRACKABLE_NS
+/// [`MAX_TRACKABLE_NS`]: crate::metrics::MAX_TRACKABLE_NS
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Number of samples.
@@ -254,7 +258,7 @@ pub struct LatencyValue {
     /// Samples per second over the last completed window.
     pub rate_per_sec: f64,
     /// Samples above the histogram's highest trackable value
-    /// ([`MAX_TRACKABLE_NS`](crate::monitoring::MAX_TRACKABLE_NS), 1 hour): their
+    /// ([`MAX_TRACKABLE_NS`](crate::metrics::MAX_TRACKABLE_NS), 1 hour): their
     /// percentiles read as about 1 hour; their count, sum, min, max and buckets are exact.
     pub clamped: u64,
     /// Cumulative buckets at the configured boundaries (without `+Inf`, which is

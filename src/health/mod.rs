@@ -22,13 +22,13 @@
 //! unknown < degraded < unhealthy`), `Healthy` when no component is registered. So a system
 //! with a part not measured yet reads `unknown`, never `healthy`, while a measured problem
 //! elsewhere still shows as itself. tickwatch's own components
-//! ([`component`](crate::monitoring::component)) start unknown and leave it at the
+//! ([`component`]) start unknown and leave it at the
 //! collector's first judgement of each. Time comes from a [`WallClock`]: the system clock
-//! by default, a [`ManualClock`] in tests.
+//! by default, a [`ManualClock`](crate::ManualClock) in tests.
 //!
 //! ```
 //! use std::time::Duration;
-//! use tickwatch::monitoring::{Health, Staleness, Status};
+//! use tickwatch::health::{Health, Staleness, Status};
 //!
 //! let health = Health::new();
 //! health.register_check("db", || (Status::Healthy, "connected".to_string())).unwrap();
@@ -43,6 +43,9 @@
 //! ```
 
 mod components;
+mod selfwatch;
+
+pub(crate) use selfwatch::SelfWatch;
 
 use crate::time::{SystemClock, WallClock};
 pub use components::{
@@ -75,7 +78,7 @@ pub enum Status {
     Healthy,
     /// No measurement yet (serialized `"unknown"`): a pushed component before its first
     /// [`HealthHandle::set`], a built-in component before the collector's first judgement of
-    /// it (see [`component`](crate::monitoring::component)), or a check that cannot tell.
+    /// it (see [`component`]), or a check that cannot tell.
     Unknown,
     /// Working, but something needs attention (drops, errors, lag, a budget exceeded).
     Degraded,
@@ -513,4 +516,35 @@ impl HealthHandle {
         let p = self.slot.state.lock();
         ComponentCheck::new(p.status, p.message.as_str())
     }
+}
+
+/// Names of the health components every instance registers (see [`crate::Telemetry::health`]).
+///
+/// Each starts [`Status::Unknown`] ("pending: no
+/// measurement yet"), so a fresh instance reads `unknown`, not `healthy`, and leaves it at
+/// the collector's first judgement of it: the collector, the sinks and the alerts at the
+/// first tick ([`monitor_tick`](crate::TelemetryBuilder::monitor_tick) after start), the
+/// rings, resources and budget at the first resource sample, taken at that same tick (with
+/// sampling off, the rings are judged on every tick).
+pub mod component {
+    /// The collector: unhealthy when it stops ticking (`CollectorPolicy::stale_after`),
+    /// degraded or unhealthy when it lags the producers.
+    pub const COLLECTOR: &str = "tickwatch.collector";
+    /// The rings: degraded when records were dropped in the last sampling interval (the first
+    /// judgement counts every drop since start).
+    pub const RINGS: &str = "tickwatch.rings";
+    /// The record sinks together: degraded on errors, unhealthy when they persist.
+    pub const SINKS: &str = "tickwatch.sinks";
+    /// Each sink on its own, judged as [`SINKS`]: this prefix and the sink's
+    /// [`name`](crate::sink::Sink::name) (`tickwatch.sink.json`), with `#<position>` appended
+    /// to a name an earlier sink already has.
+    pub const SINK_PREFIX: &str = "tickwatch.sink.";
+    /// Alert delivery: degraded when an alert sink failed in the last tick.
+    pub const ALERTS: &str = "tickwatch.alerts";
+    /// The process's resources against [`ResourceThresholds`](crate::health::ResourceThresholds).
+    pub const RESOURCES: &str = "tickwatch.resources";
+    /// tickwatch's own cost against [`CostBudget`](crate::health::CostBudget): the
+    /// collector's own CPU (monitoring) and the time inside the sinks (logging), each judged
+    /// on its own.
+    pub const BUDGET: &str = "tickwatch.budget";
 }

@@ -83,7 +83,7 @@ fn schedstat() {
 proptest! {
     #[test]
     fn parsers_never_panic_on_any_text(text in any::<String>()) {
-        let _ = crate::monitoring::parse_proc_texts(&text);
+        let _ = crate::resources::parse_proc_texts(&text);
     }
 
     #[test]
@@ -95,8 +95,8 @@ proptest! {
         let mut text = base.to_string();
         let at = text.char_indices().map(|(i, _)| i).nth(cut).unwrap_or(text.len());
         text.insert_str(at, &insert);
-        let _ = crate::monitoring::parse_proc_texts(&text);
-        let _ = crate::monitoring::parse_proc_texts(&text[..at]);
+        let _ = crate::resources::parse_proc_texts(&text);
+        let _ = crate::resources::parse_proc_texts(&text[..at]);
     }
 }
 

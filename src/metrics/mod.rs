@@ -1,6 +1,8 @@
-//! Monitoring: aggregation on the collector, snapshots, resource sampling and health.
+//! Metrics: the register-once handles the hot path writes through ([`Metric`], [`Counter`],
+//! [`Latency`], [`Resource`]), the series they write to ([`SeriesKind`], the series cap),
+//! the aggregation on the collector, and the [`Snapshot`]s read from it.
 //!
-//! Nothing here runs on the hot path: the collector folds every drained record into
+//! Only the handles run on the hot path: the collector folds every drained record into
 //! per-series state, and [`Telemetry::snapshot`](crate::Telemetry::snapshot) copies that
 //! state out.
 //!
@@ -44,7 +46,7 @@
 //! names so that exposition keeps all four. Those four and tickwatch's own `tickwatch_*`
 //! series (the self-watch gauges) are not counted against the cap and never refused, so
 //! they are there even when the application filled the cap first. See
-//! [`crate::performance`] for the details.
+//! [`crate::metrics`] (below) for the details.
 //!
 //! Memory: a counter or a gauge costs ~160 bytes. A latency series holds two HDR histograms
 //! (`u64` counts since start, `u32` per interval) and a coarse index over them: ~46 KiB to
@@ -52,36 +54,68 @@
 //! it no further): ~210 KiB for samples up to 10 ms, ~430 KiB for the full hour. The
 //! by-name calls (`log_metric`, `measure_latency`, `track_resource_usage`) keep a
 //! per-thread cache of the keys they have seen: one entry per series used (bounded by the
-//! cap) plus at most [`REFUSED_CACHE_MAX`](crate::series::REFUSED_CACHE_MAX) (1,024)
+//! cap) plus at most [`REFUSED_CACHE_MAX`] (1,024)
 //! refused keys, ~200 KiB at most for the refused ones; past that a refused key costs a
 //! registry lookup per call and no memory.
+//!
+//! # The series cap, in detail
+//!
+//! [`max_series`](crate::TelemetryBuilder::max_series) counts the application's series only.
+//! Past it, a new key is *refused*: the `try_*` calls fail with
+//! [`RegisterError::TooManySeries`], the never-failing ones get the overflow series of the
+//! key's kind ([`OVERFLOW_METRIC`], [`OVERFLOW_COUNTER`], [`OVERFLOW_LATENCY`],
+//! [`OVERFLOW_RESOURCE`]: one per kind, so they never share a name and an exposition family,
+//! no tags), and the refusal is counted (`Stats::overflowed_series`,
+//! `Snapshot::refused_series`). Not counted against the cap, and never refused:
+//!
+//! * the four overflow series;
+//! * tickwatch's own series (names starting with [`OWN_PREFIX`], such as the self-watch's
+//!   `tickwatch_*` gauges), registered by the crate through a path of its own: an
+//!   application that fills the cap before the first monitor tick still gets them. The
+//!   application cannot use that path; a `tickwatch_*` name it registers itself is an
+//!   ordinary series, counted (and later shared with tickwatch's if the key is the same).
+//!
+//! A refusal is counted per refused *registration*, not per distinct key: each refused
+//! `metric()`/`counter()`/... call, and for the by-name calls each time a thread resolves a
+//! refused key in the registry: once when the thread first sees the key, and no more while
+//! its per-thread cache (below) has room for refused keys; for a key that found the cache
+//! full ([`REFUSED_CACHE_MAX`] refused keys), once per call. So the count is an upper bound
+//! on the distinct refused keys: non-zero exactly when something was refused, and growing
+//! while refused keys keep being used. Counting distinct keys exactly would mean remembering
+//! every refused key, the unbounded memory the cap exists to prevent.
+//!
+//! # Memory of the by-name calls, in detail
+//!
+//! `log_metric`, `measure_latency` and `track_resource_usage` find their series through a
+//! per-thread cache from the key as passed (borrowed, no allocation on a hit). A thread's
+//! cache holds one entry (~100 bytes plus the key's strings) per key it has used: at most one
+//! per registered series, so bounded by the cap, plus at most [`REFUSED_CACHE_MAX`] keys the
+//! cap refused (~200 KiB for keys of a few dozen bytes). Past that bound a refused key is not
+//! cached: each call with it locks the registry and looks the key up there by its hash,
+//! which allocates nothing (and counts one more refused registration). So distinct refused
+//! keys cost time, not memory: with the cap full, 200,000 distinct refused keys on one
+//! thread used to grow its cache by ~40 MiB (measured in `tests/series_cap_memory.rs`).
 
-pub(crate) mod aggregate;
-mod api;
-pub use api::MAX_HELP_LEN;
-mod health;
+mod aggregate;
+mod handles;
 mod histogram;
-mod resources;
-mod selfwatch;
-pub(crate) mod setup;
+mod monitor;
 mod snapshot;
-pub(crate) mod tick;
+mod tick;
 
-pub use setup::component;
-
+pub(crate) use aggregate::Aggregates;
+pub use handles::{Counter, Latency, LatencyTimer, Metric, Resource};
 pub use histogram::{MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS};
-
-pub use health::{
-    Bound, CollectorInput, CollectorPolicy, ComponentCheck, ComponentHealth, CostBudget, Health,
-    HealthHandle, HealthStatus, RegisterHealthError, ResourceThresholds, RingInput, RingPolicy,
-    SinkHealth, SinkPolicy, Staleness, Status, PENDING,
-};
-#[cfg(any(test, fuzzing))]
-pub(crate) use resources::parse_proc_texts;
-pub use resources::{
-    PipelineCounters, ResourceSample, ResourceSampler, SampleError, DEFAULT_CLOCK_TICKS_PER_SEC,
-};
+pub(crate) use monitor::Monitor;
 pub use snapshot::{
     Bucket, CounterValue, Description, GaugeStats, GaugeValue, LatencyValue, OwnTotals,
-    Percentiles, SeriesSnapshot, SeriesValue, Snapshot, Unit,
+    Percentiles, SeriesSnapshot, SeriesValue, Snapshot, Unit, MAX_HELP_LEN,
+};
+#[cfg(test)]
+pub(crate) use tick::Schedule;
+pub(crate) use tick::{wall_now, CollectorTask, GaugeId, TickContext};
+
+pub use crate::series::{
+    RegisterError, SeriesInfo, SeriesKind, EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_COUNTER,
+    OVERFLOW_LATENCY, OVERFLOW_METRIC, OVERFLOW_RESOURCE, OWN_PREFIX, REFUSED_CACHE_MAX,
 };

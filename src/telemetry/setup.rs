@@ -3,55 +3,22 @@
 //! and the collector tasks that run them.
 
 use std::cell::RefCell;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::selfwatch::SelfWatch;
-use super::tick::CollectorTask;
-use super::{
-    CollectorPolicy, CostBudget, Health, HealthHandle, ResourceThresholds, RingPolicy, SinkPolicy,
-};
+use super::{StartError, TelemetryBuilder};
 use crate::alerts::{
     ActiveAlert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, LogSink, Rule,
     RuleEngine, SeverityFilter, SystemClock,
 };
-use crate::builder::StartError;
-use crate::telemetry::Shared;
-use crate::TelemetryBuilder;
-
-/// Names of the health components every instance registers (see [`crate::Telemetry::health`]).
-///
-/// Each starts [`Status::Unknown`](crate::monitoring::Status::Unknown) ("pending: no
-/// measurement yet"), so a fresh instance reads `unknown`, not `healthy`, and leaves it at
-/// the collector's first judgement of it: the collector, the sinks and the alerts at the
-/// first tick ([`monitor_tick`](crate::TelemetryBuilder::monitor_tick) after start), the
-/// rings, resources and budget at the first resource sample, taken at that same tick (with
-/// sampling off, the rings are judged on every tick).
-pub mod component {
-    /// The collector: unhealthy when it stops ticking (`CollectorPolicy::stale_after`),
-    /// degraded or unhealthy when it lags the producers.
-    pub const COLLECTOR: &str = "tickwatch.collector";
-    /// The rings: degraded when records were dropped in the last sampling interval (the first
-    /// judgement counts every drop since start).
-    pub const RINGS: &str = "tickwatch.rings";
-    /// The record sinks together: degraded on errors, unhealthy when they persist.
-    pub const SINKS: &str = "tickwatch.sinks";
-    /// Each sink on its own, judged as [`SINKS`]: this prefix and the sink's
-    /// [`name`](crate::sink::Sink::name) (`tickwatch.sink.json`), with `#<position>` appended
-    /// to a name an earlier sink already has.
-    pub const SINK_PREFIX: &str = "tickwatch.sink.";
-    /// Alert delivery: degraded when an alert sink failed in the last tick.
-    pub const ALERTS: &str = "tickwatch.alerts";
-    /// The process's resources against [`ResourceThresholds`](crate::monitoring::ResourceThresholds).
-    pub const RESOURCES: &str = "tickwatch.resources";
-    /// tickwatch's own cost against [`CostBudget`](crate::monitoring::CostBudget): the
-    /// collector's own CPU (monitoring) and the time inside the sinks (logging), each judged
-    /// on its own.
-    pub const BUDGET: &str = "tickwatch.budget";
-}
+use crate::health::{
+    component, CollectorPolicy, CostBudget, Health, HealthHandle, ResourceThresholds, RingPolicy,
+    SelfWatch, SinkPolicy, Staleness, Status,
+};
+use crate::metrics::{CollectorTask, Snapshot, TickContext};
+use crate::pipeline::Shared;
 
 enum Route {
     Sink(String, SeverityFilter, Box<dyn AlertSink>),
@@ -97,13 +64,8 @@ pub(crate) struct MonitorShared {
     pub(crate) rule_alerts: ArcSwap<Vec<ActiveAlert>>,
     /// The collector's own component: set unhealthy when the collector exits.
     pub(crate) collector_health: OnceLock<HealthHandle>,
-    /// Errors per sink (write or flush failed or panicked), in the order the sinks were
-    /// added; their sum is `Stats::sink_errors`.
-    pub(crate) sink_errors: Vec<AtomicU64>,
     /// The per-sink component names registered at start (for a failed start's clean-up).
     sink_components: OnceLock<Vec<String>>,
-    /// [`Telemetry::describe`](crate::Telemetry::describe)'s HELP texts and units, by name.
-    pub(crate) descriptions: parking_lot::Mutex<Vec<super::Description>>,
 }
 
 impl MonitorShared {
@@ -128,7 +90,7 @@ impl MonitorShared {
 
 impl MonitorSetup {
     /// The shared half, built before the instance's state.
-    pub(crate) fn shared(&mut self, sinks: usize) -> MonitorShared {
+    pub(crate) fn shared(&mut self) -> MonitorShared {
         MonitorShared {
             health: self.health.take().unwrap_or_default(),
             alerts: Arc::new(Alerts::new(
@@ -137,9 +99,7 @@ impl MonitorSetup {
             )),
             rule_alerts: ArcSwap::from_pointee(Vec::new()),
             collector_health: OnceLock::new(),
-            sink_errors: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
             sink_components: OnceLock::new(),
-            descriptions: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
@@ -148,10 +108,10 @@ impl MonitorSetup {
     pub(crate) fn into_tasks(
         self,
         shared: &Arc<Shared>,
+        m: &Arc<MonitorShared>,
         sink_names: &[&str],
     ) -> Result<Vec<Box<dyn CollectorTask>>, StartError> {
         let engine = RuleEngine::new(self.rules).map_err(StartError::AlertRules)?;
-        let m = &shared.monitor;
         // The names registered so far: a failed start unregisters them, so the caller's
         // registry (`TelemetryBuilder::health`) is left as it was and a retry can succeed.
         let taken: RefCell<Vec<String>> = RefCell::new(Vec::new());
@@ -171,9 +131,7 @@ impl MonitorSetup {
             )?;
             // Everything else the collector pushes goes stale with it: only degraded, so a
             // stopped collector shows as one red component rather than a wall of them.
-            let stale = Some(super::Staleness::degraded_after(
-                self.collector_policy.stale_after,
-            ));
+            let stale = Some(Staleness::degraded_after(self.collector_policy.stale_after));
             let watch = SelfWatch {
                 collector,
                 rings: reg(component::RINGS, stale)?,
@@ -239,6 +197,7 @@ impl MonitorSetup {
             Box::new(AlertTask {
                 pipeline,
                 health: alerts_health,
+                monitor: m.clone(),
                 router_errors: 0,
                 published_empty: true,
             }),
@@ -269,12 +228,13 @@ fn sink_component_names(names: &[&str]) -> Vec<String> {
 struct AlertTask {
     pipeline: AlertPipeline,
     health: HealthHandle,
+    monitor: Arc<MonitorShared>,
     router_errors: u64,
     published_empty: bool,
 }
 
 impl CollectorTask for AlertTask {
-    fn tick(&mut self, ctx: &mut super::tick::TickContext<'_>) {
+    fn tick(&mut self, ctx: &mut TickContext<'_>) {
         let now = ctx.now();
         // Evaluate only: the sinks are called in `after_tick`, once the collector has released
         // the aggregates (a sink may then ask for a snapshot or render Prometheus).
@@ -283,13 +243,13 @@ impl CollectorTask for AlertTask {
             self.pipeline.evaluate(snapshot, now);
         } else {
             // No rules: only the manual alerts' outbox; no snapshot needed.
-            let empty = super::Snapshot::empty(now);
+            let empty = Snapshot::empty(now);
             self.pipeline.evaluate(&empty, now);
         }
         let active = self.pipeline.engine().active();
         if !(active.is_empty() && self.published_empty) {
             self.published_empty = active.is_empty();
-            ctx.shared().monitor.rule_alerts.store(Arc::new(active));
+            self.monitor.rule_alerts.store(Arc::new(active));
         }
     }
 
@@ -300,11 +260,11 @@ impl CollectorTask for AlertTask {
         self.router_errors = errors;
         if new > 0 {
             self.health.set(
-                super::Status::Degraded,
+                Status::Degraded,
                 &format!("{new} alert notification(s) failed in the last tick"),
             );
         } else {
-            self.health.set(super::Status::Healthy, "alert sinks ok");
+            self.health.set(Status::Healthy, "alert sinks ok");
         }
     }
 
@@ -315,10 +275,10 @@ impl CollectorTask for AlertTask {
 
 impl TelemetryBuilder {
     /// Uses `health` as the instance's health registry, so the application's own components
-    /// and tickwatch's appear in one [`HealthStatus`](crate::monitoring::HealthStatus). By
+    /// and tickwatch's appear in one [`HealthStatus`](crate::health::HealthStatus). By
     /// default the instance has a registry of its own ([`crate::Telemetry::health`]).
     ///
-    /// The built-in component names ([`component`](crate::monitoring::component)) can be
+    /// The built-in component names ([`component`](crate::health::component)) can be
     /// registered once per registry: a second instance on the same registry, or one started
     /// after a shut-down instance whose components are still listed, fails `start()` with
     /// [`StartError::HealthComponent`] (unregister the `tickwatch.*` names first). A failed

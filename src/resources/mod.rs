@@ -37,7 +37,7 @@
 //! interval, noise over a few milliseconds.
 //!
 //! ```no_run
-//! use tickwatch::monitoring::{PipelineCounters, ResourceSampler};
+//! use tickwatch::resources::{PipelineCounters, ResourceSampler};
 //! use tickwatch::Timestamp;
 //!
 //! let mut sampler = ResourceSampler::new();
@@ -50,7 +50,7 @@
 //! for (name, value) in second.gauges() {
 //!     println!("{name} {value}");
 //! }
-//! # Ok::<(), tickwatch::monitoring::SampleError>(())
+//! # Ok::<(), tickwatch::resources::SampleError>(())
 //! ```
 
 mod procfs;
@@ -144,13 +144,13 @@ pub struct ResourceSample {
     /// The collector's CPU spent inside the sinks over the interval, fraction of one core:
     /// `collector_cpu_ratio` times the sinks' share of the collector's awake time (see the
     /// module documentation). The logging cost, held against
-    /// [`CostBudget::logging_cpu_ratio`](crate::monitoring::CostBudget). Without a per-thread
+    /// [`CostBudget::logging_cpu_ratio`](crate::health::CostBudget). Without a per-thread
     /// CPU reading, the sinks' wall time per second of the interval. `None` on a first
     /// sample.
     pub sink_cpu_ratio: Option<f64>,
     /// The collector's own work over the interval, fraction of one core:
     /// `collector_cpu_ratio - sink_cpu_ratio`. Draining, decoding, aggregation and collector
-    /// tasks; held against [`CostBudget::monitoring_cpu_ratio`](crate::monitoring::CostBudget).
+    /// tasks; held against [`CostBudget::monitoring_cpu_ratio`](crate::health::CostBudget).
     /// `None` when `collector_cpu_ratio` is.
     pub collector_own_cpu_ratio: Option<f64>,
     /// Records delivered since start.
@@ -177,7 +177,7 @@ impl ResourceSample {
     /// its count is the number of samples and its max the longest gap between two.
     ///
     /// ```
-    /// let s = tickwatch::monitoring::ResourceSample { threads: 7, ..Default::default() };
+    /// let s = tickwatch::resources::ResourceSample { threads: 7, ..Default::default() };
     /// assert!(s.gauges().contains(&("tickwatch_process_threads", 7.0)));
     /// ```
     pub fn gauges(&self) -> Vec<(&'static str, f64)> {

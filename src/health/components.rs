@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{ComponentCheck, Staleness, Status};
-use crate::monitoring::ResourceSample;
+use crate::resources::ResourceSample;
 
 /// What the collector knows about its own progress on a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +61,7 @@ impl CollectorPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tickwatch::monitoring::{CollectorInput, CollectorPolicy, Status};
+    /// use tickwatch::health::{CollectorInput, CollectorPolicy, Status};
     /// let p = CollectorPolicy::default();
     /// let lagging = CollectorInput { lag: Duration::from_millis(300) };
     /// assert_eq!(p.evaluate(&lagging).status, Status::Degraded);
@@ -178,7 +178,7 @@ impl SinkHealth {
     /// count, or of `Stats::sink_errors` when there is one sink).
     ///
     /// ```
-    /// use tickwatch::monitoring::{SinkHealth, Status};
+    /// use tickwatch::health::{SinkHealth, Status};
     /// let mut s = SinkHealth::default();
     /// assert_eq!(s.observe(0).status, Status::Healthy);
     /// assert_eq!(s.observe(2).status, Status::Degraded);
@@ -280,7 +280,7 @@ impl ResourceThresholds {
 ///   decoding, aggregation, collector tasks, idling.
 /// * **logging** is the collector's CPU spent inside the sinks, formatting and writing
 ///   ([`ResourceSample::sink_cpu_ratio`]): the thread's CPU apportioned by the sinks' share
-///   of its awake time (see [`crate::monitoring::ResourceSampler`]), so time the thread
+///   of its awake time (see [`crate::resources::ResourceSampler`]), so time the thread
 ///   spent preempted, or a sink spent blocked on I/O, is not charged as CPU.
 /// * **hot path** (informational, not judged): what the trading threads pay to record, the
 ///   records per second times `hot_path_ns_per_record` (measured by `benches/hot_path.rs`:
@@ -329,7 +329,8 @@ impl CostBudget {
     /// sinks; 955 ns/record), hot path ~0.0027 (estimate at 20 ns/record; not judged)`.
     ///
     /// ```
-    /// use tickwatch::monitoring::{CostBudget, ResourceSample, Status};
+    /// use tickwatch::health::{CostBudget, Status};
+    /// use tickwatch::resources::ResourceSample;
     /// let busy_sink = ResourceSample {
     ///     collector_cpu_ratio: Some(0.30),
     ///     sink_cpu_ratio: Some(0.28),

@@ -5,16 +5,13 @@
 //! recording through it is one tick read and one 32-byte frame written into the calling
 //! thread's ring. Aggregation happens on the collector, never here.
 
-pub use crate::series::{
-    RegisterError, SeriesInfo, SeriesKind, EMPTY_NAME, MAX_NAME_LEN, OVERFLOW_COUNTER,
-    OVERFLOW_LATENCY, OVERFLOW_METRIC, OVERFLOW_RESOURCE, OWN_PREFIX, REFUSED_CACHE_MAX,
-};
+use crate::series::SeriesInfo;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::pipeline::Shared;
 use crate::record::{kind, FLAG_TICKS};
-use crate::telemetry::Shared;
 use crate::time::now_ticks;
 
 macro_rules! handle {

@@ -143,7 +143,7 @@ fn empty_ids_are_not_in_values() {
 
 #[test]
 fn bucket_lookup_agrees_with_a_linear_search() {
-    let bounds = crate::builder::default_latency_buckets()
+    let bounds = crate::default_latency_buckets()
         .iter()
         .map(|d| d.as_nanos() as u64)
         .collect::<Vec<_>>();

@@ -16,10 +16,11 @@ use std::sync::atomic::{
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use super::config::Backpressure;
+use super::shared::Shared;
 use crate::ring::{self, Consumer, Producer, PushError};
 use crate::series::NameCache;
 use crate::sink::ThreadInfo;
-use crate::telemetry::{Backpressure, Shared};
 
 /// Counters a producer publishes on every accepted record; read only by `stats()`.
 #[derive(Default)]

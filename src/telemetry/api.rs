@@ -1,18 +1,15 @@
 //! The monitoring calls on [`Telemetry`]: health, alerts and Prometheus exposition.
 
+use super::Telemetry;
 use crate::alerts::{ActiveAlert, Alert, AlertId, AlertResponse, AlertStats};
-use crate::monitoring::{Description, Health, HealthStatus, Unit};
-use crate::Telemetry;
-
-/// The longest HELP text kept by [`Telemetry::describe`], in bytes (longer text is cut at a
-/// character boundary).
-pub const MAX_HELP_LEN: usize = 1024;
+use crate::health::{Health, HealthStatus};
+use crate::metrics::{Description, Snapshot, Unit, MAX_HELP_LEN};
 
 impl Telemetry {
     /// Describes every series named `name`: `help` becomes its `# HELP` line in the
     /// Prometheus exposition (instead of the generic `tickwatch gauge <name>`) and `unit`
     /// its unit suffix ([`Unit::suffix`]; values are not rescaled). Both also appear in
-    /// [`Snapshot::descriptions`](crate::monitoring::Snapshot::descriptions). Describing a
+    /// [`Snapshot::descriptions`](crate::metrics::Snapshot::descriptions). Describing a
     /// name again replaces its description. Not a hot-path call: it takes a lock.
     ///
     /// Keeps at most `max_series` descriptions: returns `false` (and keeps nothing) for a new
@@ -20,7 +17,7 @@ impl Telemetry {
     /// the exposition.
     ///
     /// ```
-    /// use tickwatch::monitoring::Unit;
+    /// use tickwatch::metrics::Unit;
     /// let tw = tickwatch::Telemetry::builder().start()?;
     /// tw.describe("order_queue", "orders waiting for the risk check", Some(Unit::Count));
     /// tw.log_metric("order_queue", 12.0, &[]);
@@ -39,7 +36,7 @@ impl Telemetry {
             help: help[..cut].to_owned(),
             unit,
         };
-        let mut all = self.shared.monitor.descriptions.lock();
+        let mut all = self.aggregates.descriptions.lock();
         if let Some(d) = all.iter_mut().find(|d| d.name == name) {
             *d = description;
             return true;
@@ -53,10 +50,10 @@ impl Telemetry {
 
     /// The instance's health registry: add your own components to it (checks or pushed
     /// statuses) next to tickwatch's (`tickwatch.collector`, `.rings`, `.sinks`, `.alerts`,
-    /// `.resources`, `.budget`; see [`crate::monitoring::component`]).
+    /// `.resources`, `.budget`; see [`crate::health::component`]).
     ///
     /// ```
-    /// use tickwatch::monitoring::Status;
+    /// use tickwatch::health::Status;
     /// let tw = tickwatch::Telemetry::builder().start()?;
     /// tw.health().register_check("exchange_link", || (Status::Healthy, "connected"))?;
     /// let h = tw.get_system_health();
@@ -65,13 +62,13 @@ impl Telemetry {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn health(&self) -> Health {
-        self.shared.monitor.health.clone()
+        self.monitor.health.clone()
     }
 
     /// The overall status (the worst component's) and every component with its status,
     /// message and last update. Runs the registered checks on the calling thread.
     pub fn get_system_health(&self) -> HealthStatus {
-        self.shared.monitor.health.get_system_health()
+        self.monitor.health.get_system_health()
     }
 
     /// Raises an alert by hand: accepted (with an id; a firing notification goes to the alert
@@ -96,7 +93,7 @@ impl Telemetry {
                 reason: crate::alerts::Refusal::Stopped,
             };
         }
-        let r = self.shared.monitor.alerts.send_alert(alert);
+        let r = self.monitor.alerts.send_alert(alert);
         if matches!(r, AlertResponse::Accepted { .. }) {
             self.shared.wake_collector();
         }
@@ -106,7 +103,7 @@ impl Telemetry {
     /// Resolves an alert raised with [`Telemetry::send_alert`] (a resolve notification
     /// follows); `None` if no such alert is active.
     pub fn resolve_alert(&self, name: &str, labels: &[(&str, &str)]) -> Option<AlertId> {
-        let r = self.shared.monitor.alerts.resolve(name, labels);
+        let r = self.monitor.alerts.resolve(name, labels);
         if r.is_some() {
             self.shared.wake_collector();
         }
@@ -116,14 +113,14 @@ impl Telemetry {
     /// Every active alert: those raised by hand, then the rules' pending and firing
     /// instances (as of the collector's last tick).
     pub fn active_alerts(&self) -> Vec<ActiveAlert> {
-        let mut all = self.shared.monitor.alerts.active();
-        all.extend(self.shared.monitor.rule_alerts.load().iter().cloned());
+        let mut all = self.monitor.alerts.active();
+        all.extend(self.monitor.rule_alerts.load().iter().cloned());
         all
     }
 
     /// What [`Telemetry::send_alert`] has done so far.
     pub fn alert_stats(&self) -> AlertStats {
-        self.shared.monitor.alerts.stats()
+        self.monitor.alerts.stats()
     }
 
     /// The current [`snapshot`](Telemetry::snapshot) in the Prometheus text format 0.0.4
@@ -150,17 +147,17 @@ impl Telemetry {
         addr: impl std::net::ToSocketAddrs,
     ) -> Result<crate::export::MetricsServer, crate::export::ServeError> {
         use crate::export::{HealthReport, HealthState, MetricsEndpoint};
-        use crate::monitoring::Status;
+        use crate::health::Status;
         let (a, b, c) = (
-            self.shared.clone(),
-            self.shared.clone(),
-            self.shared.clone(),
+            self.aggregates.clone(),
+            self.aggregates.clone(),
+            self.monitor.clone(),
         );
         MetricsEndpoint::new()
             .snapshot(move || a.snapshot())
             .metrics_text(move || crate::export::render_prometheus_string(&b.snapshot()))
             .health(move || {
-                let h = c.monitor.health.get_system_health();
+                let h = c.health.get_system_health();
                 HealthReport {
                     state: match h.status {
                         // Not measured yet is not a failure: 200, like degraded (the status
@@ -175,5 +172,48 @@ impl Telemetry {
                 }
             })
             .serve(addr)
+    }
+
+    /// Every series as the collector has aggregated it: counters, gauges (`Metric` and
+    /// `Resource` series) and latency percentiles, since start and over the last completed
+    /// [`aggregation_interval`](crate::TelemetryBuilder::aggregation_interval). Callable
+    /// from any thread, also after shutdown.
+    ///
+    /// It reflects every record accepted before a [`flush`](crate::Telemetry::flush) that
+    /// returned before this call (records accepted since may or may not be in). A series appears once one of
+    /// its samples has been aggregated. Series refused by the `max_series` cap are counted in
+    /// [`Snapshot::refused_series`]; their samples are in the kind's overflow series
+    /// ([`SeriesKind::overflow_name`](crate::metrics::SeriesKind::overflow_name): `tickwatch_overflow_metric`, `_counter`, `_latency`,
+    /// `_resource`).
+    ///
+    /// Cost: the collector's aggregates are locked while values are copied out (percentiles
+    /// are cached and recomputed only for series with new samples); names and tags are cloned
+    /// after the lock is released. A few milliseconds for 10,000 series (see
+    /// `benches/monitoring.rs`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tickwatch::metrics::SeriesValue;
+    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// let rt = tw.latency("order_roundtrip");
+    /// for us in 1..=100 {
+    ///     rt.record(Duration::from_micros(us));
+    /// }
+    /// tw.counter("orders_sent", &[("venue", "XNAS")]).add(3);
+    /// tw.flush()?;
+    /// let snap = tw.snapshot();
+    /// let Some(SeriesValue::Latency(l)) = snap.find("order_roundtrip", &[]).map(|s| &s.value)
+    /// else { panic!("missing") };
+    /// assert_eq!(l.total.count, 100);
+    /// // 50 µs within the histogram's precision (3 significant digits).
+    /// assert!(l.total.p50.abs_diff(50_000) <= 50);
+    /// let Some(SeriesValue::Counter(c)) =
+    ///     snap.find("orders_sent", &[("venue", "XNAS")]).map(|s| &s.value)
+    /// else { panic!("missing") };
+    /// assert_eq!(c.total, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        self.aggregates.snapshot()
     }
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::Cadence;
-use crate::monitoring::tick::Schedule;
+use crate::metrics::Schedule;
 
 const MS: Duration = Duration::from_millis(1);
 

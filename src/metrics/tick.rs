@@ -10,10 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::aggregate::{assemble, Aggregator};
+use super::aggregate::{assemble, Aggregates, Aggregator};
 use super::Snapshot;
+use crate::pipeline::Shared;
 use crate::series::{SeriesKind, OWN_PREFIX};
-use crate::telemetry::Shared;
 use crate::time::{now_ticks, Clock};
 use crate::Timestamp;
 
@@ -49,21 +49,21 @@ pub(crate) struct GaugeId(u32);
 pub(crate) struct TickContext<'a> {
     now: Timestamp,
     instant: Instant,
-    shared: &'a Shared,
+    owner: &'a Aggregates,
     aggregates: &'a mut Aggregator,
     snapshot: Option<Snapshot>,
 }
 
 impl<'a> TickContext<'a> {
     pub(crate) fn new(
-        shared: &'a Shared,
+        owner: &'a Aggregates,
         aggregates: &'a mut Aggregator,
         instant: Instant,
     ) -> Self {
         TickContext {
             now: wall_now(),
             instant,
-            shared,
+            owner,
             aggregates,
             snapshot: None,
         }
@@ -81,18 +81,18 @@ impl<'a> TickContext<'a> {
 
     /// The instance (its `stats()`, configuration and series registry).
     pub(crate) fn shared(&self) -> &Shared {
-        self.shared
+        &self.owner.shared
     }
 
     /// Every series as of this tick. Built on first use and reused by the later tasks of the
     /// same tick (a [`TickContext::set_gauge`] discards it, so the next call sees the write).
     pub(crate) fn snapshot(&mut self) -> &Snapshot {
-        let (shared, aggregates, instant, now) =
-            (self.shared, &mut *self.aggregates, self.instant, self.now);
+        let (owner, aggregates, instant, now) =
+            (self.owner, &mut *self.aggregates, self.instant, self.now);
         self.snapshot.get_or_insert_with(|| {
             let values = aggregates.values();
             let (window, uptime) = (aggregates.window_secs(), aggregates.uptime(instant));
-            assemble(values, window, uptime, shared, now)
+            assemble(values, window, uptime, owner, now)
         })
     }
 
@@ -109,7 +109,7 @@ impl<'a> TickContext<'a> {
             SeriesKind::Metric => SeriesKind::Metric,
             _ => SeriesKind::Resource,
         };
-        let series = &self.shared.series;
+        let series = &self.owner.shared.series;
         let info = if name.starts_with(OWN_PREFIX) {
             series.register_own(kind, name, tags)
         } else {
@@ -184,7 +184,7 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitoring::SeriesValue;
+    use crate::metrics::SeriesValue;
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use std::sync::Arc;
 

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
+use super::shared::Shared;
 use crate::sink::ThreadInfo;
-use crate::telemetry::Shared;
 
 /// Counters of one instance, exact `u64`s.
 ///
@@ -57,7 +57,7 @@ pub struct Stats {
     /// Names, tag keys or tag values fixed up at registration (empty or too long).
     pub invalid_names: u64,
     /// Registrations sent to the overflow series because `max_series` was reached (per
-    /// refused registration, not per distinct key: see [`crate::performance`]).
+    /// refused registration, not per distinct key: see [`crate::metrics`]).
     pub overflowed_series: u64,
     /// Series registered.
     pub series: u64,
@@ -102,7 +102,7 @@ impl Shared {
     /// The instance's counters now (see [`crate::Telemetry::stats`]).
     pub(crate) fn stats(&self) -> Stats {
         // Acquire: once STOPPED, every lane's `consumed` count is final (see `ExitGuard`).
-        let stopped = self.state() == crate::telemetry::STOPPED;
+        let stopped = self.state() == super::shared::STOPPED;
         let set = self.lanes.lock();
         let mut s = Stats {
             accepted: set.retired.accepted,

@@ -16,11 +16,12 @@
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::{Duration, Instant};
 
-use super::tick::{wall_now, CollectorTask, GaugeId, TickContext};
 use super::{
-    CollectorInput, CollectorPolicy, CostBudget, HealthHandle, PipelineCounters, ResourceSampler,
-    ResourceThresholds, RingInput, RingPolicy, SinkHealth, SinkPolicy, Status,
+    CollectorInput, CollectorPolicy, CostBudget, HealthHandle, ResourceThresholds, RingInput,
+    RingPolicy, SinkHealth, SinkPolicy, Status,
 };
+use crate::metrics::{wall_now, CollectorTask, GaugeId, TickContext};
+use crate::resources::{PipelineCounters, ResourceSampler};
 use crate::series::SeriesKind;
 
 /// The built-in components' handles, registered at start.
@@ -172,7 +173,7 @@ impl CollectorTask for SelfWatchTask {
             self.handles
                 .each_sink
                 .iter()
-                .zip(&shared.monitor.sink_errors),
+                .zip(shared.progress.each_sink_errors.iter()),
         ) {
             let errors = errors.load(Relaxed);
             handle.set_check(&health.observe(errors.saturating_sub(*prev)));

@@ -1,0 +1,137 @@
+//! [`Monitor`]: what the metrics layer plugs into the pipeline's collector. Every valid
+//! sample of a batch is folded into the aggregates (one lock per batch), the aggregation
+//! interval rolls over on time, and the collector tasks (self-watch, alert rules, your own)
+//! run every `monitor_tick`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::MutexGuard;
+
+use super::aggregate::{Aggregates, Aggregator};
+use super::tick::{CollectorTask, Schedule, TickContext};
+use crate::pipeline::hooks::{Fold, Hooks};
+use crate::time::Conversion;
+
+/// The collector's hooks for an instance with aggregation and monitoring tasks.
+pub(crate) struct Monitor {
+    aggregates: Arc<Aggregates>,
+    /// `TelemetryBuilder::aggregation(false)` turns the per-batch folding off.
+    fold: bool,
+    schedule: Schedule,
+    tasks: Vec<Box<dyn CollectorTask>>,
+    on_exit: Box<dyn Fn() + Send>,
+}
+
+impl Monitor {
+    /// Hooks for `aggregates`' instance, running `tasks` every tick and `on_exit` when the
+    /// collector exits.
+    pub(crate) fn new(
+        aggregates: Arc<Aggregates>,
+        tasks: Vec<Box<dyn CollectorTask>>,
+        on_exit: Box<dyn Fn() + Send>,
+    ) -> Monitor {
+        let config = &aggregates.shared.config;
+        let schedule = Schedule::new(
+            config.aggregation_interval,
+            config.monitor_tick,
+            Instant::now(),
+        );
+        Monitor {
+            fold: config.aggregation,
+            aggregates,
+            schedule,
+            tasks,
+            on_exit,
+        }
+    }
+
+    fn count_panic(&self) {
+        self.aggregates
+            .shared
+            .progress
+            .task_panics
+            .fetch_add(1, Relaxed);
+    }
+}
+
+/// One batch's folding, under the aggregates' lock.
+pub(crate) struct BatchFold<'a>(MutexGuard<'a, Aggregator>);
+
+impl Fold for BatchFold<'_> {
+    #[inline]
+    fn sample(&mut self, kind: u8, flags: u8, id: u32, ticks: u64, value: u64, conv: &Conversion) {
+        self.0.fold(kind, flags, id, ticks, value, conv);
+    }
+
+    fn end(&mut self) {
+        self.0.end_batch();
+    }
+}
+
+impl Hooks for Monitor {
+    type Fold<'a> = BatchFold<'a>;
+
+    fn fold(&self) -> Option<BatchFold<'_>> {
+        self.fold
+            .then(|| BatchFold(self.aggregates.aggregator.lock()))
+    }
+
+    fn next_due(&self) -> Instant {
+        self.schedule.next_due()
+    }
+
+    /// Rolls the aggregation interval over and runs the tasks, whichever is due.
+    fn on_schedule(&mut self, now: Instant) {
+        let due = self.schedule.take_due(now);
+        let run_tasks = due.tick && !self.tasks.is_empty();
+        if !due.rollover && !run_tasks {
+            return;
+        }
+        let owner = &*self.aggregates;
+        let mut agg = owner.aggregator.lock();
+        if due.rollover {
+            agg.rollover(now);
+        }
+        if !run_tasks {
+            return;
+        }
+        let mut panics = 0u64;
+        let mut ctx = TickContext::new(owner, &mut agg, now);
+        for task in &mut self.tasks {
+            if catch_unwind(AssertUnwindSafe(|| task.tick(&mut ctx))).is_err() {
+                panics += 1;
+            }
+        }
+        drop(ctx);
+        // Everything that calls out of tickwatch (alert sinks, user callbacks) runs with the
+        // aggregates released: such a callback may take a snapshot or render Prometheus.
+        drop(agg);
+        for task in &mut self.tasks {
+            if catch_unwind(AssertUnwindSafe(|| task.after_tick())).is_err() {
+                panics += 1;
+            }
+        }
+        for _ in 0..panics {
+            self.count_panic();
+        }
+    }
+
+    fn finish(&mut self) {
+        let mut panics = 0u64;
+        for task in &mut self.tasks {
+            if catch_unwind(AssertUnwindSafe(|| task.finish())).is_err() {
+                panics += 1;
+            }
+        }
+        for _ in 0..panics {
+            self.count_panic();
+        }
+    }
+
+    fn on_exit(&self) {
+        (self.on_exit)();
+    }
+}

@@ -1,0 +1,260 @@
+//! [`Shared`]: the state an instance's handles, lanes and collector share, and the hot-path
+//! entry points (push a sample, an event, an audit record) that handles and free functions
+//! call.
+
+use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+
+use super::config::Config;
+use super::lane::{self, CollectorLane, LaneShared};
+use crate::logging::Audit;
+use crate::logging::{Callsite, Event, FieldRef};
+use crate::record::{self, kind, Writer, SAMPLE_LEN};
+use crate::series::{Registry, SeriesKind};
+use crate::time::now_ticks;
+
+pub(crate) const RUNNING: u8 = 0;
+pub(crate) const STOPPING: u8 = 1;
+pub(crate) const STOPPED: u8 = 2;
+
+#[derive(Default)]
+pub(crate) struct LaneSet {
+    /// Lanes registered and not yet picked up by the collector.
+    pub(crate) pending: Vec<CollectorLane>,
+    /// Every lane not yet retired (for `stats()`).
+    pub(crate) live: Vec<Arc<LaneShared>>,
+    pub(crate) retired: Retired,
+}
+
+#[derive(Default)]
+pub(crate) struct Retired {
+    pub(crate) accepted: u64,
+    pub(crate) dropped: u64,
+    pub(crate) oversized: u64,
+    pub(crate) truncated: u64,
+    pub(crate) timed_out: u64,
+    pub(crate) audit_dropped: u64,
+    pub(crate) threads: u64,
+}
+
+/// Collector-written counters.
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) delivered: AtomicU64,
+    pub(crate) sink_errors: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    /// Collector tasks that panicked (caught; the task runs again next tick).
+    pub(crate) task_panics: AtomicU64,
+    /// The oldest record's age when the collector reached it, max since the last health tick
+    /// (nanoseconds; the health task swaps it to 0).
+    pub(crate) max_lag_ns: AtomicU64,
+    /// Nanoseconds the collector has spent inside `Sink::write` and `Sink::flush` since start
+    /// (monotonic clock, so a sink blocked on I/O is charged its wait): the logging cost, kept
+    /// apart from the collector's own work (draining, aggregation, tasks).
+    pub(crate) sink_ns: AtomicU64,
+    /// Nanoseconds the collector has spent parked (idle sleeps) since start: the rest of its
+    /// wall time it was awake, on a CPU or waiting for one. Sink time's share of the awake
+    /// time apportions the thread's measured CPU between sinks and the collector's own work.
+    pub(crate) sleep_ns: AtomicU64,
+    /// The collector thread's CPU time since it started, nanoseconds, as of the last resource
+    /// sample (written by the self-watch task; 0 until the first sample).
+    pub(crate) collector_cpu_ns: AtomicU64,
+    /// Errors per sink (write or flush failed or panicked), in the order the sinks were
+    /// added; their sum is `sink_errors`.
+    pub(crate) each_sink_errors: Box<[AtomicU64]>,
+}
+
+/// State shared by the instance, its handles, its lanes and its collector.
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) config: Config,
+    state: AtomicU8,
+    pub(crate) series: Registry,
+    pub(crate) lanes: Mutex<LaneSet>,
+    pub(crate) lanes_gen: AtomicU64,
+    next_thread: AtomicU32,
+    /// Written by the collector on every batch: on lines of its own, so that its stores do
+    /// not evict the read-mostly fields (`id`, `state`, `config`) every hot-path call reads.
+    pub(crate) progress: CachePadded<Progress>,
+    pub(crate) unattributed_drops: AtomicU64,
+    pub(crate) flush_requested: AtomicU64,
+    pub(crate) flush_done: Mutex<u64>,
+    pub(crate) flush_cv: Condvar,
+    pub(crate) exited: Mutex<bool>,
+    pub(crate) exited_cv: Condvar,
+    pub(crate) collector: OnceLock<Thread>,
+}
+
+impl Shared {
+    /// A new, running instance's state.
+    pub(crate) fn new(config: Config, sinks: usize) -> Shared {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Shared {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            series: Registry::new(config.max_series),
+            state: AtomicU8::new(RUNNING),
+            lanes: Mutex::new(LaneSet::default()),
+            lanes_gen: AtomicU64::new(0),
+            next_thread: AtomicU32::new(0),
+            progress: CachePadded::new(Progress {
+                each_sink_errors: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
+                ..Progress::default()
+            }),
+            unattributed_drops: AtomicU64::new(0),
+            flush_requested: AtomicU64::new(0),
+            flush_done: Mutex::new(0),
+            flush_cv: Condvar::new(),
+            exited: Mutex::new(false),
+            exited_cv: Condvar::new(),
+            collector: OnceLock::new(),
+            config,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.state.load(Relaxed) != RUNNING
+    }
+
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Acquire)
+    }
+
+    pub(crate) fn set_state(&self, s: u8) {
+        self.state.store(s, Release);
+    }
+
+    pub(crate) fn next_thread_index(&self) -> u32 {
+        self.next_thread.fetch_add(1, Relaxed)
+    }
+
+    pub(crate) fn adopt_lane(&self, lane: CollectorLane) {
+        let mut set = self.lanes.lock();
+        set.live.push(lane.shared.clone());
+        set.pending.push(lane);
+        self.lanes_gen.fetch_add(1, Release);
+    }
+
+    pub(crate) fn wake_collector(&self) {
+        if let Some(t) = self.collector.get() {
+            t.unpark();
+        }
+    }
+
+    /// One sample into the calling thread's ring.
+    #[inline]
+    pub(crate) fn push_sample(self: &Arc<Self>, k: u8, flags: u8, id: u32, value: u64) {
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            lane.push(self, SAMPLE_LEN, false, |b| {
+                record::encode_sample(b, k, flags, id, ticks, value);
+                false
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// One sample to a series found by name (per-thread cache; allocates on first sight only).
+    #[inline]
+    pub(crate) fn push_by_name(
+        self: &Arc<Self>,
+        sk: SeriesKind,
+        name: &str,
+        tags: &[(&str, &str)],
+        value: u64,
+    ) {
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            let id = lane.names.id(&self.series, sk, name, tags);
+            lane.push(self, SAMPLE_LEN, false, |b| {
+                record::encode_sample(b, sk.record_kind(), 0, id, ticks, value);
+                false
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push_event(self: &Arc<Self>, cs: &'static Callsite, values: &[FieldRef<'_>]) {
+        let id = cs.id();
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            let max = lane.max_str;
+            let len = record::event_len(values, max);
+            lane.push(self, len, false, |b| {
+                let mut w = Writer::new(b);
+                w.header(kind::EVENT, 0, values.len() as u16, id, ticks);
+                for v in values {
+                    w.value(v, max);
+                }
+                w.finish()
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {
+        let ticks = now_ticks();
+        let pushed = lane::with_lane(self, |lane| {
+            let max = lane.max_str;
+            if ev.fields.len() > u16::MAX as usize {
+                return lane.push(self, usize::MAX / 2, false, |_| false);
+            }
+            let len = record::dyn_event_len(ev.message, ev.target, ev.fields, max);
+            lane.push(self, len, false, |b| {
+                let mut w = Writer::new(b);
+                w.header(kind::DYN_EVENT, 0, ev.level as u16, 0, ticks);
+                w.str(ev.message, max);
+                w.str(ev.target, max);
+                w.u16(ev.fields.len() as u16);
+                for (name, v) in ev.fields {
+                    w.str(name, max);
+                    w.value(v, max);
+                }
+                w.finish()
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// An audit record: waits for room whatever the backpressure policy (at most
+    /// `block_timeout`), and is cut to fit the ring rather than refused.
+    pub(crate) fn push_audit(self: &Arc<Self>, audit: &Audit<'_>) {
+        let ticks = now_ticks();
+        let parts = audit.parts();
+        let pushed = lane::with_lane(self, |lane| {
+            let max = record::audit_fit(&parts, lane.max_str, lane.max_payload());
+            let len = record::audit_len(&parts, max);
+            lane.push(self, len, true, |b| {
+                let mut w = Writer::new(b);
+                w.header(kind::AUDIT, 0, 0, 0, ticks);
+                for s in parts {
+                    w.str(s, max);
+                }
+                w.finish()
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Whether the calling thread is this instance's collector (which must never wait for
+    /// room in a ring it alone drains).
+    pub(crate) fn on_collector_thread(&self) -> bool {
+        self.collector
+            .get()
+            .is_some_and(|t| t.id() == std::thread::current().id())
+    }
+}

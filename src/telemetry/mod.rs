@@ -1,0 +1,313 @@
+//! [`Telemetry`], the instance: the one home of its methods and of its builder. This is
+//! where the layers are composed: the pipeline at the core, the aggregation and monitoring
+//! tasks plugged into its collector (`setup`), the handles, health, alerts and exposition
+//! offered on top (`api`).
+
+mod api;
+mod builder;
+mod setup;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use builder::{StartError, TelemetryBuilder};
+pub(crate) use setup::MonitorShared;
+
+use crate::health::Status;
+use crate::logging::{Audit, Callsite, Event, FieldRef, Level};
+use crate::metrics::{Aggregates, CollectorTask, Counter, Latency, Metric, Monitor, Resource};
+use crate::pipeline::{lane, Config, FlushError, Pipeline, Shared, ShutdownError, Stats};
+use crate::series::{RegisterError, SeriesKind};
+use crate::sink::Sink;
+use setup::MonitorSetup;
+
+/// One telemetry pipeline: per-thread rings, a collector thread, and its sinks.
+///
+/// `Send + Sync`: share it by reference (scoped threads) or in an `Arc`; handles
+/// ([`Metric`], [`Counter`], [`Latency`], [`Resource`]) are `Clone` and own what they need.
+/// Dropping it shuts it down (drains, flushes the sinks, joins the collector, waiting at most
+/// `shutdown_timeout`). Several instances in one process are independent.
+pub struct Telemetry {
+    pub(crate) shared: Arc<Shared>,
+    pipeline: Pipeline,
+    /// The collector's aggregates, read by `snapshot()`.
+    pub(crate) aggregates: Arc<Aggregates>,
+    /// Health registry, alert manager and rule alerts (see `setup`).
+    pub(crate) monitor: Arc<MonitorShared>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("id", &self.shared.id)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// Starts an instance from a validated configuration (see [`TelemetryBuilder::start`]):
+    /// the pipeline, with the aggregation and the monitoring tasks plugged into its
+    /// collector. The one place the layers are composed.
+    pub(crate) fn start(
+        config: Config,
+        sinks: Vec<Box<dyn Sink>>,
+        mut tasks: Vec<Box<dyn CollectorTask>>,
+        mut monitor: MonitorSetup,
+    ) -> Result<Telemetry, StartError> {
+        let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+        let shared = Arc::new(Shared::new(config, names.len()));
+        let aggregates = Aggregates::new(shared.clone());
+        let mon = Arc::new(monitor.shared());
+        let built = monitor.into_tasks(&shared, &mon, &names);
+        drop(names);
+        tasks.extend(built?);
+        let on_exit = {
+            let mon = mon.clone();
+            Box::new(move || {
+                if let Some(h) = mon.collector_health.get() {
+                    h.set(Status::Unhealthy, "collector stopped (instance shut down)");
+                }
+            })
+        };
+        let hooks = Monitor::new(aggregates.clone(), tasks, on_exit);
+        let pipeline = match Pipeline::start(shared.clone(), sinks, hooks) {
+            Ok(p) => p,
+            Err(e) => {
+                // Leave the caller's health registry as it was (see `into_tasks`).
+                mon.unregister_builtins();
+                return Err(StartError::Spawn(e));
+            }
+        };
+        Ok(Telemetry {
+            shared,
+            pipeline,
+            aggregates,
+            monitor: mon,
+        })
+    }
+
+    /// A builder with the defaults (64 KiB rings, `Block`, no sinks).
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::default()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A gauge-like series handle. Bad names are fixed up and counted (see
+    /// [`crate::metrics`]); never fails.
+    pub fn metric(&self, name: &str, tags: &[(&str, &str)]) -> Metric {
+        Metric::new(
+            self.shared.clone(),
+            self.shared.series.register(SeriesKind::Metric, name, tags),
+        )
+    }
+
+    /// Like [`Telemetry::metric`], but refuses bad names and a full series table.
+    pub fn try_metric(&self, name: &str, tags: &[(&str, &str)]) -> Result<Metric, RegisterError> {
+        Ok(Metric::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .try_register(SeriesKind::Metric, name, tags)?,
+        ))
+    }
+
+    /// A counter handle; never fails.
+    pub fn counter(&self, name: &str, tags: &[(&str, &str)]) -> Counter {
+        Counter::new(
+            self.shared.clone(),
+            self.shared.series.register(SeriesKind::Counter, name, tags),
+        )
+    }
+
+    /// Like [`Telemetry::counter`], but refuses bad names and a full series table.
+    pub fn try_counter(&self, name: &str, tags: &[(&str, &str)]) -> Result<Counter, RegisterError> {
+        Ok(Counter::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .try_register(SeriesKind::Counter, name, tags)?,
+        ))
+    }
+
+    /// A latency handle for `operation` (no tags); never fails.
+    pub fn latency(&self, operation: &str) -> Latency {
+        self.latency_with_tags(operation, &[])
+    }
+
+    /// A latency handle for `operation` with tags; never fails.
+    pub fn latency_with_tags(&self, operation: &str, tags: &[(&str, &str)]) -> Latency {
+        Latency::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .register(SeriesKind::Latency, operation, tags),
+        )
+    }
+
+    /// Like [`Telemetry::latency_with_tags`], but refuses bad names and a full series table.
+    pub fn try_latency(
+        &self,
+        operation: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<Latency, RegisterError> {
+        Ok(Latency::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .try_register(SeriesKind::Latency, operation, tags)?,
+        ))
+    }
+
+    /// A resource-usage handle; never fails.
+    pub fn resource(&self, resource: &str) -> Resource {
+        self.resource_with_tags(resource, &[])
+    }
+
+    /// A resource-usage handle with tags (`[("pool", "orders")]`); never fails.
+    pub fn resource_with_tags(&self, resource: &str, tags: &[(&str, &str)]) -> Resource {
+        Resource::new(
+            self.shared.clone(),
+            self.shared
+                .series
+                .register(SeriesKind::Resource, resource, tags),
+        )
+    }
+
+    /// Records a metric sample by name. Looks the key up in a per-thread cache: allocates only
+    /// the first time this thread sees the (name, tags) pair.
+    #[inline]
+    pub fn log_metric(&self, name: &str, value: f64, tags: &[(&str, &str)]) {
+        self.shared
+            .push_by_name(SeriesKind::Metric, name, tags, value.to_bits());
+    }
+
+    /// Records a latency sample by operation name (per-thread cache, as `log_metric`).
+    #[inline]
+    pub fn measure_latency(&self, operation: &str, duration: Duration) {
+        self.measure_latency_with_tags(operation, duration, &[]);
+    }
+
+    /// [`Telemetry::measure_latency`] with tags, as `log_metric` takes them.
+    ///
+    /// ```
+    /// # let tw = tickwatch::Telemetry::builder().start()?;
+    /// use std::time::Duration;
+    /// tw.measure_latency_with_tags("order_roundtrip", Duration::from_micros(42), &[("venue", "XNAS")]);
+    /// tw.track_resource_usage_with_tags("order_pool", 0.7, &[("venue", "XNAS")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn measure_latency_with_tags(
+        &self,
+        operation: &str,
+        duration: Duration,
+        tags: &[(&str, &str)],
+    ) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.shared
+            .push_by_name(SeriesKind::Latency, operation, tags, nanos);
+    }
+
+    /// Records a resource-usage sample by name (per-thread cache, as `log_metric`).
+    #[inline]
+    pub fn track_resource_usage(&self, resource: &str, usage: f64) {
+        self.track_resource_usage_with_tags(resource, usage, &[]);
+    }
+
+    /// [`Telemetry::track_resource_usage`] with tags, as `log_metric` takes them.
+    #[inline]
+    pub fn track_resource_usage_with_tags(
+        &self,
+        resource: &str,
+        usage: f64,
+        tags: &[(&str, &str)],
+    ) {
+        self.shared
+            .push_by_name(SeriesKind::Resource, resource, tags, usage.to_bits());
+    }
+
+    /// Records a dynamic event (strings copied into the ring, nothing allocated).
+    pub fn log_event(&self, event: &Event<'_>) {
+        if self.enabled(event.level) {
+            self.shared.push_dyn_event(event);
+        }
+    }
+
+    /// Records an audit record. Never dropped for lack of room: under either backpressure
+    /// policy the call waits for the collector (see [`Audit`]).
+    pub fn audit(&self, audit: &Audit<'_>) {
+        self.shared.push_audit(audit);
+    }
+
+    /// A cloneable handle for recording audit records into this instance.
+    pub fn audit_log(&self) -> crate::AuditLog {
+        crate::AuditLog {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Whether events at `level` are recorded.
+    #[inline(always)]
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.shared.config.level
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    pub fn __emit(&self, callsite: &'static Callsite, values: &[FieldRef<'_>]) {
+        self.shared.push_event(callsite, values);
+    }
+
+    /// Creates the calling thread's ring now, so its first hot-path call does not allocate.
+    pub fn preallocate(&self) {
+        lane::with_lane(&self.shared, |_| ());
+    }
+
+    /// Waits until every record accepted before this call has been handed to every sink and
+    /// every sink has been flushed.
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.pipeline.flush()
+    }
+
+    /// Exact counters; see [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Stops accepting records, drains every ring, flushes every sink and joins the collector.
+    pub fn shutdown(self) -> Result<(), ShutdownError> {
+        self.shutdown_ref()
+    }
+
+    /// [`Telemetry::shutdown`] without giving the instance up: for an instance shared in an
+    /// `Arc`, or to read its final [`stats`](Telemetry::stats) and
+    /// [`snapshot`](Telemetry::snapshot) afterwards. Later calls (and the drop) do nothing.
+    ///
+    /// ```
+    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// tw.counter("orders_sent", &[]).add(1);
+    /// tw.close()?;
+    /// let st = tw.stats();
+    /// assert_eq!((st.accepted, st.delivered), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) -> Result<(), ShutdownError> {
+        self.shutdown_ref()
+    }
+
+    pub(crate) fn shutdown_ref(&self) -> Result<(), ShutdownError> {
+        self.pipeline.shutdown()
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        let _ = self.shutdown_ref();
+    }
+}
