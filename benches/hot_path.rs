@@ -463,6 +463,46 @@ fn event(c: &mut Criterion) {
             venue = black_box("XNAS")
         )
     });
+    both(&mut g, &tw, "tickwatch/info!(3 fields)", || {
+        tickwatch::info!(
+            tw,
+            "order filled",
+            order_id = black_box(42u64),
+            px = black_box(101.25),
+            venue = black_box("XNAS")
+        )
+    });
+    both(
+        &mut g,
+        &tw,
+        "tickwatch/event!(format string, 3 args)",
+        || {
+            event!(
+                tw,
+                Level::Info,
+                "order {} filled at {} on {}",
+                black_box(42u64),
+                black_box(101.25),
+                black_box("XNAS")
+            )
+        },
+    );
+    let level = black_box(Level::Info);
+    both(
+        &mut g,
+        &tw,
+        "tickwatch/event!(level in a variable, 3 fields)",
+        || {
+            event!(
+                tw,
+                level,
+                "order filled",
+                order_id = black_box(42u64),
+                px = black_box(101.25),
+                venue = black_box("XNAS")
+            )
+        },
+    );
     both(&mut g, &tw, "tickwatch/log_event(3 fields)", || {
         tw.log_event(black_box(&Event {
             level: Level::Info,
@@ -476,6 +516,22 @@ fn event(c: &mut Criterion) {
         }))
     });
     finish("event", tw);
+
+    // A level filtered out: a load and a branch; nothing evaluated, nothing recorded.
+    let quiet = Telemetry::builder()
+        .level(Level::Info)
+        .sink(NullSink)
+        .start()
+        .expect("valid configuration");
+    g.bench_function("tickwatch/debug!(disabled)", |b| {
+        b.iter(|| tickwatch::debug!(quiet, "order filled", order_id = black_box(42u64)))
+    });
+    let debug = black_box(Level::Debug);
+    g.bench_function("tickwatch/event!(disabled, level in a variable)", |b| {
+        b.iter(|| event!(quiet, debug, "order filled", order_id = black_box(42u64)))
+    });
+    assert_eq!(quiet.stats().accepted, 0);
+    drop(quiet);
 
     for (name, lossy) in [
         ("tracing/info!+fmt+non_blocking(default, lossy)", true),
@@ -496,6 +552,26 @@ fn event(c: &mut Criterion) {
                 )
             })
         });
+        if !lossy {
+            g.bench_function(
+                "tracing/info!(format string, 3 args)+fmt+non_blocking(lossless)",
+                |b| {
+                    b.iter(|| {
+                        tracing::info!(
+                            "order {} filled at {} on {}",
+                            black_box(42u64),
+                            black_box(101.25),
+                            black_box("XNAS")
+                        )
+                    })
+                },
+            );
+            // A level filtered out: tracing's own fast path (the fmt subscriber's max level
+            // is INFO by default).
+            g.bench_function("tracing/debug!(disabled)", |b| {
+                b.iter(|| tracing::debug!(order_id = black_box(42u64), "order filled"))
+            });
+        }
         drop(default);
         drop(guard); // flushes and joins the writer thread
     }

@@ -3,8 +3,10 @@
 
 A top-level module is src/X.rs or src/X/ (lib.rs, the facade, may use everything). A module
 A depends on B when any of A's files names `crate::B` (in a path or a `use crate::{B, ..}`
-group), comments left out. Prints the dependency order when there is no cycle, and the
-modules of each cycle with the edges between them when there is one."""
+group), comments left out, and also when it names an item that lib.rs re-exports from B
+(`crate::Telemetry` is a use of `telemetry`): the facade's re-exports are no way around the
+layering. Prints the dependency order when there is no cycle, and the modules of each cycle
+with the edges between them when there is one."""
 import pathlib
 import re
 import sys
@@ -19,6 +21,15 @@ for p in src.iterdir():
     elif p.suffix == ".rs":
         files.setdefault(p.stem, []).append(p)
 
+# Items lib.rs re-exports at the crate root, by the top-level module they come from.
+lib = re.sub(r"//[^\n]*", "", (src / "lib.rs").read_text(encoding="utf-8"))
+owner = {}
+for module, items in re.findall(r"pub use (\w+)(?:::\w+)*::\{([^}]*)\};", lib):
+    for item in re.findall(r"\w+", items):
+        owner[item] = module
+for module, item in re.findall(r"pub use (\w+)(?:::\w+)*::(\w+);", lib):
+    owner[item] = module
+
 deps = {m: set() for m in files}
 for m, paths in files.items():
     for p in paths:
@@ -27,6 +38,7 @@ for m, paths in files.items():
         names = re.findall(r"crate::(\w+)", text)
         for group in re.findall(r"crate::\{([^}]*)\}", text):
             names += re.findall(r"(?:^|,)\s*(\w+)", group)
+        names = [owner.get(n, n) if n not in files else n for n in names]
         deps[m] |= {n for n in names if n in files and n != m}
 
 # Kahn's algorithm: whatever cannot be ordered sits on (or behind) a cycle.

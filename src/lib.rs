@@ -57,11 +57,42 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## The global instance
+//! ## The ten operations
 //!
-//! [`install`] starts an instance behind the seed's free functions ([`log_metric`],
-//! [`measure_latency`], [`track_resource_usage`], [`log_event`]) and the global form of
-//! [`event!`]; keep the returned guard alive for as long as you log.
+//! One [`install`] takes a [`TelemetryBuilder`] and sets up everything the seed's free
+//! functions need; keep the returned guard alive for as long as you log (dropping it shuts
+//! the instance down; a new `install` works after). Each has a method on [`Telemetry`] too,
+//! for code that holds an instance rather than using the global one.
+//!
+//! | operation | signature | what it needs from the builder |
+//! |---|---|---|
+//! | [`log_metric`] | `fn log_metric(name: &str, value: f64, tags: &[(&str, &str)])` | nothing |
+//! | [`log_event`] | `fn log_event(event: &Event<'_>)`; or [`event!`], [`info!`] and friends | nothing |
+//! | [`measure_latency`] | `fn measure_latency(operation: &str, duration: Duration)`; [`measure_latency_with_tags`] | nothing |
+//! | [`track_resource_usage`] | `fn track_resource_usage(resource: &str, usage: f64)`; [`track_resource_usage_with_tags`] | nothing |
+//! | [`send_alert`] | `fn send_alert(alert: alerts::Alert) -> alerts::AlertResponse` | where alerts go: [`TelemetryBuilder::alert_route`], [`alert_log`](TelemetryBuilder::alert_log) |
+//! | [`get_system_health`] | `fn get_system_health() -> health::HealthStatus` | nothing |
+//! | `query_logs` | not yet: the durable segment log it searches is the next piece of work | |
+//! | [`encrypt_data`] | `fn encrypt_data(data: &[u8], key_id: &str) -> Result<EncryptedData, CryptoError>` | [`TelemetryBuilder::key_ring`] |
+//! | [`decrypt_data`] | `fn decrypt_data(data: &EncryptedData) -> Result<Plaintext, CryptoError>` | [`TelemetryBuilder::key_ring`] |
+//! | [`authenticate_user`] | `fn authenticate_user(credentials: &Credentials<'_>) -> Result<AuthResult, NotConfigured>` | [`TelemetryBuilder::authenticator`] |
+//! | [`authorize_action`] | `fn authorize_action(user: &str, action: &str, resource: &str) -> Result<AuthzResult, NotConfigured>` | [`TelemetryBuilder::authorizer`] |
+//!
+//! A part that was not configured answers with a typed error naming the builder call
+//! ([`NotConfigured`], [`CryptoError::NoKeyRing`]), never a silent deny; the hot-path
+//! operations, which return nothing, count a call made with no instance installed in
+//! [`calls_without_instance`].
+//!
+//! ```
+//! use std::time::Duration;
+//! let _guard = tickwatch::install(tickwatch::Telemetry::builder())?;
+//! tickwatch::log_metric("spread", 0.01, &[("venue", "XNAS")]);
+//! tickwatch::measure_latency("order_roundtrip", Duration::from_micros(42));
+//! tickwatch::track_resource_usage("order_book_depth", 0.42);
+//! tickwatch::warn!("order {} rejected", 42u64, reason = "risk limit");
+//! assert!(tickwatch::authorize_action("alice", "cancel", "orders/42").is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Modules
 //!
@@ -80,8 +111,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// The macros first: `event!` and its shorthands, used by the modules below.
+#[macro_use]
+mod macros;
+
 pub mod alerts;
 pub mod export;
+mod global;
 mod hash;
 pub mod health;
 pub mod logging;
@@ -97,6 +133,12 @@ pub mod sink;
 mod telemetry;
 mod time;
 
+pub use global::{
+    authenticate_user, authorize_action, calls_without_instance, decrypt_data, encrypt_data,
+    get_system_health, global, install, log_event, log_metric, measure_latency,
+    measure_latency_with_tags, send_alert, track_resource_usage, track_resource_usage_with_tags,
+    GlobalGuard, InstallError, NotConfigured, MAX_INSTALLS,
+};
 pub use logging::Audit;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use metrics::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
@@ -108,9 +150,7 @@ pub use pipeline::{
 };
 pub use security::authn::{AuthResult, Credentials};
 pub use security::authz::{AuthzResult, Decision};
-pub use security::crypto::{
-    decrypt_data, encrypt_data, install_key_ring, EncryptedData, KeyRing, Plaintext,
-};
+pub use security::crypto::{CryptoError, EncryptedData, KeyRing, Plaintext};
 pub use security::AuditLog;
 pub use sink::ThreadInfo;
 pub use telemetry::{StartError, Telemetry, TelemetryBuilder};
@@ -118,271 +158,27 @@ pub use time::{
     clock_info, ClockInfo, ManualClock, ParseTimestampError, SystemClock, Timestamp, WallClock,
 };
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
-use std::time::Duration;
-
-static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
-static CALLS_WITHOUT_INSTANCE: AtomicU64 = AtomicU64::new(0);
-
-/// Starts `builder` as the process's global instance, behind the free functions.
-///
-/// Returns a guard: dropping it shuts the instance down (drain, flush, join). A process has
-/// one global instance; a second `install` fails with [`InstallError::AlreadyInstalled`].
-///
-/// ```
-/// let _guard = tickwatch::install(tickwatch::Telemetry::builder()).unwrap();
-/// tickwatch::log_metric("position", 1.5, &[("venue", "XNAS")]);
-/// tickwatch::event!(tickwatch::Level::Info, "started", version = 1u64);
-/// ```
-pub fn install(builder: TelemetryBuilder) -> Result<GlobalGuard, InstallError> {
-    if GLOBAL.get().is_some() {
-        return Err(InstallError::AlreadyInstalled);
-    }
-    let tw = builder.start().map_err(InstallError::Start)?;
-    GLOBAL.set(tw).map_err(|_| InstallError::AlreadyInstalled)?;
-    Ok(GlobalGuard { _private: () })
-}
-
-/// The global instance, if [`install`] was called.
-pub fn global() -> Option<&'static Telemetry> {
-    GLOBAL.get()
-}
-
-/// Free-function calls made while no global instance was installed (they record nothing).
-pub fn calls_without_instance() -> u64 {
-    CALLS_WITHOUT_INSTANCE.load(Relaxed)
-}
-
-/// Keeps the global instance running; shuts it down when dropped.
-#[must_use = "dropping the guard shuts the global instance down at once"]
-#[derive(Debug)]
-pub struct GlobalGuard {
-    _private: (),
-}
-
-impl GlobalGuard {
-    /// Shuts the global instance down now, reporting any error.
-    pub fn shutdown(self) -> Result<(), ShutdownError> {
-        let r = GLOBAL.get().map_or(Ok(()), Telemetry::shutdown_ref);
-        std::mem::forget(self);
-        r
-    }
-}
-
-impl Drop for GlobalGuard {
-    fn drop(&mut self) {
-        if let Some(tw) = GLOBAL.get() {
-            let _ = tw.shutdown_ref();
-        }
-    }
-}
-
-/// Why [`install`] failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum InstallError {
-    /// A global instance already exists in this process: keep using it (its guard is alive
-    /// somewhere), or build a separate [`Telemetry`] instead.
-    AlreadyInstalled,
-    /// The builder's configuration was refused.
-    Start(StartError),
-}
-
-impl std::fmt::Display for InstallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InstallError::AlreadyInstalled => f.write_str(
-                "a global tickwatch instance is already installed in this process; use tickwatch::global() or a separate Telemetry",
-            ),
-            InstallError::Start(e) => write!(f, "could not start the global instance: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for InstallError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            InstallError::Start(e) => Some(e),
-            InstallError::AlreadyInstalled => None,
-        }
-    }
-}
-
-#[inline(always)]
-fn with_global(f: impl FnOnce(&Telemetry)) {
-    match GLOBAL.get() {
-        Some(tw) => f(tw),
-        None => {
-            CALLS_WITHOUT_INSTANCE.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-/// [`Telemetry::log_metric`] on the global instance.
-#[inline]
-pub fn log_metric(name: &str, value: f64, tags: &[(&str, &str)]) {
-    with_global(|tw| tw.log_metric(name, value, tags));
-}
-
-/// [`Telemetry::measure_latency`] on the global instance.
-#[inline]
-pub fn measure_latency(operation: &str, duration: Duration) {
-    with_global(|tw| tw.measure_latency(operation, duration));
-}
-
-/// [`Telemetry::measure_latency_with_tags`] on the global instance.
-#[inline]
-pub fn measure_latency_with_tags(operation: &str, duration: Duration, tags: &[(&str, &str)]) {
-    with_global(|tw| tw.measure_latency_with_tags(operation, duration, tags));
-}
-
-/// [`Telemetry::track_resource_usage`] on the global instance.
-#[inline]
-pub fn track_resource_usage(resource: &str, usage: f64) {
-    with_global(|tw| tw.track_resource_usage(resource, usage));
-}
-
-/// [`Telemetry::track_resource_usage_with_tags`] on the global instance.
-#[inline]
-pub fn track_resource_usage_with_tags(resource: &str, usage: f64, tags: &[(&str, &str)]) {
-    with_global(|tw| tw.track_resource_usage_with_tags(resource, usage, tags));
-}
-
-/// [`Telemetry::log_event`] on the global instance.
-#[inline]
-pub fn log_event(event: &Event<'_>) {
-    with_global(|tw| tw.log_event(event));
-}
-
-/// [`Telemetry::send_alert`] on the global instance. With none installed the alert is
-/// refused ([`alerts::Refusal::NotInstalled`]) and the call counted in
-/// [`calls_without_instance`].
-///
-/// ```
-/// use tickwatch::alerts::{Alert, AlertResponse, Severity};
-/// let _guard = tickwatch::install(tickwatch::Telemetry::builder()).unwrap();
-/// let r = tickwatch::send_alert(Alert::new("risk_limit", Severity::Critical, "gross exposure 96%"));
-/// assert!(matches!(r, AlertResponse::Accepted { .. }));
-/// ```
-pub fn send_alert(alert: alerts::Alert) -> alerts::AlertResponse {
-    match GLOBAL.get() {
-        Some(tw) => tw.send_alert(alert),
-        None => {
-            CALLS_WITHOUT_INSTANCE.fetch_add(1, Relaxed);
-            alerts::AlertResponse::Refused {
-                reason: alerts::Refusal::NotInstalled,
-            }
-        }
-    }
-}
-
-/// [`Telemetry::get_system_health`] on the global instance. With none installed the answer
-/// is `Unhealthy`, with one `tickwatch` component saying so: the seed promises tickwatch's
-/// own health, and an uninstalled pipeline records nothing.
-///
-/// ```
-/// use tickwatch::health::Status;
-/// // Nothing installed in this process.
-/// let h = tickwatch::get_system_health();
-/// assert_eq!(h.status, Status::Unhealthy);
-/// assert_eq!(h.components[0].name, "tickwatch");
-/// ```
-pub fn get_system_health() -> health::HealthStatus {
-    match GLOBAL.get() {
-        Some(tw) => tw.get_system_health(),
-        None => {
-            let now = Timestamp::from_unix_nanos(time::unix_now_ns());
-            health::HealthStatus {
-                status: health::Status::Unhealthy,
-                components: vec![health::ComponentHealth {
-                    name: "tickwatch".into(),
-                    status: health::Status::Unhealthy,
-                    message: "no global instance installed: call tickwatch::install".into(),
-                    updated_at: now,
-                }],
-                checked_at: now,
-            }
-        }
-    }
-}
-
-/// Checks `credentials` with the process's authenticator (installed with
-/// [`security::authn::install_global`]); one audit record per call. Fails closed: with no
-/// authenticator installed the answer is [`AuthResult::Denied`].
-///
-/// ```
-/// use tickwatch::{AuthResult, Credentials};
-/// // Nothing installed in this process: denied.
-/// assert!(matches!(tickwatch::authenticate_user(&Credentials::new("alice", "pw")), AuthResult::Denied));
-/// ```
-pub fn authenticate_user(credentials: &Credentials<'_>) -> AuthResult {
-    security::authn::authenticate_global(credentials)
-}
-
-/// Decides whether `user` may perform `action` on `resource` with the process's authorizer
-/// (installed with [`security::authz::install_global`]); one audit record per call. Fails
-/// closed: with no authorizer installed the answer is [`Decision::Deny`].
-///
-/// ```
-/// use tickwatch::Decision;
-/// // Nothing installed in this process: denied.
-/// assert_eq!(tickwatch::authorize_action("alice", "cancel", "orders/42").decision, Decision::Deny);
-/// ```
-#[inline]
-pub fn authorize_action(user: &str, action: &str, resource: &str) -> AuthzResult {
-    security::authz::authorize_global(user, action, resource)
-}
-
-/// Records a structured event: a static message and typed fields, copied in binary.
-///
-/// Two forms: `event!(tw, level, "message", key = value, ...)` on an instance (`tw` may be a
-/// `Telemetry`, a reference to one or an `Arc`), and `event!(level, "message", ...)` on the
-/// global instance. `level` must be a constant such as `Level::Info`; values are anything
-/// [`FieldRef`] converts from (integers, floats, `bool`, `&str`, `&String`). Arguments are not
-/// evaluated when the level is filtered out.
-///
-/// ```
-/// use tickwatch::{event, Level, Telemetry};
-/// let tw = Telemetry::builder().start().unwrap();
-/// let venue = String::from("XNAS");
-/// event!(tw, Level::Info, "order filled", order_id = 42u64, px = 101.25, venue = &venue);
-/// ```
-#[macro_export]
-macro_rules! event {
-    ($lvl:path, $msg:literal $(, $k:ident = $v:expr)* $(,)?) => {{
-        match $crate::global() {
-            ::core::option::Option::Some(__tw) => $crate::event!(__tw, $lvl, $msg $(, $k = $v)*),
-            ::core::option::Option::None => $crate::__private::count_call_without_instance(),
-        }
-    }};
-    ($tw:expr, $lvl:expr, $msg:literal $(, $k:ident = $v:expr)* $(,)?) => {{
-        // `let` extends the borrow's temporary, so `$tw` may itself be `&tw` or `&arc`.
-        let __src = &$tw;
-        let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
-        if __tw.enabled($lvl) {
-            static __CALLSITE: $crate::logging::Callsite = $crate::logging::Callsite::new(
-                $lvl,
-                ::core::module_path!(),
-                $msg,
-                &[$(::core::stringify!($k)),*],
-                ::core::file!(),
-                ::core::line!(),
-            );
-            __tw.__emit(&__CALLSITE, &[$($crate::FieldRef::from($v)),*]);
-        }
-    }};
-}
-
 #[doc(hidden)]
 pub mod __private {
-    use super::Telemetry;
+    //! What the macros expand to; not a stable API.
+
+    use std::fmt::{self, Write as _};
+
+    use crate::{FieldRef, Telemetry};
 
     pub use crate::time::seam::*;
 
     /// The global `event!` with no instance installed.
     pub fn count_call_without_instance() {
-        super::CALLS_WITHOUT_INSTANCE.fetch_add(1, super::Relaxed);
+        crate::global::count_call_without_instance();
+    }
+
+    /// How many format arguments an `event!` call site has (its arguments, stringified).
+    pub const fn count_args(args: &[&str]) -> u8 {
+        if args.len() > u8::MAX as usize {
+            panic!("event!: more than 255 format arguments");
+        }
+        args.len() as u8
     }
 
     /// Lets `event!` accept a `Telemetry`, a reference to one, or an `Arc`.
@@ -402,6 +198,168 @@ pub mod __private {
     impl<T: AsTelemetry + ?Sized> AsTelemetry for std::sync::Arc<T> {
         fn as_telemetry(&self) -> &Telemetry {
             (**self).as_telemetry()
+        }
+    }
+
+    /// The bytes a `?value` or `%value` field is rendered into, on the calling thread's
+    /// stack.
+    pub const RENDER_LEN: usize = 256;
+
+    /// A `?value` / `%value` field rendered into a fixed stack buffer: no allocation; a
+    /// longer rendering is cut at a character boundary and flagged.
+    pub struct Render {
+        buf: [u8; RENDER_LEN],
+        len: usize,
+        truncated: bool,
+    }
+
+    impl Render {
+        #[inline]
+        pub fn debug<T: fmt::Debug + ?Sized>(v: &T) -> Render {
+            let mut r = Render::empty();
+            let _ = write!(r, "{v:?}");
+            r
+        }
+
+        #[inline]
+        pub fn display<T: fmt::Display + ?Sized>(v: &T) -> Render {
+            let mut r = Render::empty();
+            let _ = write!(r, "{v}");
+            r
+        }
+
+        fn empty() -> Render {
+            Render {
+                buf: [0; RENDER_LEN],
+                len: 0,
+                truncated: false,
+            }
+        }
+
+        pub fn as_str(&self) -> &str {
+            // Only whole `&str`s (or their char-boundary prefixes) are copied in, so this
+            // never fails; an empty string stands in if it ever did.
+            std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+        }
+    }
+
+    impl fmt::Debug for Render {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Render")
+                .field("text", &self.as_str())
+                .field("truncated", &self.truncated)
+                .finish()
+        }
+    }
+
+    impl fmt::Write for Render {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = RENDER_LEN - self.len;
+            let n = if s.len() <= room {
+                s.len()
+            } else {
+                self.truncated = true;
+                // The longest prefix that fits and ends on a character boundary.
+                (0..=room)
+                    .rev()
+                    .find(|&i| s.is_char_boundary(i))
+                    .unwrap_or(0)
+            };
+            self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+            self.len += n;
+            if self.truncated {
+                // Stop the formatter: nothing more fits.
+                return Err(fmt::Error);
+            }
+            Ok(())
+        }
+    }
+
+    /// A `name = value` field's value: anything a [`FieldRef`] converts from.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be an event field value",
+        label = "not an integer, float, bool, &str, &String or Option of one",
+        note = "render it with `name = ?value` (Debug) or `name = %value` (Display), or convert it"
+    )]
+    pub trait IntoField<'a> {
+        fn into_field(self) -> FieldRef<'a>;
+    }
+    // One impl per type (not a blanket one over `Into<FieldRef>`), so that a type that is
+    // not a field value gets the message above rather than one about `From`.
+    macro_rules! into_field {
+        ($($t:ty),*) => {$(
+            impl<'a> IntoField<'a> for $t {
+                #[inline(always)]
+                fn into_field(self) -> FieldRef<'a> {
+                    FieldRef::from(self)
+                }
+            }
+            impl<'a> IntoField<'a> for &'a $t {
+                #[inline(always)]
+                fn into_field(self) -> FieldRef<'a> {
+                    FieldRef::from(self)
+                }
+            }
+        )*};
+    }
+    into_field!(
+        u8,
+        u16,
+        u32,
+        u64,
+        usize,
+        i8,
+        i16,
+        i32,
+        i64,
+        isize,
+        f32,
+        f64,
+        bool,
+        &'a str
+    );
+    impl<'a> IntoField<'a> for &'a String {
+        #[inline(always)]
+        fn into_field(self) -> FieldRef<'a> {
+            FieldRef::Str(self)
+        }
+    }
+    impl<'a, T: IntoField<'a>> IntoField<'a> for Option<T> {
+        #[inline(always)]
+        fn into_field(self) -> FieldRef<'a> {
+            self.map_or(FieldRef::None, IntoField::into_field)
+        }
+    }
+    impl<'a> IntoField<'a> for FieldRef<'a> {
+        #[inline(always)]
+        fn into_field(self) -> FieldRef<'a> {
+            self
+        }
+    }
+
+    /// A prepared field value: a plain `FieldRef` or a rendered one.
+    pub trait Field {
+        fn get(&self) -> FieldRef<'_>;
+        fn truncated(&self) -> bool;
+    }
+    impl Field for FieldRef<'_> {
+        #[inline(always)]
+        fn get(&self) -> FieldRef<'_> {
+            *self
+        }
+        #[inline(always)]
+        fn truncated(&self) -> bool {
+            false
+        }
+    }
+    impl Field for Render {
+        #[inline]
+        fn get(&self) -> FieldRef<'_> {
+            FieldRef::Str(self.as_str())
+        }
+        #[inline]
+        fn truncated(&self) -> bool {
+            self.truncated
         }
     }
 }

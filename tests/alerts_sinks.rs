@@ -188,7 +188,8 @@ fn log_sink_levels_and_fields() {
 fn log_sink_into_a_telemetry_instance() {
     let mem = MemorySink::new();
     let tw = Arc::new(Telemetry::builder().sink(mem.clone()).start().unwrap());
-    let mut sink = LogSink::new(tw.clone());
+    let into = tw.clone();
+    let mut sink = LogSink::with(move |e| into.log_event(e));
     sink.notify(&note("disk_full", Severity::Warning, Transition::Firing))
         .unwrap();
     tw.flush().unwrap();

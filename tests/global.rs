@@ -1,5 +1,5 @@
-//! The global instance behind the free functions. One test: `install` works once per process
-//! and `calls_without_instance` is process-wide.
+//! The global instance behind the free functions. One test: one `install` at a time, a new
+//! one after the guard is gone, and `calls_without_instance` is process-wide.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -175,17 +175,26 @@ fn global_instance_lifecycle() {
         .enumerate()
         .all(|(i, r)| matches!(r, Record::Metric { value, .. } if *value == i as f64)));
 
-    // After shutdown the instance is still there, stopped: calls are dropped, not "without
-    // instance", and a new install is still refused.
-    assert!(tickwatch::global().is_some());
+    // After shutdown the instance is uninstalled: calls count as "without instance" and
+    // reach nobody, the old instance keeps its final counts, and a new install works.
+    assert!(tickwatch::global().is_none());
     tickwatch::log_metric("late", 1.0, &[]);
-    assert_eq!(tickwatch::calls_without_instance() - base, 5);
+    assert_eq!(tickwatch::calls_without_instance() - base, 6);
     let st = tw.stats();
     assert_eq!(st.accepted, 11 + n);
-    assert_eq!(st.dropped, 1);
-    assert!(matches!(
-        tickwatch::install(Telemetry::builder()),
-        Err(InstallError::AlreadyInstalled)
-    ));
+    assert_eq!(st.dropped, 0);
     assert!(mem.is_empty());
+
+    let again = MemorySink::new();
+    let guard = tickwatch::install(Telemetry::builder().sink(again.clone())).unwrap();
+    let tw2 = tickwatch::global().expect("installed again");
+    assert!(!std::ptr::eq(tw, tw2));
+    tickwatch::log_metric("again", 2.0, &[]);
+    tickwatch::info!("installed again", n = 2u64);
+    tw2.flush().unwrap();
+    assert_eq!(again.records().len(), 2);
+    assert!(mem.is_empty());
+    assert_eq!(tickwatch::calls_without_instance() - base, 6);
+    drop(guard);
+    assert!(tickwatch::global().is_none());
 }

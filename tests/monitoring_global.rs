@@ -67,9 +67,17 @@ fn free_functions_answer_before_and_after_install() {
         Status::Unhealthy,
         "{h:#?}"
     );
-    // Nothing would deliver an alert now: refused, not accepted into a void.
+    // Nothing would deliver an alert now: refused, not accepted into a void; the global
+    // instance is uninstalled, and the stopped instance itself refuses too.
+    let late = Alert::new("late", Severity::Warning, "after shutdown");
     assert_eq!(
-        tickwatch::send_alert(Alert::new("late", Severity::Warning, "after shutdown")),
+        tickwatch::send_alert(late.clone()),
+        AlertResponse::Refused {
+            reason: tickwatch::alerts::Refusal::NotInstalled
+        }
+    );
+    assert_eq!(
+        tw.send_alert(late),
         AlertResponse::Refused {
             reason: tickwatch::alerts::Refusal::Stopped
         }

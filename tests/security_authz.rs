@@ -571,19 +571,3 @@ fn one_audit_record_per_decision_with_the_deciding_rule() {
     assert!(rejected.5.contains("cycle"), "{}", rejected.5);
     tw.shutdown().unwrap();
 }
-
-#[test]
-fn global_authorizer_fails_closed_until_installed() {
-    use tickwatch::security::authz::{authorize_global, global, install_global};
-    // The only test in this binary touching the global authorizer.
-    assert!(global().is_none());
-    let r = authorize_global("u", "read", "x/1");
-    assert_eq!((r.decision, r.reason), (DENY, Reason::NoAuthorizer));
-    let installed = install_global(Authorizer::new(policy_a(), None).unwrap()).unwrap();
-    assert!(install_global(Authorizer::new(policy_b(), None).unwrap()).is_err());
-    assert_eq!(d(installed, "u", "read", "x/1"), (ALLOW, "a".into()));
-    let r = authorize_global("u", "read", "x/1");
-    assert_eq!(r.rule().map(|r| r.id()), Some("a"));
-    global().unwrap().replace_policy(policy_b()).unwrap();
-    assert_eq!(authorize_global("u", "read", "x/2").decision, DENY);
-}

@@ -292,7 +292,7 @@ fn check(c: &GenCase, counts: &Counts) -> Result<(), TestCaseError> {
                     rule.id()
                 );
             }
-            Reason::NoMatch | Reason::UnknownUser | Reason::NoAuthorizer => {
+            Reason::NoMatch | Reason::UnknownUser => {
                 prop_assert!(reasons.is_empty(), "cedar matched {reasons:?}, we did not");
             }
         }
@@ -300,7 +300,7 @@ fn check(c: &GenCase, counts: &Counts) -> Result<(), TestCaseError> {
             Reason::MatchedAllow { .. } => &counts.allow,
             Reason::MatchedDeny { .. } => &counts.deny,
             Reason::NoMatch => &counts.no_match,
-            Reason::UnknownUser | Reason::NoAuthorizer => &counts.unknown_user,
+            Reason::UnknownUser => &counts.unknown_user,
         };
         counter.fetch_add(1, Relaxed);
         counts.requests.fetch_add(1, Relaxed);

@@ -28,10 +28,17 @@ fn instance() -> Telemetry {
 
 /// Warms `op` up (ring created, key or call site registered), then asserts that `CALLS` more
 /// calls allocate nothing on this thread and that every call was recorded.
-fn assert_zero_alloc(tw: &Telemetry, mut op: impl FnMut(u64)) {
+fn assert_zero_alloc(tw: &Telemetry, op: impl FnMut(u64)) {
+    assert_zero_alloc_after(tw, 2, op)
+}
+
+/// [`assert_zero_alloc`] with `warm` warm-up calls (`op(0)` .. `op(warm - 1)`): enough to
+/// reach every call site `op` has.
+fn assert_zero_alloc_after(tw: &Telemetry, warm: u64, mut op: impl FnMut(u64)) {
     tw.preallocate();
-    op(0);
-    op(1);
+    for i in 0..warm {
+        op(i);
+    }
     let before = allocs();
     for i in 0..CALLS {
         op(black_box(i));
@@ -45,9 +52,9 @@ fn assert_zero_alloc(tw: &Telemetry, mut op: impl FnMut(u64)) {
     );
     tw.flush().unwrap();
     let st = tw.stats();
-    assert_eq!(st.accepted, CALLS + 2, "{st:?}");
+    assert_eq!(st.accepted, CALLS + warm, "{st:?}");
     assert_eq!(st.dropped, 0, "{st:?}");
-    assert_eq!(st.delivered, CALLS + 2, "{st:?}");
+    assert_eq!(st.delivered, CALLS + warm, "{st:?}");
     assert_eq!(st.decode_errors, 0);
 }
 
@@ -176,6 +183,98 @@ fn event_macro_three_fields() {
             venue = "XNAS"
         )
     });
+}
+
+#[test]
+fn event_macro_format_args_and_fields() {
+    let tw = instance();
+    let venue = String::from("XNAS");
+    assert_zero_alloc(&tw, |i| {
+        event!(
+            tw,
+            Level::Warn,
+            "order {} rejected at {} on {}",
+            i,
+            101.25,
+            &venue,
+            reason = "limit"
+        )
+    });
+}
+
+#[test]
+fn event_macro_level_from_a_variable() {
+    let tw = instance();
+    // Two levels, so that the two warm-up calls register both of this call site's levels
+    // (each level's call site takes an id, and a registry slot, on its first use).
+    let levels = [Level::Info, Level::Error];
+    assert_zero_alloc(&tw, |i| {
+        let level = levels[(i % 2) as usize];
+        event!(tw, level, "tick {}", i, seq = i)
+    });
+}
+
+#[test]
+fn event_macro_option_fields() {
+    let tw = instance();
+    assert_zero_alloc(&tw, |i| {
+        let parent = (i % 2 == 0).then_some(i);
+        let venue: Option<&str> = None;
+        event!(
+            tw,
+            Level::Info,
+            "child order",
+            parent = parent,
+            venue = venue
+        )
+    });
+}
+
+#[test]
+fn shorthand_macros() {
+    let tw = instance();
+    assert_zero_alloc_after(&tw, 5, |i| match i % 5 {
+        0 => tickwatch::trace!(tw, "t {}", i),
+        1 => tickwatch::debug!(tw, "d", n = i),
+        2 => tickwatch::info!(tw, "order {} filled", i, px = 1.5),
+        3 => tickwatch::warn!(&tw, "w", n = i),
+        _ => tickwatch::error!(tw, "e {} {}", i, true),
+    });
+}
+
+/// `?`/`%` fields are rendered on the calling thread, into a stack buffer: formatting, but no
+/// allocation either.
+#[test]
+fn debug_and_display_fields_render_without_allocating() {
+    let tw = instance();
+    let side = std::cmp::Ordering::Less;
+    assert_zero_alloc(
+        &tw,
+        |i| event!(tw, Level::Info, "book", ?side, depth = %i, px = ?(1.5f64, i)),
+    );
+}
+
+#[test]
+fn a_disabled_level_evaluates_nothing_and_records_nothing() {
+    let tw = Telemetry::builder()
+        .level(Level::Warn)
+        .sink(NullSink)
+        .start()
+        .unwrap();
+    tw.preallocate();
+    let before = allocs();
+    let mut evaluated = 0u64;
+    let mut touch = |v: u64| {
+        evaluated += 1;
+        v
+    };
+    for i in 0..CALLS {
+        tickwatch::info!(tw, "filtered {}", touch(i), s = %String::from("would allocate"));
+    }
+    assert_eq!(allocs(), before);
+    assert_eq!(evaluated, 0);
+    tw.flush().unwrap();
+    assert_eq!(tw.stats().accepted, 0);
 }
 
 #[test]

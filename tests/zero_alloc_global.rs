@@ -32,7 +32,7 @@ fn global_free_functions_do_not_allocate_after_warm_up() {
     black_box(vec![0u8; 16]);
     assert!(allocs() > before);
 
-    let ops: [(&str, &dyn Fn(u64)); 5] = [
+    let ops: [(&str, &dyn Fn(u64)); 7] = [
         ("log_metric", &|i| {
             tickwatch::log_metric("spread", i as f64, &[("venue", "XNAS"), ("sym", "AAPL")])
         }),
@@ -62,6 +62,12 @@ fn global_free_functions_do_not_allocate_after_warm_up() {
                 px = 101.25,
                 venue = "XNAS"
             )
+        }),
+        ("info! with format arguments", &|i| {
+            tickwatch::info!("order {} filled at {}", i, 101.25, venue = "XNAS")
+        }),
+        ("warn! with an Option field", &|i| {
+            tickwatch::warn!("late fill", parent = (i % 2 == 0).then_some(i))
         }),
     ];
     let mut expected = 0u64;

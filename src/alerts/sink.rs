@@ -3,11 +3,9 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use super::{Notification, Severity, Transition};
 use crate::logging::{Event, FieldRef, Level};
-use crate::Telemetry;
 
 /// Receives alert notifications. Called on the thread that runs the tick (the collector), so
 /// it must not block for long: a sink that talks to the network hands the work to a thread
@@ -283,23 +281,23 @@ impl fmt::Debug for LogSink {
 }
 
 impl LogSink {
-    /// Logs into `tw` ([`Telemetry::log_event`]).
+    /// Hands each event to `log`: to an instance with
+    /// `LogSink::with(move |e| tw.log_event(e))` (`tw` an `Arc<Telemetry>`), to the global
+    /// one with `LogSink::with(tickwatch::log_event)`.
     ///
-    /// Do not use this on the instance's own collector thread with
-    /// [`Backpressure::Block`](crate::Backpressure::Block): the collector would wait for room
-    /// in a ring only it drains. There, hand the events to the sinks directly
-    /// ([`LogSink::with`]).
-    pub fn new(tw: Arc<Telemetry>) -> LogSink {
-        LogSink::with(move |e| tw.log_event(e))
-    }
-
-    /// Logs into the global instance ([`crate::log_event`]); the same caveat as
-    /// [`LogSink::new`] applies on its collector thread.
-    pub fn global() -> LogSink {
-        LogSink::with(crate::log_event)
-    }
-
-    /// Hands each event to `log`.
+    /// Do not log into an instance from its own collector thread (an alert route of that
+    /// instance) with [`Backpressure::Block`](crate::Backpressure::Block): the collector would
+    /// wait for room in a ring only it drains. The builder's
+    /// [`alert_log`](crate::TelemetryBuilder::alert_log) route does it safely.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tickwatch::alerts::LogSink;
+    /// let tw = Arc::new(tickwatch::Telemetry::builder().start().unwrap());
+    /// let into_tw = LogSink::with(move |e| tw.log_event(e));
+    /// let into_global = LogSink::with(tickwatch::log_event);
+    /// # drop((into_tw, into_global));
+    /// ```
     pub fn with(log: impl FnMut(&Event<'_>) + Send + 'static) -> LogSink {
         LogSink { log: Box::new(log) }
     }

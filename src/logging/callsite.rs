@@ -4,7 +4,7 @@
 //! target, message, field names, file and line stay in this static and are looked up by the
 //! collector. Ids are process-wide, so every instance shares them.
 
-use super::Level;
+use super::{FieldRef, Level};
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -21,6 +21,9 @@ pub struct Callsite {
     fields: &'static [&'static str],
     file: &'static str,
     line: u32,
+    /// How many of an event's leading values are the message's format arguments (the rest
+    /// are the named `fields`).
+    args: u8,
     id: AtomicU32,
 }
 
@@ -41,8 +44,81 @@ impl Callsite {
             fields,
             file,
             line,
+            args: 0,
             id: AtomicU32::new(0),
         }
+    }
+
+    /// A call site whose message is a format string taking `args` arguments, which come
+    /// before the named fields in each event's values (see [`Callsite::format_message`]).
+    #[doc(hidden)]
+    pub const fn with_args(mut self, args: u8) -> Self {
+        self.args = args;
+        self
+    }
+
+    /// One call site per [`Level`], indexed by `level as usize`: for an `event!` whose level
+    /// is known only at run time. Each registers (takes an id) only when first used.
+    #[doc(hidden)]
+    pub const fn per_level(
+        target: &'static str,
+        message: &'static str,
+        fields: &'static [&'static str],
+        file: &'static str,
+        line: u32,
+        args: u8,
+    ) -> [Self; 5] {
+        [
+            Self::new(Level::Trace, target, message, fields, file, line).with_args(args),
+            Self::new(Level::Debug, target, message, fields, file, line).with_args(args),
+            Self::new(Level::Info, target, message, fields, file, line).with_args(args),
+            Self::new(Level::Warn, target, message, fields, file, line).with_args(args),
+            Self::new(Level::Error, target, message, fields, file, line).with_args(args),
+        ]
+    }
+
+    /// How many of an event's leading values are the message's format arguments.
+    pub fn args(&self) -> usize {
+        self.args as usize
+    }
+
+    /// Writes `message`, a format string as `event!` takes it, with `args` in place of its
+    /// placeholders: `{}` (Display) and `{:?}` (Debug: strings quoted) take the next
+    /// argument, `{{` and `}}` are braces. Anything else between braces (a named or
+    /// formatted placeholder, which `event!` does not take) is written as it is; a
+    /// placeholder with no argument left is written as it is too.
+    pub fn format_message<'a>(
+        message: &str,
+        args: impl IntoIterator<Item = FieldRef<'a>>,
+        out: &mut impl std::fmt::Write,
+    ) -> std::fmt::Result {
+        let mut args = args.into_iter();
+        let mut rest = message;
+        while let Some(at) = rest.find(['{', '}']) {
+            out.write_str(&rest[..at])?;
+            let tail = &rest[at..];
+            if tail.starts_with("{{") || tail.starts_with("}}") {
+                out.write_str(&tail[..1])?;
+                rest = &tail[2..];
+            } else if let Some(after) = tail.strip_prefix("{}") {
+                match args.next() {
+                    Some(v) => write!(out, "{v}")?,
+                    None => out.write_str("{}")?,
+                }
+                rest = after;
+            } else if let Some(after) = tail.strip_prefix("{:?}") {
+                match args.next() {
+                    Some(FieldRef::Str(s)) => write!(out, "{s:?}")?,
+                    Some(v) => write!(out, "{v}")?,
+                    None => out.write_str("{:?}")?,
+                }
+                rest = after;
+            } else {
+                out.write_str(&tail[..1])?;
+                rest = &tail[1..];
+            }
+        }
+        out.write_str(rest)
     }
 
     /// Severity.

@@ -5,8 +5,9 @@ use std::fmt;
 /// A field value as passed to [`crate::event!`] or [`crate::Event`]: copied into the ring in
 /// binary, never formatted on the calling thread.
 ///
-/// Built with `From` from every integer type, `f32`/`f64`, `bool`, `&str` and `&String`.
-/// NaN and infinities are carried as they are.
+/// Built with `From` from every integer type, `f32`/`f64`, `bool`, `&str`, `&String`, and an
+/// `Option` of any of them (by value: for an `&Option<String>` pass `.as_deref()`) (`None` becomes [`FieldRef::None`], JSON `null`). NaN and
+/// infinities are carried as they are.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldRef<'a> {
     /// An unsigned integer.
@@ -19,6 +20,8 @@ pub enum FieldRef<'a> {
     Bool(bool),
     /// A string, copied into the ring (truncated past the instance's `max_string_len`).
     Str(&'a str),
+    /// No value: an `Option` field that was `None`.
+    None,
 }
 
 macro_rules! from_int {
@@ -63,6 +66,13 @@ impl<'a> From<&'a String> for FieldRef<'a> {
     }
 }
 
+impl<'a, T: Into<FieldRef<'a>>> From<Option<T>> for FieldRef<'a> {
+    #[inline(always)]
+    fn from(v: Option<T>) -> Self {
+        v.map_or(FieldRef::None, Into::into)
+    }
+}
+
 impl FieldRef<'_> {
     /// An owned copy.
     pub fn to_value(&self) -> Value {
@@ -72,6 +82,7 @@ impl FieldRef<'_> {
             FieldRef::F64(v) => Value::F64(v),
             FieldRef::Bool(v) => Value::Bool(v),
             FieldRef::Str(s) => Value::Str(s.to_owned()),
+            FieldRef::None => Value::None,
         }
     }
 }
@@ -84,6 +95,7 @@ impl fmt::Display for FieldRef<'_> {
             FieldRef::F64(v) => v.fmt(f),
             FieldRef::Bool(v) => v.fmt(f),
             FieldRef::Str(v) => v.fmt(f),
+            FieldRef::None => f.write_str("None"),
         }
     }
 }
@@ -101,6 +113,8 @@ pub enum Value {
     Bool(bool),
     /// A string (possibly truncated; see the record's `truncated` flag).
     Str(String),
+    /// No value (an `Option` field that was `None`).
+    None,
 }
 
 impl Value {
@@ -112,6 +126,7 @@ impl Value {
             Value::F64(v) => FieldRef::F64(*v),
             Value::Bool(v) => FieldRef::Bool(*v),
             Value::Str(s) => FieldRef::Str(s),
+            Value::None => FieldRef::None,
         }
     }
 }

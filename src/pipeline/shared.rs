@@ -182,17 +182,29 @@ impl Shared {
     }
 
     #[inline]
-    pub(crate) fn push_event(self: &Arc<Self>, cs: &'static Callsite, values: &[FieldRef<'_>]) {
+    pub(crate) fn push_event(
+        self: &Arc<Self>,
+        cs: &'static Callsite,
+        args: &[FieldRef<'_>],
+        fields: &[FieldRef<'_>],
+        truncated: bool,
+    ) {
         let id = cs.id();
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {
             let max = lane.max_str;
-            let len = record::event_len(values, max);
+            let len =
+                record::event_len(args, max) + record::event_len(fields, max) - record::HEADER_LEN;
+            // Both come from one macro call site: far below u16::MAX together.
+            let n = (args.len() + fields.len()) as u16;
             lane.push(self, len, false, |b| {
                 let mut w = Writer::new(b);
-                w.header(kind::EVENT, 0, values.len() as u16, id, ticks);
-                for v in values {
+                w.header(kind::EVENT, 0, n, id, ticks);
+                for v in args.iter().chain(fields) {
                     w.value(v, max);
+                }
+                if truncated {
+                    w.mark_truncated();
                 }
                 w.finish()
             })

@@ -50,6 +50,7 @@ const TAG_I64: u8 = 2;
 const TAG_F64: u8 = 3;
 const TAG_BOOL: u8 = 4;
 const TAG_STR: u8 = 5;
+const TAG_NONE: u8 = 6;
 /// Set on a `TAG_STR` whose string was cut.
 pub(crate) const TAG_TRUNCATED: u8 = 0x80;
 
@@ -85,6 +86,7 @@ pub(crate) fn value_len(v: &FieldRef<'_>, max_str: usize) -> usize {
     1 + match v {
         FieldRef::U64(_) | FieldRef::I64(_) | FieldRef::F64(_) => 8,
         FieldRef::Bool(_) => 1,
+        FieldRef::None => 0,
         FieldRef::Str(s) => str_len(s, max_str),
     }
 }
@@ -211,6 +213,7 @@ impl<'a> Writer<'a> {
                 self.u64(x.to_bits())
             }
             FieldRef::Bool(x) => self.put(&[TAG_BOOL, x as u8]),
+            FieldRef::None => self.put(&[TAG_NONE]),
             FieldRef::Str(s) => {
                 let at = self.pos;
                 self.put(&[TAG_STR]);
@@ -219,6 +222,13 @@ impl<'a> Writer<'a> {
                 }
             }
         }
+    }
+
+    /// Marks the record truncated although no string of its own was cut (a `?`/`%` field
+    /// rendered on the calling thread did not fit its buffer).
+    #[inline(always)]
+    pub(crate) fn mark_truncated(&mut self) {
+        self.truncated = true;
     }
 
     /// Marks the record truncated in its header if any string was cut. Call last.
@@ -377,6 +387,7 @@ impl<'a> Reader<'a> {
                 _ => return Err(DecodeError::UnknownTag(tag)),
             },
             TAG_STR => FieldRef::Str(self.str()?),
+            TAG_NONE if tag == TAG_NONE => FieldRef::None,
             _ => return Err(DecodeError::UnknownTag(tag)),
         };
         Ok((name, v, tag & TAG_TRUNCATED != 0))

@@ -33,3 +33,30 @@ impl std::fmt::Debug for AuditLog {
             .finish()
     }
 }
+
+/// Where a security component keeps the audit log it records into: given at construction,
+/// or attached later by the instance it is installed with
+/// ([`TelemetryBuilder::key_ring`](crate::TelemetryBuilder::key_ring) and friends), once.
+#[derive(Debug, Default)]
+pub(crate) struct AuditSlot(std::sync::OnceLock<AuditLog>);
+
+impl AuditSlot {
+    pub(crate) fn new(log: Option<AuditLog>) -> AuditSlot {
+        let slot = AuditSlot::default();
+        if let Some(log) = log {
+            let _ = slot.0.set(log);
+        }
+        slot
+    }
+
+    /// The log, if the component has one.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&AuditLog> {
+        self.0.get()
+    }
+
+    /// Gives the component `log` unless it has one already (an explicit log wins).
+    pub(crate) fn attach(&self, log: AuditLog) {
+        let _ = self.0.set(log);
+    }
+}

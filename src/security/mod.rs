@@ -3,7 +3,7 @@
 //! hold it ([`authz`]); every decision leaves one audit record ([`crate::Audit`]) through the
 //! [`crate::AuditLog`] the component is given.
 
-mod audit;
+pub(crate) mod audit;
 pub mod authn;
 pub mod authz;
 pub mod crypto;

@@ -85,7 +85,7 @@ impl Tables {
                 fields,
             } => {
                 let cs = *self.callsites.get((callsite as usize).checked_sub(1)?)?;
-                if cs.fields().len() != fields.len() {
+                if cs.args() + cs.fields().len() != fields.len() {
                     return None;
                 }
                 RecordView::Event(EventView {
@@ -98,6 +98,7 @@ impl Tables {
                     truncated: flags & FLAG_TRUNCATED != 0,
                     fields: EventFields {
                         names: Some(cs.fields()),
+                        args: cs.args(),
                         raw: fields,
                     },
                 })
@@ -119,6 +120,7 @@ impl Tables {
                 truncated: flags & FLAG_TRUNCATED != 0,
                 fields: EventFields {
                     names: None,
+                    args: 0,
                     raw: fields,
                 },
             }),
@@ -275,7 +277,11 @@ impl RecordView<'_> {
             RecordView::Event(e) => Record::Event {
                 level: e.level,
                 target: e.target.to_owned(),
-                message: e.message.to_owned(),
+                message: {
+                    let mut m = String::with_capacity(e.message.len());
+                    let _ = e.write_message(&mut m);
+                    m
+                },
                 fields: e
                     .fields()
                     .map(|(n, v)| (n.to_owned(), v.to_value()))
@@ -331,11 +337,13 @@ pub struct EventView<'a> {
 }
 
 impl<'a> EventView<'a> {
-    /// The fields, in the order they were given.
+    /// The named fields, in the order they were given (the message's format arguments are
+    /// not among them: see [`EventView::args`]).
     pub fn fields(&self) -> impl Iterator<Item = (&'a str, FieldRef<'a>)> + 'a {
         let names = self.fields.names;
         self.fields
             .raw
+            .skip(self.fields.args)
             .enumerate()
             .map(move |(i, (name, value, _))| {
                 (
@@ -347,9 +355,35 @@ impl<'a> EventView<'a> {
     }
 }
 
+impl<'a> EventView<'a> {
+    /// The values of the message's format arguments (`event!(tw, Level::Warn, "order {}
+    /// rejected", id)`), in order; none for a message without arguments.
+    pub fn args(&self) -> impl Iterator<Item = FieldRef<'a>> + 'a {
+        self.fields.raw.take(self.fields.args).map(|(_, v, _)| v)
+    }
+
+    /// Whether the message is a format string with arguments (see [`EventView::args`]).
+    pub fn has_args(&self) -> bool {
+        self.fields.args > 0
+    }
+
+    /// Writes the message with its arguments in place ([`Callsite::format_message`]): the
+    /// message as it is when it has none. This is where an `event!` message is formatted: on
+    /// the collector, not on the thread that logged it.
+    pub fn write_message(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        if self.has_args() {
+            Callsite::format_message(self.message, self.args(), out)
+        } else {
+            out.write_str(self.message)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct EventFields<'a> {
     names: Option<&'static [&'static str]>,
+    /// Leading values that are the message's format arguments.
+    args: usize,
     raw: record::Fields<'a>,
 }
 

@@ -147,6 +147,8 @@ pub(crate) struct LineWriter {
     thread: Vec<u8>,
     /// Per `event!` call site id: its constant parts, escaped once.
     callsites: Vec<Option<CallsiteJson>>,
+    /// Scratch for a message formatted with its arguments.
+    message: String,
 }
 
 /// The parts of an `event!` call site's lines that never change, pre-rendered.
@@ -264,7 +266,8 @@ impl LineWriter {
 
     fn event(&mut self, e: &EventView<'_>) {
         let id = e.callsite as usize;
-        if id == 0 || id > MAX_CACHED_CALLSITES || e.location.is_none() {
+        // A message with arguments is formatted per line: its head is not constant.
+        if id == 0 || id > MAX_CACHED_CALLSITES || e.location.is_none() || e.has_args() {
             return self.event_uncached(e);
         }
         if self.callsites.len() < id {
@@ -342,6 +345,7 @@ impl LineWriter {
                 .buf
                 .extend_from_slice(if v { b"true" } else { b"false" }),
             FieldRef::Str(s) => self.str(s),
+            FieldRef::None => self.buf.extend_from_slice(b"null"),
         }
     }
 
@@ -352,7 +356,15 @@ impl LineWriter {
         self.buf.extend_from_slice(b"\",\"target\":");
         self.str(e.target);
         self.buf.extend_from_slice(b",\"message\":");
-        self.str(e.message);
+        if e.has_args() {
+            let mut msg = std::mem::take(&mut self.message);
+            msg.clear();
+            let _ = e.write_message(&mut msg);
+            self.str(&msg);
+            self.message = msg;
+        } else {
+            self.str(e.message);
+        }
         self.buf.extend_from_slice(b",\"fields\":{");
     }
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::setup::MonitorSetup;
+use super::SecurityParts;
 use super::Telemetry;
 use crate::alerts::RuleError;
 use crate::health::RegisterHealthError;
@@ -33,6 +34,7 @@ pub struct TelemetryBuilder {
     sinks: Vec<Box<dyn Sink>>,
     tasks: Vec<Box<dyn CollectorTask>>,
     pub(crate) monitor: MonitorSetup,
+    security: SecurityParts,
 }
 
 impl TelemetryBuilder {
@@ -190,6 +192,46 @@ impl TelemetryBuilder {
         self
     }
 
+    /// The key ring behind [`crate::encrypt_data`] and [`crate::decrypt_data`] once this
+    /// builder is [`install`](crate::install)ed (also [`Telemetry::key_ring`]). A ring built
+    /// without an audit log records its rotations and refusals into this instance.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tickwatch::security::crypto::{KeyRing, SecretKey};
+    /// let ring = KeyRing::builder().key("app-1", SecretKey::generate()?).build()?;
+    /// let _guard = tickwatch::install(tickwatch::Telemetry::builder().key_ring(Arc::new(ring)))?;
+    /// let sealed = tickwatch::encrypt_data(b"fill 42", "app-1")?;
+    /// assert_eq!(&tickwatch::decrypt_data(&sealed)?[..], b"fill 42");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key_ring(mut self, ring: std::sync::Arc<crate::KeyRing>) -> Self {
+        self.security.key_ring = Some(ring);
+        self
+    }
+
+    /// The authenticator behind [`crate::authenticate_user`] once this builder is
+    /// [`install`](crate::install)ed (also [`Telemetry::authenticator`]). One built without
+    /// an audit log records every attempt into this instance.
+    pub fn authenticator(
+        mut self,
+        authenticator: std::sync::Arc<crate::security::authn::Authenticator>,
+    ) -> Self {
+        self.security.authenticator = Some(authenticator);
+        self
+    }
+
+    /// The authorizer behind [`crate::authorize_action`] once this builder is
+    /// [`install`](crate::install)ed (also [`Telemetry::authorizer`]). One built without an
+    /// audit log records every decision into this instance.
+    pub fn authorizer(
+        mut self,
+        authorizer: std::sync::Arc<crate::security::authz::Authorizer>,
+    ) -> Self {
+        self.security.authorizer = Some(authorizer);
+        self
+    }
+
     /// Adds a task the collector runs every `monitor_tick`, after the built-in ones (self
     /// watch and alerts, added by `MonitorSetup`). Only the tick's own tests add tasks.
     #[cfg(test)]
@@ -260,7 +302,13 @@ impl TelemetryBuilder {
         }
         check_latency_buckets(&c.latency_buckets)?;
         Clock::global();
-        Telemetry::start(self.config, self.sinks, self.tasks, self.monitor)
+        Telemetry::start(
+            self.config,
+            self.sinks,
+            self.tasks,
+            self.monitor,
+            self.security,
+        )
     }
 }
 
@@ -401,6 +449,7 @@ impl std::fmt::Debug for TelemetryBuilder {
                 "sinks",
                 &self.sinks.iter().map(|s| s.name()).collect::<Vec<_>>(),
             )
+            .field("security", &self.security)
             .finish_non_exhaustive()
     }
 }

@@ -6,6 +6,8 @@
 mod api;
 mod builder;
 mod setup;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,8 +20,11 @@ use crate::health::Status;
 use crate::logging::{Audit, Callsite, Event, FieldRef, Level};
 use crate::metrics::{Aggregates, CollectorTask, Counter, Latency, Metric, Monitor, Resource};
 use crate::pipeline::{lane, Config, FlushError, Pipeline, Shared, ShutdownError, Stats};
+use crate::security::authn::Authenticator;
+use crate::security::authz::Authorizer;
 use crate::series::{RegisterError, SeriesKind};
 use crate::sink::Sink;
+use crate::KeyRing;
 use setup::MonitorSetup;
 
 /// One telemetry pipeline: per-thread rings, a collector thread, and its sinks.
@@ -35,6 +40,32 @@ pub struct Telemetry {
     pub(crate) aggregates: Arc<Aggregates>,
     /// Health registry, alert manager and rule alerts (see `setup`).
     pub(crate) monitor: Arc<MonitorShared>,
+    /// The key ring, authenticator and authorizer given to the builder.
+    security: SecurityParts,
+}
+
+/// The security components an instance was built with (see `TelemetryBuilder::key_ring`,
+/// `authenticator` and `authorizer`): what the global instance's free functions use.
+#[derive(Debug, Default)]
+pub(crate) struct SecurityParts {
+    pub(crate) key_ring: Option<Arc<KeyRing>>,
+    pub(crate) authenticator: Option<Arc<Authenticator>>,
+    pub(crate) authorizer: Option<Arc<Authorizer>>,
+}
+
+impl SecurityParts {
+    /// Gives each component without an audit log the instance's.
+    fn attach_audit(&self, log: &crate::AuditLog) {
+        if let Some(k) = &self.key_ring {
+            k.attach_audit(log.clone());
+        }
+        if let Some(a) = &self.authenticator {
+            a.attach_audit(log.clone());
+        }
+        if let Some(a) = &self.authorizer {
+            a.attach_audit(log.clone());
+        }
+    }
 }
 
 impl fmt::Debug for Telemetry {
@@ -55,6 +86,7 @@ impl Telemetry {
         sinks: Vec<Box<dyn Sink>>,
         mut tasks: Vec<Box<dyn CollectorTask>>,
         mut monitor: MonitorSetup,
+        security: SecurityParts,
     ) -> Result<Telemetry, StartError> {
         let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
         let shared = Arc::new(Shared::new(config, names.len()));
@@ -80,17 +112,35 @@ impl Telemetry {
                 return Err(StartError::Spawn(e));
             }
         };
-        Ok(Telemetry {
+        let tw = Telemetry {
             shared,
             pipeline,
             aggregates,
             monitor: mon,
-        })
+            security,
+        };
+        tw.security.attach_audit(&tw.audit_log());
+        Ok(tw)
     }
 
     /// A builder with the defaults (64 KiB rings, `Block`, no sinks).
     pub fn builder() -> TelemetryBuilder {
         TelemetryBuilder::default()
+    }
+
+    /// The key ring given to [`TelemetryBuilder::key_ring`], if any.
+    pub fn key_ring(&self) -> Option<&Arc<KeyRing>> {
+        self.security.key_ring.as_ref()
+    }
+
+    /// The authenticator given to [`TelemetryBuilder::authenticator`], if any.
+    pub fn authenticator(&self) -> Option<&Arc<Authenticator>> {
+        self.security.authenticator.as_ref()
+    }
+
+    /// The authorizer given to [`TelemetryBuilder::authorizer`], if any.
+    pub fn authorizer(&self) -> Option<&Arc<Authorizer>> {
+        self.security.authorizer.as_ref()
     }
 
     #[cfg(test)]
@@ -260,8 +310,14 @@ impl Telemetry {
 
     #[doc(hidden)]
     #[inline]
-    pub fn __emit(&self, callsite: &'static Callsite, values: &[FieldRef<'_>]) {
-        self.shared.push_event(callsite, values);
+    pub fn __emit(
+        &self,
+        callsite: &'static Callsite,
+        args: &[FieldRef<'_>],
+        fields: &[FieldRef<'_>],
+        truncated: bool,
+    ) {
+        self.shared.push_event(callsite, args, fields, truncated);
     }
 
     /// Creates the calling thread's ring now, so its first hot-path call does not allocate.

@@ -28,7 +28,6 @@
 //! ));
 //! ```
 
-mod global;
 pub mod lockout;
 pub mod password;
 pub mod session;
@@ -36,7 +35,6 @@ pub mod totp;
 pub mod users;
 
 pub use crate::time::{ManualClock, SystemClock, WallClock};
-pub use global::{authenticate_global, global, install_global};
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, MAX_TRACKED_NAMES, NIST_MAX_CONSECUTIVE_FAILURES,
 };
@@ -54,6 +52,7 @@ pub use users::{
 use std::fmt;
 use std::sync::Arc;
 
+use crate::security::audit::AuditSlot;
 use crate::{Audit, AuditLog};
 use lockout::{Gate, Lockout};
 
@@ -178,7 +177,7 @@ pub struct Authenticator {
     sessions: SessionStore,
     mfa_roles: Vec<String>,
     clock: Arc<dyn WallClock>,
-    audit: Option<AuditLog>,
+    audit: AuditSlot,
 }
 
 impl fmt::Debug for Authenticator {
@@ -244,8 +243,14 @@ impl Authenticator {
             sessions: SessionStore::new(config.session, clock.clone()),
             mfa_roles: config.mfa_roles,
             clock,
-            audit,
+            audit: AuditSlot::new(audit),
         })
+    }
+
+    /// Records into `log` from now on, unless an audit log was given at construction (the
+    /// instance this is installed with attaches its own).
+    pub(crate) fn attach_audit(&self, log: AuditLog) {
+        self.audit.attach(log);
     }
 
     /// The user store.
@@ -276,7 +281,7 @@ impl Authenticator {
     /// Checks `creds`; see [`AuthResult`]. Leaves exactly one audit record.
     pub fn authenticate_user(&self, creds: &Credentials<'_>) -> AuthResult {
         let o = self.decide(creds);
-        if let Some(log) = &self.audit {
+        if let Some(log) = self.audit.get() {
             let mut end = creds.username.len().min(MAX_AUDIT_ACTOR_LEN);
             while !creds.username.is_char_boundary(end) {
                 end -= 1;
@@ -384,7 +389,7 @@ impl Authenticator {
     /// (`action: "revoke"`, outcome `"revoked"` or `"not_found"`).
     pub fn revoke_session(&self, token: &str) -> bool {
         let user = self.sessions.revoke(token);
-        if let Some(log) = &self.audit {
+        if let Some(log) = self.audit.get() {
             log.record(&Audit {
                 actor: user.as_deref().unwrap_or(""),
                 action: "revoke",

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use super::compiled::{CompiledPolicy, Outcome};
 use super::policy::{LoadPolicyError, Policy, PolicyError, PolicyFormat};
+use crate::security::audit::AuditSlot;
 use crate::{Audit, AuditLog};
 
 /// Allowed or denied.
@@ -82,8 +83,6 @@ pub enum Reason {
     NoMatch,
     /// The user is not in the policy: denied by default.
     UnknownUser,
-    /// No authorizer is installed ([`super::authorize_global`] only): denied.
-    NoAuthorizer,
 }
 
 /// The result of [`Authorizer::authorize_action`]: a decision that is dropped unread is
@@ -107,7 +106,7 @@ impl AuthzResult {
     pub fn rule(&self) -> Option<&Rule> {
         match &self.reason {
             Reason::MatchedAllow { rule } | Reason::MatchedDeny { rule } => Some(rule),
-            Reason::NoMatch | Reason::UnknownUser | Reason::NoAuthorizer => None,
+            Reason::NoMatch | Reason::UnknownUser => None,
         }
     }
 }
@@ -141,7 +140,7 @@ impl AuthzResult {
 /// ```
 pub struct Authorizer {
     policy: ArcSwap<CompiledPolicy>,
-    audit: Option<AuditLog>,
+    audit: AuditSlot,
 }
 
 impl fmt::Debug for Authorizer {
@@ -163,7 +162,7 @@ impl Authorizer {
         let compiled = CompiledPolicy::compile(&policy)?;
         Ok(Authorizer {
             policy: ArcSwap::from_pointee(compiled),
-            audit,
+            audit: AuditSlot::new(audit),
         })
     }
 
@@ -177,6 +176,12 @@ impl Authorizer {
         Ok(Authorizer::new(policy, audit)?)
     }
 
+    /// Records into `log` from now on, unless an audit log was given at construction (the
+    /// instance this is installed with attaches its own).
+    pub(crate) fn attach_audit(&self, log: AuditLog) {
+        self.audit.attach(log);
+    }
+
     /// Decides whether `user` may perform `action` on `resource`, and records one audit
     /// record (`outcome` `"allowed"`/`"denied"`, `rule` the deciding permission id or `""`,
     /// `detail` `""`, `"deny-override"`, `"no-match"` or `"unknown-user"`).
@@ -188,7 +193,7 @@ impl Authorizer {
     pub fn authorize_action(&self, user: &str, action: &str, resource: &str) -> AuthzResult {
         let policy = self.policy.load();
         let outcome = policy.decide(user, action, resource);
-        if let Some(log) = &self.audit {
+        if let Some(log) = self.audit.get() {
             let (outcome_s, rule, detail) = match outcome {
                 Outcome::Allow(p) => ("allowed", p.rule.id(), ""),
                 Outcome::Deny(p) => ("denied", p.rule.id(), "deny-override"),
@@ -264,7 +269,7 @@ impl Authorizer {
     }
 
     fn audit_swap(&self, outcome: &str, detail: &str) {
-        if let Some(log) = &self.audit {
+        if let Some(log) = self.audit.get() {
             log.record(&Audit {
                 actor: "authorizer",
                 action: "replace_policy",

@@ -22,12 +22,10 @@
 
 mod authorizer;
 mod compiled;
-mod global;
 mod pattern;
 mod policy;
 
 pub use authorizer::{Authorizer, AuthzResult, Decision, Reason, Rule};
-pub use global::{authorize_global, global, install_global};
 pub use pattern::{PatternError, ResourcePattern};
 pub use policy::{
     Effect, LoadPolicyError, Permission, Policy, PolicyError, PolicyFormat, Role, User,

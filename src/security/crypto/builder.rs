@@ -10,6 +10,7 @@ use super::error::KeyRingError;
 use super::key::{read_key_file, validate_key_id, SecretKey};
 use super::keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
 use super::published::{Published, State};
+use crate::security::audit::AuditSlot;
 use crate::AuditLog;
 
 /// Where a builder's key comes from.
@@ -119,7 +120,7 @@ impl KeyRingBuilder {
         let ring = KeyRing {
             state: Published::new(State::default()),
             writer: parking_lot::Mutex::new(()),
-            audit: self.audit,
+            audit: AuditSlot::new(self.audit),
             budget: self.budget,
             exhaustion: self.exhaustion,
             decrypt_failures: AtomicU64::new(0),

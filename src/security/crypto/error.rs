@@ -263,8 +263,9 @@ pub enum CryptoError {
     UnsupportedVersion(u8),
     /// The message is too long for AES-GCM (more than 2^36 - 32 bytes): split it.
     TooLong,
-    /// No process-wide key ring is installed (free functions [`super::encrypt_data`] and
-    /// [`super::decrypt_data`]): call [`super::install_key_ring`] first.
+    /// The free functions [`crate::encrypt_data`] and [`crate::decrypt_data`] found no key
+    /// ring: give one to [`TelemetryBuilder::key_ring`](crate::TelemetryBuilder::key_ring)
+    /// and [`install`](crate::install) that builder.
     NoKeyRing,
 }
 
@@ -289,7 +290,7 @@ impl fmt::Display for CryptoError {
             ),
             CryptoError::TooLong => f.write_str("message too long for AES-GCM; split it"),
             CryptoError::NoKeyRing => f.write_str(
-                "no key ring installed; call tickwatch::security::crypto::install_key_ring first",
+                "no key ring configured: give one to TelemetryBuilder::key_ring and tickwatch::install that builder",
             ),
         }
     }

@@ -15,6 +15,7 @@ use super::key::{validate_key_id, SecretKey};
 use super::nonce::ThreadNonces;
 use super::plaintext::Plaintext;
 use super::published::{Published, State};
+use crate::security::audit::AuditSlot;
 use crate::{Audit, AuditLog};
 
 /// Default number of encryptions allowed per key: 2^31.
@@ -81,7 +82,7 @@ pub enum Exhaustion {
 pub struct KeyRing {
     pub(super) state: Published,
     pub(super) writer: parking_lot::Mutex<()>,
-    pub(super) audit: Option<AuditLog>,
+    pub(super) audit: AuditSlot,
     pub(super) budget: u64,
     pub(super) exhaustion: Exhaustion,
     pub(super) decrypt_failures: AtomicU64,
@@ -99,6 +100,12 @@ impl KeyRing {
         Self::builder().generated_key(new_key_id()?).build()
     }
 
+    /// Records into `log` from now on, unless an audit log was given at construction (the
+    /// instance this is installed with attaches its own).
+    pub(crate) fn attach_audit(&self, log: AuditLog) {
+        self.audit.attach(log);
+    }
+
     /// An empty ring recording into `log`; add keys with [`KeyRing::add_key`] or
     /// [`KeyRing::rotate`].
     pub fn with_audit(log: AuditLog) -> Result<KeyRing, KeyRingError> {
@@ -106,7 +113,7 @@ impl KeyRing {
     }
 
     pub(super) fn record(&self, action: &str, resource: &str, outcome: &str, detail: &str) {
-        if let Some(log) = &self.audit {
+        if let Some(log) = self.audit.get() {
             log.record(&Audit {
                 actor: "keyring",
                 action,
@@ -558,7 +565,7 @@ impl fmt::Debug for KeyRing {
             .field("active", &s.active.as_ref().map(|e| &e.id))
             .field("use_budget", &self.budget)
             .field("on_exhaustion", &self.exhaustion)
-            .field("audited", &self.audit.is_some())
+            .field("audited", &self.audit.get().is_some())
             .finish()
     }
 }

@@ -9,8 +9,8 @@
 //! * [`SecretKey`]: key material, wiped on drop, loaded from OS randomness, hex, base64, a key
 //!   file or an environment variable.
 //! * [`EncryptedJsonLinesSink`] and [`read_encrypted_log`]: JSON-lines logs encrypted at rest.
-//! * [`install_key_ring`], [`encrypt_data`], [`decrypt_data`]: a process-wide ring behind free
-//!   functions.
+//! * The seed's free functions [`crate::encrypt_data`] and [`crate::decrypt_data`] use the
+//!   ring given to [`crate::TelemetryBuilder::key_ring`] of the installed instance.
 //!
 //! AES-GCM itself is the `aes-gcm` crate's; nothing here reimplements it.
 //!
@@ -45,7 +45,6 @@ mod builder;
 mod entry;
 mod envelope;
 mod error;
-mod global;
 mod key;
 mod keyring;
 mod nonce;
@@ -60,7 +59,6 @@ pub use at_rest::{
 pub use builder::KeyRingBuilder;
 pub use envelope::{EncryptedData, EnvelopeHeader, ENVELOPE_VERSION, NONCE_LEN, TAG_LEN};
 pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
-pub use global::{decrypt_data, encrypt_data, global_key_ring, install_key_ring};
 pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
 pub use keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
 pub use plaintext::Plaintext;

@@ -5,7 +5,7 @@ use std::ops::Deref;
 
 use zeroize::Zeroizing;
 
-/// The plaintext returned by [`super::KeyRing::decrypt_data`] and [`super::decrypt_data`].
+/// The plaintext returned by [`super::KeyRing::decrypt_data`] and [`crate::decrypt_data`].
 ///
 /// It derefs to `&[u8]`; its memory is zeroed when it is dropped, and `Debug` shows only its
 /// length. Copying the bytes out (`to_vec()`) makes a copy that is not wiped: keep the

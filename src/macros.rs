@@ -1,0 +1,329 @@
+//! `event!` and its shorthands `trace!`, `debug!`, `info!`, `warn!`, `error!`.
+//!
+//! Everything the hot path needs is decided at compile time: one static call site (level,
+//! target, message, field names, file, line) per macro invocation, or one per level when the
+//! level is a run-time value, and the typed values copied into the ring in binary. The
+//! message's format arguments travel as typed values too and are formatted on the
+//! collector; only `?value` and `%value` fields are rendered on the calling thread, into a
+//! fixed stack buffer.
+
+/// Records a structured event: a message (a format string literal) with its arguments and
+/// named, typed fields, copied into the calling thread's ring in binary.
+///
+/// # Forms
+///
+/// * `event!(tw, level, "message {}", arg, ..., name = value, ...)` on an instance (`tw`
+///   may be a [`Telemetry`](crate::Telemetry), a reference to one or an `Arc`);
+/// * `event!(level, "message {}", arg, ..., name = value, ...)` on the global instance
+///   ([`install`](crate::install)); with none installed the call is counted in
+///   [`calls_without_instance`](crate::calls_without_instance).
+///
+/// `level` is any expression of type [`Level`](crate::Level): a constant such as
+/// `Level::Info`, or a variable. The message is a string literal; `{}` (Display) and `{:?}`
+/// take the next argument, checked by the compiler like `format!`'s. The arguments are
+/// copied as typed values and the message is formatted **on the collector**, never on the
+/// calling thread (for a message built at run time, write `"{}", text`). Named `{name}`
+/// placeholders and format specs are not supported (they are written as they are).
+///
+/// Fields come after the arguments:
+///
+/// | form | value |
+/// |---|---|
+/// | `name = value` | anything [`FieldRef`](crate::FieldRef) converts from: integers, floats, `bool`, `&str`, `&String`, and an `Option` of those (`None` is JSON `null`) |
+/// | `name = ?value`, `?name` | `value`'s `Debug`, rendered on the calling thread |
+/// | `name = %value`, `%name` | `value`'s `Display`, rendered on the calling thread |
+///
+/// A `?`/`%` field is rendered into a 256-byte stack buffer (no allocation); a longer
+/// rendering is cut at a character boundary and the record flagged `truncated` (counted in
+/// [`Stats::truncated`](crate::Stats::truncated)). Every other form copies its value without
+/// formatting.
+///
+/// Nothing is evaluated when the level is filtered out: a disabled event costs a load and a
+/// branch.
+///
+/// ```
+/// use tickwatch::{event, Level, Telemetry};
+/// let tw = Telemetry::builder().start().unwrap();
+/// let (id, venue, px) = (42u64, String::from("XNAS"), 101.25);
+/// let level = if px > 100.0 { Level::Warn } else { Level::Info };
+/// event!(tw, Level::Info, "order filled", order_id = id, px = px, venue = &venue);
+/// event!(tw, level, "order {} rejected at {}", id, px, reason = "limit", parent = None::<u64>);
+/// let side = std::cmp::Ordering::Less;
+/// event!(&tw, Level::Debug, "book", ?side, depth = %px);
+/// ```
+///
+/// Misuse is a compile error at the call:
+///
+/// ```compile_fail
+/// # let tw = tickwatch::Telemetry::builder().start().unwrap();
+/// let message = String::from("built at run time");
+/// tickwatch::event!(tw, tickwatch::Level::Info, message); // the message must be a literal
+/// ```
+///
+/// ```compile_fail
+/// # let tw = tickwatch::Telemetry::builder().start().unwrap();
+/// tickwatch::event!(tw, tickwatch::Level::Info, "{} and {}", 1u64); // two placeholders, one argument
+/// ```
+///
+/// ```compile_fail
+/// # let tw = tickwatch::Telemetry::builder().start().unwrap();
+/// tickwatch::event!(tw, 3, "not a level"); // expected `Level`, found integer
+/// ```
+///
+/// ```compile_fail
+/// # let tw = tickwatch::Telemetry::builder().start().unwrap();
+/// struct Order;
+/// tickwatch::event!(tw, tickwatch::Level::Info, "x", order = Order); // no FieldRef from Order: use ?order
+/// ```
+#[macro_export]
+macro_rules! event {
+    // Global instance, level path known: one call site.
+    (Level::$l:ident, $msg:literal $($rest:tt)*) => {
+        $crate::__event_global!((single Level::$l) $msg $($rest)*)
+    };
+    // Global instance, any level.
+    ($lvl:expr, $msg:literal $($rest:tt)*) => {
+        $crate::__event_global!((dynamic $lvl) $msg $($rest)*)
+    };
+    // An instance, level path known: one call site.
+    ($tw:expr, Level::$l:ident, $msg:literal $($rest:tt)*) => {
+        $crate::__event_args!(($tw) (single Level::$l) ($msg) [] $($rest)*)
+    };
+    // An instance, any level: one call site per level, picked at run time.
+    ($tw:expr, $lvl:expr, $msg:literal $($rest:tt)*) => {
+        $crate::__event_args!(($tw) (dynamic $lvl) ($msg) [] $($rest)*)
+    };
+    ($tw:expr, $lvl:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "event!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($lvl:expr, $msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "event!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+}
+
+/// The global form of [`event!`]: `(single|dynamic level) "message" rest`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_global {
+    ($lv:tt $msg:literal $($rest:tt)*) => {
+        match $crate::global() {
+            ::core::option::Option::Some(__tw) => {
+                $crate::__event_args!((__tw) $lv ($msg) [] $($rest)*)
+            }
+            ::core::option::Option::None => $crate::__private::count_call_without_instance(),
+        }
+    };
+}
+
+/// Collects the message's format arguments (every argument before the first field).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_args {
+    // The first field ends the arguments.
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] , $k:ident = $($rest:tt)*) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [] , $k = $($rest)*)
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] , ? $($rest:tt)*) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [] , ? $($rest)*)
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] , % $($rest:tt)*) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [] , % $($rest)*)
+    };
+    // No fields.
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] $(,)?) => {
+        $crate::__event_emit!(($tw) $lv ($msg) [$($a),*] [])
+    };
+    // One more argument.
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] , $arg:expr $(, $($rest:tt)*)?) => {
+        $crate::__event_args!(($tw) $lv ($msg) [$($a,)* $arg] $(, $($rest)*)?)
+    };
+}
+
+/// Collects the fields: `(name kind (value))` with kind `plain`, `debug` or `display`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_fields {
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , $k:ident = ? $v:expr $(, $($rest:tt)*)?) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [$($f)* ($k debug ($v))] $(, $($rest)*)?)
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , $k:ident = % $v:expr $(, $($rest:tt)*)?) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [$($f)* ($k display ($v))] $(, $($rest)*)?)
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , $k:ident = $v:expr $(, $($rest:tt)*)?) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [$($f)* ($k plain ($v))] $(, $($rest)*)?)
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , ? $k:ident $(, $($rest:tt)*)?) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [$($f)* ($k debug ($k))] $(, $($rest)*)?)
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , % $k:ident $(, $($rest:tt)*)?) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [$($f)* ($k display ($k))] $(, $($rest)*)?)
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] $(,)?) => {
+        $crate::__event_emit!(($tw) $lv ($msg) [$($a),*] [$($f)*])
+    };
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , $($rest:tt)*) => {
+        ::core::compile_error!(
+            "event!: after the first field, every argument must be a field (`name = value`, `name = ?value`, `name = %value`, `?name` or `%name`): put the message's format arguments before the fields"
+        )
+    };
+}
+
+/// Emits the event: filter, call site, values.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_emit {
+    (($tw:expr) (single $lvl:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
+        let __src = &$tw;
+        let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
+        if __tw.enabled($lvl) {
+            static __CALLSITE: $crate::logging::Callsite = $crate::logging::Callsite::new(
+                $lvl,
+                ::core::module_path!(),
+                $msg,
+                &[$(::core::stringify!($k)),*],
+                ::core::file!(),
+                ::core::line!(),
+            )
+            .with_args($crate::__private::count_args(&[$(::core::stringify!($a)),*]));
+            $crate::__event_values!(__tw (&__CALLSITE) ($msg) [$($a),*] [$(($k $kind ($v)))*]);
+        }
+    }};
+    (($tw:expr) (dynamic $lvl:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
+        let __src = &$tw;
+        let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
+        let __lvl: $crate::Level = $lvl;
+        if __tw.enabled(__lvl) {
+            static __CALLSITES: [$crate::logging::Callsite; 5] =
+                $crate::logging::Callsite::per_level(
+                    ::core::module_path!(),
+                    $msg,
+                    &[$(::core::stringify!($k)),*],
+                    ::core::file!(),
+                    ::core::line!(),
+                    $crate::__private::count_args(&[$(::core::stringify!($a)),*]),
+                );
+            $crate::__event_values!(__tw (&__CALLSITES[__lvl as usize]) ($msg) [$($a),*] [$(($k $kind ($v)))*]);
+        }
+    }};
+}
+
+/// Evaluates the arguments and fields once, in order, and hands them to the instance.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_values {
+    ($tw:ident ($cs:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {
+        // The compiler checks the format string against its arguments, as `format!` would;
+        // never run.
+        if false {
+            let _ = ::core::format_args!($msg $(, $a)*);
+        }
+        // One `match` keeps every temporary (a `&String::from(..)` value, a rendered field)
+        // alive until the event is written; the bindings take the fields' names, which no
+        // expression reads after they are bound.
+        match (
+            &[$($crate::__private::IntoField::into_field($a)),*] as &[$crate::FieldRef<'_>],
+            ($($crate::__event_prep!($kind ($v)),)*),
+        ) {
+            (__args, ($($k,)*)) => {
+                let __truncated = false $(|| $crate::__private::Field::truncated(&$k))*;
+                $tw.__emit(
+                    $cs,
+                    __args,
+                    &[$($crate::__private::Field::get(&$k)),*],
+                    __truncated,
+                );
+            }
+        }
+    };
+}
+
+/// One field's value, ready to be borrowed as a `FieldRef`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_prep {
+    (plain ($v:expr)) => {
+        $crate::__private::IntoField::into_field($v)
+    };
+    (debug ($v:expr)) => {
+        $crate::__private::Render::debug(&$v)
+    };
+    (display ($v:expr)) => {
+        $crate::__private::Render::display(&$v)
+    };
+}
+
+/// An [`event!`] at `Level::Trace`: the same forms without the level,
+/// `trace!(tw, "message {}", arg, name = value)` on an instance and `trace!("message", ...)`
+/// on the global instance.
+#[macro_export]
+macro_rules! trace {
+    ($msg:literal $($rest:tt)*) => {
+        $crate::__event_global!((single $crate::Level::Trace) $msg $($rest)*)
+    };
+    ($tw:expr, $msg:literal $($rest:tt)*) => {
+        $crate::__event_args!(($tw) (single $crate::Level::Trace) ($msg) [] $($rest)*)
+    };
+}
+
+/// An [`event!`] at `Level::Debug`: the same forms without the level,
+/// `debug!(tw, "message {}", arg, name = value)` on an instance and `debug!("message", ...)`
+/// on the global instance.
+#[macro_export]
+macro_rules! debug {
+    ($msg:literal $($rest:tt)*) => {
+        $crate::__event_global!((single $crate::Level::Debug) $msg $($rest)*)
+    };
+    ($tw:expr, $msg:literal $($rest:tt)*) => {
+        $crate::__event_args!(($tw) (single $crate::Level::Debug) ($msg) [] $($rest)*)
+    };
+}
+
+/// An [`event!`] at `Level::Info`: the same forms without the level,
+/// `info!(tw, "message {}", arg, name = value)` on an instance and `info!("message", ...)`
+/// on the global instance.
+///
+/// ```
+/// let tw = tickwatch::Telemetry::builder().start().unwrap();
+/// tickwatch::info!(tw, "order {} filled", 42u64, px = 101.25, venue = "XNAS");
+/// let _guard = tickwatch::install(tickwatch::Telemetry::builder()).unwrap();
+/// tickwatch::info!("engine started", version = 3u64);
+/// ```
+#[macro_export]
+macro_rules! info {
+    ($msg:literal $($rest:tt)*) => {
+        $crate::__event_global!((single $crate::Level::Info) $msg $($rest)*)
+    };
+    ($tw:expr, $msg:literal $($rest:tt)*) => {
+        $crate::__event_args!(($tw) (single $crate::Level::Info) ($msg) [] $($rest)*)
+    };
+}
+
+/// An [`event!`] at `Level::Warn`: the same forms without the level,
+/// `warn!(tw, "message {}", arg, name = value)` on an instance and `warn!("message", ...)`
+/// on the global instance.
+#[macro_export]
+macro_rules! warn {
+    ($msg:literal $($rest:tt)*) => {
+        $crate::__event_global!((single $crate::Level::Warn) $msg $($rest)*)
+    };
+    ($tw:expr, $msg:literal $($rest:tt)*) => {
+        $crate::__event_args!(($tw) (single $crate::Level::Warn) ($msg) [] $($rest)*)
+    };
+}
+
+/// An [`event!`] at `Level::Error`: the same forms without the level,
+/// `error!(tw, "message {}", arg, name = value)` on an instance and `error!("message", ...)`
+/// on the global instance.
+#[macro_export]
+macro_rules! error {
+    ($msg:literal $($rest:tt)*) => {
+        $crate::__event_global!((single $crate::Level::Error) $msg $($rest)*)
+    };
+    ($tw:expr, $msg:literal $($rest:tt)*) => {
+        $crate::__event_args!(($tw) (single $crate::Level::Error) ($msg) [] $($rest)*)
+    };
+}

@@ -1,0 +1,271 @@
+//! `event!` and its shorthands, as a user meets them: every field form, format arguments
+//! formatted on the collector, a level held in a variable, `Option` values, `?`/`%`
+//! renderings and their truncation, filtering, and what reaches a JSON-lines file.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use tickwatch::logging::Callsite;
+use tickwatch::sink::{JsonLinesSink, MemorySink, Record};
+use tickwatch::{event, FieldRef, Level, Telemetry, Value};
+
+/// An event as delivered: level, formatted message, named fields, truncated.
+type Delivered = (Level, String, Vec<(String, Value)>, bool);
+
+fn events(mem: &MemorySink) -> Vec<Delivered> {
+    mem.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Event {
+                level,
+                message,
+                fields,
+                truncated,
+                ..
+            } => Some((level, message, fields, truncated)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn v(name: &str, value: Value) -> (String, Value) {
+    (name.to_owned(), value)
+}
+
+#[test]
+fn every_field_form_arrives_typed_and_the_message_is_formatted_on_the_collector() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
+    let (id, px, venue) = (42u64, 101.25f64, String::from("XNAS"));
+    let side = std::cmp::Ordering::Less;
+    let parent: Option<u64> = None;
+    let child = Some(7u64);
+    let level = Level::Warn;
+
+    event!(
+        tw,
+        Level::Info,
+        "order filled",
+        order_id = id,
+        px = px,
+        venue = &venue
+    );
+    event!(
+        tw,
+        level,
+        "order {} rejected at {:?} on {}",
+        id,
+        "limit",
+        &venue,
+        px = px
+    );
+    event!(tw, Level::Debug, "book", ?side, depth = %px, pair = ?(1u8, "a"));
+    event!(
+        tw,
+        Level::Info,
+        "tree",
+        parent = parent,
+        child = child,
+        name = Some("x")
+    );
+    event!(tw, Level::Info, "braces {{}} and {}", -3i64);
+    tickwatch::info!(tw, "shorthand {}", true, n = 1u8);
+    tickwatch::error!(&tw, "no fields");
+    tw.flush().unwrap();
+
+    let got = events(&mem);
+    assert_eq!(
+        got,
+        vec![
+            (
+                Level::Info,
+                "order filled".into(),
+                vec![
+                    v("order_id", Value::U64(42)),
+                    v("px", Value::F64(101.25)),
+                    v("venue", Value::Str("XNAS".into())),
+                ],
+                false
+            ),
+            (
+                Level::Warn,
+                "order 42 rejected at \"limit\" on XNAS".into(),
+                vec![v("px", Value::F64(101.25))],
+                false
+            ),
+            (
+                Level::Debug,
+                "book".into(),
+                vec![
+                    v("side", Value::Str("Less".into())),
+                    v("depth", Value::Str("101.25".into())),
+                    v("pair", Value::Str("(1, \"a\")".into())),
+                ],
+                false
+            ),
+            (
+                Level::Info,
+                "tree".into(),
+                vec![
+                    v("parent", Value::None),
+                    v("child", Value::U64(7)),
+                    v("name", Value::Str("x".into())),
+                ],
+                false
+            ),
+            (Level::Info, "braces {} and -3".into(), vec![], false),
+            (
+                Level::Info,
+                "shorthand true".into(),
+                vec![v("n", Value::U64(1))],
+                false
+            ),
+            (Level::Error, "no fields".into(), vec![], false),
+        ]
+    );
+    let st = tw.stats();
+    assert_eq!((st.accepted, st.delivered, st.truncated), (7, 7, 0));
+}
+
+#[test]
+fn a_long_rendering_is_cut_on_a_char_boundary_flagged_and_counted() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
+    let long = "é".repeat(300); // 600 bytes: more than the 256-byte render buffer
+    event!(tw, Level::Info, "long", text = %long, short = %"ok");
+    tw.flush().unwrap();
+    let got = events(&mem);
+    let (_, _, fields, truncated) = &got[0];
+    assert!(*truncated, "the record is flagged");
+    let Value::Str(text) = &fields[0].1 else {
+        panic!("{fields:?}")
+    };
+    assert_eq!(text.len(), 256, "cut at the last whole character that fits");
+    assert!(long.starts_with(text.as_str()));
+    assert_eq!(fields[1], v("short", Value::Str("ok".into())));
+    assert_eq!(tw.stats().truncated, 1);
+}
+
+#[test]
+fn a_level_in_a_variable_filters_at_run_time_and_skips_evaluation() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder()
+        .level(Level::Info)
+        .sink(mem.clone())
+        .start()
+        .unwrap();
+    let mut evaluated = 0;
+    let mut arg = |x: u64| {
+        evaluated += 1;
+        x
+    };
+    for level in [
+        Level::Trace,
+        Level::Debug,
+        Level::Info,
+        Level::Warn,
+        Level::Error,
+    ] {
+        event!(tw, level, "at {}", arg(level as u64), lvl = %level);
+    }
+    tw.flush().unwrap();
+    assert_eq!(evaluated, 3, "filtered levels evaluate nothing");
+    let got: Vec<(Level, String)> = events(&mem).into_iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Level::Info, "at 2".into()),
+            (Level::Warn, "at 3".into()),
+            (Level::Error, "at 4".into()),
+        ]
+    );
+}
+
+/// A `Write` that appends into a shared buffer.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn json_lines_carry_the_formatted_message_and_null_for_none() {
+    let out = Shared::default();
+    let tw = Telemetry::builder()
+        .sink(JsonLinesSink::new(out.clone()))
+        .start()
+        .unwrap();
+    for i in 0..3u64 {
+        event!(
+            tw,
+            Level::Warn,
+            "order {} rejected",
+            i,
+            parent = None::<u64>,
+            why = "lim\"it"
+        );
+    }
+    tw.flush().unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["message"], format!("order {i} rejected"));
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["fields"]["parent"], serde_json::Value::Null);
+        assert_eq!(line["fields"]["why"], "lim\"it");
+        assert_eq!(line["fields"].as_object().unwrap().len(), 2, "{line}");
+    }
+}
+
+#[test]
+fn format_message_follows_format_for_what_event_takes() {
+    let fmt = |msg: &str, args: &[FieldRef<'_>]| {
+        let mut s = String::new();
+        Callsite::format_message(msg, args.iter().copied(), &mut s).unwrap();
+        s
+    };
+    let args = [FieldRef::U64(1), FieldRef::Str("a\"b"), FieldRef::F64(0.5)];
+    assert_eq!(
+        fmt("{} {:?} {}", &args),
+        format!("{} {:?} {}", 1, "a\"b", 0.5)
+    );
+    assert_eq!(fmt("{{}} {}", &args[..1]), format!("{{}} {}", 1));
+    assert_eq!(fmt("}} {{", &[]), "} {");
+    // What event! never produces (the compiler checks its strings) is still safe: a missing
+    // argument or an unknown placeholder is written as it is, a lone brace too.
+    assert_eq!(fmt("{} {}", &args[..1]), "1 {}");
+    assert_eq!(fmt("{name} {", &[]), "{name} {");
+    assert_eq!(fmt("", &args), "");
+}
+
+#[test]
+fn the_global_forms_reach_the_installed_instance() {
+    let mem = MemorySink::new();
+    let guard = tickwatch::install(Telemetry::builder().sink(mem.clone())).unwrap();
+    let level = Level::Error;
+    event!(Level::Info, "global {}", 1u64);
+    event!(level, "global level {}", 2u64, x = 3u64);
+    tickwatch::warn!("shorthand", ?level);
+    tickwatch::global().unwrap().flush().unwrap();
+    let got: Vec<(Level, String)> = events(&mem).into_iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Level::Info, "global 1".into()),
+            (Level::Error, "global level 2".into()),
+            (Level::Warn, "shorthand".into()),
+        ]
+    );
+    guard.shutdown().unwrap();
+}
