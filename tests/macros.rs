@@ -269,3 +269,41 @@ fn the_global_forms_reach_the_installed_instance() {
     );
     guard.shutdown().unwrap();
 }
+
+proptest::proptest! {
+    /// Text without braces, `{}` placeholders, `{{`/`}}` escapes and any arguments: the
+    /// message reads as the pieces with each argument in its place, and never panics.
+    #[test]
+    fn format_message_puts_each_argument_in_its_place(
+        pieces in proptest::collection::vec(("[^{}]{0,8}", 0u8..3), 0..8),
+        args in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..8),
+    ) {
+        let (mut template, mut expected) = (String::new(), String::new());
+        let mut next = args.iter();
+        for (text, kind) in &pieces {
+            template.push_str(text);
+            expected.push_str(text);
+            match kind {
+                0 => {
+                    template.push_str("{}");
+                    match next.next() {
+                        Some(a) => expected.push_str(&a.to_string()),
+                        None => expected.push_str("{}"),
+                    }
+                }
+                1 => {
+                    template.push_str("{{");
+                    expected.push('{');
+                }
+                _ => {
+                    template.push_str("}}");
+                    expected.push('}');
+                }
+            }
+        }
+        let fields: Vec<FieldRef<'_>> = args.iter().map(|a| FieldRef::U64(*a)).collect();
+        let mut out = String::new();
+        Callsite::format_message(&template, fields, &mut out).unwrap();
+        proptest::prop_assert_eq!(out, expected);
+    }
+}

@@ -186,6 +186,7 @@ fn same_value(json: &Json, v: &Value) -> bool {
         Value::F64(x) => same_f64(json, *x),
         Value::Bool(x) => json.as_bool() == Some(*x),
         Value::Str(s) => json.as_str() == Some(s.as_str()),
+        Value::None => json.is_null(),
     }
 }
 

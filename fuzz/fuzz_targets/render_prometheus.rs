@@ -9,8 +9,11 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tickwatch::export::PrometheusRenderer;
-use tickwatch::metrics::{Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot, SeriesValue, Snapshot};
 use tickwatch::metrics::SeriesKind;
+use tickwatch::metrics::{
+    Bucket, CounterValue, GaugeStats, GaugeValue, LatencyValue, Percentiles, SeriesSnapshot,
+    SeriesValue, Snapshot,
+};
 use tickwatch::Timestamp;
 
 #[derive(Arbitrary, Debug)]
