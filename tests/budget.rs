@@ -86,8 +86,9 @@ fn time_in_a_slow_sink_is_charged_to_logging_not_to_monitoring() {
     })
     .unwrap_or_else(|| panic!("no full sample with the sink busy: last {last:?}"));
     // One sample's three numbers (written together on one tick): the collector's own work
-    // is its CPU minus the sink's time, never negative. Sink time is wall time, so on a
-    // loaded machine (the sink preempted) it may exceed the CPU, and the own share is 0.
+    // is its CPU minus the sink's, never negative. On Linux the sink's CPU is measured on
+    // the thread's CPU clock (sampled batches, scaled up, capped at the thread's CPU);
+    // elsewhere it is apportioned by wall time.
     let expected_own = (cpu - sink).max(0.0);
     assert!(
         (own - expected_own).abs() < 1e-6,

@@ -279,8 +279,9 @@ impl ResourceThresholds {
 ///   it spent inside the sinks ([`ResourceSample::collector_own_cpu_ratio`]): draining,
 ///   decoding, aggregation, collector tasks, idling.
 /// * **logging** is the collector's CPU spent inside the sinks, formatting and writing
-///   ([`ResourceSample::sink_cpu_ratio`]): the thread's CPU apportioned by the sinks' share
-///   of its awake time (see [`crate::resources::ResourceSampler`]), so time the thread
+///   ([`ResourceSample::sink_cpu_ratio`]): measured on the collector thread's CPU clock
+///   where there is one (Linux), else the thread's CPU apportioned by the sinks' share of
+///   its awake time (see [`crate::resources::ResourceSampler`]); either way time the thread
 ///   spent preempted, or a sink spent blocked on I/O, is not charged as CPU.
 /// * **hot path** (informational, not judged): what the trading threads pay to record, the
 ///   records per second times `hot_path_ns_per_record` (measured by `benches/hot_path.rs`:

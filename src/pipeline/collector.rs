@@ -42,11 +42,11 @@ use std::time::{Duration, Instant};
 
 use super::hooks::{Fold, Hooks};
 use super::lane::CollectorLane;
-use super::shared::{Shared, STOPPED};
+use super::shared::{Shared, SINK_CPU_SAMPLING, STOPPED};
 use crate::logging::{refresh_callsites, Level};
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
-use crate::time::{now_ticks, Clock, Conversion};
+use crate::time::{now_ticks, thread_cpu_ns, Clock, Conversion};
 use crate::Timestamp;
 
 /// A pass that moved fewer records than this (from rings at most a quarter full) is a small
@@ -92,6 +92,7 @@ pub(crate) fn spawn<H: Hooks>(
         idle,
         pending_flush: PendingFlush::default(),
         last_flush: start,
+        sampler: BatchSampler::new(now_ticks()),
     };
     std::thread::Builder::new()
         .name(name)
@@ -109,6 +110,28 @@ struct Collector<H: Hooks> {
     idle: IdlePolicy,
     pending_flush: PendingFlush,
     last_flush: Instant,
+    sampler: BatchSampler,
+}
+
+/// Picks a random 1 in [`SINK_CPU_SAMPLING`] batches (xorshift64): random rather than every
+/// n-th, so that the sample does not lock onto one lane of a fixed drain order.
+#[derive(Debug)]
+struct BatchSampler(u64);
+
+impl BatchSampler {
+    fn new(seed: u64) -> BatchSampler {
+        BatchSampler(seed | 1)
+    }
+
+    #[inline]
+    fn sample(&mut self) -> bool {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x.is_multiple_of(SINK_CPU_SAMPLING)
+    }
 }
 
 /// What the sinks hold that they have not flushed yet.
@@ -242,6 +265,11 @@ impl<H: Hooks> Drop for Collector<H> {
 
 impl<H: Hooks> Collector<H> {
     fn run(mut self) {
+        // On this thread: whether its CPU clock can be read (sink CPU time is measured).
+        self.shared
+            .progress
+            .sink_cpu_known
+            .store(thread_cpu_ns().is_some(), Relaxed);
         let clock = Clock::global();
         let mut flushed = 0u64;
         loop {
@@ -332,6 +360,9 @@ impl<H: Hooks> Collector<H> {
     fn flush_sinks(&mut self, now: Instant) {
         self.pending_flush = PendingFlush::default();
         self.last_flush = now;
+        // Flushes are few (every `flush_interval` at most, or an urgent one per millisecond
+        // at most): each is measured on the CPU clock.
+        let cpu0 = thread_cpu_ns();
         let t0 = Instant::now();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.flush())) {
@@ -344,6 +375,12 @@ impl<H: Hooks> Collector<H> {
         }
         let spent = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
+        if let (Some(c0), Some(c1)) = (cpu0, thread_cpu_ns()) {
+            self.shared
+                .progress
+                .sink_cpu_ns
+                .fetch_add(c1.saturating_sub(c0), Relaxed);
+        }
     }
 
     /// Picks up lanes registered since the last look.
@@ -387,6 +424,7 @@ impl<H: Hooks> Collector<H> {
             tables,
             delivered,
             pending_flush,
+            sampler,
             ..
         } = self;
         let CollectorLane {
@@ -475,6 +513,7 @@ impl<H: Hooks> Collector<H> {
             thread: &lane.thread,
             len: count,
         };
+        let cpu0 = sampler.sample().then(thread_cpu_ns).flatten();
         let t0 = now_ticks();
         for (i, sink) in sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
@@ -487,6 +526,11 @@ impl<H: Hooks> Collector<H> {
         }
         let spent = conv.ticks_to_nanos(now_ticks().saturating_sub(t0));
         shared.progress.sink_ns.fetch_add(spent, Relaxed);
+        if let (Some(c0), Some(c1)) = (cpu0, thread_cpu_ns()) {
+            // A random 1 in SINK_CPU_SAMPLING batches stands for all of them.
+            let est = c1.saturating_sub(c0).saturating_mul(SINK_CPU_SAMPLING);
+            shared.progress.sink_cpu_ns.fetch_add(est, Relaxed);
+        }
         if pending_flush.since.is_none() {
             pending_flush.since = Some(Instant::now());
         }

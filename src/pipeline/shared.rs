@@ -16,6 +16,10 @@ use crate::record::{self, kind, Writer, SAMPLE_LEN};
 use crate::series::{Registry, SeriesKind};
 use crate::time::now_ticks;
 
+/// One batch in this many, chosen at random, has its sinks' CPU time measured (see
+/// `Progress::sink_cpu_ns`): the thread CPU clock is a system call, too dear for every batch.
+pub(crate) const SINK_CPU_SAMPLING: u64 = 16;
+
 pub(crate) const RUNNING: u8 = 0;
 pub(crate) const STOPPING: u8 = 1;
 pub(crate) const STOPPED: u8 = 2;
@@ -57,8 +61,16 @@ pub(crate) struct Progress {
     pub(crate) sink_ns: AtomicU64,
     /// Nanoseconds the collector has spent parked (idle sleeps) since start: the rest of its
     /// wall time it was awake, on a CPU or waiting for one. Sink time's share of the awake
-    /// time apportions the thread's measured CPU between sinks and the collector's own work.
+    /// time apportions the thread's measured CPU between sinks and the collector's own work
+    /// where the sinks' CPU is not measured (`sink_cpu_ns`).
     pub(crate) sleep_ns: AtomicU64,
+    /// CPU time the collector thread spent inside `Sink::write` and `Sink::flush` since
+    /// start, nanoseconds, estimated from the thread's CPU clock read around every flush and
+    /// around a random 1 in [`SINK_CPU_SAMPLING`] batches (scaled up); 0 until the first
+    /// reading. Unlike `sink_ns`, time spent preempted or blocked is not in it.
+    pub(crate) sink_cpu_ns: AtomicU64,
+    /// Whether `sink_cpu_ns` is measured at all (the thread CPU clock could be read).
+    pub(crate) sink_cpu_known: std::sync::atomic::AtomicBool,
     /// The collector thread's CPU time since it started, nanoseconds, as of the last resource
     /// sample (written by the self-watch task; 0 until the first sample).
     pub(crate) collector_cpu_ns: AtomicU64,

@@ -309,3 +309,53 @@ fn a_baseline_before_spawn_gives_the_first_sample_rates_from_start() {
 fn me_thread() -> std::thread::ThreadId {
     std::thread::current().id()
 }
+
+#[test]
+fn a_measured_sink_cpu_splits_the_collector_cpu_directly() {
+    let mut sampler = ResourceSampler::with_proc_root("/nonexistent");
+    let me = std::thread::current().id();
+    let at = |sink_ns, sleep_ns, sink_cpu_ns| PipelineCounters {
+        sink_ns,
+        sleep_ns,
+        sink_cpu_ns,
+        ..Default::default()
+    };
+    let close = |got: Option<f64>, want: f64| {
+        let g = got.expect("a ratio");
+        assert!((g - want).abs() < 1e-9, "got {g}, want {want}");
+    };
+    sampler.sample_from(
+        at_secs(1),
+        readings(0, Some(1_000_000_000)),
+        &at(0, 0, Some(0)),
+        me,
+    );
+    // 1 s: awake 600 ms, 400 ms of CPU; 500 ms inside the sinks by the clock (preempted
+    // there) but 100 ms of CPU by the thread's CPU clock: the sinks cost 10 %, not 5/6.
+    let s = sampler.sample_from(
+        at_secs(2),
+        readings(0, Some(1_400_000_000)),
+        &at(500_000_000, 400_000_000, Some(100_000_000)),
+        me,
+    );
+    close(s.collector_cpu_ratio, 0.4);
+    close(s.sink_cpu_ratio, 0.1);
+    close(s.collector_own_cpu_ratio, 0.3);
+    // A sampled estimate above the thread's CPU (a lucky sample scaled up) is capped at it.
+    let s = sampler.sample_from(
+        at_secs(3),
+        readings(0, Some(1_500_000_000)),
+        &at(600_000_000, 800_000_000, Some(400_000_000)),
+        me,
+    );
+    close(s.sink_cpu_ratio, 0.1);
+    close(s.collector_own_cpu_ratio, 0.0);
+    // No measurement in one of the two readings: back to apportioning by wall time.
+    let s = sampler.sample_from(
+        at_secs(4),
+        readings(0, Some(1_900_000_000)),
+        &at(800_000_000, 1_000_000_000, None),
+        me,
+    );
+    close(s.sink_cpu_ratio, 0.4 * 200.0 / 800.0);
+}

@@ -202,6 +202,11 @@ impl CollectorTask for SelfWatchTask {
             dropped: shared.dropped_total(),
             sink_ns: shared.progress.sink_ns.load(Relaxed),
             sleep_ns: shared.progress.sleep_ns.load(Relaxed),
+            sink_cpu_ns: shared
+                .progress
+                .sink_cpu_known
+                .load(Relaxed)
+                .then(|| shared.progress.sink_cpu_ns.load(Relaxed)),
             ..PipelineCounters::default()
         };
         for lane in &shared.lanes.lock().live {
