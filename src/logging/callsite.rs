@@ -82,6 +82,12 @@ impl Callsite {
         self.args as usize
     }
 
+    /// How many values an event of this call site carries: its format arguments, then its
+    /// named fields. A record with another count is not this call site's.
+    pub fn values(&self) -> usize {
+        self.args() + self.fields.len()
+    }
+
     /// Writes `message`, a format string as `event!` takes it, with `args` in place of its
     /// placeholders: `{}` (Display) and `{:?}` (Debug: strings quoted) take the next
     /// argument, `{{` and `}}` are braces. Anything else between braces (a named or

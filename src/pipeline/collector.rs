@@ -589,7 +589,7 @@ fn known(tables: &Tables, raw: &Raw<'_>) -> bool {
         } => (*callsite as usize)
             .checked_sub(1)
             .and_then(|i| tables.callsites.get(i))
-            .is_some_and(|cs| cs.args() + cs.fields().len() == fields.len()),
+            .is_some_and(|cs| cs.values() == fields.len()),
         Raw::DynEvent { .. } | Raw::Audit { .. } => true,
     }
 }

@@ -205,8 +205,7 @@ impl Shared {
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {
             let max = lane.max_str;
-            let len =
-                record::event_len(args, max) + record::event_len(fields, max) - record::HEADER_LEN;
+            let len = record::event_len(args, max) + record::values_len(fields, max);
             // Both come from one macro call site: far below u16::MAX together.
             let n = (args.len() + fields.len()) as u16;
             lane.push(self, len, false, |b| {

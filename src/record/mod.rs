@@ -94,7 +94,13 @@ pub(crate) fn value_len(v: &FieldRef<'_>, max_str: usize) -> usize {
 /// Payload size of a static event with these values.
 #[inline]
 pub(crate) fn event_len(values: &[FieldRef<'_>], max_str: usize) -> usize {
-    HEADER_LEN + values.iter().map(|v| value_len(v, max_str)).sum::<usize>()
+    HEADER_LEN + values_len(values, max_str)
+}
+
+/// Encoded size of field values (tags included), without the header.
+#[inline]
+pub(crate) fn values_len(values: &[FieldRef<'_>], max_str: usize) -> usize {
+    values.iter().map(|v| value_len(v, max_str)).sum()
 }
 
 /// Payload size of a dynamic event.

@@ -65,7 +65,7 @@ mod names;
 use crate::record::{clip, kind};
 pub(crate) use names::NameCache;
 pub use names::REFUSED_CACHE_MAX;
-use names::{hash_key, same};
+use names::{hash_key, same_key};
 
 /// The longest name, tag key or tag value, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
@@ -211,14 +211,7 @@ impl std::error::Error for RegisterError {}
 impl SeriesInfo {
     /// Whether this is the series of exactly this borrowed key (names already fixed up).
     fn is(&self, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> bool {
-        self.kind == kind
-            && same(&self.name, name)
-            && self.tags.len() == tags.len()
-            && self
-                .tags
-                .iter()
-                .zip(tags)
-                .all(|((a, b), (c, d))| same(a, c) && same(b, d))
+        self.kind == kind && same_key(&self.name, &self.tags, name, tags)
     }
 }
 

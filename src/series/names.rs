@@ -87,15 +87,25 @@ struct CacheEntry {
 impl CacheEntry {
     #[inline]
     fn matches(&self, kind: SeriesKind, name: &str, tags: &[(&str, &str)]) -> bool {
-        self.kind == kind
-            && same(&self.name, name)
-            && self.tags.len() == tags.len()
-            && self
-                .tags
-                .iter()
-                .zip(tags)
-                .all(|((a, b), (c, d))| same(a, c) && same(b, d))
+        self.kind == kind && same_key(&self.name, &self.tags, name, tags)
     }
+}
+
+/// Whether a stored key (`name`, `tags`, owned in whatever string type) is this borrowed one:
+/// what the registry and every thread's cache compare on a hash hit.
+#[inline]
+pub(crate) fn same_key<S: AsRef<str>>(
+    name: &str,
+    tags: &[(S, S)],
+    other_name: &str,
+    other_tags: &[(&str, &str)],
+) -> bool {
+    same(name, other_name)
+        && tags.len() == other_tags.len()
+        && tags
+            .iter()
+            .zip(other_tags)
+            .all(|((a, b), (c, d))| same(a.as_ref(), c) && same(b.as_ref(), d))
 }
 
 /// A thread's map from borrowed (kind, name, tags) keys, exactly as the caller passed them,

@@ -85,7 +85,7 @@ impl Tables {
                 fields,
             } => {
                 let cs = *self.callsites.get((callsite as usize).checked_sub(1)?)?;
-                if cs.args() + cs.fields().len() != fields.len() {
+                if cs.values() != fields.len() {
                     return None;
                 }
                 RecordView::Event(EventView {
