@@ -143,17 +143,17 @@ pub use logging::Audit;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use metrics::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
 pub use pipeline::{
-    default_latency_buckets, Backpressure, FlushError, ShutdownError, Stats, ThreadStats,
-    DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL,
-    MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL,
-    MIN_RING_CAPACITY,
+    default_latency_buckets, Backpressure, FlushError, PipelineConfig, ShutdownError, Stats,
+    ThreadStats, DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY,
+    MAX_IDLE_INTERVAL, MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL,
+    MIN_INTERVAL, MIN_RING_CAPACITY,
 };
 pub use security::authn::{AuthResult, Credentials};
 pub use security::authz::{AuthzResult, Decision};
 pub use security::crypto::{CryptoError, EncryptedData, KeyRing, Plaintext};
 pub use security::AuditLog;
 pub use sink::ThreadInfo;
-pub use telemetry::{StartError, Telemetry, TelemetryBuilder};
+pub use telemetry::{Config, MonitoringConfig, StartError, Telemetry, TelemetryBuilder};
 pub use time::{
     clock_info, ClockInfo, ManualClock, ParseTimestampError, SystemClock, Timestamp, WallClock,
 };

@@ -32,6 +32,12 @@
 /// | `name = value` | anything [`FieldRef`](crate::FieldRef) converts from: integers, floats, `bool`, `&str`, `&String`, and an `Option` of those (`None` is JSON `null`) |
 /// | `name = ?value`, `?name` | `value`'s `Debug`, rendered on the calling thread |
 /// | `name = %value`, `%name` | `value`'s `Display`, rendered on the calling thread |
+/// | `name` (after the first field) | `name = name` |
+///
+/// A bare `name` is a field only once the fields have begun (after a `name = value`, `?name` or
+/// `%name`); before that it is the message's next format argument, which the compiler rejects
+/// if the message has no placeholder left for it. (`tracing` puts fields before the message;
+/// here they follow it, so `info!("filled", qty = qty, px)` or `info!("filled", %venue, px)`.)
 ///
 /// A `?`/`%` field is rendered into a 256-byte stack buffer (no allocation); a longer
 /// rendering is cut at a character boundary and the record flagged `truncated` (counted in
@@ -50,6 +56,7 @@
 /// event!(tw, level, "order {} rejected at {}", id, px, reason = "limit", parent = None::<u64>);
 /// let side = std::cmp::Ordering::Less;
 /// event!(&tw, Level::Debug, "book", ?side, depth = %px);
+/// event!(tw, Level::Info, "filled", order_id = id, px); // `px` is `px = px`
 /// ```
 ///
 /// Misuse is a compile error at the call:
@@ -162,12 +169,17 @@ macro_rules! __event_fields {
     (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , % $k:ident $(, $($rest:tt)*)?) => {
         $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [$($f)* ($k display ($k))] $(, $($rest)*)?)
     };
+    // A bare name after the first field: `name = name` (before it, a bare name is a
+    // format argument).
+    (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , $k:ident $(, $($rest:tt)*)?) => {
+        $crate::__event_fields!(($tw) $lv ($msg) [$($a),*] [$($f)* ($k plain ($k))] $(, $($rest)*)?)
+    };
     (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] $(,)?) => {
         $crate::__event_emit!(($tw) $lv ($msg) [$($a),*] [$($f)*])
     };
     (($tw:expr) $lv:tt ($msg:literal) [$($a:expr),*] [$($f:tt)*] , $($rest:tt)*) => {
         ::core::compile_error!(
-            "event!: after the first field, every argument must be a field (`name = value`, `name = ?value`, `name = %value`, `?name` or `%name`): put the message's format arguments before the fields"
+            "event!: after the first field, every argument must be a field (`name = value`, `name = ?value`, `name = %value`, `name`, `?name` or `%name`): put the message's format arguments before the fields"
         )
     };
 }

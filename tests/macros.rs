@@ -71,6 +71,7 @@ fn every_field_form_arrives_typed_and_the_message_is_formatted_on_the_collector(
     event!(tw, Level::Info, "braces {{}} and {}", -3i64);
     tickwatch::info!(tw, "shorthand {}", true, n = 1u8);
     tickwatch::error!(&tw, "no fields");
+    tickwatch::warn!(tw, "rejected {}", id, %venue, px, child);
     tw.flush().unwrap();
 
     let got = events(&mem);
@@ -121,10 +122,20 @@ fn every_field_form_arrives_typed_and_the_message_is_formatted_on_the_collector(
                 false
             ),
             (Level::Error, "no fields".into(), vec![], false),
+            (
+                Level::Warn,
+                "rejected 42".into(),
+                vec![
+                    v("venue", Value::Str("XNAS".into())),
+                    v("px", Value::F64(101.25)),
+                    v("child", Value::U64(7)),
+                ],
+                false
+            ),
         ]
     );
     let st = tw.stats();
-    assert_eq!((st.accepted, st.delivered, st.truncated), (7, 7, 0));
+    assert_eq!((st.accepted, st.delivered, st.truncated), (8, 8, 0));
 }
 
 #[test]

@@ -38,6 +38,7 @@ pub struct AlertsConfig {
     pub max_rate_limited_names: usize,
     /// An alert not sent again for this long resolves on its own. Default `None`: manual
     /// alerts stay active until [`Alerts::resolve`].
+    #[serde(with = "humantime_serde")]
     pub auto_resolve: Option<Duration>,
     /// Notifications waiting for the tick; when full, new alerts are refused
     /// ([`Refusal::OutboxFull`]) and resolve notifications dropped (counted). Default 4,096.

@@ -22,6 +22,7 @@ pub struct RateLimit {
     /// Bucket size: alerts accepted back to back from a full bucket (0 is read as 1).
     pub burst: u32,
     /// Time to earn one token back (zero disables the limit).
+    #[serde(with = "humantime_serde")]
     pub refill_every: Duration,
 }
 

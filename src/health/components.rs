@@ -29,15 +29,19 @@ pub struct CollectorInput {
 
 /// Thresholds for the collector component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CollectorPolicy {
     /// The collector's pushed status goes `Unhealthy` when not refreshed for this long: it
     /// has stopped ticking (stuck in a sink, dead, or starved of CPU). Must exceed the tick
     /// interval by a comfortable margin. Default 5 s.
+    #[serde(with = "humantime_serde")]
     pub stale_after: Duration,
     /// A lag at or above this is `Degraded`. Default 100 ms (the collector's idle sleep is at
     /// most `max_idle_interval`, 16 ms by default).
+    #[serde(with = "humantime_serde")]
     pub lag_degraded: Duration,
     /// A lag at or above this is `Unhealthy`. Default 1 s.
+    #[serde(with = "humantime_serde")]
     pub lag_unhealthy: Duration,
 }
 
@@ -95,6 +99,7 @@ pub struct RingInput {
 
 /// Thresholds for the rings component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RingPolicy {
     /// Drops in one interval at or above this are `Degraded`. Default 1: any drop.
     pub degraded_drops: u64,
@@ -132,6 +137,7 @@ impl RingPolicy {
 
 /// Thresholds for one sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SinkPolicy {
     /// Errors in one interval at or above this are `Degraded`. Default 1: any error.
     pub degraded_errors: u64,
@@ -210,6 +216,7 @@ impl SinkHealth {
 /// A degraded and an unhealthy bound on one number; a value at or above a bound reaches
 /// that status. `None` disables a bound.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Bound {
     /// At or above: `Degraded`.
     pub degraded: Option<f64>,
@@ -241,6 +248,7 @@ impl Bound {
 /// Bounds on the process's resources, evaluated on each [`ResourceSample`]. Every bound is
 /// off by default: sensible limits depend on the machine and the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResourceThresholds {
     /// Process CPU as a fraction of one core (1.0 = one core busy).
     pub cpu_ratio: Bound,
@@ -294,6 +302,7 @@ impl ResourceThresholds {
 /// budget without a measurement (no rates yet, or no per-thread CPU time in procfs) is
 /// `Unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CostBudget {
     /// Largest acceptable collector own CPU (its thread's CPU less the sinks' share),
     /// fraction of one core. Default 0.05.

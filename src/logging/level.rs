@@ -11,18 +11,29 @@ use std::fmt;
 ///
 /// An instance drops events below its configured level before they are encoded
 /// ([`crate::TelemetryBuilder::level`]); that is filtering, not loss, and is not counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// In configuration (serde) a level is its lower-case name, `"warn"`; the upper-case form
+/// of the JSON output (`"WARN"`) is accepted too.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum Level {
     /// Very detailed tracing, normally off.
+    #[serde(alias = "TRACE")]
     Trace = 0,
     /// Diagnostic detail.
+    #[serde(alias = "DEBUG")]
     Debug = 1,
     /// Normal operation worth recording.
+    #[serde(alias = "INFO")]
     Info = 2,
     /// Something unexpected that the system handled.
+    #[serde(alias = "WARN")]
     Warn = 3,
     /// Something failed.
+    #[serde(alias = "ERROR")]
     Error = 4,
 }
 

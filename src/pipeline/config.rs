@@ -1,12 +1,15 @@
-//! The settings of an instance ([`Config`]), the ring-full policy ([`Backpressure`]) and the
+//! The pipeline's settings ([`PipelineConfig`]), the ring-full policy ([`Backpressure`]) and the
 //! bounds the builder checks them against.
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::logging::Level;
 
 /// What a thread does when its ring is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backpressure {
     /// Wait (spin briefly, then yield) until the collector makes room, for at most
     /// [`block_timeout`](crate::TelemetryBuilder::block_timeout) (default 1 s); past it the record is
@@ -61,32 +64,85 @@ pub fn default_latency_buckets() -> Vec<Duration> {
     v
 }
 
-/// One instance's settings, filled and validated by [`crate::TelemetryBuilder`]. The
-/// pipeline reads its own fields (rings, backpressure, flushing, timeouts); the layers above
-/// read theirs (aggregation, latency buckets, the monitoring tick).
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) ring_capacity: usize,
-    pub(crate) backpressure: Backpressure,
-    pub(crate) max_string_len: usize,
-    pub(crate) level: Level,
-    pub(crate) max_series: usize,
-    pub(crate) idle_interval: Duration,
-    pub(crate) max_idle_interval: Duration,
-    pub(crate) flush_timeout: Duration,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) aggregation_interval: Duration,
-    pub(crate) aggregation: bool,
-    pub(crate) latency_buckets: Vec<Duration>,
-    pub(crate) monitor_tick: Duration,
-    pub(crate) flush_interval: Duration,
-    pub(crate) block_timeout: Duration,
+/// The pipeline's settings: rings, backpressure, flushing, timeouts, and what the layers
+/// above read from it (aggregation, latency buckets, the monitoring tick). One section of
+/// [`crate::Config`]; each field's meaning and default are those of the
+/// [`TelemetryBuilder`](crate::TelemetryBuilder) option of the same name, and
+/// [`crate::Config::validate`] checks them against the bounds in this module.
+///
+/// Serde: every field is optional (a missing one keeps its default), an unknown one is an
+/// error, durations are written as `"100ms"`, `"1s"`, `"2m 30s"` (humantime's format) and the
+/// level and backpressure in lower case (`"warn"`, `"drop"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PipelineConfig {
+    /// Bytes of ring per producing thread (a power of two). Default 64 KiB.
+    pub ring_capacity: usize,
+    /// What a thread does when its ring is full. Default `block`.
+    pub backpressure: Backpressure,
+    /// Longest string kept in a record; longer ones are cut and flagged. Default 1,024.
+    pub max_string_len: usize,
+    /// Events below this level are not recorded. Default `trace`.
+    pub level: Level,
+    /// Most series (name + tags) the registry holds. Default 100,000.
+    pub max_series: usize,
+    /// The collector's first idle sleep. Default 1 ms.
+    #[serde(with = "humantime_serde")]
+    pub idle_interval: Duration,
+    /// The collector's longest idle sleep. Default 16 ms.
+    #[serde(with = "humantime_serde")]
+    pub max_idle_interval: Duration,
+    /// Longest [`flush`](crate::Telemetry::flush) wait. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub flush_timeout: Duration,
+    /// Longest [`shutdown`](crate::Telemetry::shutdown) wait. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// How often aggregates are published. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub aggregation_interval: Duration,
+    /// Whether the collector aggregates at all. Default `true`.
+    pub aggregation: bool,
+    /// Latency bucket bounds, strictly increasing. Default 100 ns to 10 s in 1-2.5-5 steps.
+    #[serde(with = "humantime_serde_vec")]
+    pub latency_buckets: Vec<Duration>,
+    /// How often health, resources and alerts are evaluated. Default 1 s.
+    #[serde(with = "humantime_serde")]
+    pub monitor_tick: Duration,
+    /// Longest a record sits in a sink's buffer. Default 100 ms.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Longest a hot-path call waits for room under `block`. Default 1 s.
+    #[serde(with = "humantime_serde")]
+    pub block_timeout: Duration,
 }
 
-impl Default for Config {
+/// A list of durations in humantime's form (`["100ns", "1us"]`).
+mod humantime_serde_vec {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(transparent)]
+    struct Human(#[serde(with = "humantime_serde")] Duration);
+
+    pub(super) fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|&d| Human(d)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        Ok(Vec::<Human>::deserialize(d)?
+            .into_iter()
+            .map(|h| h.0)
+            .collect())
+    }
+}
+
+impl Default for PipelineConfig {
     /// The builder's defaults (see each `TelemetryBuilder` option).
-    fn default() -> Config {
-        Config {
+    fn default() -> PipelineConfig {
+        PipelineConfig {
             ring_capacity: DEFAULT_RING_CAPACITY,
             backpressure: Backpressure::Block,
             max_string_len: 1024,

@@ -373,7 +373,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::pipeline::hooks::NoHooks;
-    use crate::pipeline::{Backpressure, Config, Pipeline, Shared};
+    use crate::pipeline::{Backpressure, Pipeline, PipelineConfig, Shared};
     use crate::record::kind;
     use crate::series::SeriesKind;
     use crate::sink::{MemorySink, NullSink, Record, Sink};
@@ -391,7 +391,7 @@ mod tests {
 
     /// A bare pipeline (no aggregation, no monitoring: nothing that reads /proc, which Miri
     /// cannot).
-    fn start(config: Config, sink: impl Sink) -> Pipeline {
+    fn start(config: PipelineConfig, sink: impl Sink) -> Pipeline {
         let shared = Arc::new(Shared::new(config, 1));
         Pipeline::start(shared, vec![Box::new(sink)], NoHooks).unwrap()
     }
@@ -408,8 +408,8 @@ mod tests {
 
     #[test]
     fn one_lane_per_instance_per_thread_and_stopped_lanes_are_purged() {
-        let a = start(Config::default(), NullSink);
-        let b = start(Config::default(), NullSink);
+        let a = start(PipelineConfig::default(), NullSink);
+        let b = start(PipelineConfig::default(), NullSink);
         let (a_id, b_id) = (a.shared.id, b.shared.id);
         count(&a, "x", 1);
         count(&b, "x", 1);
@@ -419,7 +419,7 @@ mod tests {
         assert_eq!(ids.iter().filter(|&&i| i == b_id).count(), 1);
         b.shutdown().unwrap();
         // Registering a lane for a new instance purges the stopped one.
-        let c = start(Config::default(), NullSink);
+        let c = start(PipelineConfig::default(), NullSink);
         count(&c, "x", 1);
         let ids = lane_ids();
         assert!(ids.contains(&a_id) && ids.contains(&c.shared.id));
@@ -435,10 +435,10 @@ mod tests {
         let per_thread: u64 = if cfg!(miri) { 40 } else { 5_000 };
         for policy in [Backpressure::Block, Backpressure::Drop] {
             let mem = MemorySink::new();
-            let config = Config {
+            let config = PipelineConfig {
                 ring_capacity: crate::MIN_RING_CAPACITY,
                 backpressure: policy,
-                ..Config::default()
+                ..PipelineConfig::default()
             };
             let p = Arc::new(start(config, mem.clone()));
             let threads: Vec<_> = (0..2)

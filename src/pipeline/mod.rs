@@ -21,11 +21,10 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-pub(crate) use config::Config;
 pub use config::{
-    default_latency_buckets, Backpressure, DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL, MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY,
-    MIN_IDLE_INTERVAL, MIN_INTERVAL, MIN_RING_CAPACITY,
+    default_latency_buckets, Backpressure, PipelineConfig, DEFAULT_BLOCK_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL, MAX_INTERVAL,
+    MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL, MIN_RING_CAPACITY,
 };
 pub(crate) use hooks::Hooks;
 pub(crate) use shared::{Shared, RUNNING, STOPPED, STOPPING};
@@ -179,7 +178,7 @@ mod tests {
     /// accepted on several threads is delivered, in each thread's order.
     #[test]
     fn a_bare_pipeline_delivers_every_record_without_the_layers_above() {
-        let shared = Arc::new(Shared::new(Config::default(), 1));
+        let shared = Arc::new(Shared::new(PipelineConfig::default(), 1));
         let mem = MemorySink::new();
         let p = Pipeline::start(shared.clone(), vec![Box::new(mem.clone())], NoHooks).unwrap();
         let id = shared.series.register(SeriesKind::Counter, "n", &[]).id();

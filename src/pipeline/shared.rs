@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 
-use super::config::Config;
+use super::config::PipelineConfig;
 use super::lane::{self, CollectorLane, LaneShared};
 use crate::logging::Audit;
 use crate::logging::{Callsite, Event, FieldRef};
@@ -82,7 +82,7 @@ pub(crate) struct Progress {
 /// State shared by the instance, its handles, its lanes and its collector.
 pub(crate) struct Shared {
     pub(crate) id: u64,
-    pub(crate) config: Config,
+    pub(crate) config: PipelineConfig,
     state: AtomicU8,
     pub(crate) series: Registry,
     pub(crate) lanes: Mutex<LaneSet>,
@@ -102,7 +102,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// A new, running instance's state.
-    pub(crate) fn new(config: Config, sinks: usize) -> Shared {
+    pub(crate) fn new(config: PipelineConfig, sinks: usize) -> Shared {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Shared {
             id: NEXT_ID.fetch_add(1, Relaxed),

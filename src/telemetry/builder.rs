@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::config::Config;
 use super::setup::MonitorSetup;
 use super::SecurityParts;
 use super::Telemetry;
@@ -10,8 +11,9 @@ use crate::alerts::RuleError;
 use crate::health::RegisterHealthError;
 use crate::logging::Level;
 use crate::metrics::CollectorTask;
-use crate::pipeline::config::*;
-use crate::record;
+use crate::pipeline::config::{
+    Backpressure, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_RING_CAPACITY,
+};
 use crate::sink::Sink;
 use crate::time::Clock;
 
@@ -30,7 +32,7 @@ use crate::time::Clock;
 #[must_use = "a builder does nothing until `.start()`"]
 #[derive(Default)]
 pub struct TelemetryBuilder {
-    config: Config,
+    pub(crate) config: Config,
     sinks: Vec<Box<dyn Sink>>,
     tasks: Vec<Box<dyn CollectorTask>>,
     pub(crate) monitor: MonitorSetup,
@@ -42,13 +44,13 @@ impl TelemetryBuilder {
     /// larger than half the ring can never be written and is dropped (counted as oversized),
     /// except an audit record, whose strings are cut until it fits (flagged `truncated`).
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
-        self.config.ring_capacity = bytes;
+        self.config.pipeline.ring_capacity = bytes;
         self
     }
 
     /// What a full ring does. Default [`Backpressure::Block`].
     pub fn backpressure(mut self, policy: Backpressure) -> Self {
-        self.config.backpressure = policy;
+        self.config.pipeline.backpressure = policy;
         self
     }
 
@@ -67,13 +69,13 @@ impl TelemetryBuilder {
     /// Longest string field kept, in bytes (cut at a character boundary beyond, and the
     /// record flagged `truncated`). Default 1024; at most 65,535.
     pub fn max_string_len(mut self, bytes: usize) -> Self {
-        self.config.max_string_len = bytes;
+        self.config.pipeline.max_string_len = bytes;
         self
     }
 
     /// Events below this level are not recorded (and not counted). Default `Trace` (all).
     pub fn level(mut self, level: Level) -> Self {
-        self.config.level = level;
+        self.config.pipeline.level = level;
         self
     }
 
@@ -89,7 +91,7 @@ impl TelemetryBuilder {
     /// never refused. Series registered before the cap keep working. Default 100,000. See
     /// [`crate::metrics`] for what a refusal counts and what refused keys cost.
     pub fn max_series(mut self, n: usize) -> Self {
-        self.config.max_series = n;
+        self.config.pipeline.max_series = n;
         self
     }
 
@@ -99,7 +101,7 @@ impl TelemetryBuilder {
     /// wake-up per interval). From 10 µs to 1 s, at most `max_idle_interval`; default 1 ms.
     /// (Zero is refused: it would turn the idle collector into a busy spin.)
     pub fn idle_interval(mut self, d: Duration) -> Self {
-        self.config.idle_interval = d;
+        self.config.pipeline.idle_interval = d;
         self
     }
 
@@ -107,7 +109,7 @@ impl TelemetryBuilder {
     /// collector at once, so a long sleep delays delivery but never blocks a burst for long.
     /// From 10 µs to 1 s; default 16 ms (measured idle cost: see README).
     pub fn max_idle_interval(mut self, d: Duration) -> Self {
-        self.config.max_idle_interval = d;
+        self.config.pipeline.max_idle_interval = d;
         self
     }
 
@@ -120,7 +122,7 @@ impl TelemetryBuilder {
     /// survives a process crash; surviving a power loss needs a sink that syncs). From 1 ms to
     /// 1 day; default 100 ms.
     pub fn flush_interval(mut self, d: Duration) -> Self {
-        self.config.flush_interval = d;
+        self.config.pipeline.flush_interval = d;
         self
     }
 
@@ -133,19 +135,19 @@ impl TelemetryBuilder {
     /// stop the engine. A collector that keeps up makes room within microseconds. Non-zero;
     /// default 1 s.
     pub fn block_timeout(mut self, d: Duration) -> Self {
-        self.config.block_timeout = d;
+        self.config.pipeline.block_timeout = d;
         self
     }
 
     /// How long `flush()` waits before [`FlushError::Timeout`](crate::FlushError::Timeout). Default 10 s.
     pub fn flush_timeout(mut self, d: Duration) -> Self {
-        self.config.flush_timeout = d;
+        self.config.pipeline.flush_timeout = d;
         self
     }
 
     /// How long shutdown (explicit or on drop) waits for the collector. Default 10 s.
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
-        self.config.shutdown_timeout = d;
+        self.config.pipeline.shutdown_timeout = d;
         self
     }
 
@@ -155,7 +157,7 @@ impl TelemetryBuilder {
     /// collector aggregated it (normally within a few milliseconds of being taken). From 1 ms
     /// to 1 day; default 10 s.
     pub fn aggregation_interval(mut self, d: Duration) -> Self {
-        self.config.aggregation_interval = d;
+        self.config.pipeline.aggregation_interval = d;
         self
     }
 
@@ -163,13 +165,13 @@ impl TelemetryBuilder {
     /// Off, snapshots hold only gauges set by collector-side tasks; the switch exists to
     /// measure what aggregation costs (see `benches/monitoring.rs`).
     pub fn aggregation(mut self, on: bool) -> Self {
-        self.config.aggregation = on;
+        self.config.pipeline.aggregation = on;
         self
     }
 
     /// Upper bounds of the cumulative latency buckets in snapshots (and so in Prometheus
     /// exposition): 1 to 64 strictly increasing, non-zero durations. Default
-    /// [`default_latency_buckets`] (100 ns to 10 s in 1-2.5-5 steps). Bucket counts are exact
+    /// [`default_latency_buckets`](crate::default_latency_buckets) (100 ns to 10 s in 1-2.5-5 steps). Bucket counts are exact
     /// (each sample is compared with the bounds, not read back from the HDR histogram).
     ///
     /// ```
@@ -181,14 +183,14 @@ impl TelemetryBuilder {
     /// # drop(tw);
     /// ```
     pub fn latency_buckets(mut self, bounds: Vec<Duration>) -> Self {
-        self.config.latency_buckets = bounds;
+        self.config.pipeline.latency_buckets = bounds;
         self
     }
 
     /// How often the collector runs its monitoring tasks (resource sampling, alert rules,
     /// health checks). From 1 ms to 1 day; default 1 s.
     pub fn monitor_tick(mut self, d: Duration) -> Self {
-        self.config.monitor_tick = d;
+        self.config.pipeline.monitor_tick = d;
         self
     }
 
@@ -240,67 +242,24 @@ impl TelemetryBuilder {
         self
     }
 
+    /// The settings so far: the defaults, [`with_config`](Self::with_config)'s, and every
+    /// option called since. What `start()` validates and uses.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces every setting that is data with `config` (read from a file, say); sinks,
+    /// alert rules and routes, the health registry and the security parts given to this
+    /// builder are kept. Options called after this one change it further. Checked by
+    /// `start()` ([`Config::validate`]).
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
     /// Validates the configuration and starts the collector thread.
     pub fn start(self) -> Result<Telemetry, StartError> {
-        let c = &self.config;
-        if !c.ring_capacity.is_power_of_two()
-            || c.ring_capacity < MIN_RING_CAPACITY
-            || c.ring_capacity > MAX_RING_CAPACITY
-        {
-            return Err(StartError::RingCapacity {
-                requested: c.ring_capacity,
-            });
-        }
-        if c.max_string_len > record::MAX_STR_LEN {
-            return Err(StartError::MaxStringLen {
-                requested: c.max_string_len,
-            });
-        }
-        if c.max_series == 0 || c.max_series > u32::MAX as usize {
-            return Err(StartError::MaxSeries {
-                requested: c.max_series,
-            });
-        }
-        let one_us = Duration::from_micros(1);
-        for (option, d, min, max) in [
-            (
-                "aggregation_interval",
-                c.aggregation_interval,
-                MIN_INTERVAL,
-                MAX_INTERVAL,
-            ),
-            ("monitor_tick", c.monitor_tick, MIN_INTERVAL, MAX_INTERVAL),
-            (
-                "flush_interval",
-                c.flush_interval,
-                MIN_INTERVAL,
-                MAX_INTERVAL,
-            ),
-            (
-                "idle_interval",
-                c.idle_interval,
-                MIN_IDLE_INTERVAL,
-                c.max_idle_interval
-                    .clamp(MIN_IDLE_INTERVAL, MAX_IDLE_INTERVAL),
-            ),
-            (
-                "max_idle_interval",
-                c.max_idle_interval,
-                MIN_IDLE_INTERVAL,
-                MAX_IDLE_INTERVAL,
-            ),
-            ("block_timeout", c.block_timeout, one_us, Duration::MAX),
-        ] {
-            if !(min..=max).contains(&d) {
-                return Err(StartError::Interval {
-                    option,
-                    requested: d,
-                    min,
-                    max,
-                });
-            }
-        }
-        check_latency_buckets(&c.latency_buckets)?;
+        self.config.validate()?;
         Clock::global();
         Telemetry::start(
             self.config,
@@ -310,21 +269,6 @@ impl TelemetryBuilder {
             self.security,
         )
     }
-}
-
-fn check_latency_buckets(bounds: &[Duration]) -> Result<(), StartError> {
-    let count = bounds.len();
-    let bad = |index| Err(StartError::LatencyBuckets { count, index });
-    if count == 0 || count > MAX_LATENCY_BUCKETS {
-        return bad(None);
-    }
-    for (i, d) in bounds.iter().enumerate() {
-        let too_big = u64::try_from(d.as_nanos()).is_err();
-        if d.is_zero() || too_big || (i > 0 && *d <= bounds[i - 1]) {
-            return bad(Some(i));
-        }
-    }
-    Ok(())
 }
 
 /// Why [`TelemetryBuilder::start`] failed.

@@ -5,6 +5,7 @@
 
 mod api;
 mod builder;
+mod config;
 mod setup;
 #[cfg(test)]
 mod tests;
@@ -14,12 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::{StartError, TelemetryBuilder};
+pub use config::{Config, MonitoringConfig};
 pub(crate) use setup::MonitorShared;
 
 use crate::health::Status;
 use crate::logging::{Audit, Callsite, Event, FieldRef, Level};
 use crate::metrics::{Aggregates, CollectorTask, Counter, Latency, Metric, Monitor, Resource};
-use crate::pipeline::{lane, Config, FlushError, Pipeline, Shared, ShutdownError, Stats};
+use crate::pipeline::{lane, FlushError, Pipeline, Shared, ShutdownError, Stats};
 use crate::security::authn::Authenticator;
 use crate::security::authz::Authorizer;
 use crate::series::{RegisterError, SeriesKind};
@@ -89,10 +91,15 @@ impl Telemetry {
         security: SecurityParts,
     ) -> Result<Telemetry, StartError> {
         let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
-        let shared = Arc::new(Shared::new(config, names.len()));
+        let Config {
+            pipeline,
+            monitoring,
+            alerts,
+        } = config;
+        let shared = Arc::new(Shared::new(pipeline, names.len()));
         let aggregates = Aggregates::new(shared.clone());
-        let mon = Arc::new(monitor.shared());
-        let built = monitor.into_tasks(&shared, &mon, &names);
+        let mon = Arc::new(monitor.shared(alerts));
+        let built = monitor.into_tasks(monitoring, &shared, &mon, &names);
         drop(names);
         tasks.extend(built?);
         let on_exit = {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use super::config::MonitoringConfig;
 use super::{StartError, TelemetryBuilder};
 use crate::alerts::{
     ActiveAlert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, LogSink, Rule,
@@ -25,35 +26,13 @@ enum Route {
     Log(SeverityFilter),
 }
 
-/// The monitoring half of a [`TelemetryBuilder`].
+/// The monitoring half of a [`TelemetryBuilder`] that is not data (the data is
+/// [`MonitoringConfig`] and [`AlertsConfig`] in the builder's [`Config`](super::Config)).
+#[derive(Default)]
 pub(crate) struct MonitorSetup {
     health: Option<Health>,
-    resource_interval: Option<Duration>,
-    pub(crate) collector_policy: CollectorPolicy,
-    pub(crate) ring_policy: RingPolicy,
-    pub(crate) sink_policy: SinkPolicy,
-    pub(crate) resource_thresholds: ResourceThresholds,
-    pub(crate) cost_budget: CostBudget,
     rules: Vec<Rule>,
     routes: Vec<Route>,
-    alerts_config: AlertsConfig,
-}
-
-impl Default for MonitorSetup {
-    fn default() -> Self {
-        MonitorSetup {
-            health: None,
-            resource_interval: Some(Duration::from_secs(1)),
-            collector_policy: CollectorPolicy::default(),
-            ring_policy: RingPolicy::default(),
-            sink_policy: SinkPolicy::default(),
-            resource_thresholds: ResourceThresholds::default(),
-            cost_budget: CostBudget::default(),
-            rules: Vec::new(),
-            routes: Vec::new(),
-            alerts_config: AlertsConfig::default(),
-        }
-    }
 }
 
 /// What the instance's handles share with its collector tasks.
@@ -90,13 +69,10 @@ impl MonitorShared {
 
 impl MonitorSetup {
     /// The shared half, built before the instance's state.
-    pub(crate) fn shared(&mut self) -> MonitorShared {
+    pub(crate) fn shared(&mut self, alerts: AlertsConfig) -> MonitorShared {
         MonitorShared {
             health: self.health.take().unwrap_or_default(),
-            alerts: Arc::new(Alerts::new(
-                self.alerts_config.clone(),
-                Arc::new(SystemClock),
-            )),
+            alerts: Arc::new(Alerts::new(alerts, Arc::new(SystemClock))),
             rule_alerts: ArcSwap::from_pointee(Vec::new()),
             collector_health: OnceLock::new(),
             sink_components: OnceLock::new(),
@@ -107,6 +83,7 @@ impl MonitorSetup {
     /// the collector is spawned, so a bad rule or a taken component name fails `start()`.
     pub(crate) fn into_tasks(
         self,
+        config: MonitoringConfig,
         shared: &Arc<Shared>,
         m: &Arc<MonitorShared>,
         sink_names: &[&str],
@@ -125,13 +102,10 @@ impl MonitorSetup {
         };
         let sink_components = sink_component_names(sink_names);
         let registered = (|| {
-            let collector = reg(
-                component::COLLECTOR,
-                Some(self.collector_policy.staleness()),
-            )?;
+            let collector = reg(component::COLLECTOR, Some(config.collector.staleness()))?;
             // Everything else the collector pushes goes stale with it: only degraded, so a
             // stopped collector shows as one red component rather than a wall of them.
-            let stale = Some(Staleness::degraded_after(self.collector_policy.stale_after));
+            let stale = Some(Staleness::degraded_after(config.collector.stale_after));
             let watch = SelfWatch {
                 collector,
                 rings: reg(component::RINGS, stale)?,
@@ -140,11 +114,11 @@ impl MonitorSetup {
                     .iter()
                     .map(|name| reg(name, stale))
                     .collect::<Result<_, _>>()?,
-                resources: self
+                resources: config
                     .resource_interval
                     .map(|_| reg(component::RESOURCES, stale))
                     .transpose()?,
-                budget: self
+                budget: config
                     .resource_interval
                     .map(|_| reg(component::BUDGET, stale))
                     .transpose()?,
@@ -184,13 +158,13 @@ impl MonitorSetup {
         }
         let pipeline = AlertPipeline::new(engine, router).with_manager(m.alerts.clone());
         let watch = watch.into_task(
-            self.resource_interval,
+            config.resource_interval,
             shared.config.monitor_tick,
-            self.collector_policy,
-            self.ring_policy,
-            self.sink_policy,
-            self.resource_thresholds,
-            self.cost_budget,
+            config.collector,
+            config.rings,
+            config.sinks,
+            config.resources,
+            config.budget,
         );
         Ok(vec![
             Box::new(watch),
@@ -299,33 +273,33 @@ impl TelemetryBuilder {
     /// skipping only periods a stalled collector missed entirely. An interval shorter than
     /// the tick samples on every tick. The first sample's rates cover the time since start.
     pub fn resource_sampling(mut self, every: Option<Duration>) -> Self {
-        self.monitor.resource_interval = every;
+        self.config.monitoring.resource_interval = every;
         self
     }
 
     /// When the collector counts as stalled or lagging (the `tickwatch.collector` health
     /// component).
     pub fn collector_policy(mut self, policy: CollectorPolicy) -> Self {
-        self.monitor.collector_policy = policy;
+        self.config.monitoring.collector = policy;
         self
     }
 
     /// How many drops per sampling interval degrade the `tickwatch.rings` component.
     pub fn ring_policy(mut self, policy: RingPolicy) -> Self {
-        self.monitor.ring_policy = policy;
+        self.config.monitoring.rings = policy;
         self
     }
 
     /// How sink errors degrade the `tickwatch.sinks` component.
     pub fn sink_policy(mut self, policy: SinkPolicy) -> Self {
-        self.monitor.sink_policy = policy;
+        self.config.monitoring.sinks = policy;
         self
     }
 
     /// Bounds on the process's resources (the `tickwatch.resources` component). Default:
     /// none.
     pub fn resource_thresholds(mut self, thresholds: ResourceThresholds) -> Self {
-        self.monitor.resource_thresholds = thresholds;
+        self.config.monitoring.resources = thresholds;
         self
     }
 
@@ -333,7 +307,7 @@ impl TelemetryBuilder {
     /// (the collector's own CPU, sink time excluded) 5 % and logging (time inside the sinks)
     /// 2 % of a core; see [`CostBudget`].
     pub fn cost_budget(mut self, budget: CostBudget) -> Self {
-        self.monitor.cost_budget = budget;
+        self.config.monitoring.budget = budget;
         self
     }
 
@@ -374,7 +348,7 @@ impl TelemetryBuilder {
 
     /// Limits of [`crate::Telemetry::send_alert`]: deduplication, rate limits, caps.
     pub fn alerts_config(mut self, config: AlertsConfig) -> Self {
-        self.monitor.alerts_config = config;
+        self.config.alerts = config;
         self
     }
 }
