@@ -257,6 +257,21 @@ pub fn send_alert(alert: Alert) -> AlertResponse {
     }
 }
 
+/// The seed's `query_logs`: [`Telemetry::query_logs`] on the global instance, or
+/// [`QueryError::NotInstalled`](crate::store::QueryError::NotInstalled) with none.
+///
+/// ```
+/// use tickwatch::store::{LogQuery, QueryError};
+/// assert!(matches!(tickwatch::query_logs(&LogQuery::new()), Err(QueryError::NotInstalled)));
+/// ```
+pub fn query_logs(
+    query: &crate::store::LogQuery,
+) -> Result<crate::store::LogResults, crate::store::QueryError> {
+    global()
+        .ok_or(crate::store::QueryError::NotInstalled)?
+        .query_logs(query)
+}
+
 /// [`Telemetry::get_system_health`] on the global instance. With none installed the answer
 /// is `Unhealthy`, with one `tickwatch` component saying so: the seed promises tickwatch's
 /// own health, and an uninstalled pipeline records nothing.

@@ -130,14 +130,15 @@ pub mod schema;
 pub mod security;
 mod series;
 pub mod sink;
+pub mod store;
 mod telemetry;
 mod time;
 
 pub use global::{
     authenticate_user, authorize_action, calls_without_instance, decrypt_data, encrypt_data,
     get_system_health, global, install, log_event, log_metric, measure_latency,
-    measure_latency_with_tags, send_alert, track_resource_usage, track_resource_usage_with_tags,
-    GlobalGuard, InstallError, NotConfigured, MAX_INSTALLS,
+    measure_latency_with_tags, query_logs, send_alert, track_resource_usage,
+    track_resource_usage_with_tags, GlobalGuard, InstallError, NotConfigured, MAX_INSTALLS,
 };
 pub use logging::Audit;
 pub use logging::{Event, FieldRef, Level, Value};

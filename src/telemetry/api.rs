@@ -1,4 +1,5 @@
-//! The monitoring calls on [`Telemetry`]: health, alerts and Prometheus exposition.
+//! The monitoring calls on [`Telemetry`]: log queries, health, alerts and Prometheus
+//! exposition.
 
 use super::Telemetry;
 use crate::alerts::{ActiveAlert, Alert, AlertId, AlertResponse, AlertStats};
@@ -6,6 +7,41 @@ use crate::health::{Health, HealthStatus};
 use crate::metrics::{Description, Snapshot, Unit, MAX_HELP_LEN};
 
 impl Telemetry {
+    /// `query_logs`: runs `query` over this instance's segment log
+    /// ([`TelemetryBuilder::segment_log`](crate::TelemetryBuilder::segment_log)): its sealed
+    /// segments and the segment being written, including the records the collector has not
+    /// yet written to the file, as one ordered result. Runs on the calling thread; the
+    /// collector is held up only while the not-yet-written bytes are copied. Records still in
+    /// the threads' rings are not seen (call [`flush`](Telemetry::flush) first to include
+    /// them).
+    ///
+    /// ```
+    /// use tickwatch::store::{LogQuery, SegmentLog};
+    /// use tickwatch::{warn, Level, Telemetry};
+    /// let dir = std::env::temp_dir().join(format!("tw-query-doc-{}", std::process::id()));
+    /// let tw = Telemetry::builder().segment_log(SegmentLog::options(&dir).open()?).start()?;
+    /// warn!(tw, "order {} rejected", 42u64, order_id = 42u64, reason = "limit");
+    /// tw.flush()?;
+    /// let found = tw.query_logs(&r#"level>=warn order_id=42 "rejected""#.parse()?)?;
+    /// assert_eq!(found.records.len(), 1);
+    /// # drop(tw); std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn query_logs(
+        &self,
+        query: &crate::store::LogQuery,
+    ) -> Result<crate::store::LogResults, crate::store::QueryError> {
+        self.log
+            .as_ref()
+            .ok_or(crate::store::QueryError::NoLog)?
+            .query(query)
+    }
+
+    /// The segment log given to the builder, if any: its directory and counters.
+    pub fn segment_log(&self) -> Option<&crate::store::LogHandle> {
+        self.log.as_ref()
+    }
+
     /// Describes every series named `name`: `help` becomes its `# HELP` line in the
     /// Prometheus exposition (instead of the generic `tickwatch gauge <name>`) and `unit`
     /// its unit suffix ([`Unit::suffix`]; values are not rescaled). Both also appear in

@@ -37,6 +37,7 @@ pub struct TelemetryBuilder {
     tasks: Vec<Box<dyn CollectorTask>>,
     pub(crate) monitor: MonitorSetup,
     security: SecurityParts,
+    log: Option<crate::store::LogHandle>,
 }
 
 impl TelemetryBuilder {
@@ -242,6 +243,15 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Adds `log` as a sink and makes it the log [`Telemetry::query_logs`] reads (with the
+    /// records not yet written to its file). One per instance: a second replaces the first as
+    /// the queried log (both keep writing).
+    pub fn segment_log(mut self, log: crate::store::SegmentLog) -> Self {
+        self.log = Some(log.handle());
+        self.sinks.push(Box::new(log));
+        self
+    }
+
     /// The settings so far: the defaults, [`with_config`](Self::with_config)'s, and every
     /// option called since. What `start()` validates and uses.
     pub fn config(&self) -> &Config {
@@ -267,6 +277,7 @@ impl TelemetryBuilder {
             self.tasks,
             self.monitor,
             self.security,
+            self.log,
         )
     }
 }

@@ -44,6 +44,8 @@ pub struct Telemetry {
     pub(crate) monitor: Arc<MonitorShared>,
     /// The key ring, authenticator and authorizer given to the builder.
     security: SecurityParts,
+    /// The segment log given to the builder, for `query_logs`.
+    log: Option<crate::store::LogHandle>,
 }
 
 /// The security components an instance was built with (see `TelemetryBuilder::key_ring`,
@@ -89,6 +91,7 @@ impl Telemetry {
         mut tasks: Vec<Box<dyn CollectorTask>>,
         mut monitor: MonitorSetup,
         security: SecurityParts,
+        log: Option<crate::store::LogHandle>,
     ) -> Result<Telemetry, StartError> {
         let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
         let Config {
@@ -125,6 +128,7 @@ impl Telemetry {
             aggregates,
             monitor: mon,
             security,
+            log,
         };
         tw.security.attach_audit(&tw.audit_log());
         Ok(tw)

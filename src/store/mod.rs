@@ -1,0 +1,240 @@
+//! The durable, queryable log: a sink that writes every record to binary segment files
+//! ([`SegmentLog`]), recovery after a crash ([`RecoveryReport`]), and queries over the
+//! segments and the live recent window ([`LogQuery`], [`LogReader`],
+//! [`Telemetry::query_logs`](crate::Telemetry::query_logs)).
+//!
+//! # Layout
+//!
+//! A log is a directory of segment files named by sequence number
+//! (`00000000000000000007.twseg`). The collector appends each batch it drains to the newest
+//! segment, in the ring's own binary form (no JSON on the way) with times converted to Unix
+//! nanoseconds, inside frames that carry a length and a CRC-32C. Names, tags and `event!`
+//! call sites are written into a segment before the first record that uses them, so any one
+//! segment decodes alone. A segment is sealed once it reaches
+//! [`segment_bytes`](SegmentLogOptions::segment_bytes) (64 MiB) or
+//! [`segment_age`](SegmentLogOptions::segment_age) (1 h): a footer then records its record
+//! count, time range, levels, kinds and series, and a sparse index (one entry per ~256 KiB),
+//! so a query skips a segment or a stretch of one without reading it. Retention deletes whole
+//! sealed segments, by total size and by age.
+//!
+//! # What survives what
+//!
+//! | [`Durability`] | a crash of the process (`kill -9`, a panic, an abort) | a power loss or kernel crash |
+//! |---|---|---|
+//! | `EveryBatch` (default) | every record the collector has written: each batch reaches the OS before the collector moves on | what the OS had written back (typically up to ~30 s lost) |
+//! | `SyncEvery(d)` | as `EveryBatch` | all but the last `d` (and the last `flush_interval`) |
+//! | `SyncEveryBatch` | as `EveryBatch` | every batch the collector finished (one `fdatasync` per batch: group commit) |
+//! | `Buffered` | all but up to 1 MiB or one `flush_interval` (100 ms) of records | as the crash, plus what the OS had not written back |
+//!
+//! Records still in a thread's ring when the process dies were never delivered and are lost
+//! under every policy. [`Telemetry::flush`](crate::Telemetry::flush) returns once every
+//! record accepted before it is written to the OS, and, under the two `Sync` policies, on
+//! disk. A damaged frame costs the records in that frame only (at most ~32 KiB of them).
+//!
+//! # Recovery
+//!
+//! Opening a log ([`SegmentLogOptions::open`]) seals every segment that a crash left unsealed:
+//! it is cut back at its last whole, checksummed frame (a torn or corrupt tail is cut and
+//! counted in [`RecoveryReport::bytes_cut`]) and given a footer; writing continues in a new
+//! segment. Only unsealed segments are scanned (sealed ones are known by their footers), so
+//! opening costs one segment's scan whatever the log's size. In a sealed segment a damaged
+//! frame is stepped over when the log is read (counted in
+//! [`LogResults::corrupt_frames`]): the records after it are kept.
+
+mod dictionary;
+mod footer;
+mod format;
+pub mod fs;
+mod query;
+mod reader;
+mod recovery;
+mod retention;
+mod segment;
+mod text;
+mod writer;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+pub use query::{CmpOp, Cursor, Filter, LogQuery, LogResults, Order, QueryError};
+pub use reader::{LogReader, LogStats, Verify, VerifyProblem};
+pub use recovery::RecoveryReport;
+pub use writer::{
+    SegmentLog, SegmentLogOptions, DEFAULT_SEGMENT_AGE, DEFAULT_SEGMENT_BYTES, MAX_PENDING_BYTES,
+};
+
+/// When a [`SegmentLog`]'s records reach the operating system and the disk (see the table in
+/// the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every batch is written to the OS (`write(2)`) before the collector moves on; never
+    /// synced but at a segment's seal. A `kill -9` loses nothing the collector wrote.
+    #[default]
+    EveryBatch,
+    /// As `EveryBatch`, and `fdatasync` when this long has passed since the last one (checked
+    /// at each batch and each flush).
+    SyncEvery(Duration),
+    /// As `EveryBatch`, and `fdatasync` after every batch: a batch is on disk before the
+    /// collector moves on (group commit: one sync covers every record of the batch).
+    SyncEveryBatch,
+    /// Gathered in memory and written in blocks of 1 MiB, at each flush (every
+    /// `flush_interval` while records arrive) and at a seal.
+    Buffered,
+}
+
+/// Why a log could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The directory could not be created or listed.
+    Dir(PathBuf, std::io::Error),
+    /// A segment could not be read or repaired.
+    Segment(PathBuf, std::io::Error),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Dir(p, e) => write!(
+                f,
+                "cannot open the log directory {}: {e} (check that it exists or can be created, and its permissions)",
+                p.display()
+            ),
+            OpenError::Segment(p, e) => write!(
+                f,
+                "cannot recover segment {}: {e} (check its permissions and the free space)",
+                p.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Dir(_, e) | OpenError::Segment(_, e) => Some(e),
+        }
+    }
+}
+
+/// What the writer shares with queries: the live state of the segment being written and
+/// the counters.
+#[derive(Debug)]
+pub(crate) struct LogShared {
+    pub(crate) dir: PathBuf,
+    pub(crate) live: Mutex<Live>,
+    pub(crate) stats: Counters,
+}
+
+impl LogShared {
+    fn new(dir: PathBuf) -> Self {
+        LogShared {
+            dir,
+            live: Mutex::new(Live::default()),
+            stats: Counters::default(),
+        }
+    }
+}
+
+/// The segment being written, as a query sees it: the bytes in its file and the bytes the
+/// writer holds that are not there yet. Both change only under the lock, so a query that
+/// copies them under it reads one consistent prefix of the segment.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    pub(crate) active: Option<u64>,
+    pub(crate) written: u64,
+    pub(crate) pending: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) records: AtomicU64,
+    pub(crate) lost_records: AtomicU64,
+    pub(crate) sealed: AtomicU64,
+    pub(crate) syncs: AtomicU64,
+}
+
+/// A handle on a [`SegmentLog`] that outlives its move into an instance: queries over its
+/// directory and live window, and its counters.
+#[derive(Debug, Clone)]
+pub struct LogHandle {
+    shared: std::sync::Arc<LogShared>,
+}
+
+/// A [`SegmentLog`]'s counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SegmentLogStats {
+    /// Records encoded into segments.
+    pub records: u64,
+    /// Records given up because the disk refused them for too long
+    /// ([`MAX_PENDING_BYTES`]) or no segment could be created.
+    pub lost_records: u64,
+    /// Segments sealed.
+    pub sealed: u64,
+    /// `fdatasync` calls made for the durability policy.
+    pub syncs: u64,
+}
+
+impl LogHandle {
+    /// The log's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.shared.dir
+    }
+
+    /// Runs `query` over the sealed segments and the live window of the segment being
+    /// written (its bytes in the file and those not yet written), as one ordered result. The
+    /// writer is held up only while the live bytes are copied.
+    pub fn query(&self, query: &LogQuery) -> Result<LogResults, QueryError> {
+        let snapshot = {
+            let live = self.shared.live.lock();
+            live.active.map(|seq| reader::LiveSnapshot {
+                seq,
+                written: live.written,
+                pending: live.pending.clone(),
+            })
+        };
+        reader::run_query(&self.shared.dir, query, snapshot.as_ref())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SegmentLogStats {
+        let c = &self.shared.stats;
+        SegmentLogStats {
+            records: c.records.load(Relaxed),
+            lost_records: c.lost_records.load(Relaxed),
+            sealed: c.sealed.load(Relaxed),
+            syncs: c.syncs.load(Relaxed),
+        }
+    }
+}
+
+#[cfg(fuzzing)]
+pub(crate) mod fuzzing {
+    //! Entry points for the fuzz targets.
+
+    /// Walks arbitrary bytes as a segment, in both modes, decoding every record.
+    pub fn segment(data: &[u8]) {
+        super::reader::fuzz_segment(data);
+    }
+
+    /// Recovers arbitrary bytes as an unsealed segment.
+    pub fn recovery(data: &[u8]) {
+        let (footer, end) = super::recovery::rebuild(data);
+        assert!(end <= data.len().max(super::format::HEADER_LEN));
+        let _ = footer;
+    }
+
+    /// Parses arbitrary text as a query.
+    pub fn query_text(text: &str) {
+        let _ = text.parse::<super::LogQuery>();
+    }
+}
+
+#[cfg(test)]
+mod tests;

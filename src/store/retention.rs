@@ -1,0 +1,52 @@
+//! Retention: whole sealed segments are deleted, oldest first, past a total size or an age.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::fs::LogFs;
+use super::recovery::{list, read_footer};
+use crate::time::{SystemClock, WallClock};
+
+/// Deletes sealed segments of `dir`, oldest first, while the sealed segments hold more than
+/// `max_bytes`, and every sealed segment whose newest record is older than `max_age`. The
+/// segment being written has no footer and is never deleted. Returns how many were deleted.
+pub(crate) fn apply(
+    dir: &Path,
+    fs: &dyn LogFs,
+    max_bytes: Option<u64>,
+    max_age: Option<Duration>,
+) -> u64 {
+    if max_bytes.is_none() && max_age.is_none() {
+        return 0;
+    }
+    let Ok(segments) = list(dir) else {
+        return 0;
+    };
+    let now = SystemClock.now().unix_nanos();
+    let mut sealed: Vec<_> = segments
+        .into_iter()
+        .filter_map(|(_, path)| {
+            let (footer, _) = read_footer(&path)?;
+            let size = std::fs::metadata(&path).ok()?.len();
+            Some((path, size, footer.last))
+        })
+        .collect();
+    let mut total: u64 = sealed.iter().map(|s| s.1).sum();
+    let mut deleted = 0;
+    let cutoff =
+        max_age.map(|a| now.saturating_sub(u64::try_from(a.as_nanos()).unwrap_or(u64::MAX)));
+    sealed.retain(|(path, size, last)| {
+        let too_big = max_bytes.is_some_and(|m| total > m);
+        let too_old = cutoff.is_some_and(|c| *last < c);
+        if (too_big || too_old) && fs.remove(path).is_ok() {
+            total -= size;
+            deleted += 1;
+            return false;
+        }
+        true
+    });
+    if deleted > 0 {
+        let _ = fs.sync_dir(dir);
+    }
+    deleted
+}

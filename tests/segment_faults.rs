@@ -1,0 +1,233 @@
+//! A file layer that fails: failed writes, short writes, a full disk, and a power loss that
+//! drops everything not synced. The sink reports the error, the hot path does not block on
+//! it, and once the fault clears writing resumes with nothing lost that the policy promised.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tickwatch::sink::Record;
+use tickwatch::store::fs::{LogFile, LogFs, StdFs};
+use tickwatch::store::{Durability, LogReader, SegmentLog};
+use tickwatch::{event, Level, Telemetry, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Every append fails before writing anything.
+    Fail,
+    /// Every append writes half its bytes, then fails.
+    Short,
+    /// Every append fails with ENOSPC (no space left on device).
+    Full,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    fault: Option<Fault>,
+    /// Per file: bytes synced.
+    synced: HashMap<PathBuf, u64>,
+    failures: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FaultFs(Arc<Mutex<State>>);
+
+impl FaultFs {
+    fn set(&self, f: Fault) {
+        self.0.lock().unwrap().fault = Some(f);
+    }
+    fn failures(&self) -> u64 {
+        self.0.lock().unwrap().failures
+    }
+    /// A power loss: every file back to what was synced.
+    fn lose_power(&self) {
+        for (path, len) in &self.0.lock().unwrap().synced {
+            // A file removed since (a segment whose header could not be written) is gone.
+            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+                f.set_len(*len).unwrap();
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FaultFile {
+    inner: Box<dyn LogFile>,
+    path: PathBuf,
+    len: u64,
+    fs: FaultFs,
+}
+
+impl LogFs for FaultFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
+        let inner = StdFs.create(path)?;
+        self.0.lock().unwrap().synced.insert(path.to_path_buf(), 0);
+        Ok(Box::new(FaultFile {
+            inner,
+            path: path.to_path_buf(),
+            len: 0,
+            fs: self.clone(),
+        }))
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
+        let len = std::fs::metadata(path)?.len();
+        Ok(Box::new(FaultFile {
+            inner: StdFs.open_append(path)?,
+            path: path.to_path_buf(),
+            len,
+            fs: self.clone(),
+        }))
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
+}
+
+impl LogFile for FaultFile {
+    fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+        let fault = self.fs.0.lock().unwrap().fault.unwrap_or(Fault::None);
+        let fail = |s: &FaultFs, e: io::Error| {
+            s.0.lock().unwrap().failures += 1;
+            Err(e)
+        };
+        match fault {
+            Fault::None => {
+                self.inner.append(buf)?;
+                self.len += buf.len() as u64;
+                Ok(())
+            }
+            Fault::Fail => fail(&self.fs, io::Error::other("injected write failure")),
+            Fault::Short => {
+                let half = &buf[..buf.len() / 2];
+                self.inner.append(half)?;
+                self.len += half.len() as u64;
+                fail(&self.fs, io::Error::other("injected short write"))
+            }
+            Fault::Full => fail(&self.fs, io::Error::from_raw_os_error(28)),
+        }
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.inner.sync()?;
+        self.fs
+            .0
+            .lock()
+            .unwrap()
+            .synced
+            .insert(self.path.clone(), self.len);
+        Ok(())
+    }
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        if self.fs.0.lock().unwrap().fault.unwrap_or(Fault::None) != Fault::None {
+            return Err(io::Error::other("injected failure (set_len)"));
+        }
+        self.inner.set_len(len)?;
+        self.len = len;
+        Ok(())
+    }
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "tw-fault-{tag}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn seqs(dir: &Path) -> Vec<u64> {
+    let mut out = Vec::new();
+    LogReader::open(dir)
+        .unwrap()
+        .for_each(|r, _| {
+            if let Record::Event { fields, .. } = r {
+                if let Some((_, Value::U64(n))) = fields.first() {
+                    out.push(*n);
+                }
+            }
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn every_kind_of_write_failure_is_reported_and_nothing_is_lost_once_it_clears() {
+    for fault in [Fault::Fail, Fault::Short, Fault::Full] {
+        let dir = temp_dir("clears");
+        let fs = FaultFs::default();
+        let log = SegmentLog::options(&dir)
+            .fs(Arc::new(fs.clone()))
+            .open()
+            .unwrap();
+        let tw = Telemetry::builder().segment_log(log).start().unwrap();
+        let mut seq = 0u64;
+        let mut burst = |tw: &Telemetry, n: u64| {
+            // The hot path never waits for the disk: each call returns at once.
+            let t = Instant::now();
+            for _ in 0..n {
+                event!(tw, Level::Info, "tick", seq = seq);
+                seq += 1;
+            }
+            assert!(t.elapsed() < Duration::from_millis(500), "{fault:?}");
+            tw.flush().unwrap();
+        };
+        burst(&tw, 500);
+        fs.set(fault);
+        burst(&tw, 500);
+        burst(&tw, 500);
+        assert!(fs.failures() > 0, "{fault:?}: the fault was hit");
+        assert!(
+            tw.stats().sink_errors > 0,
+            "{fault:?}: reported as sink errors"
+        );
+        fs.set(Fault::None);
+        burst(&tw, 500);
+        let st = tw.segment_log().unwrap().stats();
+        assert_eq!(st.lost_records, 0, "{fault:?}");
+        drop(tw);
+        let got = seqs(&dir);
+        assert_eq!(got, (0..2000).collect::<Vec<_>>(), "{fault:?}");
+        assert!(LogReader::open(&dir).unwrap().verify().unwrap().ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_power_loss_keeps_everything_synced_under_sync_every_batch() {
+    let dir = temp_dir("power");
+    let fs = FaultFs::default();
+    let log = SegmentLog::options(&dir)
+        .fs(Arc::new(fs.clone()))
+        .durability(Durability::SyncEveryBatch)
+        .segment_bytes(8 * 1024)
+        .open()
+        .unwrap();
+    let tw = Telemetry::builder().segment_log(log).start().unwrap();
+    for seq in 0..3000u64 {
+        event!(tw, Level::Info, "tick", seq = seq);
+        if seq % 100 == 99 {
+            tw.flush().unwrap();
+        }
+    }
+    tw.flush().unwrap(); // all 3000 on disk
+                         // The machine dies: nothing more reaches the disk, and what was not synced is gone.
+    fs.set(Fault::Fail);
+    for seq in 3000..3100u64 {
+        event!(tw, Level::Info, "tick", seq = seq);
+    }
+    drop(tw);
+    fs.lose_power();
+    let report = SegmentLog::options(&dir).open().unwrap().recovery().clone();
+    let got = seqs(&dir);
+    assert!(got.len() >= 3000, "{} survived; {report:?}", got.len());
+    assert_eq!(got, (0..got.len() as u64).collect::<Vec<_>>());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
