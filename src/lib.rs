@@ -185,4 +185,21 @@ pub mod __fuzz {
     pub fn parse_proc(text: &str) -> usize {
         crate::resources::parse_proc_texts(text)
     }
+
+    /// Reads arbitrary bytes as a segment (frames, dictionary, records, in both the
+    /// stop-at-damage and the skip-damage walks). Must never panic.
+    pub fn segment(data: &[u8]) {
+        crate::store::fuzzing::segment(data)
+    }
+
+    /// Recovers arbitrary bytes as an unsealed segment (what `SegmentLog` does on open).
+    /// Must never panic; the kept prefix never extends past the input.
+    pub fn segment_recovery(data: &[u8]) {
+        crate::store::fuzzing::recovery(data)
+    }
+
+    /// Parses arbitrary text as a `LogQuery`. Must never panic.
+    pub fn query_text(text: &str) {
+        crate::store::fuzzing::query_text(text)
+    }
 }

@@ -219,19 +219,26 @@ pub(crate) mod fuzzing {
     //! Entry points for the fuzz targets.
 
     /// Walks arbitrary bytes as a segment, in both modes, decoding every record.
-    pub fn segment(data: &[u8]) {
+    pub(crate) fn segment(data: &[u8]) {
         super::reader::fuzz_segment(data);
     }
 
     /// Recovers arbitrary bytes as an unsealed segment.
-    pub fn recovery(data: &[u8]) {
+    pub(crate) fn recovery(data: &[u8]) {
         let (footer, end) = super::recovery::rebuild(data);
         assert!(end <= data.len().max(super::format::HEADER_LEN));
-        let _ = footer;
+        // The rebuilt footer encodes and decodes back to itself.
+        let mut out = Vec::new();
+        footer.encode(&mut out, end as u64);
+        let back = match super::format::frame_at(&out, 0) {
+            super::format::FrameAt::Frame { payload, .. } => super::footer::Footer::decode(payload),
+            other => panic!("footer frame did not read back: {other:?}"),
+        };
+        assert_eq!(back.ok().as_ref(), Some(&footer));
     }
 
     /// Parses arbitrary text as a query.
-    pub fn query_text(text: &str) {
+    pub(crate) fn query_text(text: &str) {
         let _ = text.parse::<super::LogQuery>();
     }
 }

@@ -551,7 +551,8 @@ pub(crate) fn fuzz_segment(data: &[u8]) {
     each_view(data, |v, _| {
         let _ = v.to_record();
     });
-    let mut run = Run::new(&LogQuery::default());
+    let q = LogQuery::default();
+    let mut run = Run::new(&q);
     let mut dict = Dictionary::default();
     run.walk(0, data, 0, Walk::SkipDamage, &mut dict);
     let mut dict = Dictionary::default();
