@@ -1,0 +1,265 @@
+//! `tickwatch-log`: read a tickwatch segment log after the process that wrote it is gone.
+//! It never modifies the log it reads.
+//!
+//! ```text
+//! tickwatch-log cat DIR [--text]           every record, one JSON line each (or text)
+//! tickwatch-log query DIR 'QUERY' [--text] the records a query matches (JSON lines)
+//! tickwatch-log verify DIR                 check every frame (exit 1 if damaged)
+//! tickwatch-log stats DIR [--json]         segments, records per kind, time range, bytes
+//! ```
+//!
+//! Exit status: 0 on success, 1 when `verify` finds damage (a torn tail at the end of the
+//! newest segment, as a crash leaves, is reported but is not damage), 2 on a usage error or
+//! an unreadable log.
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use tickwatch::sink::Record;
+use tickwatch::store::{LogQuery, LogReader, VerifyProblem};
+
+const USAGE: &str = "usage:
+  tickwatch-log cat DIR [--text]
+  tickwatch-log query DIR 'QUERY' [--text]
+  tickwatch-log verify DIR
+  tickwatch-log stats DIR [--json]
+
+QUERY is the text form of a log query, for example
+  'level>=warn target=risk order_id=42 since=5m \"rejected\"'
+(see the tickwatch::store docs for the grammar).";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tickwatch-log: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let (Some(cmd), Some(dir)) = (positional.first(), positional.get(1)) else {
+        return Err(USAGE.into());
+    };
+    let reader = LogReader::open(dir.as_str()).map_err(|e| format!("cannot read {dir}: {e}"))?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let text = flag("--text");
+    match cmd.as_str() {
+        "cat" => {
+            let mut failed = None;
+            reader
+                .for_each(|r, name| {
+                    if failed.is_none() {
+                        if let Err(e) = print(&mut out, r, name, text) {
+                            failed = Some(e);
+                        }
+                    }
+                })
+                .map_err(|e| format!("cannot read {dir}: {e}"))?;
+            if let Some(e) = failed {
+                return broken_pipe_ok(e);
+            }
+        }
+        "query" => {
+            let Some(text_query) = positional.get(2) else {
+                return Err(USAGE.into());
+            };
+            let mut q: LogQuery = text_query.parse().map_err(|e| format!("{e}"))?;
+            if !text_query
+                .split_whitespace()
+                .any(|t| t.starts_with("limit="))
+            {
+                q.limit = usize::MAX;
+            }
+            let res = reader.query(&q).map_err(|e| format!("{e}"))?;
+            for r in &res.records {
+                if let Err(e) = print(&mut out, r, None, text) {
+                    return broken_pipe_ok(e);
+                }
+            }
+            eprintln!(
+                "{} matched of {} scanned ({} segments read, {} skipped by their footers){}",
+                res.matched,
+                res.scanned,
+                res.segments_read,
+                res.segments_skipped,
+                match &res.next {
+                    Some(c) => format!("; more after: cursor={c}"),
+                    None => String::new(),
+                }
+            );
+        }
+        "verify" => {
+            let v = reader
+                .verify()
+                .map_err(|e| format!("cannot read {dir}: {e}"))?;
+            let _ = writeln!(
+                out,
+                "{} segments, {} frames, {} records checked",
+                v.segments, v.frames, v.records
+            );
+            if let Some((path, bytes)) = &v.torn_tail {
+                let _ = writeln!(
+                    out,
+                    "torn tail: the last {bytes} bytes of {} are an incomplete frame (a crash while writing); recovery will cut them",
+                    path.display()
+                );
+            }
+            for p in &v.problems {
+                let _ = writeln!(out, "DAMAGED: {}", describe(p));
+            }
+            let _ = out.flush();
+            return Ok(if v.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        "stats" => {
+            let s = reader
+                .stats()
+                .map_err(|e| format!("cannot read {dir}: {e}"))?;
+            if flag("--json") {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&s).map_err(|e| e.to_string())?
+                );
+            } else {
+                let span = match (s.first, s.last) {
+                    (Some(a), Some(b)) => format!("{a} .. {b}"),
+                    _ => "no records".into(),
+                };
+                let _ = writeln!(
+                    out,
+                    "records {}\nsegments {}\nbytes {}\ntime {span}",
+                    s.records, s.segments, s.bytes
+                );
+                for (k, n) in &s.kinds {
+                    let _ = writeln!(out, "  {k:<9} {n}");
+                }
+            }
+        }
+        _ => return Err(USAGE.into()),
+    }
+    out.flush().or_else(|e| broken_pipe_ok(e).map(|_| ()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tickwatch-log cat DIR | head` closes the pipe early: not an error.
+fn broken_pipe_ok(e: io::Error) -> Result<ExitCode, String> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(format!("cannot write: {e}"))
+    }
+}
+
+fn describe(p: &VerifyProblem) -> String {
+    match p {
+        VerifyProblem::BadHeader(path) => format!("{}: no valid segment header", path.display()),
+        VerifyProblem::CorruptFrame(path, at) => {
+            format!(
+                "{}: a frame at byte {at} fails its checksum",
+                path.display()
+            )
+        }
+        VerifyProblem::BadFooter(path) => {
+            format!("{}: the trailer points at no valid footer", path.display())
+        }
+        VerifyProblem::Undecodable(path, n) => format!(
+            "{}: {n} records do not decode against the segment's dictionary",
+            path.display()
+        ),
+        VerifyProblem::IncompleteFrame(path, at) => format!(
+            "{}: ends inside a frame at byte {at} but is not the newest segment",
+            path.display()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn print(out: &mut impl Write, r: &Record, thread: Option<&str>, text: bool) -> io::Result<()> {
+    if !text {
+        return writeln!(out, "{}", r.to_json_line(thread));
+    }
+    let head = format!("{} [{}]", r.timestamp(), r.thread());
+    match r {
+        Record::Event {
+            level,
+            target,
+            message,
+            fields,
+            ..
+        } => {
+            write!(out, "{head} {:<5} {target}: {message}", level.as_str())?;
+            for (k, v) in fields {
+                write!(out, " {k}={}", value(v))?;
+            }
+            writeln!(out)
+        }
+        Record::Metric {
+            name, tags, value, ..
+        } => writeln!(out, "{head} metric {name}{} = {value}", tag_text(tags)),
+        Record::Counter {
+            name, tags, delta, ..
+        } => writeln!(out, "{head} counter {name}{} += {delta}", tag_text(tags)),
+        Record::Latency {
+            operation,
+            tags,
+            nanos,
+            ..
+        } => writeln!(
+            out,
+            "{head} latency {operation}{} {nanos} ns",
+            tag_text(tags)
+        ),
+        Record::Resource {
+            resource,
+            tags,
+            usage,
+            ..
+        } => writeln!(
+            out,
+            "{head} resource {resource}{} = {usage}",
+            tag_text(tags)
+        ),
+        Record::Audit {
+            actor,
+            action,
+            resource,
+            outcome,
+            rule,
+            ..
+        } => writeln!(
+            out,
+            "{head} AUDIT {actor} {action} {resource}: {outcome} (rule {rule:?})"
+        ),
+        Record::Dropped { count, .. } => writeln!(out, "{head} DROPPED {count} records"),
+        other => writeln!(out, "{head} {other:?}"),
+    }
+}
+
+fn value(v: &tickwatch::Value) -> String {
+    match v {
+        tickwatch::Value::Str(s) => format!("{s:?}"),
+        tickwatch::Value::U64(x) => x.to_string(),
+        tickwatch::Value::I64(x) => x.to_string(),
+        tickwatch::Value::F64(x) => x.to_string(),
+        tickwatch::Value::Bool(b) => b.to_string(),
+        tickwatch::Value::None => "null".into(),
+    }
+}
+
+fn tag_text(tags: &[(String, String)]) -> String {
+    if tags.is_empty() {
+        return String::new();
+    }
+    let t: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", t.join(","))
+}

@@ -1,0 +1,175 @@
+//! The `tickwatch-log` command on a real log: what it prints, its exit codes, and that it
+//! never changes the log it reads.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tickwatch::sink::{JsonLinesSink, MemorySink};
+use tickwatch::store::SegmentLog;
+use tickwatch::{event, Level, Telemetry};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tickwatch-log");
+
+fn temp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "tw-cli-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// Every file's bytes, to check that reading changed nothing.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A log of 300 events and 300 samples (three segments at least), and the JSON lines the
+/// JSON sink wrote for the same records.
+fn write_log(dir: &Path) -> (usize, Vec<serde_json::Value>) {
+    let json_path = dir.with_extension("jsonl");
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder()
+        .sink(mem.clone())
+        .sink(JsonLinesSink::create(&json_path).unwrap())
+        .segment_log(SegmentLog::options(dir).segment_bytes(4096).open().unwrap())
+        .resource_sampling(None)
+        .start()
+        .unwrap();
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("strategy".into())
+            .spawn_scoped(s, || {
+                for i in 0..300u64 {
+                    let level = if i % 10 == 0 {
+                        Level::Warn
+                    } else {
+                        Level::Info
+                    };
+                    event!(&tw, level, "order {} done", i, order_id = i, venue = "XNAS");
+                    tw.measure_latency("rtt", std::time::Duration::from_nanos(100 + i));
+                    if i % 50 == 49 {
+                        tw.flush().unwrap(); // a batch per 50: segments roll between batches
+                    }
+                }
+            })
+            .unwrap();
+    });
+    tw.flush().unwrap();
+    drop(tw);
+    let lines = std::fs::read_to_string(&json_path).unwrap();
+    std::fs::remove_file(&json_path).unwrap();
+    let json: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(json.len(), mem.records().len());
+    (json.len(), json)
+}
+
+#[test]
+fn cat_prints_the_json_sinks_lines_and_stats_counts_them() {
+    let dir = temp("cat");
+    let (n, json) = write_log(&dir);
+    let before = snapshot(&dir);
+    let out = run(&["cat", dir.to_str().unwrap()]);
+    assert!(out.status.success());
+    let got: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), n);
+    assert_eq!(got, json, "the same lines as the JSON-lines sink");
+    let text = run(&["cat", dir.to_str().unwrap(), "--text"]);
+    assert_eq!(String::from_utf8(text.stdout).unwrap().lines().count(), n);
+    let stats = run(&["stats", dir.to_str().unwrap(), "--json"]);
+    assert!(stats.status.success());
+    let s: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(s["records"], n as u64);
+    assert!(s["segments"].as_u64().unwrap() >= 3, "{s}");
+    assert!(s["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(s["first"], json[0]["ts"]);
+    assert!(s["last"].is_string());
+    assert_eq!(snapshot(&dir), before, "reading changed nothing");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn query_prints_the_matches_and_says_where_the_error_is() {
+    let dir = temp("query");
+    write_log(&dir);
+    let d = dir.to_str().unwrap();
+    let out = run(&["query", d, "level>=warn order_id>=100"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    assert!(lines
+        .iter()
+        .all(|l| l["level"] == "WARN" && l["fields"]["order_id"].as_u64().unwrap() >= 100));
+    let bad = run(&["query", d, "level>=warn order_id>=lots"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8(bad.stderr).unwrap();
+    assert!(err.contains("at byte 12") && err.contains("lots"), "{err}");
+    let usage = run(&["frobnicate", d]);
+    assert_eq!(usage.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verify_passes_a_torn_tail_and_fails_real_damage() {
+    let dir = temp("verify");
+    write_log(&dir);
+    let d = dir.to_str().unwrap();
+    assert!(run(&["verify", d]).status.success());
+    // A crash mid-write: the newest segment unsealed and cut inside a frame.
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    let newest = segs.last().unwrap();
+    let data = std::fs::read(newest).unwrap();
+    let footer_at = u64::from_le_bytes(data[data.len() - 16..data.len() - 8].try_into().unwrap());
+    std::fs::write(newest, &data[..footer_at as usize - 5]).unwrap();
+    let before = snapshot(&dir);
+    let out = run(&["verify", d]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("torn tail"), "{text}");
+    assert_eq!(snapshot(&dir), before, "verify cut nothing");
+    // A flipped byte in an older, sealed segment is damage.
+    let oldest = &segs[0];
+    let mut data = std::fs::read(oldest).unwrap();
+    data[100] ^= 0x40;
+    std::fs::write(oldest, &data).unwrap();
+    let out = run(&["verify", d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("DAMAGED"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
