@@ -22,16 +22,21 @@
 //! queue and book depths, `event!` for fills (Info) and risk rejects (Warn), and `log_event`
 //! for each strategy's closing summary (a message built at run time).
 //!
-//! Events, audit records and drop reports go to a `JsonLinesSink`
-//! (`./tickwatch-out/events.jsonl`, rewritten on every run; `--log-samples` writes every
-//! sample there too, which costs more than the 2 % logging budget at this rate: samples are
-//! aggregated in any case) and every record to a custom [`Sink`] defined here that counts
+//! Every record goes to a segment log (`./tickwatch-out/log/`, rewritten on every run; read it
+//! with `cargo run --bin tickwatch-log -- cat tickwatch-out/log`), and every record to a
+//! custom [`Sink`] defined here that counts
 //! what it is handed, per kind, reading each record's kind from its first byte without
 //! decoding it (`Batch::kinds`). At the end the example prints the per-operation latency
 //! percentiles from `Telemetry::snapshot()` (tickwatch's own HDR histograms, aggregated on
 //! the collector), records per kind, and `Telemetry::stats()` checked against the calls it
 //! counted itself: `accepted == delivered` and `calls == accepted + dropped`. It exits
-//! non-zero if either fails.
+//! non-zero if either fails. With `--json`, events, audit records and drop reports also go to
+//! a `JsonLinesSink` (`./tickwatch-out/events.jsonl`; `--log-samples` writes every sample
+//! there too, which costs more than the 2 % logging budget at this rate).
+//!
+//! After the report the example runs two queries over its log (`Telemetry::query_logs`: the
+//! newest risk rejects, then everything about one rejected order) and prints them with their
+//! timings; its last line is `records written: N`, the count `tickwatch-log stats` gives.
 //!
 //! The instance also carries two alert rules (order round trip p99 over 5 ms, no fills) and
 //! the report ends with their notifications, tickwatch's own cost against its budgets
@@ -39,7 +44,7 @@
 //!
 //! Options: `--quick`, `--secs S` (time budget), `--rate N` (orders per second over both
 //! strategies, 0 for as fast as the pipeline goes), `--orders N` (stop after N orders per
-//! strategy), `--block` (`Backpressure::Block` instead of `Drop`), `--log-samples`.
+//! strategy), `--block` (`Backpressure::Block` instead of `Drop`), `--json`, `--log-samples`.
 //!
 //! With the `http` feature, `--serve ADDR` serves `/metrics` (Prometheus), `/health` and
 //! `/snapshot` on ADDR (`127.0.0.1:0` picks a free port) from the start of the run, prints
@@ -61,6 +66,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "trading_engine/log.rs"]
+mod log;
 #[path = "trading_engine/monitoring.rs"]
 mod monitoring;
 use tickwatch::metrics::SeriesValue;
@@ -97,7 +104,9 @@ struct Config {
     max_orders: u64,
     backpressure: Backpressure,
     quick: bool,
-    /// `--log-samples`: every sample to the JSON file, not only events.
+    /// `--json`: events (and audit records, drop reports) to a JSON-lines file too.
+    json: bool,
+    /// `--log-samples`: every sample to the JSON file, not only events (implies `--json`).
     log_samples: bool,
     /// `--serve ADDR`: the metrics endpoint's address (needs the `http` feature).
     serve: Option<String>,
@@ -109,7 +118,7 @@ impl Config {
     fn from_args() -> Result<Config, String> {
         let mut quick = std::env::var("TICKWATCH_QUICK").is_ok_and(|v| v == "1" || v == "true");
         let (mut secs, mut rate, mut max_orders, mut block) = (None, DEFAULT_RATE, 0, false);
-        let (mut serve, mut serve_for, mut log_samples) = (None, None, false);
+        let (mut serve, mut serve_for, mut log_samples, mut json) = (None, None, false, false);
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             let mut value = |name: &str| {
@@ -124,6 +133,7 @@ impl Config {
                 "--orders" => max_orders = value("--orders")? as u64,
                 "--block" => block = true,
                 "--log-samples" => log_samples = true,
+                "--json" => json = true,
                 "--serve-for" => {
                     let s = value("--serve-for")?;
                     serve_for = Some(
@@ -138,7 +148,7 @@ impl Config {
                     );
                 }
                 "-h" | "--help" => {
-                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block] [--log-samples] [--serve ADDR [--serve-for S]]");
+                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block] [--json] [--log-samples] [--serve ADDR [--serve-for S]]");
                     std::process::exit(0);
                 }
                 other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -157,6 +167,7 @@ impl Config {
                 Backpressure::Drop
             },
             quick,
+            json: json || log_samples,
             log_samples,
             serve,
             serve_for,
@@ -861,20 +872,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
-    // A fresh file per run, so its line count can be checked against what was delivered.
-    match std::fs::remove_file(OUT) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-        _ => {}
+    // A fresh log and file per run, so their counts can be checked against what was
+    // delivered.
+    for r in [std::fs::remove_file(OUT), std::fs::remove_dir_all(log::DIR)] {
+        match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
     }
     let agg = Arc::new(Mutex::new(Aggregate::default()));
-    let (builder, mut alerts) = monitoring::with_alerts(
-        Telemetry::builder()
-            .ring_capacity(1 << 20)
-            .backpressure(cfg.backpressure)
-            .level(Level::Info)
-            .sink(JsonLinesSink::create(OUT)?.samples(cfg.log_samples))
-            .sink(CountingSink(agg.clone())),
-    );
+    let mut builder = Telemetry::builder()
+        .ring_capacity(1 << 20)
+        .backpressure(cfg.backpressure)
+        .level(Level::Info)
+        .segment_log(tickwatch::store::SegmentLog::options(log::DIR).open()?)
+        .sink(CountingSink(agg.clone()));
+    if cfg.json {
+        builder = builder.sink(JsonLinesSink::create(OUT)?.samples(cfg.log_samples));
+    }
+    let (builder, mut alerts) = monitoring::with_alerts(builder);
     let tw = builder.start()?;
     // Served from the start, so a scraper sees the run live; the final values stay up after.
     #[cfg(feature = "http")]
@@ -984,7 +1000,11 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     let stats = tw.stats();
     let agg = std::mem::take(&mut *agg.lock().map_err(|_| "sink state poisoned")?);
     let path = std::fs::canonicalize(OUT).unwrap_or_else(|_| PathBuf::from(OUT));
-    let (lines, bytes) = count_lines(&path)?;
+    let (lines, bytes) = if cfg.json {
+        count_lines(&path)?
+    } else {
+        (0, 0)
+    };
 
     // --- report -----------------------------------------------------------------------------
     let secs = elapsed.as_secs_f64();
@@ -1071,7 +1091,7 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     } else {
         agg.kinds[4] + agg.kinds[5]
     };
-    let json_ok = lines == logged + agg.drop_notices;
+    let json_ok = !cfg.json || lines == logged + agg.drop_notices;
     println!(
         "stats     calls {} == accepted {} + dropped {}   {}",
         thousands(calls.total()),
@@ -1095,14 +1115,17 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         stats.decode_errors,
         thousands((stats.accepted as f64 / secs) as u64),
     );
-    println!(
-        "json      {} : {} lines, {:.1} MB   {}",
-        path.display(),
-        thousands(lines),
-        bytes as f64 / 1e6,
-        check(json_ok && sink_saw),
-    );
-    let ok = conserved && delivered && sink_saw && json_ok;
+    if cfg.json {
+        println!(
+            "json      {} : {} lines, {:.1} MB   {}",
+            path.display(),
+            thousands(lines),
+            bytes as f64 / 1e6,
+            check(json_ok && sink_saw),
+        );
+    }
+    let log_ok = log::print_written(&tw, seen);
+    let ok = conserved && delivered && sink_saw && json_ok && log_ok;
     if ok {
         println!(
             "OK: every call accounted for (accepted == delivered, calls == accepted + dropped)"
@@ -1112,10 +1135,19 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     }
     println!();
     monitoring::print_report(&tw, &mut alerts);
+    println!();
+    log::print_queries(&tw)?;
     #[cfg(feature = "http")]
     if let Some(server) = server {
         monitoring::keep_serving(server, &mut alerts, cfg.serve_for)?;
     }
     tw.shutdown()?;
+    // Sealed at shutdown: what `tickwatch-log stats tickwatch-out/log` counts.
+    let written = tickwatch::store::LogReader::open(log::DIR)?.stats()?.records;
+    let ok = ok && written == seen;
+    if written != seen {
+        println!("FAILED: the log holds {written} records, {seen} were delivered");
+    }
+    println!("records written: {written}");
     Ok(ok)
 }

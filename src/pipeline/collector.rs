@@ -278,6 +278,9 @@ impl<H: Hooks> Collector<H> {
             let stopping = self.shared.is_stopping();
             let flush_req = self.shared.flush_requested.load(Acquire);
             let (n, fill) = self.drain_all(clock);
+            if n > 0 {
+                self.end_pass();
+            }
             if stopping {
                 self.finish(clock);
                 return;
@@ -354,6 +357,29 @@ impl<H: Hooks> Collector<H> {
         let mut done = self.shared.flush_done.lock();
         *done = req;
         self.shared.flush_cv.notify_all();
+    }
+
+    /// Tells every sink the pass is over (`Sink::end_pass`), measured as sink time.
+    fn end_pass(&mut self) {
+        // Sampled as batches are: a pass is frequent, the CPU clock a system call.
+        let cpu0 = self.sampler.sample().then(thread_cpu_ns).flatten();
+        let t0 = now_ticks();
+        for (i, sink) in self.sinks.iter_mut().enumerate() {
+            match catch_unwind(AssertUnwindSafe(|| sink.end_pass())) {
+                Ok(Ok(())) => {}
+                _ => {
+                    self.shared.progress.sink_errors.fetch_add(1, Relaxed);
+                    self.shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
+                }
+            }
+        }
+        let conv = Clock::global().conversion();
+        let spent = conv.ticks_to_nanos(now_ticks().saturating_sub(t0));
+        self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
+        if let (Some(c0), Some(c1)) = (cpu0, thread_cpu_ns()) {
+            let est = c1.saturating_sub(c0).saturating_mul(SINK_CPU_SAMPLING);
+            self.shared.progress.sink_cpu_ns.fetch_add(est, Relaxed);
+        }
     }
 
     /// Flushes every sink (`now` is the time of the pass that decided it).

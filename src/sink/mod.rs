@@ -62,6 +62,15 @@ pub trait Sink: Send + 'static {
     /// Takes one batch. An error is counted; the batch is not offered again.
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError>;
 
+    /// Called after each pass of the collector over the threads' rings that delivered at
+    /// least one record, once every batch of the pass has been given to [`Sink::write`]: a
+    /// sink that writes in blocks can hand the pass's records to the OS here, with one system
+    /// call per pass rather than one per thread's batch (a group commit). An error is
+    /// counted like a `write` error. Default: nothing.
+    fn end_pass(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// Makes everything written so far visible at the destination, or durable if the sink
     /// promises that (called every `flush_interval` while records arrive, promptly after a
     /// `Warn`-or-worse event or an audit record, by `Telemetry::flush()` and at shutdown).
@@ -78,6 +87,9 @@ pub trait Sink: Send + 'static {
 impl<S: Sink + ?Sized> Sink for Box<S> {
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         (**self).write(batch)
+    }
+    fn end_pass(&mut self) -> Result<(), SinkError> {
+        (**self).end_pass()
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()

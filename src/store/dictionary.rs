@@ -159,9 +159,52 @@ impl ThreadDef {
 /// A segment's dictionary: what its records' ids mean.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Dictionary {
-    pub(crate) series: KeyedMap<u32, SeriesDef>,
-    pub(crate) callsites: KeyedMap<u32, CallsiteDef>,
-    pub(crate) threads: KeyedMap<u32, Option<String>>,
+    pub(crate) series: Ids<SeriesDef>,
+    pub(crate) callsites: Ids<CallsiteDef>,
+    pub(crate) threads: Ids<Option<String>>,
+}
+
+/// Ids below this are looked up by index (a reader looks one up per record); a file that
+/// claims larger ones (a writer never makes them: ids count from 0) gets a map.
+const DENSE_IDS: u32 = 1 << 20;
+
+/// An id -> definition table.
+#[derive(Debug, Clone)]
+pub(crate) struct Ids<T> {
+    dense: Vec<Option<T>>,
+    sparse: KeyedMap<u32, T>,
+}
+
+impl<T> Default for Ids<T> {
+    fn default() -> Self {
+        Ids {
+            dense: Vec::new(),
+            sparse: KeyedMap::default(),
+        }
+    }
+}
+
+impl<T> Ids<T> {
+    #[inline]
+    pub(crate) fn get(&self, id: u32) -> Option<&T> {
+        if id < DENSE_IDS {
+            self.dense.get(id as usize)?.as_ref()
+        } else {
+            self.sparse.get(&id)
+        }
+    }
+
+    pub(crate) fn insert(&mut self, id: u32, v: T) {
+        if id < DENSE_IDS {
+            let i = id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize_with(i + 1, || None);
+            }
+            self.dense[i] = Some(v);
+        } else {
+            self.sparse.insert(id, v);
+        }
+    }
 }
 
 impl Dictionary {

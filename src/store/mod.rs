@@ -68,7 +68,9 @@ pub use writer::{
 };
 
 /// When a [`SegmentLog`]'s records reach the operating system and the disk (see the table in
-/// the [module docs](self)).
+/// the [module docs](self)). A *batch* here is everything the collector drained in one pass
+/// over the threads' rings: the log hands it to the OS in one `write(2)` at the end of the
+/// pass ([`Sink::end_pass`](crate::sink::Sink::end_pass)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {

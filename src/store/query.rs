@@ -132,6 +132,17 @@ impl Filter {
         Filter::Cmp(field.into(), op, number)
     }
 
+    /// Whether the filter reads the field `name` anywhere.
+    pub(crate) fn reads(&self, name: &str) -> bool {
+        match self {
+            Filter::Eq(f, _) | Filter::Ne(f, _) | Filter::Cmp(f, _, _) | Filter::Has(f) => {
+                f == name
+            }
+            Filter::And(all) | Filter::Or(all) => all.iter().any(|c| c.reads(name)),
+            Filter::Not(c) => c.reads(name),
+        }
+    }
+
     pub(crate) fn matches(&self, v: &View<'_>) -> bool {
         match self {
             Filter::Eq(f, want) => v.field(f).is_some_and(|x| equals(x, want)),
@@ -297,13 +308,21 @@ impl LogQuery {
 
     /// Whether `v` matches everything but the time range and the cursor. `scratch` holds a
     /// formatted message.
-    pub(crate) fn matches(&self, v: &View<'_>, scratch: &mut String) -> bool {
-        if self.kind_bits() & super::format::kind_bit(v.kind()) == 0 {
+    /// `kind_bits` and `level_bits` are [`LogQuery::kind_bits`] and [`LogQuery::level_bits`],
+    /// computed once per query.
+    pub(crate) fn matches(
+        &self,
+        v: &View<'_>,
+        kind_bits: u16,
+        level_bits: u8,
+        scratch: &mut String,
+    ) -> bool {
+        if kind_bits & super::format::kind_bit(v.kind()) == 0 {
             return false;
         }
         if self.min_level.is_some() || self.max_level.is_some() {
             match v.level() {
-                Some(l) if self.level_bits() & (1 << l as u8) != 0 => {}
+                Some(l) if level_bits & (1 << l as u8) != 0 => {}
                 _ => return false,
             }
         }

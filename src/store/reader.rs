@@ -11,6 +11,7 @@ use super::format::{self, frame, FrameAt, RecordsHead};
 use super::query::{LogQuery, LogResults, Order, Position, QueryError};
 use super::recovery::{list, read_footer};
 use super::segment::{frame_records, walk, Dictionary, View, Walk};
+use crate::record::kind;
 use crate::sink::Record;
 use crate::Timestamp;
 
@@ -111,7 +112,7 @@ impl LogReader {
             };
             let _ = seq;
             each_view(&data, |v, dict| {
-                let name = dict.threads.get(&v.thread).and_then(|n| n.as_deref());
+                let name = dict.threads.get(v.thread).and_then(|n| n.as_deref());
                 f(&v.to_record(), name);
                 n += 1;
             });
@@ -294,6 +295,12 @@ struct Run<'q> {
     kept: BinaryHeap<Kept>,
     out: LogResults,
     scratch: String,
+    /// Whether a sample's match can be decided by its series alone (the filter does not
+    /// read `value`).
+    sample_verdicts: bool,
+    /// Per series id of segment `verdicts_for`: 0 not yet known, 1 no, 2 yes.
+    verdicts: Vec<u8>,
+    verdicts_for: Option<u64>,
 }
 
 impl<'q> Run<'q> {
@@ -308,6 +315,9 @@ impl<'q> Run<'q> {
             kept: BinaryHeap::new(),
             out: LogResults::default(),
             scratch: String::new(),
+            sample_verdicts: !q.filter.as_ref().is_some_and(|f| f.reads("value")),
+            verdicts: Vec::new(),
+            verdicts_for: None,
         };
         r.after = q.cursor.map(|c| r.key(c.0));
         r
@@ -346,17 +356,52 @@ impl<'q> Run<'q> {
 
     /// Takes one `RECORDS` frame at `offset` of segment `seq`.
     fn records(&mut self, seq: u64, offset: u64, payload: &[u8], dict: &Dictionary) {
-        let Ok((head, _)) = RecordsHead::read(payload) else {
+        let Ok((head, rest)) = RecordsHead::read(payload) else {
             self.out.corrupt_frames += 1;
             return;
         };
         if !self.frame_may_match(&head) {
             return;
         }
-        let bad = frame_records(payload, dict, |index, v| {
+        if self.verdicts_for != Some(seq) {
+            // Ids mean what this segment's dictionary says.
+            self.verdicts.clear();
+            self.verdicts_for = Some(seq);
+        }
+        for (i, r) in format::records(rest).enumerate() {
+            let index = i as u32;
+            let Ok(bytes) = r else {
+                self.out.undecodable += 1;
+                continue;
+            };
             self.out.scanned += 1;
+            // A sample: everything but its time and value is its series', so whether it
+            // matches is decided once per series (unless the query reads `value`).
+            if self.sample_verdicts && bytes.len() == crate::record::SAMPLE_LEN {
+                let k = bytes[0];
+                if matches!(
+                    k,
+                    kind::METRIC | kind::COUNTER | kind::LATENCY | kind::RESOURCE
+                ) {
+                    let ts = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or([0; 8]));
+                    if ts < self.since || ts >= self.until {
+                        continue;
+                    }
+                    let id = u32::from_le_bytes(bytes[4..8].try_into().unwrap_or([0; 4]));
+                    if self.sample_verdict(k, id, dict) == Some(false) {
+                        continue;
+                    }
+                }
+            }
+            let v = match View::decode(bytes, head.thread, dict) {
+                Ok(v) => v,
+                Err(_) => {
+                    self.out.undecodable += 1;
+                    continue;
+                }
+            };
             if v.ts < self.since || v.ts >= self.until {
-                return;
+                continue;
             }
             let key = self.key(Position {
                 ts: v.ts,
@@ -364,8 +409,12 @@ impl<'q> Run<'q> {
                 offset,
                 index,
             });
-            if self.after.is_some_and(|a| key <= a) || !self.q.matches(&v, &mut self.scratch) {
-                return;
+            if self.after.is_some_and(|a| key <= a)
+                || !self
+                    .q
+                    .matches(&v, self.kind_bits, self.level_bits, &mut self.scratch)
+            {
+                continue;
             }
             self.out.matched += 1;
             if self.kept.len() < self.q.limit {
@@ -380,8 +429,30 @@ impl<'q> Run<'q> {
                     record: v.to_record(),
                 });
             }
-        });
-        self.out.undecodable += bad.unwrap_or(0);
+        }
+    }
+
+    /// Whether samples of series `id` (kind `k`) match the query, remembered per series;
+    /// `None` when the series is unknown (the record is then decoded, and refused, as usual).
+    fn sample_verdict(&mut self, k: u8, id: u32, dict: &Dictionary) -> Option<bool> {
+        let i = id as usize;
+        if let Some(&v) = self.verdicts.get(i) {
+            if v != 0 {
+                return Some(v == 2);
+            }
+        }
+        let series = dict.series.get(id).filter(|s| s.kind == k)?;
+        let probe = View::probe(series);
+        let ok = self
+            .q
+            .matches(&probe, self.kind_bits, self.level_bits, &mut self.scratch);
+        if i < 1 << 20 {
+            if self.verdicts.len() <= i {
+                self.verdicts.resize(i + 1, 0);
+            }
+            self.verdicts[i] = 1 + ok as u8;
+        }
+        Some(ok)
     }
 
     /// Walks `data[from..end]` (absolute offsets from `base`) of segment `seq`.

@@ -124,6 +124,7 @@ pub(crate) struct Undecodable;
 
 impl<'a> View<'a> {
     /// Decodes one record of a `RECORDS` frame of `thread`.
+    #[inline]
     pub(crate) fn decode(
         bytes: &'a [u8],
         thread: u32,
@@ -154,7 +155,7 @@ impl<'a> View<'a> {
                 value,
                 ..
             } => {
-                let series = dict.series.get(&id).ok_or(Undecodable)?;
+                let series = dict.series.get(id).ok_or(Undecodable)?;
                 if series.kind != k {
                     return Err(Undecodable);
                 }
@@ -171,7 +172,7 @@ impl<'a> View<'a> {
                 ticks,
                 fields,
             } => {
-                let cs = dict.callsites.get(&callsite).ok_or(Undecodable)?;
+                let cs = dict.callsites.get(callsite).ok_or(Undecodable)?;
                 if usize::from(cs.args) + cs.fields.len() != fields.len() {
                     return Err(Undecodable);
                 }
@@ -222,6 +223,17 @@ impl<'a> View<'a> {
                 body: Body::Audit { parts },
             },
         })
+    }
+
+    /// A sample of `series` with no time and value: what a query decides about every sample
+    /// of the series when it does not read the value.
+    pub(crate) fn probe(series: &'a SeriesDef) -> View<'a> {
+        View {
+            ts: 0,
+            thread: 0,
+            truncated: false,
+            body: Body::Sample { series, value: 0 },
+        }
     }
 
     /// The record kind byte (`record::kind`, or `KIND_DROPPED`).

@@ -386,10 +386,7 @@ impl SegmentLog {
         seg.len += self.scratch.len() as u64;
         live.pending.extend_from_slice(&self.scratch);
         self.scratch.clear();
-        let write = force_write
-            || sync
-            || !matches!(self.opts.durability, Durability::Buffered)
-            || live.pending.len() >= BUFFERED_BYTES;
+        let write = force_write || sync || live.pending.len() >= BUFFERED_BYTES;
         let mut result = Ok(());
         if write && !live.pending.is_empty() {
             result = write_out(&mut seg, &mut live.pending);
@@ -492,13 +489,26 @@ impl Sink for SegmentLog {
         };
         let n = self.encode(&mut seg, batch);
         self.shared.stats.records.fetch_add(n, Relaxed);
-        let sync = self.sync_due();
-        // On an error the records stay pending (written at the next batch or flush) or, if
-        // the disk has refused them too long, are given up and counted (see `commit`).
-        self.commit(seg, false, sync)?;
+        // Written to the OS at the end of the collector's pass (`end_pass`), with the other
+        // threads' batches of the pass. On an error the records stay pending (written at
+        // the next pass or flush) or, if the disk has refused them too long, are given up
+        // and counted (see `commit`).
+        self.commit(seg, false, false)?;
         if self.roll_due() {
             self.seal()?;
         }
+        Ok(())
+    }
+
+    fn end_pass(&mut self) -> Result<(), SinkError> {
+        if matches!(self.opts.durability, Durability::Buffered) {
+            return Ok(());
+        }
+        let Some(seg) = self.seg.take() else {
+            return Ok(());
+        };
+        let sync = self.sync_due();
+        self.commit(seg, true, sync)?;
         Ok(())
     }
 

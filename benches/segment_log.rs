@@ -1,0 +1,132 @@
+//! What the segment log costs the collector, against the JSON-lines sink on the same records
+//! and against no sink at all, in one run: records per second from one producer through the
+//! collector into each sink, files in the system temp directory (the page cache).
+//!
+//! ```text
+//! cargo bench --bench segment_log
+//! ```
+//!
+//! Groups: `segment_write_samples` (100,000 `Metric::record` then `flush()`: 32-byte frames in
+//! the ring) and `segment_write_events` (100,000 `event!` with three fields then `flush()`).
+//! Each has three rows: `NullSink` (the pipeline alone: the floor), `SegmentLog` (the default
+//! durability: one `write(2)` per collector pass) and `JsonLinesSink` (every record a line,
+//! written in 64 KiB blocks). Aggregation is off, so the rows differ by the sink alone.
+//! The query, size and recovery figures are printed by `cargo run --release --example
+//! log_bench`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tickwatch::sink::{JsonLinesSink, NullSink, Sink};
+use tickwatch::store::SegmentLog;
+use tickwatch::{event, Backpressure, Level, Telemetry};
+
+const N: u64 = 100_000;
+
+fn dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tw-bench-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn instance(sink: Box<dyn Sink>) -> Telemetry {
+    let tw = Telemetry::builder()
+        .ring_capacity(1 << 22)
+        .backpressure(Backpressure::Block)
+        .aggregation(false)
+        .resource_sampling(None)
+        .boxed_sink(sink)
+        .start()
+        .expect("valid configuration");
+    tw.preallocate();
+    tw
+}
+
+fn sinks(tag: &str) -> Vec<(&'static str, Box<dyn Sink>, PathBuf)> {
+    let d = dir(tag);
+    let log = SegmentLog::options(d.join("log"))
+        // Bounded disk use whatever criterion's iteration count.
+        .retain_bytes(Some(512 << 20))
+        .open()
+        .expect("log");
+    let json = JsonLinesSink::create(d.join("lines.jsonl"))
+        .expect("file")
+        .samples(true);
+    vec![
+        ("NullSink", Box::new(NullSink), d.clone()),
+        ("SegmentLog", Box::new(log), d.clone()),
+        ("JsonLinesSink(file)", Box::new(json), d),
+    ]
+}
+
+fn samples(c: &mut Criterion) {
+    let mut g = c.benchmark_group("segment_write_samples");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N));
+    for (name, sink, d) in sinks("samples") {
+        let tw = instance(sink);
+        let m = tw.metric("px", &[("venue", "XNAS")]);
+        g.bench_function(format!("100k Metric::record+flush->{name}"), |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    for i in 0..N {
+                        m.record(i as f64);
+                    }
+                    tw.flush().expect("flush");
+                }
+                t.elapsed()
+            })
+        });
+        let s = tw.stats();
+        assert_eq!((s.dropped, s.sink_errors), (0, 0));
+        drop(tw);
+        // The JSON file is not bounded: remove it before the next row writes its own.
+        let _ = std::fs::remove_file(d.join("lines.jsonl"));
+    }
+    g.finish();
+}
+
+fn events(c: &mut Criterion) {
+    let mut g = c.benchmark_group("segment_write_events");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N));
+    for (name, sink, d) in sinks("events") {
+        let tw = instance(sink);
+        g.bench_function(format!("100k event!(3 fields)+flush->{name}"), |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    for i in 0..N {
+                        event!(
+                            tw,
+                            Level::Info,
+                            "order filled",
+                            order_id = i,
+                            px = 100.25,
+                            venue = "XNAS"
+                        );
+                    }
+                    tw.flush().expect("flush");
+                }
+                t.elapsed()
+            })
+        });
+        let s = tw.stats();
+        assert_eq!((s.dropped, s.sink_errors), (0, 0));
+        drop(tw);
+        let _ = std::fs::remove_file(d.join("lines.jsonl"));
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(dir("events"));
+    let _ = std::fs::remove_dir_all(dir("samples"));
+}
+
+criterion_group!(benches, samples, events);
+criterion_main!(benches);
