@@ -72,7 +72,7 @@
 //! | [`track_resource_usage`] | `fn track_resource_usage(resource: &str, usage: f64)`; [`track_resource_usage_with_tags`] | nothing |
 //! | [`send_alert`] | `fn send_alert(alert: alerts::Alert) -> alerts::AlertResponse` | where alerts go: [`TelemetryBuilder::alert_route`], [`alert_log`](TelemetryBuilder::alert_log) |
 //! | [`get_system_health`] | `fn get_system_health() -> health::HealthStatus` | nothing |
-//! | `query_logs` | not yet: the durable segment log it searches is the next piece of work | |
+//! | [`query_logs`] | `fn query_logs(query: &store::LogQuery) -> Result<store::LogResults, store::QueryError>` | a log to search: [`TelemetryBuilder::segment_log`] |
 //! | [`encrypt_data`] | `fn encrypt_data(data: &[u8], key_id: &str) -> Result<EncryptedData, CryptoError>` | [`TelemetryBuilder::key_ring`] |
 //! | [`decrypt_data`] | `fn decrypt_data(data: &EncryptedData) -> Result<Plaintext, CryptoError>` | [`TelemetryBuilder::key_ring`] |
 //! | [`authenticate_user`] | `fn authenticate_user(credentials: &Credentials<'_>) -> Result<AuthResult, NotConfigured>` | [`TelemetryBuilder::authenticator`] |
@@ -97,7 +97,8 @@
 //! ## Modules
 //!
 //! Public: [`metrics`] (handles, series, aggregation, snapshots), [`logging`] (levels,
-//! fields, call sites, events, audit records), [`sink`] (where records go), [`health`],
+//! fields, call sites, events, audit records), [`sink`] (where records go), [`store`] (the
+//! durable segment log, its recovery and queries), [`health`],
 //! [`resources`] (process sampling), [`alerts`], [`export`] (Prometheus text; the `http`
 //! feature's endpoint), [`security`] (key ring, authentication, authorization) and
 //! [`schema`] (the JSON forms). The pipeline (rings, collector, stats), the series registry

@@ -1,5 +1,5 @@
 //! A new user's first program, as a separate crate on the public API only: one install for
-//! the whole contract, every operation of the seed (`query_logs` is not built yet), the
+//! the whole contract, every operation of the seed, the
 //! macros with every field form, a part that was not configured answering with its typed
 //! error, and a second install after the first was shut down.
 
@@ -13,6 +13,7 @@ use tickwatch::security::authn::{AuthConfig, Authenticator};
 use tickwatch::security::authz::{Authorizer, Permission, Policy, Role, User};
 use tickwatch::security::crypto::SecretKey;
 use tickwatch::sink::{MemorySink, Record};
+use tickwatch::store::{LogQuery, QueryError, SegmentLog};
 use tickwatch::{
     event, AuthResult, Credentials, CryptoError, Decision, Event, FieldRef, KeyRing, Level,
     NotConfigured, SystemClock, Telemetry, Value,
@@ -46,9 +47,11 @@ fn a_new_users_program() {
     // 1. One install for everything.
     let (ring, authn, authz) = security();
     let mem = MemorySink::new();
+    let log_dir = std::env::temp_dir().join(format!("tw-downstream-{}", std::process::id()));
     let guard = tickwatch::install(
         Telemetry::builder()
             .sink(mem.clone())
+            .segment_log(SegmentLog::options(&log_dir).open().unwrap())
             .key_ring(ring)
             .authenticator(authn)
             .authorizer(authz),
@@ -56,7 +59,7 @@ fn a_new_users_program() {
     .expect("first install");
     let tw = tickwatch::global().expect("installed");
 
-    // 2. The ten operations (nine: query_logs comes with the segment log).
+    // 2. The ten operations.
     tickwatch::log_metric("spread", 0.01, &[("venue", "XNAS")]);
     tickwatch::log_event(&Event {
         level: Level::Warn,
@@ -147,6 +150,20 @@ fn a_new_users_program() {
         .filter(|r| matches!(r, Record::Audit { .. }))
         .count();
     assert!(audits >= 2, "{audits}");
+    // query_logs, over the log the collector wrote.
+    let found = tickwatch::query_logs(&"level>=warn".parse::<LogQuery>().unwrap()).unwrap();
+    let warned: Vec<_> = found
+        .records
+        .iter()
+        .map(|r| match r {
+            Record::Event { message, .. } => message.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        warned,
+        ["limit breached", "order 42 rejected at 101.25", "error"]
+    );
     // The samples are aggregated.
     let snap = tw.snapshot();
     let Some(SeriesValue::Latency(l)) = snap.find("order_roundtrip", &[]).map(|s| &s.value) else {
@@ -154,8 +171,13 @@ fn a_new_users_program() {
     };
     assert_eq!(l.total.count, 1);
     guard.shutdown().unwrap();
+    std::fs::remove_dir_all(&log_dir).unwrap();
 
     // 4. Uninstalled: typed errors, counted calls, and the health says so.
+    assert!(matches!(
+        tickwatch::query_logs(&LogQuery::new()),
+        Err(QueryError::NotInstalled)
+    ));
     assert_eq!(
         tickwatch::authorize_action("alice", "cancel", "orders/XNAS/42").unwrap_err(),
         NotConfigured::NoInstance
@@ -181,6 +203,10 @@ fn a_new_users_program() {
         tickwatch::encrypt_data(b"x", "app-1").unwrap_err(),
         CryptoError::NoKeyRing
     );
+    assert!(matches!(
+        tickwatch::query_logs(&LogQuery::new()),
+        Err(QueryError::NoLog)
+    ));
     tickwatch::info!("second life");
     tickwatch::global().unwrap().flush().unwrap();
     assert!(again

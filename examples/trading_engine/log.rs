@@ -83,7 +83,11 @@ fn line(r: &Record) -> String {
             ..
         } => {
             let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            format!("{timestamp} {:<5} {message} {}", level.as_str(), f.join(" "))
+            format!(
+                "{timestamp} {:<5} {message} {}",
+                level.as_str(),
+                f.join(" ")
+            )
         }
         other => format!("{other:?}"),
     }

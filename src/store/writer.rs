@@ -38,9 +38,18 @@ pub struct SegmentLogOptions {
     retain_age: Option<Duration>,
     durability: Durability,
     fs: Arc<dyn LogFs>,
+    samples: bool,
 }
 
 impl SegmentLogOptions {
+    /// Whether samples (metrics, counters, latencies, resources) are logged, or only events,
+    /// audit records and drop notices (samples are aggregated either way). Default `true`:
+    /// every record. A sample not logged costs the log a look at its first byte.
+    pub fn samples(mut self, on: bool) -> Self {
+        self.samples = on;
+        self
+    }
+
     /// Seals a segment once it holds at least this many bytes. Default 64 MiB; at least 4 KiB.
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
         self.segment_bytes = bytes.max(4096);
@@ -174,6 +183,7 @@ impl SegmentLog {
             retain_age: None,
             durability: Durability::default(),
             fs: Arc::new(StdFs),
+            samples: true,
         }
     }
 
@@ -290,7 +300,16 @@ impl SegmentLog {
         };
         let mut n = 0;
         let mut copy = [0u8; record::SAMPLE_LEN];
+        let samples = self.opts.samples;
         for payload in batch.frames.clone() {
+            if !samples
+                && matches!(
+                    payload.first(),
+                    Some(&(kind::METRIC | kind::COUNTER | kind::LATENCY | kind::RESOURCE))
+                )
+            {
+                continue;
+            }
             let Ok(raw) = record::decode(payload) else {
                 continue;
             };
