@@ -173,3 +173,46 @@ fn verify_passes_a_torn_tail_and_fails_real_damage() {
     assert!(String::from_utf8(out.stdout).unwrap().contains("DAMAGED"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn keys_open_an_encrypted_log_and_without_them_it_says_so() {
+    use std::sync::Arc;
+    use tickwatch::security::crypto::KeyRing;
+    let dir = temp("keys");
+    let key_file = dir.with_extension("keys");
+    std::fs::write(
+        &key_file,
+        "# test ring\nlog-1=9tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
+    )
+    .unwrap();
+    let ring = Arc::new(KeyRing::builder().key_file(&key_file).build().unwrap());
+    let tw = Telemetry::builder()
+        .segment_log(SegmentLog::options(&dir).encrypt(ring).open().unwrap())
+        .resource_sampling(None)
+        .start()
+        .unwrap();
+    for i in 0..50u64 {
+        event!(&tw, Level::Warn, "sealed", order_id = i);
+    }
+    drop(tw);
+    let (d, k) = (dir.to_str().unwrap(), key_file.to_str().unwrap());
+    let out = run(&["cat", d, "--keys", k]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 50);
+    let q = run(&["query", d, "order_id=7", "--keys", k]);
+    assert_eq!(String::from_utf8(q.stdout).unwrap().lines().count(), 1);
+    assert!(run(&["verify", d, "--keys", k]).status.success());
+    // Without the keys: an error that says what to give, not an empty log.
+    let out = run(&["cat", d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("--keys"));
+    let out = run(&["verify", d]);
+    assert!(out.status.success(), "checksums hold");
+    assert!(String::from_utf8(out.stdout).unwrap().contains("encrypted"));
+    std::fs::remove_file(&key_file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,6 +8,9 @@
 //! tickwatch-log stats DIR [--json]         segments, records per kind, time range, bytes
 //! ```
 //!
+//! `--keys KEYFILE` opens a log written with `SegmentLogOptions::encrypt` (the key file
+//! format of `KeyRingBuilder::key_file`).
+//!
 //! Exit status: 0 on success, 1 when `verify` finds damage (a torn tail at the end of the
 //! newest segment, as a crash leaves, is reported but is not damage), 2 on a usage error or
 //! an unreadable log.
@@ -19,10 +22,10 @@ use tickwatch::sink::Record;
 use tickwatch::store::{LogQuery, LogReader, VerifyProblem};
 
 const USAGE: &str = "usage:
-  tickwatch-log cat DIR [--text]
-  tickwatch-log query DIR 'QUERY' [--text]
-  tickwatch-log verify DIR
-  tickwatch-log stats DIR [--json]
+  tickwatch-log cat DIR [--text] [--keys KEYFILE]
+  tickwatch-log query DIR 'QUERY' [--text] [--keys KEYFILE]
+  tickwatch-log verify DIR [--keys KEYFILE]
+  tickwatch-log stats DIR [--json] [--keys KEYFILE]
 
 QUERY is the text form of a log query, for example
   'level>=warn target=risk order_id=42 since=5m \"rejected\"'
@@ -41,11 +44,27 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let flag = |f: &str| args.iter().any(|a| a == f);
-    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let keys = args
+        .iter()
+        .position(|a| a == "--keys")
+        .map(|i| args.get(i + 1).ok_or("--keys needs a key file"))
+        .transpose()?;
+    let positional: Vec<&String> = args
+        .iter()
+        .filter(|a| !a.starts_with("--") && Some(*a) != keys)
+        .collect();
     let (Some(cmd), Some(dir)) = (positional.first(), positional.get(1)) else {
         return Err(USAGE.into());
     };
-    let reader = LogReader::open(dir.as_str()).map_err(|e| format!("cannot read {dir}: {e}"))?;
+    let mut reader =
+        LogReader::open(dir.as_str()).map_err(|e| format!("cannot read {dir}: {e}"))?;
+    if let Some(file) = keys {
+        let ring = tickwatch::KeyRing::builder()
+            .key_file(file)
+            .build()
+            .map_err(|e| format!("cannot load the keys in {file}: {e}"))?;
+        reader = reader.key_ring(std::sync::Arc::new(ring));
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let text = flag("--text");
@@ -111,7 +130,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 );
             }
             for p in &v.problems {
-                let _ = writeln!(out, "DAMAGED: {}", describe(p));
+                let what = if matches!(p, VerifyProblem::Encrypted(_)) {
+                    "note"
+                } else {
+                    "DAMAGED"
+                };
+                let _ = writeln!(out, "{what}: {}", describe(p));
             }
             let _ = out.flush();
             return Ok(if v.ok() {
@@ -178,6 +202,14 @@ fn describe(p: &VerifyProblem) -> String {
         ),
         VerifyProblem::IncompleteFrame(path, at) => format!(
             "{}: ends inside a frame at byte {at} but is not the newest segment",
+            path.display()
+        ),
+        VerifyProblem::FrameSequence(path, n) => format!(
+            "{}: {n} encrypted frames out of sequence (a frame dropped, moved or reordered)",
+            path.display()
+        ),
+        VerifyProblem::Encrypted(path) => format!(
+            "{}: encrypted; only its checksums were checked (give --keys KEYFILE)",
             path.display()
         ),
         other => format!("{other:?}"),

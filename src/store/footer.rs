@@ -3,7 +3,7 @@
 
 use super::format::{
     begin_frame, end_frame, frame, Dec, Enc, Malformed, RecordsHead, END_MAGIC, HEADER_LEN,
-    INDEX_GROUP_BYTES,
+    INDEX_GROUP_BYTES, TRAILER_LEN,
 };
 
 /// One sparse-index entry: a run of frames.
@@ -57,9 +57,17 @@ pub(crate) struct Footer {
 }
 
 impl Footer {
-    /// Appends the footer frame and the trailer; `at` is the footer's offset in the segment.
+    /// Appends the footer frame (plain) and the trailer; `at` is the footer's offset in the
+    /// segment.
     pub(crate) fn encode(&self, out: &mut Vec<u8>, at: u64) {
         let start = begin_frame(out, frame::FOOTER);
+        self.encode_payload(out);
+        end_frame(out, start);
+        out.extend_from_slice(&trailer(at));
+    }
+
+    /// Appends the footer's payload.
+    pub(crate) fn encode_payload(&self, out: &mut Vec<u8>) {
         let mut e = Enc(out);
         e.u64(self.records)
             .u64(self.first)
@@ -84,9 +92,6 @@ impl Footer {
                 .u8(i.levels)
                 .u16(i.kinds);
         }
-        end_frame(out, start);
-        out.extend_from_slice(&at.to_le_bytes());
-        out.extend_from_slice(&END_MAGIC);
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<Footer, Malformed> {
@@ -198,4 +203,12 @@ impl FooterBuilder {
         self.close_group(end);
         self.footer
     }
+}
+
+/// The trailer of a sealed segment whose footer frame starts at `at`.
+pub(crate) fn trailer(at: u64) -> [u8; TRAILER_LEN] {
+    let mut t = [0u8; TRAILER_LEN];
+    t[..8].copy_from_slice(&at.to_le_bytes());
+    t[8..].copy_from_slice(&END_MAGIC);
+    t
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! header   32 bytes  magic "TWSEG\0\x01\0" · sequence u64 · created (Unix ns) u64 ·
-//!                    flags u32 · CRC-32C of the 28 bytes before it
+//!                    flags u32 (bit 0: frames sealed, see `seal`) · CRC-32C of the 28
+//!                    bytes before it
 //! frame    8 bytes   body length u32 · CRC-32C of (length bytes ++ body)
 //!          body      type u8 · payload
 //! ...
@@ -59,6 +60,8 @@ pub(crate) mod frame {
     pub(crate) const THREAD: u8 = 3;
     pub(crate) const RECORDS: u8 = 4;
     pub(crate) const FOOTER: u8 = 5;
+    /// An encrypted frame ([`super::super::seal`]).
+    pub(crate) const SEALED: u8 = 6;
 }
 
 /// A record kind of the log only: "this thread dropped `count` records" (the ring's
@@ -94,23 +97,34 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
 }
 
 /// A segment's header.
-pub(crate) fn header(seq: u64, created_nanos: u64) -> [u8; HEADER_LEN] {
+pub(crate) fn header(seq: u64, created_nanos: u64, flags: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(&MAGIC);
     h[8..16].copy_from_slice(&seq.to_le_bytes());
     h[16..24].copy_from_slice(&created_nanos.to_le_bytes());
+    h[24..28].copy_from_slice(&flags.to_le_bytes());
     let crc = crc32c::crc32c(&h[..28]);
     h[28..32].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-/// The sequence number and creation time in a header, if it is one.
-pub(crate) fn parse_header(b: &[u8]) -> Option<(u64, u64)> {
+/// What a segment's header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) seq: u64,
+    pub(crate) flags: u32,
+}
+
+/// The header at the start of `b`, if it is one.
+pub(crate) fn parse_header(b: &[u8]) -> Option<Header> {
     let h = b.get(..HEADER_LEN)?;
     if h[..8] != MAGIC || crc32c::crc32c(&h[..28]).to_le_bytes() != h[28..32] {
         return None;
     }
-    Some((le64(&h[8..16]), le64(&h[16..24])))
+    Some(Header {
+        seq: le64(&h[8..16]),
+        flags: le32(&h[24..28]),
+    })
 }
 
 fn le64(b: &[u8]) -> u64 {
@@ -201,7 +215,7 @@ pub(crate) fn resync(data: &[u8], at: usize, end: usize) -> Option<usize> {
         let len = le32(&h[..4]) as usize;
         len > 0
             && len <= data.len() - i - FRAME_HEADER_LEN
-            && (frame::SERIES..=frame::FOOTER).contains(&h[FRAME_HEADER_LEN])
+            && (frame::SERIES..=frame::SEALED).contains(&h[FRAME_HEADER_LEN])
             && matches!(frame_at(data, i), FrameAt::Frame { .. })
     })
 }

@@ -31,6 +31,19 @@
 //! record accepted before it is written to the OS, and, under the two `Sync` policies, on
 //! disk. A damaged frame costs the records in that frame only (at most ~32 KiB of them).
 //!
+//! # Encryption at rest
+//!
+//! [`SegmentLogOptions::encrypt`] seals every frame under a [`KeyRing`](crate::KeyRing)'s
+//! active key (AES-256-GCM; the key id travels in each frame, so rotation needs nothing
+//! more). The associated data binds the segment's sequence number and the frame's counter,
+//! which is also kept in the clear: a frame moved to another segment or position fails to
+//! decrypt, and one dropped or reordered shows as a gap in the counters
+//! ([`VerifyProblem::FrameSequence`], [`LogResults::sequence_gaps`]). Checksums stay on the
+//! outer bytes, so a torn tail is found and cut without the key; recovery of a segment whose
+//! frames do not open with the ring given is refused ([`OpenError::Encrypted`]) rather than
+//! cut. Readers take the ring: [`LogReader::key_ring`], `tickwatch-log --keys KEYFILE`; the
+//! live instance's queries use the log's.
+//!
 //! # Recovery
 //!
 //! Opening a log ([`SegmentLogOptions::open`]) seals every segment that a crash left unsealed:
@@ -45,12 +58,16 @@ mod dictionary;
 mod footer;
 mod format;
 pub mod fs;
+mod options;
 mod query;
 mod reader;
 mod recovery;
 mod retention;
+mod scan;
+mod seal;
 mod segment;
 mod text;
+mod verify;
 mod writer;
 
 use std::fmt;
@@ -60,12 +77,14 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use query::{CmpOp, Cursor, Filter, LogQuery, LogResults, Order, QueryError};
-pub use reader::{LogReader, LogStats, Verify, VerifyProblem};
-pub use recovery::RecoveryReport;
-pub use writer::{
-    SegmentLog, SegmentLogOptions, DEFAULT_SEGMENT_AGE, DEFAULT_SEGMENT_BYTES, MAX_PENDING_BYTES,
+pub use options::{
+    SegmentLogOptions, DEFAULT_SEGMENT_AGE, DEFAULT_SEGMENT_BYTES, MAX_PENDING_BYTES,
 };
+pub use query::{CmpOp, Cursor, Filter, LogQuery, LogResults, Order, QueryError};
+pub use reader::{LogReader, LogStats};
+pub use recovery::RecoveryReport;
+pub use verify::{Verify, VerifyProblem};
+pub use writer::SegmentLog;
 
 /// When a [`SegmentLog`]'s records reach the operating system and the disk (see the table in
 /// the [module docs](self)). A *batch* here is everything the collector drained in one pass
@@ -97,6 +116,9 @@ pub enum OpenError {
     Dir(PathBuf, std::io::Error),
     /// A segment could not be read or repaired.
     Segment(PathBuf, std::io::Error),
+    /// An unsealed segment's frames are encrypted and the key ring given (if any) does not
+    /// open them: it is left as it is rather than cut.
+    Encrypted(PathBuf),
 }
 
 impl fmt::Display for OpenError {
@@ -112,6 +134,11 @@ impl fmt::Display for OpenError {
                 "cannot recover segment {}: {e} (check its permissions and the free space)",
                 p.display()
             ),
+            OpenError::Encrypted(p) => write!(
+                f,
+                "cannot recover segment {}: its frames are encrypted and do not open with the key ring given (give the ring it was written with: SegmentLogOptions::encrypt)",
+                p.display()
+            ),
         }
     }
 }
@@ -120,6 +147,7 @@ impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             OpenError::Dir(_, e) | OpenError::Segment(_, e) => Some(e),
+            OpenError::Encrypted(_) => None,
         }
     }
 }
@@ -131,14 +159,17 @@ pub(crate) struct LogShared {
     pub(crate) dir: PathBuf,
     pub(crate) live: Mutex<Live>,
     pub(crate) stats: Counters,
+    /// The ring that opens the log's sealed segments, if it encrypts.
+    pub(crate) key_ring: Option<std::sync::Arc<crate::KeyRing>>,
 }
 
 impl LogShared {
-    fn new(dir: PathBuf) -> Self {
+    fn new(dir: PathBuf, key_ring: Option<std::sync::Arc<crate::KeyRing>>) -> Self {
         LogShared {
             dir,
             live: Mutex::new(Live::default()),
             stats: Counters::default(),
+            key_ring,
         }
     }
 }
@@ -195,13 +226,18 @@ impl LogHandle {
     pub fn query(&self, query: &LogQuery) -> Result<LogResults, QueryError> {
         let snapshot = {
             let live = self.shared.live.lock();
-            live.active.map(|seq| reader::LiveSnapshot {
+            live.active.map(|seq| scan::LiveSnapshot {
                 seq,
                 written: live.written,
                 pending: live.pending.clone(),
             })
         };
-        reader::run_query(&self.shared.dir, query, snapshot.as_ref())
+        scan::run_query(
+            &self.shared.dir,
+            query,
+            snapshot.as_ref(),
+            self.shared.key_ring.as_deref(),
+        )
     }
 
     /// The counters.
@@ -222,12 +258,16 @@ pub(crate) mod fuzzing {
 
     /// Walks arbitrary bytes as a segment, in both modes, decoding every record.
     pub(crate) fn segment(data: &[u8]) {
-        super::reader::fuzz_segment(data);
+        super::scan::fuzz_segment(data);
     }
 
     /// Recovers arbitrary bytes as an unsealed segment.
     pub(crate) fn recovery(data: &[u8]) {
-        let (footer, end) = super::recovery::rebuild(data);
+        let super::recovery::Rebuilt {
+            footer,
+            good_end: end,
+            ..
+        } = super::recovery::rebuild(data, None);
         assert!(end <= data.len().max(super::format::HEADER_LEN));
         // The rebuilt footer encodes and decodes back to itself.
         let mut out = Vec::new();

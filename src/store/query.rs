@@ -418,6 +418,9 @@ pub struct LogResults {
     pub corrupt_frames: u64,
     /// Records that did not decode against their segment's dictionary (skipped).
     pub undecodable: u64,
+    /// Encrypted segments only: frames found out of sequence (a frame dropped, moved or
+    /// reordered since it was written).
+    pub sequence_gaps: u64,
 }
 
 /// Why a query failed.
@@ -441,6 +444,8 @@ pub enum QueryError {
     NotInstalled,
     /// The log directory could not be read.
     Io(std::io::Error),
+    /// A segment is encrypted and no key ring was given to open it.
+    NeedsKeyRing(std::path::PathBuf),
 }
 
 impl fmt::Display for QueryError {
@@ -462,6 +467,11 @@ impl fmt::Display for QueryError {
                 f.write_str("query: no instance is installed: call tickwatch::install first")
             }
             QueryError::Io(e) => write!(f, "query: cannot read the log: {e}"),
+            QueryError::NeedsKeyRing(p) => write!(
+                f,
+                "query: {} is encrypted: give the key ring (LogReader::key_ring, tickwatch-log --keys)",
+                p.display()
+            ),
         }
     }
 }

@@ -6,11 +6,13 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::footer::{Footer, FooterBuilder};
+use super::footer::{trailer, Footer, FooterBuilder};
 use super::format::{self, frame, FrameAt};
 use super::fs::LogFs;
+use super::seal::{self, Opener, FLAG_ENCRYPTED};
 use super::segment::{walk, Walk};
 use super::OpenError;
+use crate::security::crypto::KeyRing;
 
 /// What opening a log found and repaired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,13 +52,17 @@ pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
-/// A sealed segment's footer, read through its trailer without reading the segment.
-pub(crate) fn read_footer(path: &Path) -> Option<(Footer, u64)> {
+/// A sealed segment's footer, read through its trailer without reading the segment (opened
+/// with `ring` if the segment is encrypted), and the footer frame's offset.
+pub(crate) fn read_footer(path: &Path, ring: Option<&KeyRing>) -> Option<(Footer, u64)> {
     let mut f = std::fs::File::open(path).ok()?;
     let len = f.metadata().ok()?.len();
     if len < (format::HEADER_LEN + format::TRAILER_LEN) as u64 {
         return None;
     }
+    let mut h = [0u8; format::HEADER_LEN];
+    f.read_exact(&mut h).ok()?;
+    let header = format::parse_header(&h)?;
     let mut t = [0u8; format::TRAILER_LEN];
     f.seek(SeekFrom::Start(len - format::TRAILER_LEN as u64))
         .ok()?;
@@ -72,38 +78,54 @@ pub(crate) fn read_footer(path: &Path) -> Option<(Footer, u64)> {
     let mut buf = vec![0u8; (end - at) as usize];
     f.seek(SeekFrom::Start(at)).ok()?;
     f.read_exact(&mut buf).ok()?;
-    match format::frame_at(&buf, 0) {
-        FrameAt::Frame {
-            ty: frame::FOOTER,
-            payload,
-            next,
-        } if next == buf.len() => Footer::decode(payload).ok().map(|f| (f, at)),
+    let FrameAt::Frame { ty, payload, next } = format::frame_at(&buf, 0) else {
+        return None;
+    };
+    if next != buf.len() {
+        return None;
+    }
+    let mut opener = Opener::new(ring, header.seq, header.flags);
+    match opener.open(ty, payload) {
+        Ok((frame::FOOTER, payload)) => Footer::decode(payload).ok().map(|f| (f, at)),
         _ => None,
     }
 }
 
-/// Recovers every unsealed segment of `dir`.
-pub(crate) fn recover(dir: &Path, fs: &dyn LogFs) -> Result<RecoveryReport, OpenError> {
+/// Recovers every unsealed segment of `dir` (`ring` opens encrypted ones).
+pub(crate) fn recover(
+    dir: &Path,
+    fs: &dyn LogFs,
+    ring: Option<&KeyRing>,
+) -> Result<RecoveryReport, OpenError> {
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     let segments = list(dir).map_err(|e| OpenError::Dir(dir.to_path_buf(), e))?;
     report.segments = segments.len() as u64;
     report.next_sequence = segments.last().map_or(0, |(s, _)| s + 1);
     for (_, path) in &segments {
-        if let Some((footer, _)) = read_footer(path) {
+        if let Some((footer, _)) = read_footer(path, ring) {
             report.records += footer.records;
             continue;
         }
         let data = std::fs::read(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
-        if format::parse_header(&data).is_none() {
+        let Some(header) = format::parse_header(&data) else {
             // Not even a whole header: nothing in it was ever a record.
             fs.remove(path)
                 .map_err(|e| OpenError::Segment(path.clone(), e))?;
             report.bytes_cut += data.len() as u64;
             report.removed.push(path.clone());
             continue;
+        };
+        if format::trailer(&data).is_some() {
+            // Sealed, but its footer does not read (damaged, or encrypted without the ring):
+            // left as it is; readers step over what is damaged.
+            continue;
         }
-        let (footer, good_end) = rebuild(&data);
+        let rebuilt = rebuild(&data, ring);
+        if rebuilt.unopened {
+            return Err(OpenError::Encrypted(path.clone()));
+        }
+        let good_end = rebuilt.good_end;
         let mut file = fs
             .open_append(path)
             .map_err(|e| OpenError::Segment(path.clone(), e))?;
@@ -113,12 +135,28 @@ pub(crate) fn recover(dir: &Path, fs: &dyn LogFs) -> Result<RecoveryReport, Open
             report.bytes_cut += (data.len() - good_end) as u64;
         }
         let mut tail = Vec::new();
-        footer.encode(&mut tail, good_end as u64);
+        match (ring, header.flags & FLAG_ENCRYPTED != 0) {
+            (Some(ring), true) => {
+                let mut payload = Vec::new();
+                rebuilt.footer.encode_payload(&mut payload);
+                seal::seal(
+                    ring,
+                    header.seq,
+                    rebuilt.next_counter,
+                    frame::FOOTER,
+                    &payload,
+                    &mut tail,
+                )
+                .map_err(|e| OpenError::Segment(path.clone(), std::io::Error::other(e)))?;
+                tail.extend_from_slice(&trailer(good_end as u64));
+            }
+            _ => rebuilt.footer.encode(&mut tail, good_end as u64),
+        }
         file.append(&tail).map_err(io)?;
         file.sync().map_err(io)?;
         report.recovered_segments += 1;
-        report.recovered_records += footer.records;
-        report.records += footer.records;
+        report.recovered_records += rebuilt.footer.records;
+        report.records += rebuilt.footer.records;
     }
     if report.recovered_segments > 0 || !report.removed.is_empty() {
         fs.sync_dir(dir)
@@ -128,23 +166,53 @@ pub(crate) fn recover(dir: &Path, fs: &dyn LogFs) -> Result<RecoveryReport, Open
     Ok(report)
 }
 
-/// The footer of an unsealed segment's whole frames, and where they end: the first damaged
-/// or incomplete frame, or a footer frame left by a seal the crash interrupted, ends it.
-pub(crate) fn rebuild(data: &[u8]) -> (Footer, usize) {
+/// What [`rebuild`] found in an unsealed segment.
+#[derive(Debug)]
+pub(crate) struct Rebuilt {
+    /// The footer of its whole frames.
+    pub(crate) footer: Footer,
+    /// Where they end: the first damaged or incomplete frame, or a footer frame left by a
+    /// seal the crash interrupted.
+    pub(crate) good_end: usize,
+    /// The counter the footer takes, if the segment is encrypted.
+    pub(crate) next_counter: u64,
+    /// A whole, checksummed frame did not open (encrypted, and no ring or the wrong one):
+    /// nothing may be cut.
+    pub(crate) unopened: bool,
+}
+
+/// Scans an unsealed segment's frames.
+pub(crate) fn rebuild(data: &[u8], ring: Option<&KeyRing>) -> Rebuilt {
     let mut b = FooterBuilder::new();
     let mut footer_at = None;
+    let mut unopened = false;
+    let (seq, flags) = format::parse_header(data).map_or((0, 0), |h| (h.seq, h.flags));
+    let mut opener = Opener::new(ring, seq, flags);
+    let mut counter_at_footer = None;
     let end = walk(
         data,
         format::HEADER_LEN,
         data.len(),
         Walk::StopAtDamage,
         |at, len, ty, payload| {
-            if ty == frame::FOOTER {
-                footer_at.get_or_insert(at);
-            } else if footer_at.is_none() {
-                b.add(at as u64, len as u64, ty, payload);
+            if footer_at.is_some() || unopened {
+                return;
+            }
+            let before = opener.next_counter();
+            match opener.open(ty, payload) {
+                Ok((frame::FOOTER, _)) => {
+                    footer_at = Some(at);
+                    counter_at_footer = Some(before);
+                }
+                Ok((ty, payload)) => b.add(at as u64, len as u64, ty, payload),
+                Err(_) => unopened = true,
             }
         },
     );
-    (b.finish(), footer_at.unwrap_or(end.good_end))
+    Rebuilt {
+        footer: b.finish(),
+        good_end: footer_at.unwrap_or(end.good_end),
+        next_counter: counter_at_footer.unwrap_or(opener.next_counter()),
+        unopened,
+    }
 }

@@ -15,6 +15,7 @@ pub(crate) fn apply(
     fs: &dyn LogFs,
     max_bytes: Option<u64>,
     max_age: Option<Duration>,
+    ring: Option<&crate::security::crypto::KeyRing>,
 ) -> u64 {
     if max_bytes.is_none() && max_age.is_none() {
         return 0;
@@ -26,7 +27,7 @@ pub(crate) fn apply(
     let mut sealed: Vec<_> = segments
         .into_iter()
         .filter_map(|(_, path)| {
-            let (footer, _) = read_footer(&path)?;
+            let (footer, _) = read_footer(&path, ring)?;
             let size = std::fs::metadata(&path).ok()?.len();
             Some((path, size, footer.last))
         })

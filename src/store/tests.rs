@@ -124,7 +124,7 @@ proptest! {
     /// damage without panicking, and recovery's footer reads back.
     #[test]
     fn arbitrary_segment_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let mut data = format::header(3, 0).to_vec();
+        let mut data = format::header(3, 0, 0).to_vec();
         data.extend_from_slice(&body);
         for mode in [Walk::StopAtDamage, Walk::SkipDamage] {
             let mut dict = Dictionary::default();
@@ -139,7 +139,7 @@ proptest! {
             });
             prop_assert!(end.good_end <= data.len());
         }
-        let (footer, end) = rebuild(&data);
+        let super::recovery::Rebuilt { footer, good_end: end, .. } = rebuild(&data, None);
         prop_assert!(end <= data.len());
         let mut out = Vec::new();
         footer.encode(&mut out, end as u64);
@@ -152,7 +152,7 @@ proptest! {
     /// Random frames with random payloads, back to back: the walk visits exactly them.
     #[test]
     fn whole_frames_are_all_visited(payloads in proptest::collection::vec((1u8..=5, proptest::collection::vec(any::<u8>(), 0..100)), 0..20)) {
-        let mut data = format::header(0, 0).to_vec();
+        let mut data = format::header(0, 0, 0).to_vec();
         for (ty, p) in &payloads {
             let at = format::begin_frame(&mut data, *ty);
             data.extend_from_slice(p);
@@ -168,7 +168,7 @@ proptest! {
 #[test]
 fn a_footer_survives_its_encoding_and_the_builder_indexes_every_frame() {
     let mut b = FooterBuilder::new();
-    let mut data = format::header(0, 0).to_vec();
+    let mut data = format::header(0, 0, 0).to_vec();
     for i in 0..200u32 {
         let at = format::begin_frame(&mut data, frame::RECORDS);
         let mut head = [0u8; format::RECORDS_HEAD_LEN];

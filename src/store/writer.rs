@@ -1,114 +1,27 @@
 //! [`SegmentLog`]: the sink that appends every record to segment files.
 
 use std::io;
-use std::path::{Path, PathBuf};
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::dictionary::{CallsiteDef, SeriesDef, ThreadDef};
-use super::footer::FooterBuilder;
+use super::footer::{trailer, FooterBuilder};
 use super::format::{
     self, frame, RecordsHead, KIND_DROPPED, RECORDS_FRAME_TARGET, RECORDS_HEAD_LEN,
 };
-use super::fs::{LogFile, LogFs, StdFs};
-use super::recovery::{self, RecoveryReport};
-use super::{Durability, LogHandle, LogShared, OpenError};
+use super::fs::LogFile;
+use super::options::SegmentLogOptions;
+use super::recovery::RecoveryReport;
+use super::seal::{self, FLAG_ENCRYPTED};
+use super::{Durability, LogHandle, LogShared, MAX_PENDING_BYTES};
 use crate::record::{self, kind, Raw, FLAG_TICKS};
+use crate::security::crypto::{CryptoError, KeyRing};
 use crate::sink::{Batch, Sink, SinkError};
 
-/// The default segment size: a segment is sealed and a new one begun past it.
-pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-/// The default segment age: a segment older than this is sealed at the next batch or flush.
-pub const DEFAULT_SEGMENT_AGE: Duration = Duration::from_secs(3600);
-/// Bytes kept in memory while the disk refuses them; past it the unwritten part of the
-/// segment is given up (its records counted as lost) and a new segment begun.
-pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// Under [`Durability::Buffered`], bytes gathered before a write to the OS.
 const BUFFERED_BYTES: usize = 1024 * 1024;
-
-/// Options of a [`SegmentLog`], set before it opens its directory.
-#[derive(Debug, Clone)]
-#[must_use = "options do nothing until `.open()`"]
-pub struct SegmentLogOptions {
-    dir: PathBuf,
-    segment_bytes: u64,
-    segment_age: Duration,
-    retain_bytes: Option<u64>,
-    retain_age: Option<Duration>,
-    durability: Durability,
-    fs: Arc<dyn LogFs>,
-    samples: bool,
-}
-
-impl SegmentLogOptions {
-    /// Whether samples (metrics, counters, latencies, resources) are logged, or only events,
-    /// audit records and drop notices (samples are aggregated either way). Default `true`:
-    /// every record. A sample not logged costs the log a look at its first byte.
-    pub fn samples(mut self, on: bool) -> Self {
-        self.samples = on;
-        self
-    }
-
-    /// Seals a segment once it holds at least this many bytes. Default 64 MiB; at least 4 KiB.
-    pub fn segment_bytes(mut self, bytes: u64) -> Self {
-        self.segment_bytes = bytes.max(4096);
-        self
-    }
-
-    /// Seals a segment once it is this old (checked at each batch and flush). Default 1 h.
-    pub fn segment_age(mut self, age: Duration) -> Self {
-        self.segment_age = age;
-        self
-    }
-
-    /// Deletes the oldest sealed segments while the log's sealed segments hold more than this
-    /// many bytes (checked each time a segment is sealed). Default: keep everything.
-    pub fn retain_bytes(mut self, bytes: Option<u64>) -> Self {
-        self.retain_bytes = bytes;
-        self
-    }
-
-    /// Deletes sealed segments whose newest record is older than this (checked each time a
-    /// segment is sealed). Default: keep everything.
-    pub fn retain_age(mut self, age: Option<Duration>) -> Self {
-        self.retain_age = age;
-        self
-    }
-
-    /// When records reach the OS and the disk. Default [`Durability::EveryBatch`].
-    pub fn durability(mut self, d: Durability) -> Self {
-        self.durability = d;
-        self
-    }
-
-    /// The file layer (tests put faults in it). Default [`StdFs`].
-    pub fn fs(mut self, fs: Arc<dyn LogFs>) -> Self {
-        self.fs = fs;
-        self
-    }
-
-    /// Opens the directory (creating it if needed), recovers what a crash left (see
-    /// [`RecoveryReport`]) and returns the sink; writing begins in a new segment.
-    pub fn open(self) -> Result<SegmentLog, OpenError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| OpenError::Dir(self.dir.clone(), e))?;
-        let recovery = recovery::recover(&self.dir, &*self.fs)?;
-        let shared = Arc::new(LogShared::new(self.dir.clone()));
-        Ok(SegmentLog {
-            next_seq: recovery.next_sequence,
-            recovery,
-            shared,
-            opts: self,
-            seg: None,
-            scratch: Vec::with_capacity(RECORDS_FRAME_TARGET * 2),
-            defs: Vec::new(),
-            body: Vec::with_capacity(RECORDS_FRAME_TARGET + 4096),
-            head: RecordsHead::default(),
-            last_sync: Instant::now(),
-            unsynced: false,
-        })
-    }
-}
 
 /// A sink that appends every record it is given, in the ring's binary form with times in
 /// Unix nanoseconds, to segment files in a directory (format: [`crate::store`]). Read with
@@ -143,11 +56,18 @@ pub struct SegmentLog {
     head: RecordsHead,
     last_sync: Instant,
     unsynced: bool,
+    /// Scratch for one frame's payload.
+    frame: Vec<u8>,
+    /// Sealing a frame failed (the key ring refused): reported by the next `write`.
+    crypto_error: Option<CryptoError>,
 }
 
 /// The segment being written.
 #[derive(Debug)]
 struct Active {
+    seq: u64,
+    /// The next sealed frame's counter (encrypted segments).
+    counter: u64,
     file: Box<dyn LogFile>,
     created: Instant,
     /// Bytes of the segment produced so far (in the file, pending, and in `scratch`
@@ -173,17 +93,26 @@ fn mark(set: &mut Vec<bool>, id: usize) -> bool {
 }
 
 impl SegmentLog {
-    /// Options for a log in `dir`, with the defaults.
-    pub fn options(dir: impl AsRef<Path>) -> SegmentLogOptions {
-        SegmentLogOptions {
-            dir: dir.as_ref().to_path_buf(),
-            segment_bytes: DEFAULT_SEGMENT_BYTES,
-            segment_age: DEFAULT_SEGMENT_AGE,
-            retain_bytes: None,
-            retain_age: None,
-            durability: Durability::default(),
-            fs: Arc::new(StdFs),
-            samples: true,
+    /// The sink over a directory `opts` opened and recovered.
+    pub(super) fn new(
+        opts: SegmentLogOptions,
+        recovery: RecoveryReport,
+        shared: Arc<LogShared>,
+    ) -> SegmentLog {
+        SegmentLog {
+            next_seq: recovery.next_sequence,
+            recovery,
+            shared,
+            opts,
+            seg: None,
+            scratch: Vec::with_capacity(RECORDS_FRAME_TARGET * 2),
+            defs: Vec::new(),
+            body: Vec::with_capacity(RECORDS_FRAME_TARGET + 4096),
+            head: RecordsHead::default(),
+            last_sync: Instant::now(),
+            unsynced: false,
+            frame: Vec::new(),
+            crypto_error: None,
         }
     }
 
@@ -204,7 +133,12 @@ impl SegmentLog {
         let path = self.opts.dir.join(format::file_name(seq));
         let mut file = self.opts.fs.create(&path)?;
         let created_nanos = crate::time::WallClock::now(&crate::time::SystemClock).unix_nanos();
-        let header = format::header(seq, created_nanos);
+        let flags = if self.opts.key_ring.is_some() {
+            FLAG_ENCRYPTED
+        } else {
+            0
+        };
+        let header = format::header(seq, created_nanos, flags);
         if let Err(e) = file.append(&header) {
             drop(file);
             let _ = self.opts.fs.remove(&path);
@@ -215,6 +149,8 @@ impl SegmentLog {
         self.next_seq += 1;
         let len = format::HEADER_LEN as u64;
         self.seg = Some(Active {
+            seq,
+            counter: 0,
             file,
             created: Instant::now(),
             len,
@@ -233,36 +169,89 @@ impl SegmentLog {
         Ok(())
     }
 
+    /// Appends one frame (`ty`, `payload`) to `scratch`, sealed if the log encrypts;
+    /// returns its offset in the segment and its length.
+    fn emit(
+        scratch: &mut Vec<u8>,
+        ring: Option<&KeyRing>,
+        seg: &mut Active,
+        ty: u8,
+        payload: &[u8],
+    ) -> Result<(u64, u64), CryptoError> {
+        let at = scratch.len();
+        match ring {
+            Some(ring) => {
+                seal::seal(ring, seg.seq, seg.counter, ty, payload, scratch)?;
+                seg.counter += 1;
+            }
+            None => {
+                let start = format::begin_frame(scratch, ty);
+                scratch.extend_from_slice(payload);
+                format::end_frame(scratch, start);
+            }
+        }
+        Ok((seg.len + at as u64, (scratch.len() - at) as u64))
+    }
+
     /// Closes the open records frame: its dictionary frames, then the frame.
     fn close_frame(&mut self, seg: &mut Active) {
         if self.head.count == 0 {
             return;
         }
-        let base = seg.len + self.scratch.len() as u64;
-        // Dictionary frames, each fed to the footer at its offset.
-        let mut at = 0;
-        while let format::FrameAt::Frame { ty, payload, next } = format::frame_at(&self.defs, at) {
-            seg.footer
-                .add(base + at as u64, (next - at) as u64, ty, payload);
-            at = next;
-        }
-        self.scratch.extend_from_slice(&self.defs);
-        self.defs.clear();
-        let offset = seg.len + self.scratch.len() as u64;
-        let start = format::begin_frame(&mut self.scratch, frame::RECORDS);
+        let ring = self.opts.key_ring.as_deref();
+        let (mark, counter) = (self.scratch.len(), seg.counter);
+        self.frame.clear();
         let mut head = [0u8; RECORDS_HEAD_LEN];
         self.head.write(&mut head);
-        self.scratch.extend_from_slice(&head);
-        self.scratch.extend_from_slice(&self.body);
-        format::end_frame(&mut self.scratch, start);
-        let payload = &self.scratch[start + format::FRAME_HEADER_LEN + 1..];
-        seg.footer.add(
-            offset,
-            (self.scratch.len() - start) as u64,
-            frame::RECORDS,
-            payload,
-        );
-        seg.pending_records += u64::from(self.head.count);
+        self.frame.extend_from_slice(&head);
+        self.frame.extend_from_slice(&self.body);
+        // Dictionary frames (encoded plain into `defs`), then the records frame; the footer
+        // learns of them once all are in `scratch`.
+        let mut placed: Vec<(u64, u64, usize, usize)> = Vec::new();
+        let mut result = Ok(());
+        let mut at = 0;
+        while let format::FrameAt::Frame { ty, payload, next } = format::frame_at(&self.defs, at) {
+            match Self::emit(&mut self.scratch, ring, seg, ty, payload) {
+                Ok((off, len)) => placed.push((off, len, at, next)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            at = next;
+        }
+        let records = result
+            .and_then(|()| Self::emit(&mut self.scratch, ring, seg, frame::RECORDS, &self.frame));
+        match records {
+            Ok((off, len)) => {
+                for (off, len, start, end) in placed {
+                    if let format::FrameAt::Frame { ty, payload, .. } =
+                        format::frame_at(&self.defs[..end], start)
+                    {
+                        seg.footer.add(off, len, ty, payload);
+                    }
+                }
+                seg.footer.add(off, len, frame::RECORDS, &self.frame);
+                seg.pending_records += u64::from(self.head.count);
+            }
+            Err(e) => {
+                // The ring refused (a key's use budget spent, say): these records cannot be
+                // written sealed, and are not written plain. Counted, reported by `write`.
+                self.scratch.truncate(mark);
+                seg.counter = counter;
+                // Their dictionary entries were not written: forget which were, so that the
+                // next records that need them write them again.
+                seg.series.clear();
+                seg.callsites.clear();
+                seg.threads.clear();
+                self.shared
+                    .stats
+                    .lost_records
+                    .fetch_add(u64::from(self.head.count), Relaxed);
+                self.crypto_error = Some(e);
+            }
+        }
+        self.defs.clear();
         self.body.clear();
         self.head = RecordsHead {
             thread: self.head.thread,
@@ -436,30 +425,61 @@ impl SegmentLog {
         }
     }
 
-    /// Seals the active segment: footer and trailer, written and synced; then retention.
+    /// Seals the active segment: everything pending written, then the footer and trailer,
+    /// synced; then retention. Records never follow a footer: if the pending records cannot
+    /// be written the segment stays active (sealing is tried again at the next batch); if
+    /// the footer cannot, the segment is left unsealed (the next open recovers it) and the
+    /// next batch begins a new one.
     fn seal(&mut self) -> io::Result<()> {
+        let Some(seg) = self.seg.take() else {
+            return Ok(());
+        };
+        self.commit(seg, true, false)?;
         let Some(mut seg) = self.seg.take() else {
             return Ok(());
         };
         let footer = std::mem::replace(&mut seg.footer, FooterBuilder::new()).finish();
-        footer.encode(&mut self.scratch, seg.len);
-        let r = self.commit(seg, true, true);
-        let Some(seg) = self.seg.take() else {
-            return r;
-        };
-        if r.is_err() {
-            // Keep writing into it; sealing is tried again at the next roll.
-            self.seg = Some(seg);
-            return r;
+        let mut tail = Vec::new();
+        let at = seg.len;
+        let mut payload = Vec::new();
+        footer.encode_payload(&mut payload);
+        match self.opts.key_ring.as_deref() {
+            Some(ring) => seal::seal(
+                ring,
+                seg.seq,
+                seg.counter,
+                frame::FOOTER,
+                &payload,
+                &mut tail,
+            )
+            .map_err(io::Error::other)?,
+            None => {
+                let start = format::begin_frame(&mut tail, frame::FOOTER);
+                tail.extend_from_slice(&payload);
+                format::end_frame(&mut tail, start);
+            }
         }
-        self.shared.live.lock().active = None;
-        self.shared.stats.sealed.fetch_add(1, Relaxed);
+        tail.extend_from_slice(&trailer(at));
+        let written = {
+            let mut live = self.shared.live.lock();
+            let r = write_out(&mut seg, &mut tail).and_then(|()| seg.file.sync());
+            live.active = None;
+            live.pending.clear();
+            r
+        };
         drop(seg);
+        // On an error the segment is left unsealed, its records whole: the next open cuts
+        // the partial footer and seals it. A new segment takes the next batch.
+        written?;
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        self.shared.stats.sealed.fetch_add(1, Relaxed);
         super::retention::apply(
             &self.opts.dir,
             &*self.opts.fs,
             self.opts.retain_bytes,
             self.opts.retain_age,
+            self.opts.key_ring.as_deref(),
         );
         Ok(())
     }
@@ -508,6 +528,12 @@ impl Sink for SegmentLog {
         };
         let n = self.encode(&mut seg, batch);
         self.shared.stats.records.fetch_add(n, Relaxed);
+        if let Some(e) = self.crypto_error.take() {
+            self.seg = Some(seg);
+            return Err(SinkError::new(format!(
+                "segment log: records not written, the key ring refused to seal them: {e}"
+            )));
+        }
         // Written to the OS at the end of the collector's pass (`end_pass`), with the other
         // threads' batches of the pass. On an error the records stay pending (written at
         // the next pass or flush) or, if the disk has refused them too long, are given up
