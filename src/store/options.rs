@@ -91,7 +91,7 @@ impl SegmentLogOptions {
     }
 
     /// Opens the directory (creating it if needed), recovers what a crash left (see
-    /// [`RecoveryReport`]) and returns the sink; writing begins in a new segment.
+    /// [`RecoveryReport`](super::RecoveryReport)) and returns the sink; writing begins in a new segment.
     pub fn open(self) -> Result<SegmentLog, OpenError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| OpenError::Dir(self.dir.clone(), e))?;
         let recovery = recovery::recover(&self.dir, &*self.fs, self.key_ring.as_deref())?;
