@@ -45,7 +45,8 @@
 //! `target/criterion/<group>/<bench>/new/estimates.json` (`median.point_estimate`, ns per
 //! iteration; divide the drain figures by [`DRAIN_N`]).
 //!
-//! tickwatch runs with `Backpressure::Block`, 1 MiB rings and a `NullSink`; its collector
+//! tickwatch runs with `Backpressure::Block`, 1 MiB rings and a `NullSink` (a `SegmentLog`
+//! in the temp directory with `TICKWATCH_BENCH_SINK=segment-log`); its collector
 //! drains concurrently on the other core. Each group starts its own instance (and peer
 //! threads) and stops them at the end, so no idle thread of one group competes with the next.
 
@@ -68,13 +69,25 @@ const BURST: u64 = 8_192;
 /// Records per iteration of the drain benchmark.
 const DRAIN_N: u64 = 1_000_000;
 
+/// The instance the hot-path groups measure: `NullSink`, or with
+/// `TICKWATCH_BENCH_SINK=segment-log` a `SegmentLog` in the temp directory (the calling
+/// thread's cost should not change with the sink: it runs on the collector).
 fn telemetry() -> Telemetry {
-    let tw = Telemetry::builder()
+    let b = Telemetry::builder()
         .ring_capacity(RING)
-        .backpressure(Backpressure::Block)
-        .sink(NullSink)
-        .start()
-        .expect("valid configuration");
+        .backpressure(Backpressure::Block);
+    let b = if std::env::var("TICKWATCH_BENCH_SINK").is_ok_and(|v| v == "segment-log") {
+        let dir = std::env::temp_dir().join(format!("tw-hot-path-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = tickwatch::store::SegmentLog::options(&dir)
+            .retain_bytes(Some(256 << 20))
+            .open()
+            .expect("log");
+        b.segment_log(log)
+    } else {
+        b.sink(NullSink)
+    };
+    let tw = b.start().expect("valid configuration");
     tw.preallocate();
     tw
 }
