@@ -222,7 +222,9 @@ impl LogHandle {
 
     /// Runs `query` over the sealed segments and the live window of the segment being
     /// written (its bytes in the file and those not yet written), as one ordered result. The
-    /// writer is held up only while the live bytes are copied.
+    /// writer is held up only while the live bytes are copied. Run while retention deletes
+    /// segments, it returns a gap-free newest part of the log: segments are read newest
+    /// first, and one found deleted ends the read (every older one is deleted first).
     pub fn query(&self, query: &LogQuery) -> Result<LogResults, QueryError> {
         let snapshot = {
             let live = self.shared.live.lock();

@@ -297,7 +297,11 @@ pub(crate) fn run_query(
         return Ok(run.finish());
     }
     let segments = list(dir).map_err(QueryError::Io)?;
-    for (seq, path) in segments {
+    // Newest first: retention deletes the oldest sealed segments first, so once one is found
+    // deleted under the query, every older one is gone (or going) too, and stopping there
+    // keeps the result a gap-free suffix of the log. (The order of the results does not
+    // depend on the order the segments are read in.)
+    for (seq, path) in segments.into_iter().rev() {
         let missing = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
         if let Some(l) = live {
             if seq > l.seq {
@@ -307,7 +311,7 @@ pub(crate) fn run_query(
             if seq == l.seq {
                 let mut data = match File::open(&path) {
                     Ok(mut f) => read_at(&mut f, 0, l.written as usize).map_err(QueryError::Io)?,
-                    Err(e) if missing(&e) => continue,
+                    Err(e) if missing(&e) => break,
                     Err(e) => return Err(QueryError::Io(e)),
                 };
                 data.extend_from_slice(&l.pending);
@@ -327,8 +331,8 @@ pub(crate) fn run_query(
         }
         let mut f = match File::open(&path) {
             Ok(f) => f,
-            // Deleted by retention since it was listed.
-            Err(e) if missing(&e) => continue,
+            // Deleted by retention since it was listed: so are all older ones.
+            Err(e) if missing(&e) => break,
             Err(e) => return Err(QueryError::Io(e)),
         };
         let mut h = [0u8; format::HEADER_LEN];
@@ -403,7 +407,7 @@ pub(crate) fn run_query(
                 // running, seen from another process): its whole frames, up to any damage.
                 let data = match std::fs::read(&path) {
                     Ok(d) => d,
-                    Err(e) if missing(&e) => continue,
+                    Err(e) if missing(&e) => break,
                     Err(e) => return Err(QueryError::Io(e)),
                 };
                 run.out.segments_read += 1;
