@@ -6,6 +6,8 @@
 //! tickwatch-log query DIR 'QUERY' [--text] the records a query matches (JSON lines)
 //! tickwatch-log verify DIR                 check every frame (exit 1 if damaged)
 //! tickwatch-log stats DIR [--json]         segments, records per kind, time range, bytes
+//! tickwatch-log backup DIR DEST            a consistent copy while DIR is written
+//! tickwatch-log verify-backup DEST         exit 0 only if every file matches its manifest
 //! ```
 //!
 //! `--keys KEYFILE` opens a log written with `SegmentLogOptions::encrypt` (the key file
@@ -26,6 +28,8 @@ const USAGE: &str = "usage:
   tickwatch-log query DIR 'QUERY' [--text] [--keys KEYFILE]
   tickwatch-log verify DIR [--keys KEYFILE]
   tickwatch-log stats DIR [--json] [--keys KEYFILE]
+  tickwatch-log backup DIR DEST
+  tickwatch-log verify-backup DEST
 
 QUERY is the text form of a log query, for example
   'level>=warn target=risk order_id=42 since=5m \"rejected\"'
@@ -56,6 +60,35 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let (Some(cmd), Some(dir)) = (positional.first(), positional.get(1)) else {
         return Err(USAGE.into());
     };
+    match cmd.as_str() {
+        "backup" => {
+            let Some(dest) = positional.get(2) else {
+                return Err(USAGE.into());
+            };
+            let m =
+                tickwatch::store::backup(dir.as_ref(), dest.as_ref()).map_err(|e| e.to_string())?;
+            let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+            println!(
+                "backed up {} segments, {bytes} bytes, to {dest} (manifest: {})",
+                m.files.len(),
+                tickwatch::store::MANIFEST
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        "verify-backup" => {
+            let problems =
+                tickwatch::store::verify_backup(dir.as_ref()).map_err(|e| e.to_string())?;
+            for p in &problems {
+                println!("DAMAGED: {p}");
+            }
+            if problems.is_empty() {
+                println!("every file matches the manifest");
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Ok(ExitCode::from(1));
+        }
+        _ => {}
+    }
     let mut reader =
         LogReader::open(dir.as_str()).map_err(|e| format!("cannot read {dir}: {e}"))?;
     if let Some(file) = keys {

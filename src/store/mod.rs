@@ -54,6 +54,7 @@
 //! frame is stepped over when the log is read (counted in
 //! [`LogResults::corrupt_frames`]): the records after it are kept.
 
+mod backup;
 mod dictionary;
 mod footer;
 mod format;
@@ -77,6 +78,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub use backup::{backup, verify_backup, BackupError, BackupFile, Manifest, MANIFEST};
 pub use options::{
     SegmentLogOptions, DEFAULT_SEGMENT_AGE, DEFAULT_SEGMENT_BYTES, MAX_PENDING_BYTES,
 };
