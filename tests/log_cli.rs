@@ -1,27 +1,17 @@
 //! The `tickwatch-log` command on a real log: what it prints, its exit codes, and that it
 //! never changes the log it reads.
 
+#[path = "common/temp.rs"]
+mod temp;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use temp::temp_dir;
 
 use tickwatch::sink::{JsonLinesSink, MemorySink};
 use tickwatch::store::SegmentLog;
 use tickwatch::{event, Level, Telemetry};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tickwatch-log");
-
-fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "tw-cli-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -86,7 +76,7 @@ fn write_log(dir: &Path) -> (usize, Vec<serde_json::Value>) {
 
 #[test]
 fn cat_prints_the_json_sinks_lines_and_stats_counts_them() {
-    let dir = temp("cat");
+    let dir = temp_dir("cli-cat");
     let (n, json) = write_log(&dir);
     let before = snapshot(&dir);
     let out = run(&["cat", dir.to_str().unwrap()]);
@@ -114,7 +104,7 @@ fn cat_prints_the_json_sinks_lines_and_stats_counts_them() {
 
 #[test]
 fn query_prints_the_matches_and_says_where_the_error_is() {
-    let dir = temp("query");
+    let dir = temp_dir("cli-query");
     write_log(&dir);
     let d = dir.to_str().unwrap();
     let out = run(&["query", d, "level>=warn order_id>=100"]);
@@ -143,7 +133,7 @@ fn query_prints_the_matches_and_says_where_the_error_is() {
 
 #[test]
 fn verify_passes_a_torn_tail_and_fails_real_damage() {
-    let dir = temp("verify");
+    let dir = temp_dir("cli-verify");
     write_log(&dir);
     let d = dir.to_str().unwrap();
     assert!(run(&["verify", d]).status.success());
@@ -178,7 +168,7 @@ fn verify_passes_a_torn_tail_and_fails_real_damage() {
 fn keys_open_an_encrypted_log_and_without_them_it_says_so() {
     use std::sync::Arc;
     use tickwatch::security::crypto::KeyRing;
-    let dir = temp("keys");
+    let dir = temp_dir("cli-keys");
     let key_file = dir.with_extension("keys");
     std::fs::write(
         &key_file,

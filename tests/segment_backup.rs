@@ -2,31 +2,20 @@
 //! every thread's records; a changed byte fails `verify_backup` and `tickwatch-log
 //! verify-backup`.
 
+#[path = "common/temp.rs"]
+mod temp;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
+use temp::temp_dir;
 
 use tickwatch::sink::Record;
 use tickwatch::store::{backup, verify_backup, BackupError, LogReader, SegmentLog};
 use tickwatch::{event, Telemetry, Value};
 
-fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "tw-backup-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn a_backup_taken_under_four_writers_holds_a_prefix_of_each_and_verifies() {
-    let base = temp("live");
+    let base = temp_dir("backup-live");
     let src = base.join("log");
     let tw = Telemetry::builder()
         .segment_log(

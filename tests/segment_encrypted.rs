@@ -1,8 +1,11 @@
 //! Encryption at rest: a segment log sealed under a key ring reads back exactly with the ring,
 //! not at all without it, and a frame moved, dropped or reordered is detected.
 
+#[path = "common/temp.rs"]
+mod temp;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use temp::temp_dir;
 
 use tickwatch::security::crypto::{KeyRing, SecretKey};
 use tickwatch::sink::{MemorySink, Record};
@@ -16,19 +19,6 @@ fn ring() -> Arc<KeyRing> {
             .build()
             .unwrap(),
     )
-}
-
-fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "tw-enc-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -79,7 +69,7 @@ fn write(dir: &Path, ring: &Arc<KeyRing>) -> Vec<Record> {
 
 #[test]
 fn a_sealed_log_reads_back_exactly_with_its_ring_and_not_without() {
-    let dir = temp("roundtrip");
+    let dir = temp_dir("enc-roundtrip");
     let ring = ring();
     let want = write(&dir, &ring);
     assert!(segments(&dir).len() >= 2);
@@ -142,7 +132,7 @@ fn frames(data: &[u8]) -> Vec<(usize, usize)> {
 
 #[test]
 fn a_frame_dropped_reordered_or_moved_is_detected() {
-    let dir = temp("tamper");
+    let dir = temp_dir("enc-tamper");
     let ring = ring();
     write(&dir, &ring);
     let segs = segments(&dir);
@@ -210,7 +200,7 @@ fn fix_trailer(data: &mut [u8], removed: usize) {
 
 #[test]
 fn recovery_of_a_sealed_log_needs_its_ring_and_cuts_a_torn_tail() {
-    let dir = temp("recover");
+    let dir = temp_dir("enc-recover");
     let ring = ring();
     let want = write(&dir, &ring);
     let newest = segments(&dir).pop().unwrap();

@@ -9,6 +9,7 @@
 mod collector;
 pub(crate) mod config;
 pub(crate) mod hooks;
+mod idle;
 pub(crate) mod lane;
 mod shared;
 mod stats;

@@ -2,8 +2,7 @@
 //! dictionary's offsets and a sparse index) and how it is built from the frames.
 
 use super::format::{
-    begin_frame, end_frame, frame, Dec, Enc, Malformed, RecordsHead, END_MAGIC, HEADER_LEN,
-    INDEX_GROUP_BYTES, TRAILER_LEN,
+    frame, Dec, Enc, Malformed, RecordsHead, END_MAGIC, HEADER_LEN, INDEX_GROUP_BYTES, TRAILER_LEN,
 };
 
 /// One sparse-index entry: a run of frames.
@@ -59,10 +58,11 @@ pub(crate) struct Footer {
 impl Footer {
     /// Appends the footer frame (plain) and the trailer; `at` is the footer's offset in the
     /// segment.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn encode(&self, out: &mut Vec<u8>, at: u64) {
-        let start = begin_frame(out, frame::FOOTER);
+        let start = super::format::begin_frame(out, frame::FOOTER);
         self.encode_payload(out);
-        end_frame(out, start);
+        super::format::end_frame(out, start);
         out.extend_from_slice(&trailer(at));
     }
 

@@ -135,23 +135,13 @@ pub(crate) fn recover(
             report.bytes_cut += (data.len() - good_end) as u64;
         }
         let mut tail = Vec::new();
-        match (ring, header.flags & FLAG_ENCRYPTED != 0) {
-            (Some(ring), true) => {
-                let mut payload = Vec::new();
-                rebuilt.footer.encode_payload(&mut payload);
-                seal::seal(
-                    ring,
-                    header.seq,
-                    rebuilt.next_counter,
-                    frame::FOOTER,
-                    &payload,
-                    &mut tail,
-                )
-                .map_err(|e| OpenError::Segment(path.clone(), std::io::Error::other(e)))?;
-                tail.extend_from_slice(&trailer(good_end as u64));
-            }
-            _ => rebuilt.footer.encode(&mut tail, good_end as u64),
-        }
+        let mut payload = Vec::new();
+        rebuilt.footer.encode_payload(&mut payload);
+        let sealing = ring.filter(|_| header.flags & FLAG_ENCRYPTED != 0);
+        let (seq, counter) = (header.seq, rebuilt.next_counter);
+        seal::append_frame(sealing, seq, counter, frame::FOOTER, &payload, &mut tail)
+            .map_err(|e| OpenError::Segment(path.clone(), std::io::Error::other(e)))?;
+        tail.extend_from_slice(&trailer(good_end as u64));
         file.append(&tail).map_err(io)?;
         file.sync().map_err(io)?;
         report.recovered_segments += 1;

@@ -26,7 +26,7 @@ fn aad(seq: u64, counter: u64) -> [u8; 32] {
 
 /// Appends frame `counter` of segment `seq` (inner type `ty`, `payload`) sealed under the
 /// ring's active key.
-pub(crate) fn seal(
+fn seal(
     ring: &KeyRing,
     seq: u64,
     counter: u64,
@@ -43,6 +43,27 @@ pub(crate) fn seal(
     out.extend_from_slice(sealed.as_bytes());
     format::end_frame(out, at);
     Ok(())
+}
+
+/// Appends a frame of type `ty`: sealed as frame `counter` of segment `seq` when a ring is
+/// given, plain otherwise. The one place the writer and recovery make frames.
+pub(crate) fn append_frame(
+    ring: Option<&KeyRing>,
+    seq: u64,
+    counter: u64,
+    ty: u8,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
+    match ring {
+        Some(ring) => seal(ring, seq, counter, ty, payload, out),
+        None => {
+            let at = format::begin_frame(out, ty);
+            out.extend_from_slice(payload);
+            format::end_frame(out, at);
+            Ok(())
+        }
+    }
 }
 
 /// Why a frame could not be opened.

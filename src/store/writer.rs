@@ -179,16 +179,9 @@ impl SegmentLog {
         payload: &[u8],
     ) -> Result<(u64, u64), CryptoError> {
         let at = scratch.len();
-        match ring {
-            Some(ring) => {
-                seal::seal(ring, seg.seq, seg.counter, ty, payload, scratch)?;
-                seg.counter += 1;
-            }
-            None => {
-                let start = format::begin_frame(scratch, ty);
-                scratch.extend_from_slice(payload);
-                format::end_frame(scratch, start);
-            }
+        seal::append_frame(ring, seg.seq, seg.counter, ty, payload, scratch)?;
+        if ring.is_some() {
+            seg.counter += 1;
         }
         Ok((seg.len + at as u64, (scratch.len() - at) as u64))
     }
@@ -443,22 +436,16 @@ impl SegmentLog {
         let at = seg.len;
         let mut payload = Vec::new();
         footer.encode_payload(&mut payload);
-        match self.opts.key_ring.as_deref() {
-            Some(ring) => seal::seal(
-                ring,
-                seg.seq,
-                seg.counter,
-                frame::FOOTER,
-                &payload,
-                &mut tail,
-            )
-            .map_err(io::Error::other)?,
-            None => {
-                let start = format::begin_frame(&mut tail, frame::FOOTER);
-                tail.extend_from_slice(&payload);
-                format::end_frame(&mut tail, start);
-            }
-        }
+        let ring = self.opts.key_ring.as_deref();
+        seal::append_frame(
+            ring,
+            seg.seq,
+            seg.counter,
+            frame::FOOTER,
+            &payload,
+            &mut tail,
+        )
+        .map_err(io::Error::other)?;
         tail.extend_from_slice(&trailer(at));
         let written = {
             let mut live = self.shared.live.lock();
