@@ -65,14 +65,16 @@ impl SegmentLogOptions {
     }
 
     /// Deletes the oldest sealed segments while the log's sealed segments hold more than this
-    /// many bytes (checked each time a segment is sealed). Default: keep everything.
+    /// many bytes (checked each time a segment is sealed). The newest segment is always kept,
+    /// so the log can exceed this by one segment (a segment never splits one collector pass).
+    /// Default: keep everything.
     pub fn retain_bytes(mut self, bytes: Option<u64>) -> Self {
         self.retain_bytes = bytes;
         self
     }
 
     /// Deletes sealed segments whose newest record is older than this (checked each time a
-    /// segment is sealed). Default: keep everything.
+    /// segment is sealed), except the newest segment. Default: keep everything.
     pub fn retain_age(mut self, age: Option<Duration>) -> Self {
         self.retain_age = age;
         self

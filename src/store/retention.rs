@@ -9,7 +9,10 @@ use crate::time::{SystemClock, WallClock};
 
 /// Deletes sealed segments of `dir`, oldest first, while the sealed segments hold more than
 /// `max_bytes`, and every sealed segment whose newest record is older than `max_age`. The
-/// segment being written has no footer and is never deleted. Returns how many were deleted.
+/// segment being written has no footer and is never deleted, and neither is the newest
+/// segment of the directory, sealed or not: however small the limits (or however large one
+/// collector pass, which a segment never splits), the latest records are kept. Returns how
+/// many were deleted.
 pub(crate) fn apply(
     dir: &Path,
     fs: &dyn LogFs,
@@ -20,9 +23,14 @@ pub(crate) fn apply(
     if max_bytes.is_none() && max_age.is_none() {
         return 0;
     }
-    let Ok(segments) = list(dir) else {
+    let Ok(mut segments) = list(dir) else {
         return 0;
     };
+    // The newest counts towards the total (older ones make room for it) but is not deleted.
+    let newest = segments.pop().and_then(|(_, path)| {
+        read_footer(&path, ring)?;
+        std::fs::metadata(&path).ok().map(|m| m.len())
+    });
     let now = SystemClock.now().unix_nanos();
     let mut sealed: Vec<_> = segments
         .into_iter()
@@ -32,7 +40,7 @@ pub(crate) fn apply(
             Some((path, size, footer.last))
         })
         .collect();
-    let mut total: u64 = sealed.iter().map(|s| s.1).sum();
+    let mut total: u64 = sealed.iter().map(|s| s.1).sum::<u64>() + newest.unwrap_or(0);
     let mut deleted = 0;
     let cutoff =
         max_age.map(|a| now.saturating_sub(u64::try_from(a.as_nanos()).unwrap_or(u64::MAX)));
