@@ -158,7 +158,7 @@ fn main() {
         },
     ];
     println!(
-        "collector CPU (fraction of one core, from /proc schedstat), {} s per scenario, default builder (64 KiB rings, Block), NullSink",
+        "collector CPU (fraction of one core, from /proc schedstat), {} s per scenario, default builder (256 KiB rings, Block), NullSink",
         secs.as_secs()
     );
     println!(

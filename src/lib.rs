@@ -38,7 +38,7 @@
 //!
 //! let mem = MemorySink::new();
 //! let tw = Telemetry::builder()
-//!     .ring_capacity(64 * 1024)
+//!     .ring_capacity(256 * 1024)
 //!     .backpressure(Backpressure::Block)
 //!     .sink(mem.clone())
 //!     .start()?;

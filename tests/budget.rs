@@ -66,8 +66,9 @@ fn time_in_a_slow_sink_is_charged_to_logging_not_to_monitoring() {
     let spread = tw.metric("spread", &[]);
     let mut i = 0.0;
     let mut last = None;
-    // Records keep arriving (one per poll, every millisecond), so the collector goes from
-    // one 20 ms write to the next: a sample soon shows most of its time inside the sink.
+    // Records keep arriving (one per poll, every millisecond), so the collector spends most
+    // of its time in 20 ms writes (between them it sleeps as long as the slow rate allows,
+    // up to the 10 ms tick): a sample soon shows more than half its time inside the sink.
     // Only full 200 ms samples are looked at: the first one covers the time from start to
     // the first tick (10 ms), too short for a per-thread CPU counter that the kernel updates
     // every few milliseconds.
@@ -82,7 +83,7 @@ fn time_in_a_slow_sink_is_charged_to_logging_not_to_monitoring() {
             gauge(&snap, "tickwatch_sink_cpu_ratio")?.last,
         );
         last = Some((interval, got));
-        (interval.count >= 3 && interval.last >= 0.15 && got.2 >= 0.7).then_some(got)
+        (interval.count >= 3 && interval.last >= 0.15 && got.2 >= 0.5).then_some(got)
     })
     .unwrap_or_else(|| panic!("no full sample with the sink busy: last {last:?}"));
     // One sample's three numbers (written together on one tick): the collector's own work
@@ -111,7 +112,7 @@ fn time_in_a_slow_sink_is_charged_to_logging_not_to_monitoring() {
             .starts_with(|ch: char| ch.is_ascii_digit())
             .then_some(())?;
         let logging_ratio: f64 = logging.split(' ').next()?.parse().ok()?;
-        (logging_ratio >= 0.7).then_some(c)
+        (logging_ratio >= 0.5).then_some(c)
     })
     .unwrap_or_else(|| panic!("the budget never judged a busy sample: {last:#?}"));
     assert_eq!(budget.status, Status::Degraded, "{budget:#?}");

@@ -12,13 +12,14 @@
 //!   only while spinning has paid off: the spin budget doubles when a spin catches records
 //!   and halves when it ends empty-handed, so bursty producers (a burst every millisecond)
 //!   soon get none and a continuous stream keeps it.
-//! * Then it sleeps: `idle_interval` after a pass that found records, doubling while idle
-//!   (from the second wake-up in a row that found nothing: a single empty one is a wake-up
-//!   out of phase with a bursty producer) up to `max_idle_interval`, never past the next
-//!   scheduled tick or sink flush. The sleep
-//!   after records adapts to the rate: when a wake-up finds a ring more than 3/4 full it is
-//!   halved (down to 50 µs), so a fast producer does not fill its ring between wake-ups; when
-//!   wake-ups find the rings nearly empty it grows back to `idle_interval`.
+//! * Then it sleeps. The sleep after a pass that found records follows the rate: it starts
+//!   at `idle_interval` and each wake-up that finds records sets it to the sleep that would
+//!   have found the fullest ring half full (shrinking at once, growing at most twofold per
+//!   wake-up), between ~50 µs and `max_idle_interval`, so a thread recording 1 M samples/s
+//!   into the default 256 KiB ring costs about 250 wake-ups a second. While rings stay
+//!   empty the sleep doubles (from the second wake-up in a row that found nothing: a single
+//!   empty one is a wake-up out of phase with a bursty producer) up to
+//!   `max_idle_interval`. It never sleeps past the next scheduled tick or sink flush.
 //! * It is woken early by `flush()`, by shutdown, and by a producer that finds its ring full.
 //!
 //! `examples/collector_cost.rs` prints the collector's CPU next to the record rate.
@@ -83,6 +84,7 @@ pub(crate) fn spawn<H: Hooks>(
         pending_flush: PendingFlush::default(),
         last_flush: start,
         sampler: BatchSampler::new(now_ticks()),
+        pass_sampler: BatchSampler::new(now_ticks().rotate_left(32)),
     };
     std::thread::Builder::new()
         .name(name)
@@ -101,26 +103,53 @@ struct Collector<H: Hooks> {
     pending_flush: PendingFlush,
     last_flush: Instant,
     sampler: BatchSampler,
+    pass_sampler: BatchSampler,
 }
 
-/// Picks a random 1 in [`SINK_CPU_SAMPLING`] batches (xorshift64): random rather than every
-/// n-th, so that the sample does not lock onto one lane of a fixed drain order.
+/// Chooses the sink calls whose CPU time is measured on the thread's CPU clock (a system
+/// call, too dear for every short call): every call that follows a long one (a sink that
+/// takes tens of microseconds a call is measured exactly, so few large batches are not left
+/// to chance), otherwise a random 1 in [`SINK_CPU_SAMPLING`] (xorshift64: random rather than
+/// every n-th, so that the sample does not lock onto one lane of a fixed drain order),
+/// scaled up. The choice is made before the call, so the estimate stays unbiased.
 #[derive(Debug)]
-struct BatchSampler(u64);
+struct BatchSampler {
+    state: u64,
+    /// The last call took at least [`LONG_SINK_CALL_NS`] of wall time.
+    after_long: bool,
+}
+
+/// A sink call this long (wall time) or longer makes the next one measured exactly: two
+/// reads of the CPU clock (about a microsecond on a VM) are then a few percent of it.
+const LONG_SINK_CALL_NS: u64 = 50_000;
 
 impl BatchSampler {
     fn new(seed: u64) -> BatchSampler {
-        BatchSampler(seed | 1)
+        BatchSampler {
+            state: seed | 1,
+            after_long: false,
+        }
     }
 
+    /// Whether to measure the next call, and how many calls its CPU time stands for.
     #[inline]
-    fn sample(&mut self) -> bool {
-        let mut x = self.0;
+    fn sample(&mut self) -> Option<u64> {
+        if self.after_long {
+            return Some(1);
+        }
+        let mut x = self.state;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        self.0 = x;
+        self.state = x;
         x.is_multiple_of(SINK_CPU_SAMPLING)
+            .then_some(SINK_CPU_SAMPLING)
+    }
+
+    /// The wall time the call took.
+    #[inline]
+    fn took(&mut self, ns: u64) {
+        self.after_long = ns >= LONG_SINK_CALL_NS;
     }
 }
 
@@ -188,7 +217,7 @@ impl<H: Hooks> Collector<H> {
             if self.flush_due(now) {
                 self.flush_sinks(now);
             }
-            match self.idle.after_pass(n, fill) {
+            match self.idle.after_pass(n, fill, now) {
                 Next::Drain => {}
                 Next::Spin => pause(IDLE_POLL_SPINS),
                 Next::Sleep(d) => {
@@ -250,7 +279,8 @@ impl<H: Hooks> Collector<H> {
     /// Tells every sink the pass is over (`Sink::end_pass`), measured as sink time.
     fn end_pass(&mut self) {
         // Sampled as batches are: a pass is frequent, the CPU clock a system call.
-        let cpu0 = self.sampler.sample().then(thread_cpu_ns).flatten();
+        let weight = self.pass_sampler.sample();
+        let cpu0 = weight.and_then(|_| thread_cpu_ns());
         let t0 = now_ticks();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.end_pass())) {
@@ -263,9 +293,10 @@ impl<H: Hooks> Collector<H> {
         }
         let conv = Clock::global().conversion();
         let spent = conv.ticks_to_nanos(now_ticks().saturating_sub(t0));
+        self.pass_sampler.took(spent);
         self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
-        if let (Some(c0), Some(c1)) = (cpu0, thread_cpu_ns()) {
-            let est = c1.saturating_sub(c0).saturating_mul(SINK_CPU_SAMPLING);
+        if let (Some(c0), Some(w), Some(c1)) = (cpu0, weight, thread_cpu_ns()) {
+            let est = c1.saturating_sub(c0).saturating_mul(w);
             self.shared.progress.sink_cpu_ns.fetch_add(est, Relaxed);
         }
     }
@@ -427,7 +458,8 @@ impl<H: Hooks> Collector<H> {
             thread: &lane.thread,
             len: count,
         };
-        let cpu0 = sampler.sample().then(thread_cpu_ns).flatten();
+        let weight = sampler.sample();
+        let cpu0 = weight.and_then(|_| thread_cpu_ns());
         let t0 = now_ticks();
         for (i, sink) in sinks.iter_mut().enumerate() {
             match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
@@ -439,10 +471,11 @@ impl<H: Hooks> Collector<H> {
             }
         }
         let spent = conv.ticks_to_nanos(now_ticks().saturating_sub(t0));
+        sampler.took(spent);
         shared.progress.sink_ns.fetch_add(spent, Relaxed);
-        if let (Some(c0), Some(c1)) = (cpu0, thread_cpu_ns()) {
-            // A random 1 in SINK_CPU_SAMPLING batches stands for all of them.
-            let est = c1.saturating_sub(c0).saturating_mul(SINK_CPU_SAMPLING);
+        if let (Some(c0), Some(w), Some(c1)) = (cpu0, weight, thread_cpu_ns()) {
+            // A measured batch stands for `w` of them (see `BatchSampler`).
+            let est = c1.saturating_sub(c0).saturating_mul(w);
             shared.progress.sink_cpu_ns.fetch_add(est, Relaxed);
         }
         if pending_flush.since.is_none() {

@@ -1,7 +1,7 @@
 //! The collector's idle policy: when it drains again at once, spins, or sleeps, and for how
 //! long (the reasons are in [`super::collector`]'s docs).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A pass that moved fewer records than this (from rings at most a quarter full) is a small
 /// batch: the collector then sleeps rather than look again at once. Polling at once would
@@ -14,14 +14,22 @@ const MAX_SPIN_POLLS: u32 = 64;
 const MIN_SPIN_POLLS: u32 = 2;
 /// The shortest sleep the rate adaptation goes down to (about the OS's timer slack).
 const MIN_ADAPTIVE_SLEEP: Duration = Duration::from_micros(50);
+/// How full a wake-up aims to find the fullest ring: half, so that the rate can double
+/// between two wake-ups before a producer meets a full ring. Every wake-up costs the same
+/// (tens of microseconds of CPU in a virtual machine, about as much as draining a thousand
+/// records), so the fewer the better as long as no ring fills.
+const TARGET_FILL: f64 = 0.5;
 /// When the collector polls again, spins, or sleeps (see the module docs).
 #[derive(Debug)]
 pub(crate) struct IdlePolicy {
     first_sleep: Duration,
     max_sleep: Duration,
-    /// The sleep after a pass that found records: `first_sleep`, or less while wake-ups
-    /// find rings more than half full.
+    /// The sleep after a pass that found records: `first_sleep` at start, then what the
+    /// measured fill rate says will take the fullest ring to [`TARGET_FILL`].
     base: Duration,
+    /// When the last pass that found records ran: the fill a wake-up finds accumulated
+    /// since then.
+    last_records: Option<Instant>,
     /// The next idle sleep (doubles while idle).
     sleep: Duration,
     /// Empty polls allowed before sleeping.
@@ -52,6 +60,7 @@ impl IdlePolicy {
             first_sleep,
             max_sleep: max_sleep.max(first_sleep),
             base: first_sleep,
+            last_records: None,
             sleep: first_sleep,
             spin_budget: MIN_SPIN_POLLS,
             empty_passes: 0,
@@ -60,8 +69,9 @@ impl IdlePolicy {
         }
     }
 
-    /// After a pass that moved `n` records and found rings at most `fill` full (0 to 1).
-    pub(crate) fn after_pass(&mut self, n: usize, fill: f64) -> Next {
+    /// After a pass at `now` that moved `n` records and found rings at most `fill` full
+    /// (0 to 1).
+    pub(crate) fn after_pass(&mut self, n: usize, fill: f64, now: Instant) -> Next {
         let woke = std::mem::take(&mut self.slept);
         if n == 0 {
             if woke {
@@ -75,14 +85,10 @@ impl IdlePolicy {
             self.spin_budget = (self.spin_budget * 2).min(MAX_SPIN_POLLS);
         }
         self.empty_passes = 0;
-        if woke {
-            // How full the rings got over the last sleep says whether it was too long.
-            let floor = MIN_ADAPTIVE_SLEEP.min(self.first_sleep);
-            if fill > 0.75 {
-                self.base = (self.base / 2).max(floor);
-            } else if fill < 0.125 {
-                self.base = (self.base * 2).min(self.first_sleep);
-            }
+        let window = self.last_records.map(|t| now.saturating_duration_since(t));
+        self.last_records = Some(now);
+        if let (true, Some(window)) = (woke, window) {
+            self.base = self.adapt(window, fill);
         }
         self.sleep = self.base;
         if n >= SMALL_BATCH || fill > 0.25 {
@@ -90,6 +96,20 @@ impl IdlePolicy {
         }
         // A small batch: let the next one accumulate rather than chase the producer.
         self.sleep_now()
+    }
+
+    /// The sleep after records, from a wake-up that found the fullest ring `fill` full
+    /// `window` after the previous pass that found records: the sleep that would have found
+    /// it [`TARGET_FILL`] full at that rate. It shrinks at once (a ring must not fill) and
+    /// grows at most twofold per wake-up (one quiet stretch is not a new rate), between
+    /// ~50 µs and `max_sleep`.
+    fn adapt(&self, window: Duration, fill: f64) -> Duration {
+        let floor = MIN_ADAPTIVE_SLEEP.min(self.first_sleep);
+        let grown = self.base.saturating_mul(2);
+        // `try_from_secs_f64` refuses what no `Duration` holds (and NaN): grow then.
+        let ideal =
+            Duration::try_from_secs_f64(window.as_secs_f64() * TARGET_FILL / fill).unwrap_or(grown);
+        ideal.min(grown).clamp(floor, self.max_sleep)
     }
 
     /// A pass found nothing: spin once more, or sleep.
@@ -113,5 +133,111 @@ impl IdlePolicy {
         let d = self.sleep;
         self.sleep = (self.sleep * 2).min(self.max_sleep);
         Next::Sleep(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Runs the policy against a simulated producer that writes `burst` records every
+    /// `period` into a ring of `capacity` records, for one simulated second. Returns the
+    /// wake-ups (sleeps) and the fullest the ring got, as a fraction.
+    fn simulate(
+        policy: &mut IdlePolicy,
+        burst: usize,
+        period: Duration,
+        capacity: usize,
+    ) -> (u32, f64) {
+        let t0 = Instant::now();
+        let (mut now, end) = (t0, t0 + Duration::from_secs(1));
+        let (mut consumed, mut wakes, mut fullest) = (0usize, 0u32, 0f64);
+        while now < end {
+            // Bursts are instantaneous at multiples of `period` (the first at 0).
+            let bursts = (now - t0).as_nanos() / period.as_nanos() + 1;
+            let produced = (bursts as usize * burst).min(consumed + capacity);
+            let n = produced - consumed;
+            let fill = n as f64 / capacity as f64;
+            fullest = fullest.max(fill);
+            consumed = produced;
+            match policy.after_pass(n, fill, now) {
+                Next::Drain => now += Duration::from_micros(5),
+                Next::Spin => now += Duration::from_micros(1),
+                Next::Sleep(d) => {
+                    wakes += 1;
+                    // The OS wakes a sleeper a little late.
+                    now += d + Duration::from_micros(60);
+                }
+            }
+        }
+        (wakes, fullest)
+    }
+
+    #[test]
+    fn bursts_wake_it_about_once_per_half_ring() {
+        // 1 M samples/s in 1 ms bursts into the default ring (8,192 32-byte samples): one
+        // wake-up per ~4 bursts, and the ring never more than ~3/4 full.
+        let mut p = IdlePolicy::new(MS, 16 * MS);
+        let (wakes, fullest) = simulate(&mut p, 1_000, MS, 8_192);
+        assert!(wakes <= 400, "{wakes} wake-ups in a second");
+        assert!(fullest < 0.8, "ring got {fullest:.2} full");
+        // A 64 KiB ring (2,048 samples) needs one per burst, and never fills either.
+        let mut p = IdlePolicy::new(MS, 16 * MS);
+        let (wakes, fullest) = simulate(&mut p, 1_000, MS, 2_048);
+        assert!((700..=1_300).contains(&wakes), "{wakes} wake-ups");
+        assert!(fullest < 1.0, "ring got full");
+    }
+
+    #[test]
+    fn a_short_sleep_grows_back_when_the_rate_falls() {
+        // A burst that nearly filled the ring over 100 µs drives the sleep to its floor; the
+        // rate then falls to 100 records per ms: the sleep must not stay at the floor (the
+        // collector used to wake every ~130 µs for ever, at 2,000 wake-ups a second).
+        let mut p = IdlePolicy::new(MS, 16 * MS);
+        let t = Instant::now();
+        let _ = p.after_pass(100, 0.01, t);
+        p.slept = true;
+        let _ = p.after_pass(2_000, 0.99, t + Duration::from_micros(100));
+        assert!(p.base < Duration::from_micros(60), "{:?}", p.base);
+        let (wakes, _) = simulate(&mut p, 100, MS, 8_192);
+        assert!(wakes < 150, "{wakes} wake-ups in a second");
+        assert_eq!(p.base, 16 * MS, "a slow producer lets it sleep the longest");
+    }
+
+    #[test]
+    fn adapt_shrinks_at_once_grows_twofold_and_stays_in_bounds() {
+        let mut p = IdlePolicy::new(MS, 16 * MS);
+        // Three-quarters full after 1 ms: sleep 2/3 ms.
+        let d = p.adapt(MS, 0.75);
+        assert!(d.abs_diff(MS * 2 / 3) < Duration::from_micros(1), "{d:?}");
+        // Nearly empty after 1 ms: twice the current sleep, not 50 times.
+        assert_eq!(p.adapt(MS, 0.01), 2 * MS);
+        p.base = 12 * MS;
+        assert_eq!(p.adapt(MS, 0.001), 16 * MS, "capped at max_sleep");
+        assert_eq!(p.adapt(Duration::ZERO, 1.0), MIN_ADAPTIVE_SLEEP);
+        // Nothing measurable, or a window no Duration can scale: grow, never panic.
+        for fill in [0.0, f64::NAN, f64::MIN_POSITIVE] {
+            assert_eq!(p.adapt(Duration::MAX, fill), 16 * MS);
+        }
+        // A first sleep shorter than the floor is its own floor.
+        let p = IdlePolicy::new(Duration::from_micros(10), Duration::from_micros(10));
+        assert_eq!(p.adapt(Duration::ZERO, 1.0), Duration::from_micros(10));
+    }
+
+    #[test]
+    fn an_idle_collector_backs_off_to_max_sleep() {
+        let mut p = IdlePolicy::new(MS, 16 * MS);
+        let t = Instant::now();
+        let mut sleeps = Vec::new();
+        for i in 0..12 {
+            if let Next::Sleep(d) = p.after_pass(0, 0.0, t + i * MS) {
+                sleeps.push(d);
+            }
+        }
+        assert_eq!(sleeps.first(), Some(&MS));
+        assert_eq!(sleeps.last(), Some(&(16 * MS)));
+        assert!(sleeps.windows(2).all(|w| w[1] >= w[0]), "{sleeps:?}");
     }
 }

@@ -66,8 +66,9 @@ pub(crate) struct Progress {
     pub(crate) sleep_ns: AtomicU64,
     /// CPU time the collector thread spent inside `Sink::write` and `Sink::flush` since
     /// start, nanoseconds, estimated from the thread's CPU clock read around every flush and
-    /// around a random 1 in [`SINK_CPU_SAMPLING`] batches (scaled up); 0 until the first
-    /// reading. Unlike `sink_ns`, time spent preempted or blocked is not in it.
+    /// around every batch that follows a long one and a random 1 in [`SINK_CPU_SAMPLING`]
+    /// of the others (scaled up); 0 until the first reading. Unlike `sink_ns`, time spent
+    /// preempted or blocked is not in it.
     pub(crate) sink_cpu_ns: AtomicU64,
     /// Whether `sink_cpu_ns` is measured at all (the thread CPU clock could be read).
     pub(crate) sink_cpu_known: std::sync::atomic::AtomicBool,

@@ -22,7 +22,7 @@ use crate::time::Clock;
 /// ```
 /// use tickwatch::{sink::MemorySink, Backpressure, Telemetry};
 /// let tw = Telemetry::builder()
-///     .ring_capacity(64 * 1024)
+///     .ring_capacity(256 * 1024)
 ///     .backpressure(Backpressure::Block)
 ///     .sink(MemorySink::new())
 ///     .start()
@@ -41,7 +41,7 @@ pub struct TelemetryBuilder {
 }
 
 impl TelemetryBuilder {
-    /// Bytes per thread ring: a power of two from 128 bytes to 1 GiB. Default 64 KiB. A record
+    /// Bytes per thread ring: a power of two from 128 bytes to 1 GiB. Default 256 KiB. A record
     /// larger than half the ring can never be written and is dropped (counted as oversized),
     /// except an audit record, whose strings are cut until it fits (flagged `truncated`).
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
@@ -96,19 +96,24 @@ impl TelemetryBuilder {
         self
     }
 
-    /// How long the collector first sleeps when every ring is empty. Each further idle round
-    /// doubles the sleep up to [`TelemetryBuilder::max_idle_interval`]; any record resets
-    /// it. Lower means records reach the sinks sooner after a quiet spell, at more CPU (one
-    /// wake-up per interval). From 10 µs to 1 s, at most `max_idle_interval`; default 1 ms.
+    /// How long the collector first sleeps after a pass that found records. From then on the
+    /// sleep follows the record rate: it is the sleep that finds the fullest ring about half
+    /// full (down to ~50 µs for a fast producer, up to
+    /// [`TelemetryBuilder::max_idle_interval`] for a slow one), and doubles while the rings
+    /// stay empty, up to the same bound. Lower means records reach the sinks sooner after a
+    /// quiet spell, at more CPU (one wake-up per interval). From 10 µs to 1 s, at most
+    /// `max_idle_interval`; default 1 ms.
     /// (Zero is refused: it would turn the idle collector into a busy spin.)
     pub fn idle_interval(mut self, d: Duration) -> Self {
         self.config.pipeline.idle_interval = d;
         self
     }
 
-    /// The longest idle sleep of the collector. A producer that finds its ring full wakes the
-    /// collector at once, so a long sleep delays delivery but never blocks a burst for long.
-    /// From 10 µs to 1 s; default 16 ms (measured idle cost: see README).
+    /// The longest sleep of the collector, idle or between the records of a slow producer: the
+    /// longest a record waits in its ring before it reaches the sinks (flushes and
+    /// [`Telemetry::flush`](crate::Telemetry::flush) wake it sooner). A producer that finds its
+    /// ring full wakes the collector at once, so a long sleep delays delivery but never blocks
+    /// a burst for long. From 10 µs to 1 s; default 16 ms (measured idle cost: see README).
     pub fn max_idle_interval(mut self, d: Duration) -> Self {
         self.config.pipeline.max_idle_interval = d;
         self
@@ -119,8 +124,9 @@ impl TelemetryBuilder {
     /// arriving (an idle instance does not flush again), and within about a millisecond of
     /// delivering a `Warn`-or-worse event or an audit record. So `tail -f` on a
     /// [`JsonLinesSink`](crate::sink::JsonLinesSink) file shows a quiet process's records, and
-    /// a crash loses at most this interval of them (what a flushed sink has handed to the OS
-    /// survives a process crash; surviving a power loss needs a sink that syncs). From 1 ms to
+    /// a crash loses at most this interval of them, plus at most `max_idle_interval` of
+    /// records still in the rings. What a flushed sink has handed to the OS survives a
+    /// process crash; surviving a power loss needs a sink that syncs. From 1 ms to
     /// 1 day; default 100 ms.
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.config.pipeline.flush_interval = d;

@@ -134,7 +134,7 @@ impl Telemetry {
         Ok(tw)
     }
 
-    /// A builder with the defaults (64 KiB rings, `Block`, no sinks).
+    /// A builder with the defaults (256 KiB rings, `Block`, no sinks).
     pub fn builder() -> TelemetryBuilder {
         TelemetryBuilder::default()
     }
