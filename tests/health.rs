@@ -280,7 +280,10 @@ fn stalled_collector_shows_from_another_thread() {
     let mut lag = Duration::ZERO;
     for _ in 0..3 {
         clock.advance(Duration::from_secs(1));
-        collector.set_check(&policy.evaluate(&CollectorInput { lag }));
+        collector.set_check(&policy.evaluate(&CollectorInput {
+            lag,
+            ..Default::default()
+        }));
         lag += Duration::from_millis(10);
     }
     let h2 = health.clone();
@@ -307,6 +310,7 @@ fn collector_lag_thresholds() {
     let eval = |ms| {
         p.evaluate(&CollectorInput {
             lag: Duration::from_millis(ms),
+            ..Default::default()
         })
         .status
     };
@@ -315,6 +319,33 @@ fn collector_lag_thresholds() {
     assert_eq!(eval(100), Status::Degraded);
     assert_eq!(eval(999), Status::Degraded);
     assert_eq!(eval(1_000), Status::Unhealthy);
+}
+
+#[test]
+fn a_restart_degrades_the_collector_for_a_while() {
+    let p = CollectorPolicy::default();
+    let eval = |lag_ms, ago: Option<u64>| {
+        p.evaluate(&CollectorInput {
+            lag: Duration::from_millis(lag_ms),
+            restarts: ago.map_or(0, |_| 2),
+            since_restart: ago.map(Duration::from_secs),
+        })
+    };
+    assert_eq!(eval(0, None).status, Status::Healthy);
+    let c = eval(0, Some(5));
+    assert_eq!(c.status, Status::Degraded);
+    assert!(c.message.contains("restarted 5.0 s ago") && c.message.contains("2 restarts"));
+    assert_eq!(eval(0, Some(59)).status, Status::Degraded);
+    assert_eq!(
+        eval(0, Some(60)).status,
+        Status::Healthy,
+        "60 s later it has healed"
+    );
+    assert_eq!(
+        eval(1_000, Some(5)).status,
+        Status::Unhealthy,
+        "lag still counts"
+    );
 }
 
 #[test]

@@ -496,6 +496,7 @@ fn a_collector_lagging_behind_the_producers_is_degraded() {
             stale_after: Duration::from_secs(30),
             lag_degraded: Duration::from_millis(30),
             lag_unhealthy: Duration::from_secs(30),
+            ..CollectorPolicy::default()
         })
         .start()
         .unwrap();

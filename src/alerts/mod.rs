@@ -63,6 +63,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::Timestamp;
 
+/// The alert tickwatch raises (`Critical`) when its collector panicked outside a sink and was
+/// restarted; the message carries the panic's text and the restart count.
+pub const COLLECTOR_RESTARTED: &str = "tickwatch_collector_restarted";
+
 /// How urgent an alert is. Ordered: `Info < Warning < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

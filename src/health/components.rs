@@ -25,6 +25,10 @@ pub struct CollectorInput {
     /// a ring, or, if that is not known, the time since the last pass that found every ring
     /// empty (an upper bound). Zero when every ring was empty on the last pass.
     pub lag: Duration,
+    /// Times the collector was restarted after a panic, since start.
+    pub restarts: u64,
+    /// How long ago the last restart was seen (`None`: never restarted).
+    pub since_restart: Option<Duration>,
 }
 
 /// Thresholds for the collector component.
@@ -43,6 +47,11 @@ pub struct CollectorPolicy {
     /// A lag at or above this is `Unhealthy`. Default 1 s.
     #[serde(with = "humantime_serde")]
     pub lag_unhealthy: Duration,
+    /// After a restart (the collector panicked outside a sink), the collector reads
+    /// `Degraded` for this long, so that a health poll every few seconds sees it. Default
+    /// 60 s.
+    #[serde(with = "humantime_serde")]
+    pub restart_degraded_for: Duration,
 }
 
 impl Default for CollectorPolicy {
@@ -51,6 +60,7 @@ impl Default for CollectorPolicy {
             stale_after: Duration::from_secs(5),
             lag_degraded: Duration::from_millis(100),
             lag_unhealthy: Duration::from_secs(1),
+            restart_degraded_for: Duration::from_secs(60),
         }
     }
 }
@@ -61,14 +71,20 @@ impl CollectorPolicy {
         Staleness::unhealthy_after(self.stale_after)
     }
 
-    /// The collector's status from its lag.
+    /// The collector's status from its lag and its restarts.
     ///
     /// ```
     /// use std::time::Duration;
     /// use tickwatch::health::{CollectorInput, CollectorPolicy, Status};
     /// let p = CollectorPolicy::default();
-    /// let lagging = CollectorInput { lag: Duration::from_millis(300) };
+    /// let lagging = CollectorInput { lag: Duration::from_millis(300), ..Default::default() };
     /// assert_eq!(p.evaluate(&lagging).status, Status::Degraded);
+    /// let restarted = CollectorInput {
+    ///     restarts: 1,
+    ///     since_restart: Some(Duration::from_secs(2)),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(p.evaluate(&restarted).status, Status::Degraded);
     /// ```
     pub fn evaluate(&self, input: &CollectorInput) -> ComponentCheck {
         let lag_ms = input.lag.as_secs_f64() * 1e3;
@@ -76,6 +92,19 @@ impl CollectorPolicy {
             Status::Unhealthy
         } else if input.lag >= self.lag_degraded {
             Status::Degraded
+        } else if let Some(ago) = input
+            .since_restart
+            .filter(|ago| *ago < self.restart_degraded_for)
+        {
+            return ComponentCheck::new(
+                Status::Degraded,
+                format!(
+                    "ticking; lag {lag_ms:.1} ms; restarted {:.1} s ago after a panic ({} restarts since start; degraded for {:.0} s after each)",
+                    ago.as_secs_f64(),
+                    input.restarts,
+                    self.restart_degraded_for.as_secs_f64()
+                ),
+            );
         } else {
             return ComponentCheck::healthy(format!("ticking; lag {lag_ms:.1} ms"));
         };

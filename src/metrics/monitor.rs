@@ -23,15 +23,21 @@ pub(crate) struct Monitor {
     schedule: Schedule,
     tasks: Vec<Box<dyn CollectorTask>>,
     on_exit: Box<dyn Fn() + Send>,
+    on_restart: OnRestart,
 }
 
+/// What to do when the collector loop was restarted after a panic: the restarts since start
+/// and the panic's message.
+pub(crate) type OnRestart = Box<dyn Fn(u64, &str) + Send>;
+
 impl Monitor {
-    /// Hooks for `aggregates`' instance, running `tasks` every tick and `on_exit` when the
-    /// collector exits.
+    /// Hooks for `aggregates`' instance, running `tasks` every tick, `on_exit` when the
+    /// collector exits and `on_restart` when its loop was restarted after a panic.
     pub(crate) fn new(
         aggregates: Arc<Aggregates>,
         tasks: Vec<Box<dyn CollectorTask>>,
         on_exit: Box<dyn Fn() + Send>,
+        on_restart: OnRestart,
     ) -> Monitor {
         let config = &aggregates.shared.config;
         let schedule = Schedule::new(
@@ -45,6 +51,7 @@ impl Monitor {
             schedule,
             tasks,
             on_exit,
+            on_restart,
         }
     }
 
@@ -133,5 +140,9 @@ impl Hooks for Monitor {
 
     fn on_exit(&self) {
         (self.on_exit)();
+    }
+
+    fn on_restart(&mut self, restarts: u64, why: &str) {
+        (self.on_restart)(restarts, why);
     }
 }

@@ -85,6 +85,7 @@ pub(crate) fn spawn<H: Hooks>(
         last_flush: start,
         sampler: BatchSampler::new(now_ticks()),
         pass_sampler: BatchSampler::new(now_ticks().rotate_left(32)),
+        draining: None,
     };
     std::thread::Builder::new()
         .name(name)
@@ -104,6 +105,26 @@ struct Collector<H: Hooks> {
     last_flush: Instant,
     sampler: BatchSampler,
     pass_sampler: BatchSampler,
+    /// The lane being drained ([`lane_id`]), for the supervisor to know where a panic struck.
+    draining: Option<usize>,
+}
+
+/// How many panics in a row on the same lane's batch, with nothing delivered in between,
+/// make the supervisor discard that batch.
+const POISON_STRIKES: u32 = 3;
+
+/// A lane's identity while it lives (its shared state's address).
+fn lane_id(lane: &CollectorLane) -> usize {
+    Arc::as_ptr(&lane.shared) as usize
+}
+
+/// The text of a panic's payload (`panic!` with a literal or with format arguments).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
 }
 
 /// Chooses the sink calls whose CPU time is measured on the thread's CPU clock (a system
@@ -181,6 +202,13 @@ impl<H: Hooks> Drop for Collector<H> {
 }
 
 impl<H: Hooks> Collector<H> {
+    /// The supervisor: runs the collector loop, and restarts it at once, on this thread and
+    /// with every lane, sink and table as they were, if it panics (a bug outside a sink; a
+    /// sink's panic is caught around each call). A chunk being handled when the panic struck
+    /// stays in its ring (see `ring::Chunk`'s drop), so the restart delivers it: nothing
+    /// accepted is lost, and a batch the sinks had already received is delivered again.
+    /// A batch that panics the loop [`POISON_STRIKES`] times in a row is discarded and counted
+    /// in `decode_errors`, so one poisonous record cannot stall every other.
     fn run(mut self) {
         // On this thread: whether its CPU clock can be read (sink CPU time is measured).
         self.shared
@@ -189,6 +217,51 @@ impl<H: Hooks> Collector<H> {
             .store(thread_cpu_ns().is_some(), Relaxed);
         let clock = Clock::global();
         let mut flushed = 0u64;
+        let mut strikes = (None, 0u32);
+        loop {
+            let delivered = self.delivered;
+            let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.serve(clock, &mut flushed)))
+            else {
+                return;
+            };
+            let why = panic_message(&*payload);
+            let lane = self.draining.take();
+            strikes = match strikes {
+                (Some(l), n) if Some(l) == lane && self.delivered == delivered => (lane, n + 1),
+                _ => (lane, 1),
+            };
+            if strikes.1 >= POISON_STRIKES {
+                if let Some(i) = self.lanes.iter().position(|l| Some(lane_id(l)) == lane) {
+                    self.discard(i);
+                }
+                strikes = (None, 0);
+            }
+            let restarts = self
+                .shared
+                .progress
+                .collector_restarts
+                .fetch_add(1, Relaxed)
+                + 1;
+            let hooks = &mut self.hooks;
+            let _ = catch_unwind(AssertUnwindSafe(|| hooks.on_restart(restarts, &why)));
+        }
+    }
+
+    /// Throws away what lane `i` holds (counted in `decode_errors`): its batch panicked the
+    /// collector [`POISON_STRIKES`] times in a row.
+    fn discard(&mut self, i: usize) {
+        let lane = &mut self.lanes[i];
+        if let Some(chunk) = lane.consumer.read() {
+            let n = chunk.frames().count() as u64;
+            drop(chunk);
+            self.shared.progress.decode_errors.fetch_add(n, Relaxed);
+            lane.consumed += n;
+            lane.shared.consumed.store(lane.consumed, Relaxed);
+        }
+    }
+
+    /// The collector loop; returns once the instance stops.
+    fn serve(&mut self, clock: &Clock, flushed: &mut u64) {
         loop {
             // Read the requests before draining: the drain that follows then covers every
             // record published before they were made.
@@ -208,9 +281,9 @@ impl<H: Hooks> Collector<H> {
             if now >= self.hooks.next_due() {
                 self.hooks.on_schedule(now);
             }
-            if flush_req != flushed {
+            if flush_req != *flushed {
                 self.flush_sinks(now);
-                flushed = flush_req;
+                *flushed = flush_req;
                 self.complete_flush(flush_req);
                 continue;
             }
@@ -348,7 +421,9 @@ impl<H: Hooks> Collector<H> {
         while i < self.lanes.len() {
             // Look at `abandoned` first: if set, the drain below sees the producer's last frame.
             let abandoned = self.lanes[i].consumer.is_abandoned();
+            self.draining = Some(lane_id(&self.lanes[i]));
             let (n, f) = self.drain_lane(i, &conv);
+            self.draining = None;
             total += n;
             fill = fill.max(f);
             if abandoned {
@@ -383,6 +458,16 @@ impl<H: Hooks> Collector<H> {
         let chunk = consumer.read();
         if chunk.is_none() && notice == 0 {
             return (0, 0.0);
+        }
+        if chunk.is_some()
+            && shared.progress.inject_panics.load(Relaxed) > 0
+            && shared
+                .progress
+                .inject_panics
+                .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            panic!("collector panic injected by Telemetry::inject_collector_panic");
         }
         let frames = chunk.as_ref().map(|c| c.frames()).unwrap_or_default();
         let fill = chunk.as_ref().map_or(0, |c| c.byte_len()) as u64;

@@ -29,8 +29,12 @@ pub(crate) trait Hooks: Send + 'static {
     /// Once at shutdown, after the final drain; records it pushes are drained too.
     fn finish(&mut self);
 
-    /// Once when the collector exits, however it exits (also when it panics).
+    /// Once when the collector exits, however it exits.
     fn on_exit(&self) {}
+
+    /// After the collector loop panicked outside a sink (`why` is the panic message), before
+    /// it resumes; `restarts` counts them since start.
+    fn on_restart(&mut self, _restarts: u64, _why: &str) {}
 }
 
 /// Folds one batch's samples (see [`Hooks::fold`]).

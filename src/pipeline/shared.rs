@@ -52,6 +52,12 @@ pub(crate) struct Progress {
     pub(crate) decode_errors: AtomicU64,
     /// Collector tasks that panicked (caught; the task runs again next tick).
     pub(crate) task_panics: AtomicU64,
+    /// Times the collector loop panicked outside a sink and was restarted.
+    pub(crate) collector_restarts: AtomicU64,
+    /// Panics still to inject, set by `Telemetry::inject_collector_panic` (a test hook): the
+    /// collector panics in each of its next batches, after reading one and before handing it
+    /// to the sinks, until this is 0.
+    pub(crate) inject_panics: std::sync::atomic::AtomicU32,
     /// The oldest record's age when the collector reached it, max since the last health tick
     /// (nanoseconds; the health task swaps it to 0).
     pub(crate) max_lag_ns: AtomicU64,

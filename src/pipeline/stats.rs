@@ -52,8 +52,16 @@ pub struct Stats {
     pub dropped_at_shutdown: u64,
     /// Accepted records in which a string was cut to `max_string_len`.
     pub truncated: u64,
-    /// Accepted records the collector could not decode (a bug if ever non-zero).
+    /// Accepted records the collector could not decode (a bug if ever non-zero); also the
+    /// records of a batch discarded after the collector panicked on it three times in a row.
     pub decode_errors: u64,
+    /// Times the collector panicked outside a sink (a bug) and was restarted at once on its
+    /// thread, with every ring, sink and table intact: the batch it was handling is delivered
+    /// after the restart (again, if the sinks had already received it). Each restart also
+    /// raises the [`COLLECTOR_RESTARTED`](crate::alerts::COLLECTOR_RESTARTED) alert and
+    /// degrades the collector's health component for
+    /// [`restart_degraded_for`](crate::health::CollectorPolicy::restart_degraded_for).
+    pub collector_restarts: u64,
     /// Names, tag keys or tag values fixed up at registration (empty or too long).
     pub invalid_names: u64,
     /// Registrations sent to the overflow series because `max_series` was reached (per
@@ -143,6 +151,7 @@ impl Shared {
         s.delivered = self.progress.delivered.load(Acquire);
         s.sink_errors = self.progress.sink_errors.load(Relaxed);
         s.decode_errors = self.progress.decode_errors.load(Relaxed);
+        s.collector_restarts = self.progress.collector_restarts.load(Relaxed);
         s.invalid_names = self.series.invalid_names.load(Relaxed);
         s.overflowed_series = self.series.overflowed.load(Relaxed);
         s.series = self.series.len() as u64;

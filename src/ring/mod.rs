@@ -250,6 +250,12 @@ impl Chunk<'_> {
 
 impl Drop for Chunk<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The consumer is unwinding mid-batch: the chunk was not (wholly) handled, so it
+            // stays in the ring, and the collector's restart reads it again (at least once,
+            // never lost).
+            return;
+        }
         *self.consumer_head = self.end;
         // Release: our reads of the chunk happen before the producer reuses the space.
         self.ring.head.store(self.end, Release);

@@ -146,6 +146,18 @@ impl Telemetry {
         r
     }
 
+    /// A test hook (not part of the API): the collector panics in each of its next `times`
+    /// batches, after reading the batch and before handing it to the sinks, as a bug in it
+    /// would. Its supervisor restarts it (see [`Stats::collector_restarts`](crate::Stats)).
+    #[doc(hidden)]
+    pub fn inject_collector_panic(&self, times: u32) {
+        self.shared
+            .progress
+            .inject_panics
+            .fetch_add(times, std::sync::atomic::Ordering::Relaxed);
+        self.shared.wake_collector();
+    }
+
     /// Every active alert: those raised by hand, then the rules' pending and firing
     /// instances (as of the collector's last tick).
     pub fn active_alerts(&self) -> Vec<ActiveAlert> {

@@ -18,6 +18,7 @@ pub use builder::{StartError, TelemetryBuilder};
 pub use config::{Config, MonitoringConfig};
 pub(crate) use setup::MonitorShared;
 
+use crate::alerts::{Alert, Severity, COLLECTOR_RESTARTED};
 use crate::health::Status;
 use crate::logging::{Audit, Callsite, Event, FieldRef, Level};
 use crate::metrics::{Aggregates, CollectorTask, Counter, Latency, Metric, Monitor, Resource};
@@ -113,7 +114,24 @@ impl Telemetry {
                 }
             })
         };
-        let hooks = Monitor::new(aggregates.clone(), tasks, on_exit);
+        let on_restart = {
+            let mon = mon.clone();
+            Box::new(move |restarts: u64, why: &str| {
+                let message = format!(
+                    "the collector panicked outside a sink and was restarted ({restarts} restarts since start): {why}"
+                );
+                if let Some(h) = mon.collector_health.get() {
+                    h.set(Status::Degraded, &message);
+                }
+                // Rate limited or deduplicated into the active alert when restarts repeat.
+                let _ = mon.alerts.send_alert(Alert::new(
+                    COLLECTOR_RESTARTED,
+                    Severity::Critical,
+                    message,
+                ));
+            })
+        };
+        let hooks = Monitor::new(aggregates.clone(), tasks, on_exit, on_restart);
         let pipeline = match Pipeline::start(shared.clone(), sinks, hooks) {
             Ok(p) => p,
             Err(e) => {

@@ -73,6 +73,7 @@ impl SelfWatch {
             thresholds,
             budget,
             prev_sink_errors: 0,
+            restarts: (0, None),
             prev_dropped: 0,
             sampler_error: false,
         }
@@ -92,6 +93,8 @@ pub(crate) struct SelfWatchTask {
     thresholds: ResourceThresholds,
     budget: CostBudget,
     prev_sink_errors: u64,
+    /// Collector restarts at the last tick, and the tick that first saw the latest one.
+    restarts: (u64, Option<Instant>),
     /// `Stats::dropped` at the last judgement of the rings: 0 at start, so the first
     /// judgement counts every drop since start.
     prev_dropped: u64,
@@ -159,9 +162,19 @@ impl CollectorTask for SelfWatchTask {
         let shared = ctx.shared();
         // The collector: alive (this push; staleness covers a stall) and its lag.
         let lag = Duration::from_nanos(shared.progress.max_lag_ns.swap(0, Relaxed));
+        let restarts = shared.progress.collector_restarts.load(Relaxed);
+        if restarts != self.restarts.0 {
+            // Seen on the first tick after it: the restart is at most a tick older.
+            self.restarts = (restarts, Some(ctx.instant()));
+        }
+        let input = CollectorInput {
+            lag,
+            restarts,
+            since_restart: self.restarts.1.map(|at| ctx.instant().duration_since(at)),
+        };
         self.handles
             .collector
-            .set_check(&self.collector_policy.evaluate(&CollectorInput { lag }));
+            .set_check(&self.collector_policy.evaluate(&input));
         // Sinks: errors since the last tick.
         let errors = shared.progress.sink_errors.load(Relaxed);
         let check = self
