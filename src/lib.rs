@@ -118,6 +118,7 @@ mod macros;
 
 pub mod alerts;
 pub mod export;
+mod fsio;
 mod global;
 mod hash;
 pub mod health;

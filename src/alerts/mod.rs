@@ -67,6 +67,11 @@ use crate::Timestamp;
 /// restarted; the message carries the panic's text and the restart count.
 pub const COLLECTOR_RESTARTED: &str = "tickwatch_collector_restarted";
 
+/// The alert tickwatch raises (`Warning`, label `sink`: the sink's health component name) while
+/// a sink reports a degraded condition through `Sink::take_notice` (a
+/// [`Failover`](crate::sink::Failover) on its secondary); resolved when it reports recovery.
+pub const SINK_CONDITION: &str = "tickwatch_sink_condition";
+
 /// How urgent an alert is. Ordered: `Info < Warning < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

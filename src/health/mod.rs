@@ -45,7 +45,7 @@
 mod components;
 mod selfwatch;
 
-pub(crate) use selfwatch::SelfWatch;
+pub(crate) use selfwatch::{SelfWatch, SinkConditions};
 
 use crate::time::{SystemClock, WallClock};
 pub use components::{

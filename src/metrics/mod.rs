@@ -106,7 +106,7 @@ mod tick;
 pub(crate) use aggregate::Aggregates;
 pub use handles::{Counter, Latency, LatencyTimer, Metric, Resource};
 pub use histogram::{MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS};
-pub(crate) use monitor::Monitor;
+pub(crate) use monitor::{CollectorEvents, Monitor};
 pub use snapshot::{
     Bucket, CounterValue, Description, GaugeStats, GaugeValue, LatencyValue, OwnTotals,
     Percentiles, SeriesSnapshot, SeriesValue, Snapshot, Unit, MAX_HELP_LEN,

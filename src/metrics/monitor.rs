@@ -13,6 +13,7 @@ use parking_lot::MutexGuard;
 use super::aggregate::{Aggregates, Aggregator};
 use super::tick::{CollectorTask, Schedule, TickContext};
 use crate::pipeline::hooks::{Fold, Hooks};
+use crate::sink::SinkNotice;
 use crate::time::Conversion;
 
 /// The collector's hooks for an instance with aggregation and monitoring tasks.
@@ -22,22 +23,28 @@ pub(crate) struct Monitor {
     fold: bool,
     schedule: Schedule,
     tasks: Vec<Box<dyn CollectorTask>>,
-    on_exit: Box<dyn Fn() + Send>,
-    on_restart: OnRestart,
+    events: CollectorEvents,
 }
 
-/// What to do when the collector loop was restarted after a panic: the restarts since start
-/// and the panic's message.
+/// Told the restarts since start and the panic's message.
 pub(crate) type OnRestart = Box<dyn Fn(u64, &str) + Send>;
 
+/// What the layers above hear of the collector's life, on its thread.
+pub(crate) struct CollectorEvents {
+    /// The collector exits (however it exits).
+    pub(crate) on_exit: Box<dyn Fn() + Send>,
+    /// Its loop was restarted after a panic: the restarts since start, the panic's message.
+    pub(crate) on_restart: OnRestart,
+    /// A sink (its position) reported a change in its condition.
+    pub(crate) on_sink_notice: Box<dyn Fn(usize, SinkNotice) + Send>,
+}
+
 impl Monitor {
-    /// Hooks for `aggregates`' instance, running `tasks` every tick, `on_exit` when the
-    /// collector exits and `on_restart` when its loop was restarted after a panic.
+    /// Hooks for `aggregates`' instance, running `tasks` every tick and telling `events`.
     pub(crate) fn new(
         aggregates: Arc<Aggregates>,
         tasks: Vec<Box<dyn CollectorTask>>,
-        on_exit: Box<dyn Fn() + Send>,
-        on_restart: OnRestart,
+        events: CollectorEvents,
     ) -> Monitor {
         let config = &aggregates.shared.config;
         let schedule = Schedule::new(
@@ -50,8 +57,7 @@ impl Monitor {
             aggregates,
             schedule,
             tasks,
-            on_exit,
-            on_restart,
+            events,
         }
     }
 
@@ -139,10 +145,14 @@ impl Hooks for Monitor {
     }
 
     fn on_exit(&self) {
-        (self.on_exit)();
+        (self.events.on_exit)();
     }
 
     fn on_restart(&mut self, restarts: u64, why: &str) {
-        (self.on_restart)(restarts, why);
+        (self.events.on_restart)(restarts, why);
+    }
+
+    fn on_sink_notice(&mut self, sink: usize, notice: SinkNotice) {
+        (self.events.on_sink_notice)(sink, notice);
     }
 }

@@ -356,13 +356,7 @@ impl<H: Hooks> Collector<H> {
         let cpu0 = weight.and_then(|_| thread_cpu_ns());
         let t0 = now_ticks();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
-            match catch_unwind(AssertUnwindSafe(|| sink.end_pass())) {
-                Ok(Ok(())) => {}
-                _ => {
-                    self.shared.progress.sink_errors.fetch_add(1, Relaxed);
-                    self.shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
-                }
-            }
+            call_sink(&self.shared, &mut self.hooks, i, sink, |s| s.end_pass());
         }
         let conv = Clock::global().conversion();
         let spent = conv.ticks_to_nanos(now_ticks().saturating_sub(t0));
@@ -383,13 +377,7 @@ impl<H: Hooks> Collector<H> {
         let cpu0 = thread_cpu_ns();
         let t0 = Instant::now();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
-            match catch_unwind(AssertUnwindSafe(|| sink.flush())) {
-                Ok(Ok(())) => {}
-                _ => {
-                    self.shared.progress.sink_errors.fetch_add(1, Relaxed);
-                    self.shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
-                }
-            }
+            call_sink(&self.shared, &mut self.hooks, i, sink, |s| s.flush());
         }
         let spent = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
@@ -547,13 +535,7 @@ impl<H: Hooks> Collector<H> {
         let cpu0 = weight.and_then(|_| thread_cpu_ns());
         let t0 = now_ticks();
         for (i, sink) in sinks.iter_mut().enumerate() {
-            match catch_unwind(AssertUnwindSafe(|| sink.write(&batch))) {
-                Ok(Ok(())) => {}
-                _ => {
-                    shared.progress.sink_errors.fetch_add(1, Relaxed);
-                    shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
-                }
-            }
+            call_sink(shared, hooks, i, sink, |s| s.write(&batch));
         }
         let spent = conv.ticks_to_nanos(now_ticks().saturating_sub(t0));
         sampler.took(spent);
@@ -596,6 +578,30 @@ impl<H: Hooks> Collector<H> {
 }
 
 /// Whether delivering this record should flush the sinks promptly: a `Warn`-or-worse event
+/// Calls sink `i` (`f`: one of its methods), counting an error or a panic against it, and
+/// passes on the notice it may have ([`Sink::take_notice`]).
+fn call_sink<H: Hooks>(
+    shared: &Shared,
+    hooks: &mut H,
+    i: usize,
+    sink: &mut Box<dyn Sink>,
+    f: impl FnOnce(&mut Box<dyn Sink>) -> Result<(), crate::sink::SinkError>,
+) {
+    // A panic reads as (false, None): an error, no notice.
+    let (ok, notice) = catch_unwind(AssertUnwindSafe(|| {
+        let r = f(sink);
+        (r.is_ok(), sink.take_notice())
+    }))
+    .unwrap_or_default();
+    if !ok {
+        shared.progress.sink_errors.fetch_add(1, Relaxed);
+        shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
+    }
+    if let Some(n) = notice {
+        hooks.on_sink_notice(i, n);
+    }
+}
+
 /// or an audit record (the ones an operator reads after a crash).
 fn is_urgent(tables: &Tables, raw: &Raw<'_>) -> bool {
     match raw {

@@ -35,6 +35,10 @@ pub(crate) trait Hooks: Send + 'static {
     /// After the collector loop panicked outside a sink (`why` is the panic message), before
     /// it resumes; `restarts` counts them since start.
     fn on_restart(&mut self, _restarts: u64, _why: &str) {}
+
+    /// Sink `sink` (its position) reported a change in its condition
+    /// ([`crate::sink::Sink::take_notice`]).
+    fn on_sink_notice(&mut self, _sink: usize, _notice: crate::sink::SinkNotice) {}
 }
 
 /// Folds one batch's samples (see [`Hooks::fold`]).

@@ -5,12 +5,14 @@
 //! [`crate::Stats::sink_errors`].
 
 mod batch;
+mod failover;
 mod json;
 mod memory;
 mod owned;
 
 pub(crate) use batch::Tables;
 pub use batch::{Batch, EventView, RecordKind, RecordView, ThreadInfo};
+pub use failover::Failover;
 pub use json::JsonLinesSink;
 pub use memory::MemorySink;
 pub use owned::Record;
@@ -82,6 +84,26 @@ pub trait Sink: Send + 'static {
     fn name(&self) -> &str {
         "sink"
     }
+
+    /// A change in the sink's own condition since the last call, such as a [`Failover`]
+    /// switching to its secondary or back. The collector asks after every `write`, `end_pass`
+    /// and `flush` (so this must be cheap: a field taken), shows a degraded condition on the
+    /// sink's health component (`tickwatch.sink.<name>`) until a healthy one replaces it, and
+    /// raises the `tickwatch_sink_condition` alert (Warning, label `sink`) while it lasts.
+    /// Default: `None`, never a change.
+    fn take_notice(&mut self) -> Option<SinkNotice> {
+        None
+    }
+}
+
+/// What a sink reports about itself through [`Sink::take_notice`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkNotice {
+    /// `true`: the sink works but not as configured (on its secondary, spooling); `false`:
+    /// back to normal.
+    pub degraded: bool,
+    /// What happened, for a human.
+    pub message: String,
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -96,6 +118,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn take_notice(&mut self) -> Option<SinkNotice> {
+        (**self).take_notice()
     }
 }
 

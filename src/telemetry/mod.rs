@@ -18,8 +18,6 @@ pub use builder::{StartError, TelemetryBuilder};
 pub use config::{Config, MonitoringConfig};
 pub(crate) use setup::MonitorShared;
 
-use crate::alerts::{Alert, Severity, COLLECTOR_RESTARTED};
-use crate::health::Status;
 use crate::logging::{Audit, Callsite, Event, FieldRef, Level};
 use crate::metrics::{Aggregates, CollectorTask, Counter, Latency, Metric, Monitor, Resource};
 use crate::pipeline::{lane, FlushError, Pipeline, Shared, ShutdownError, Stats};
@@ -106,32 +104,7 @@ impl Telemetry {
         let built = monitor.into_tasks(monitoring, &shared, &mon, &names);
         drop(names);
         tasks.extend(built?);
-        let on_exit = {
-            let mon = mon.clone();
-            Box::new(move || {
-                if let Some(h) = mon.collector_health.get() {
-                    h.set(Status::Unhealthy, "collector stopped (instance shut down)");
-                }
-            })
-        };
-        let on_restart = {
-            let mon = mon.clone();
-            Box::new(move |restarts: u64, why: &str| {
-                let message = format!(
-                    "the collector panicked outside a sink and was restarted ({restarts} restarts since start): {why}"
-                );
-                if let Some(h) = mon.collector_health.get() {
-                    h.set(Status::Degraded, &message);
-                }
-                // Rate limited or deduplicated into the active alert when restarts repeat.
-                let _ = mon.alerts.send_alert(Alert::new(
-                    COLLECTOR_RESTARTED,
-                    Severity::Critical,
-                    message,
-                ));
-            })
-        };
-        let hooks = Monitor::new(aggregates.clone(), tasks, on_exit, on_restart);
+        let hooks = Monitor::new(aggregates.clone(), tasks, mon.collector_events());
         let pipeline = match Pipeline::start(shared.clone(), sinks, hooks) {
             Ok(p) => p,
             Err(e) => {

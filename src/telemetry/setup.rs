@@ -11,15 +11,16 @@ use arc_swap::ArcSwap;
 use super::config::MonitoringConfig;
 use super::{StartError, TelemetryBuilder};
 use crate::alerts::{
-    ActiveAlert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, LogSink, Rule,
-    RuleEngine, SeverityFilter, SystemClock,
+    ActiveAlert, Alert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, LogSink, Rule,
+    RuleEngine, Severity, SeverityFilter, SystemClock, COLLECTOR_RESTARTED, SINK_CONDITION,
 };
 use crate::health::{
     component, CollectorPolicy, CostBudget, Health, HealthHandle, ResourceThresholds, RingPolicy,
-    SelfWatch, SinkPolicy, Staleness, Status,
+    SelfWatch, SinkConditions, SinkPolicy, Staleness, Status,
 };
-use crate::metrics::{CollectorTask, Snapshot, TickContext};
+use crate::metrics::{CollectorEvents, CollectorTask, Snapshot, TickContext};
 use crate::pipeline::Shared;
+use crate::sink::SinkNotice;
 
 enum Route {
     Sink(String, SeverityFilter, Box<dyn AlertSink>),
@@ -45,9 +46,66 @@ pub(crate) struct MonitorShared {
     pub(crate) collector_health: OnceLock<HealthHandle>,
     /// The per-sink component names registered at start (for a failed start's clean-up).
     sink_components: OnceLock<Vec<String>>,
+    /// Per sink (by position), the degraded condition it last reported, if any.
+    sink_conditions: SinkConditions,
 }
 
 impl MonitorShared {
+    /// What the collector tells the monitoring layer: its exit, its restarts, the sinks'
+    /// notices (health and alerts; all on the collector thread).
+    pub(crate) fn collector_events(self: &Arc<Self>) -> CollectorEvents {
+        let on_exit = {
+            let mon = self.clone();
+            Box::new(move || {
+                if let Some(h) = mon.collector_health.get() {
+                    h.set(Status::Unhealthy, "collector stopped (instance shut down)");
+                }
+            })
+        };
+        let on_restart = {
+            let mon = self.clone();
+            Box::new(move |restarts: u64, why: &str| {
+                let message = format!(
+                    "the collector panicked outside a sink and was restarted ({restarts} restarts since start): {why}"
+                );
+                if let Some(h) = mon.collector_health.get() {
+                    h.set(Status::Degraded, &message);
+                }
+                // Rate limited or deduplicated into the active alert when restarts repeat.
+                let _ = mon.alerts.send_alert(Alert::new(
+                    COLLECTOR_RESTARTED,
+                    Severity::Critical,
+                    message,
+                ));
+            })
+        };
+        let on_sink_notice = {
+            let mon = self.clone();
+            Box::new(move |i: usize, notice: SinkNotice| {
+                let name = mon
+                    .sink_components
+                    .get()
+                    .and_then(|names| names.get(i))
+                    .cloned()
+                    .unwrap_or_else(|| format!("{}{i}", component::SINK_PREFIX));
+                mon.sink_conditions
+                    .set(i, notice.degraded.then(|| notice.message.clone()));
+                if notice.degraded {
+                    let alert = Alert::new(SINK_CONDITION, Severity::Warning, notice.message)
+                        .label("sink", name);
+                    let _ = mon.alerts.send_alert(alert);
+                } else {
+                    mon.alerts.resolve(SINK_CONDITION, &[("sink", &name)]);
+                }
+            })
+        };
+        CollectorEvents {
+            on_exit,
+            on_restart,
+            on_sink_notice,
+        }
+    }
+
     /// Removes the built-in components from the registry: for a start that failed after
     /// [`MonitorSetup::into_tasks`] registered them (the collector could not be spawned).
     pub(crate) fn unregister_builtins(&self) {
@@ -76,6 +134,7 @@ impl MonitorSetup {
             rule_alerts: ArcSwap::from_pointee(Vec::new()),
             collector_health: OnceLock::new(),
             sink_components: OnceLock::new(),
+            sink_conditions: SinkConditions::default(),
         }
     }
 
@@ -122,6 +181,7 @@ impl MonitorSetup {
                     .resource_interval
                     .map(|_| reg(component::BUDGET, stale))
                     .transpose()?,
+                conditions: m.sink_conditions.clone(),
             };
             Ok((watch, reg(component::ALERTS, stale)?))
         })();

@@ -14,15 +14,34 @@
 //! it, so the collector's timer jitter neither skips a period nor makes the rate drift.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use super::{
-    CollectorInput, CollectorPolicy, CostBudget, HealthHandle, ResourceThresholds, RingInput,
-    RingPolicy, SinkHealth, SinkPolicy, Status,
+    CollectorInput, CollectorPolicy, ComponentCheck, CostBudget, HealthHandle, ResourceThresholds,
+    RingInput, RingPolicy, SinkHealth, SinkPolicy, Status,
 };
 use crate::metrics::{wall_now, CollectorTask, GaugeId, TickContext};
 use crate::resources::{PipelineCounters, ResourceSampler};
 use crate::series::SeriesKind;
+
+/// Per sink (by position), the degraded condition it last reported through
+/// `Sink::take_notice`, if any: set on the collector thread as notices arrive, shown on the
+/// sink's component at every tick.
+#[derive(Clone, Default)]
+pub(crate) struct SinkConditions(Arc<Mutex<Vec<Option<String>>>>);
+
+impl SinkConditions {
+    pub(crate) fn set(&self, sink: usize, condition: Option<String>) {
+        let mut all = self.0.lock();
+        if all.len() <= sink {
+            all.resize(sink + 1, None);
+        }
+        all[sink] = condition;
+    }
+}
 
 /// The built-in components' handles, registered at start.
 pub(crate) struct SelfWatch {
@@ -33,6 +52,7 @@ pub(crate) struct SelfWatch {
     pub(crate) each_sink: Vec<HealthHandle>,
     pub(crate) resources: Option<HealthHandle>,
     pub(crate) budget: Option<HealthHandle>,
+    pub(crate) conditions: SinkConditions,
 }
 
 impl SelfWatch {
@@ -182,15 +202,33 @@ impl CollectorTask for SelfWatchTask {
             .observe(errors.saturating_sub(self.prev_sink_errors));
         self.prev_sink_errors = errors;
         self.handles.sinks.set_check(&check);
-        for ((health, prev), (handle, errors)) in self.each_sink.iter_mut().zip(
-            self.handles
-                .each_sink
-                .iter()
-                .zip(shared.progress.each_sink_errors.iter()),
-        ) {
+        let conditions = self.handles.conditions.0.lock().clone();
+        for (i, ((health, prev), (handle, errors))) in self
+            .each_sink
+            .iter_mut()
+            .zip(
+                self.handles
+                    .each_sink
+                    .iter()
+                    .zip(shared.progress.each_sink_errors.iter()),
+            )
+            .enumerate()
+        {
             let errors = errors.load(Relaxed);
-            handle.set_check(&health.observe(errors.saturating_sub(*prev)));
+            let mut check = health.observe(errors.saturating_sub(*prev));
             *prev = errors;
+            // A condition the sink reported (on its secondary, ...) degrades it while it lasts.
+            if let Some(Some(condition)) = conditions.get(i) {
+                check = match check.status {
+                    Status::Healthy | Status::Unknown => {
+                        ComponentCheck::new(Status::Degraded, condition.clone())
+                    }
+                    _ => {
+                        ComponentCheck::new(check.status, format!("{}; {condition}", check.message))
+                    }
+                };
+            }
+            handle.set_check(&check);
         }
 
         let due = match self.sampler.as_mut() {
