@@ -7,11 +7,14 @@
 //! tickwatch-log verify DIR                 check every frame (exit 1 if damaged)
 //! tickwatch-log stats DIR [--json]         segments, records per kind, time range, bytes
 //! tickwatch-log backup DIR DEST            a consistent copy while DIR is written
+//!                                          (with --keys KEYFILE, the key file too)
 //! tickwatch-log verify-backup DEST         exit 0 only if every file matches its manifest
 //! ```
 //!
 //! `--keys KEYFILE` opens a log written with `SegmentLogOptions::encrypt` (the key file
-//! format of `KeyRingBuilder::key_file`).
+//! format of `KeyRingBuilder::key_file`); with `--kek-env VAR`, KEYFILE is a wrapped key file
+//! (`KeyRingBuilder::persist`) opened under the key-encryption key in environment variable
+//! VAR (read only: the key file is not rewritten).
 //!
 //! Exit status: 0 on success, 1 when `verify` finds damage (a torn tail at the end of the
 //! newest segment, as a crash leaves, is reported but is not damage), 2 on a usage error or
@@ -24,11 +27,11 @@ use tickwatch::sink::Record;
 use tickwatch::store::{LogQuery, LogReader, VerifyProblem};
 
 const USAGE: &str = "usage:
-  tickwatch-log cat DIR [--text] [--keys KEYFILE]
-  tickwatch-log query DIR 'QUERY' [--text] [--keys KEYFILE]
-  tickwatch-log verify DIR [--keys KEYFILE]
-  tickwatch-log stats DIR [--json] [--keys KEYFILE]
-  tickwatch-log backup DIR DEST
+  tickwatch-log cat DIR [--text] [--keys KEYFILE [--kek-env VAR]]
+  tickwatch-log query DIR 'QUERY' [--text] [--keys KEYFILE [--kek-env VAR]]
+  tickwatch-log verify DIR [--keys KEYFILE [--kek-env VAR]]
+  tickwatch-log stats DIR [--json] [--keys KEYFILE [--kek-env VAR]]
+  tickwatch-log backup DIR DEST [--keys KEYFILE]
   tickwatch-log verify-backup DEST
 
 QUERY is the text form of a log query, for example
@@ -48,14 +51,17 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let flag = |f: &str| args.iter().any(|a| a == f);
-    let keys = args
-        .iter()
-        .position(|a| a == "--keys")
-        .map(|i| args.get(i + 1).ok_or("--keys needs a key file"))
-        .transpose()?;
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .map(|i| args.get(i + 1).ok_or(format!("{name} needs a value")))
+            .transpose()
+    };
+    let keys = value("--keys")?;
+    let kek_env = value("--kek-env")?;
     let positional: Vec<&String> = args
         .iter()
-        .filter(|a| !a.starts_with("--") && Some(*a) != keys)
+        .filter(|a| !a.starts_with("--") && Some(*a) != keys && Some(*a) != kek_env)
         .collect();
     let (Some(cmd), Some(dir)) = (positional.first(), positional.get(1)) else {
         return Err(USAGE.into());
@@ -65,11 +71,13 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             let Some(dest) = positional.get(2) else {
                 return Err(USAGE.into());
             };
-            let m =
-                tickwatch::store::backup(dir.as_ref(), dest.as_ref()).map_err(|e| e.to_string())?;
+            // With --keys, the key file is copied too (after the segments).
+            let also: Vec<&std::path::Path> = keys.iter().map(|k| k.as_ref()).collect();
+            let m = tickwatch::store::backup_with(dir.as_ref(), dest.as_ref(), &also)
+                .map_err(|e| e.to_string())?;
             let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
             println!(
-                "backed up {} segments, {bytes} bytes, to {dest} (manifest: {})",
+                "backed up {} files, {bytes} bytes, to {dest} (manifest: {})",
                 m.files.len(),
                 tickwatch::store::MANIFEST
             );
@@ -92,8 +100,15 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let mut reader =
         LogReader::open(dir.as_str()).map_err(|e| format!("cannot read {dir}: {e}"))?;
     if let Some(file) = keys {
-        let ring = tickwatch::KeyRing::builder()
-            .key_file(file)
+        let builder = match kek_env {
+            None => tickwatch::KeyRing::builder().key_file(file),
+            Some(var) => {
+                let kek = tickwatch::security::crypto::SecretKey::from_env(var)
+                    .map_err(|e| format!("cannot read the key-encryption key: {e}"))?;
+                tickwatch::KeyRing::builder().wrapped_key_file(file, kek)
+            }
+        };
+        let ring = builder
             .build()
             .map_err(|e| format!("cannot load the keys in {file}: {e}"))?;
         reader = reader.key_ring(std::sync::Arc::new(ring));

@@ -111,6 +111,16 @@ fn whole_prefix(data: &[u8]) -> usize {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn backup(src: &Path, dest: &Path) -> Result<Manifest, BackupError> {
+    backup_with(src, dest, &[])
+}
+
+/// [`backup`], then a whole copy of each of `also` into `dest` under its file name, listed in
+/// the manifest: the encrypted log's key file
+/// ([`KeyRingBuilder::persist`](crate::security::crypto::KeyRingBuilder::persist) rewrites it
+/// by an atomic rename, so a copy is always one whole version of it). They are copied after
+/// the segments: a ring writes a key to its file before it uses it, so the copied key file
+/// holds every key the copied frames need.
+pub fn backup_with(src: &Path, dest: &Path, also: &[&Path]) -> Result<Manifest, BackupError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| BackupError::Io(p, e)
@@ -163,6 +173,24 @@ pub fn backup(src: &Path, dest: &Path) -> Result<Manifest, BackupError> {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+    for path in also {
+        let data = std::fs::read(path).map_err(io(path))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file")
+            .to_owned();
+        let out = dest.join(&name);
+        let mut f = std::fs::File::create(&out).map_err(io(&out))?;
+        f.write_all(&data).map_err(io(&out))?;
+        f.sync_all().map_err(io(&out))?;
+        files.push(BackupFile {
+            name,
+            bytes: data.len() as u64,
+            crc32c: crc32c::crc32c(&data),
+            active: false,
+        });
     }
     let manifest = Manifest { taken_at, files };
     let text = serde_json::to_vec_pretty(&manifest)

@@ -78,7 +78,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use backup::{backup, verify_backup, BackupError, BackupFile, Manifest, MANIFEST};
+pub use backup::{backup, backup_with, verify_backup, BackupError, BackupFile, Manifest, MANIFEST};
 pub use options::{
     SegmentLogOptions, DEFAULT_SEGMENT_AGE, DEFAULT_SEGMENT_BYTES, MAX_PENDING_BYTES,
 };

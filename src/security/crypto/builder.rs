@@ -8,8 +8,10 @@ use std::sync::Arc;
 use super::entry::KeyEntry;
 use super::error::KeyRingError;
 use super::key::{read_key_file, validate_key_id, SecretKey};
+use super::key_file::{KeyFileError, WrappedKeyFile};
 use super::keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
 use super::published::{Published, State};
+use crate::fsio::{LogFs, StdFs};
 use crate::security::audit::AuditSlot;
 use crate::AuditLog;
 
@@ -18,6 +20,7 @@ pub(super) enum Source {
     Key(String, SecretKey),
     Generate(String),
     File(PathBuf),
+    Wrapped(PathBuf, SecretKey),
     Env(String, String),
 }
 
@@ -30,6 +33,7 @@ pub struct KeyRingBuilder {
     pub(super) exhaustion: Exhaustion,
     pub(super) sources: Vec<Source>,
     pub(super) active: Option<String>,
+    pub(super) persist: Option<WrappedKeyFile>,
 }
 
 impl fmt::Debug for KeyRingBuilder {
@@ -52,6 +56,7 @@ impl KeyRingBuilder {
             exhaustion: Exhaustion::Refuse,
             sources: Vec::new(),
             active: None,
+            persist: None,
         }
     }
 
@@ -103,9 +108,61 @@ impl KeyRingBuilder {
         self
     }
 
+    /// Adds every key of a wrapped key file (one a ring with [`KeyRingBuilder::persist`]
+    /// wrote) opened under `kek`, without persisting to it: for readers of an encrypted log
+    /// (`tickwatch-log --keys FILE --kek-env VAR`). Its active key becomes the active one
+    /// unless [`KeyRingBuilder::active`] says otherwise.
+    pub fn wrapped_key_file(mut self, path: impl Into<PathBuf>, kek: SecretKey) -> Self {
+        self.sources.push(Source::Wrapped(path.into(), kek));
+        self
+    }
+
     /// Adds the key held (hex or base64) in environment variable `var`.
     pub fn key_env(mut self, id: impl Into<String>, var: impl Into<String>) -> Self {
         self.sources.push(Source::Env(id.into(), var.into()));
+        self
+    }
+
+    /// Keeps the ring's keys in `path`, wrapped (AES-256-GCM) under the key-encryption key
+    /// `kek` (take it from the environment with [`SecretKey::from_env`] or from a file with
+    /// [`SecretKey::from_file`], never from beside the key file). At build, the file's keys
+    /// are loaded if it exists, then the builder's other keys whose ids it lacks; its active
+    /// key stays active unless [`KeyRingBuilder::active`] says otherwise. The file is then
+    /// written, and rewritten on every change (add, rotate, activate, retire, automatic
+    /// rotation) before the change takes effect: write a temporary file, `fdatasync`, rename
+    /// it over the file, sync the directory. A crash at any step leaves a file that opens
+    /// every envelope the ring sealed, and a failed write leaves the ring unchanged
+    /// ([`KeyRingError::KeyFile`]). No key byte is written in clear; a wrong `kek` is
+    /// [`KeyFileError::WrongKekOrDamaged`](super::KeyFileError::WrongKekOrDamaged).
+    ///
+    /// ```
+    /// use tickwatch::security::crypto::{KeyRing, SecretKey};
+    /// # let dir = std::env::temp_dir().join(format!("tw-doc-keys-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("keys.tw");
+    /// let kek = SecretKey::generate()?; // in production: SecretKey::from_env("TICKWATCH_KEK")
+    /// let ring = KeyRing::builder().generated_key("k1").persist(&path, kek.clone()).build()?;
+    /// let sealed = ring.encrypt_data(b"fill 42")?;
+    /// ring.rotate()?; // written to the file before the new key is used
+    /// drop(ring);
+    /// let again = KeyRing::builder().persist(&path, kek).build()?; // after a restart
+    /// assert_eq!(&again.decrypt_data(&sealed)?[..], b"fill 42");
+    /// assert_eq!(again.key_ids().len(), 2);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn persist(self, path: impl Into<PathBuf>, kek: SecretKey) -> Self {
+        self.persist_with(path, kek, Arc::new(StdFs))
+    }
+
+    /// [`KeyRingBuilder::persist`] through the file layer `fs` (a test's fault injector).
+    pub fn persist_with(
+        mut self,
+        path: impl Into<PathBuf>,
+        kek: SecretKey,
+        fs: Arc<dyn LogFs>,
+    ) -> Self {
+        self.persist = Some(WrappedKeyFile::new(path.into(), &kek, fs));
         self
     }
 
@@ -125,8 +182,11 @@ impl KeyRingBuilder {
             exhaustion: self.exhaustion,
             decrypt_failures: AtomicU64::new(0),
             auto_rotations: AtomicU64::new(0),
+            key_file: self.persist,
         };
-        match Self::load(self.sources, self.active) {
+        let loaded = Self::load(self.sources, self.active, ring.key_file.as_ref())
+            .and_then(|state| ring.persist(&state).map(|()| state));
+        match loaded {
             Ok(state) => {
                 let active = state.active.as_ref().map_or("", |e| &e.id).to_owned();
                 let detail = format!("keys={}", state.order.join(","));
@@ -141,14 +201,40 @@ impl KeyRingBuilder {
         }
     }
 
-    fn load(sources: Vec<Source>, active: Option<String>) -> Result<State, KeyRingError> {
+    fn load(
+        sources: Vec<Source>,
+        active: Option<String>,
+        file: Option<&WrappedKeyFile>,
+    ) -> Result<State, KeyRingError> {
         let mut state = State::default();
+        let keep = file.is_some();
         let add = |state: &mut State, id: &str, key: &SecretKey| {
             validate_key_id(id)?;
-            state.insert(KeyEntry::new(id, key)?)
+            state.insert(KeyEntry::new(id, key, keep)?)
         };
+        let mut active = active;
+        let mut from_file = false;
+        let mut wrapped_active = None;
+        if let Some(file) = file {
+            let read = file.read().map_err(|source| KeyRingError::KeyFile {
+                path: file.path().to_owned(),
+                source,
+            })?;
+            if let Some(contents) = read {
+                for (id, key) in &contents.keys {
+                    add(&mut state, id, key)?;
+                }
+                active = active.or(contents.active);
+                from_file = true;
+            }
+        }
+        // With a key file, a key the file already has is not added again (the builder's keys
+        // are for the first start).
+        let known = |state: &State, id: &str| from_file && state.keys.contains_key(id);
         for s in sources {
             match s {
+                Source::Key(id, _) | Source::Generate(id) | Source::Env(id, _)
+                    if known(&state, &id) => {}
                 Source::Key(id, key) => {
                     add(&mut state, &id, &key)?;
                 }
@@ -157,15 +243,34 @@ impl KeyRingBuilder {
                 }
                 Source::File(path) => {
                     for (id, key) in read_key_file(&path)? {
-                        add(&mut state, &id, &key)?;
+                        if !known(&state, &id) {
+                            add(&mut state, &id, &key)?;
+                        }
                     }
                 }
                 Source::Env(id, var) => {
                     add(&mut state, &id, &SecretKey::from_env(&var)?)?;
                 }
+                Source::Wrapped(path, kek) => {
+                    let file = WrappedKeyFile::new(path.clone(), &kek, Arc::new(StdFs));
+                    let contents = file
+                        .read()
+                        .and_then(|c| {
+                            c.ok_or(KeyFileError::Io(std::io::ErrorKind::NotFound.into()))
+                        })
+                        .map_err(|source| KeyRingError::KeyFile { path, source })?;
+                    for (id, key) in &contents.keys {
+                        if !known(&state, id) {
+                            add(&mut state, id, key)?;
+                        }
+                    }
+                    if contents.active.is_some() {
+                        wrapped_active = contents.active;
+                    }
+                }
             }
         }
-        state.active = match active {
+        state.active = match active.or(wrapped_active) {
             Some(id) => Some(
                 state
                     .keys

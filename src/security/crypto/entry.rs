@@ -21,11 +21,16 @@ pub(super) struct KeyEntry {
     pub(super) nonces: NonceSpace,
     /// Whether the refusal for exhaustion was already audited.
     pub(super) exhaustion_reported: AtomicBool,
+    /// The key itself, kept only by a ring that persists its keys (to rewrite its key file;
+    /// wiped on drop).
+    pub(super) material: Option<SecretKey>,
 }
 
 impl KeyEntry {
-    pub(super) fn new(id: &str, key: &SecretKey) -> Result<Self, KeyError> {
+    /// An entry; `keep`: hold on to the key material (a ring with a key file).
+    pub(super) fn new(id: &str, key: &SecretKey, keep: bool) -> Result<Self, KeyError> {
         Ok(Self {
+            material: keep.then(|| key.clone()),
             id: id.into(),
             cipher: Aes256Gcm::new(key.bytes().into()),
             aad: AadHeader::new(id.as_bytes()),

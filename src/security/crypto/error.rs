@@ -192,6 +192,14 @@ pub enum KeyRingError {
         /// The id.
         key_id: String,
     },
+    /// The ring's key file ([`super::KeyRingBuilder::persist`]) could not be read or written;
+    /// on a change, the ring is unchanged (the new key is not used).
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: super::key_file::KeyFileError,
+    },
 }
 
 impl fmt::Display for KeyRingError {
@@ -209,6 +217,9 @@ impl fmt::Display for KeyRingError {
                 f,
                 "key {key_id:?} is the active key; rotate or activate another key before retiring it"
             ),
+            KeyRingError::KeyFile { path, source } => {
+                write!(f, "key file {}: {source}", path.display())
+            }
         }
     }
 }
@@ -217,6 +228,7 @@ impl std::error::Error for KeyRingError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             KeyRingError::Key(e) => Some(e),
+            KeyRingError::KeyFile { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -161,6 +161,20 @@ impl SecretKey {
         }
     }
 
+    /// The key held (hex or base64, [`SecretKey::parse`]) in the file at `path`, such as a
+    /// key-encryption key mounted from a secret store. Surrounding whitespace is ignored.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+        let path = path.as_ref();
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+                    path: path.to_owned(),
+                    source,
+                })?,
+            );
+        Self::parse(text.trim())
+    }
+
     /// The key as standard padded base64, for writing a key file. Handle with care: this is
     /// the secret itself (wiped when the returned string is dropped).
     pub fn expose_base64(&self) -> Zeroizing<String> {

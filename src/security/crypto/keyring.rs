@@ -12,6 +12,7 @@ use super::entry::KeyEntry;
 use super::envelope::{self, EncryptedData, EnvelopeHeader, NONCE_LEN, TAG_LEN};
 use super::error::{CryptoError, KeyError, KeyRingError};
 use super::key::{validate_key_id, SecretKey};
+use super::key_file::WrappedKeyFile;
 use super::nonce::ThreadNonces;
 use super::plaintext::Plaintext;
 use super::published::{Published, State};
@@ -87,6 +88,9 @@ pub struct KeyRing {
     pub(super) exhaustion: Exhaustion,
     pub(super) decrypt_failures: AtomicU64,
     pub(super) auto_rotations: AtomicU64,
+    /// Where every change is written before it takes effect
+    /// ([`KeyRingBuilder::persist`]).
+    pub(super) key_file: Option<WrappedKeyFile>,
 }
 
 impl KeyRing {
@@ -125,7 +129,25 @@ impl KeyRing {
         }
     }
 
-    /// Applies a change to a copy of the state and publishes it; audits the result.
+    /// Writes `state` to the key file, if the ring has one: before `state` is published, so
+    /// that no key is used before the file that holds it is durable.
+    pub(super) fn persist(&self, state: &State) -> Result<(), KeyRingError> {
+        match &self.key_file {
+            None => Ok(()),
+            Some(file) => file.write(state).map_err(|source| KeyRingError::KeyFile {
+                path: file.path().to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// The key file's path, if the ring persists its keys.
+    pub fn key_file_path(&self) -> Option<&std::path::Path> {
+        self.key_file.as_ref().map(|f| f.path())
+    }
+
+    /// Applies a change to a copy of the state, writes it to the key file if there is one,
+    /// and publishes it; audits the result.
     fn change(
         &self,
         action: &str,
@@ -134,7 +156,7 @@ impl KeyRing {
     ) -> Result<(), KeyRingError> {
         let _w = self.writer.lock();
         let mut next = State::clone(&self.state.load());
-        match f(&mut next) {
+        match f(&mut next).and_then(|detail| self.persist(&next).map(|()| detail)) {
             Ok(detail) => {
                 self.state.store(Arc::new(next));
                 self.record(action, resource, "ok", &detail);
@@ -151,7 +173,7 @@ impl KeyRing {
     pub fn add_key(&self, id: &str, key: SecretKey) -> Result<(), KeyRingError> {
         self.change("add", id, |s| {
             validate_key_id(id)?;
-            s.insert(KeyEntry::new(id, &key)?)?;
+            s.insert(KeyEntry::new(id, &key, self.key_file.is_some())?)?;
             Ok(String::new())
         })
     }
@@ -165,7 +187,7 @@ impl KeyRing {
                 .active
                 .as_ref()
                 .map_or(String::new(), |e| e.id.to_string());
-            s.active = Some(s.insert(KeyEntry::new(id, &key)?)?);
+            s.active = Some(s.insert(KeyEntry::new(id, &key, self.key_file.is_some())?)?);
             Ok(format!("previous={previous}"))
         })
     }
@@ -362,7 +384,7 @@ impl KeyRing {
         }
         let made = new_key_id().and_then(|id| {
             let key = SecretKey::generate()?;
-            KeyEntry::new(&id, &key)
+            KeyEntry::new(&id, &key, self.key_file.is_some())
         });
         let mut next = State::clone(&current);
         let entry = match made.map_err(KeyRingError::Key).and_then(|e| next.insert(e)) {
@@ -375,6 +397,12 @@ impl KeyRing {
             }
         };
         next.active = Some(entry.clone());
+        if let Err(e) = self.persist(&next) {
+            self.record("auto_rotate", &entry.id, "error", &e.to_string());
+            return Err(CryptoError::KeyExhausted {
+                key_id: old.to_owned(),
+            });
+        }
         self.state.store(Arc::new(next));
         self.auto_rotations.fetch_add(1, Relaxed);
         self.record(
@@ -576,6 +604,7 @@ fn outcome_of(e: &KeyRingError) -> &'static str {
         KeyRingError::DuplicateKeyId { .. } => "duplicate_key_id",
         KeyRingError::UnknownKey { .. } => "unknown_key",
         KeyRingError::RetireActive { .. } => "active_key",
+        KeyRingError::KeyFile { .. } => "key_file",
     }
 }
 
