@@ -44,7 +44,8 @@ use std::time::{Duration, Instant};
 use super::hooks::{Fold, Hooks};
 use super::idle::{IdlePolicy, Next};
 use super::lane::CollectorLane;
-use super::shared::{Shared, SINK_CPU_SAMPLING, STOPPED};
+use super::sampler::BatchSampler;
+use super::shared::{Shared, STOPPED};
 use crate::logging::{refresh_callsites, Level};
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
@@ -125,53 +126,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
-}
-
-/// Chooses the sink calls whose CPU time is measured on the thread's CPU clock (a system
-/// call, too dear for every short call): every call that follows a long one (a sink that
-/// takes tens of microseconds a call is measured exactly, so few large batches are not left
-/// to chance), otherwise a random 1 in [`SINK_CPU_SAMPLING`] (xorshift64: random rather than
-/// every n-th, so that the sample does not lock onto one lane of a fixed drain order),
-/// scaled up. The choice is made before the call, so the estimate stays unbiased.
-#[derive(Debug)]
-struct BatchSampler {
-    state: u64,
-    /// The last call took at least [`LONG_SINK_CALL_NS`] of wall time.
-    after_long: bool,
-}
-
-/// A sink call this long (wall time) or longer makes the next one measured exactly: two
-/// reads of the CPU clock (about a microsecond on a VM) are then a few percent of it.
-const LONG_SINK_CALL_NS: u64 = 50_000;
-
-impl BatchSampler {
-    fn new(seed: u64) -> BatchSampler {
-        BatchSampler {
-            state: seed | 1,
-            after_long: false,
-        }
-    }
-
-    /// Whether to measure the next call, and how many calls its CPU time stands for.
-    #[inline]
-    fn sample(&mut self) -> Option<u64> {
-        if self.after_long {
-            return Some(1);
-        }
-        let mut x = self.state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.state = x;
-        x.is_multiple_of(SINK_CPU_SAMPLING)
-            .then_some(SINK_CPU_SAMPLING)
-    }
-
-    /// The wall time the call took.
-    #[inline]
-    fn took(&mut self, ns: u64) {
-        self.after_long = ns >= LONG_SINK_CALL_NS;
-    }
 }
 
 /// What the sinks hold that they have not flushed yet.

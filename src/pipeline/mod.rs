@@ -11,6 +11,7 @@ pub(crate) mod config;
 pub(crate) mod hooks;
 mod idle;
 pub(crate) mod lane;
+mod sampler;
 mod shared;
 mod stats;
 

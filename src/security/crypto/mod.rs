@@ -53,6 +53,7 @@ mod plaintext;
 mod published;
 #[cfg(test)]
 mod raw;
+mod rotation;
 
 pub use at_rest::{
     read_encrypted_log, EncryptedJsonLinesSink, EncryptedLogReader, LOG_AAD, MAX_FRAME_LEN,
