@@ -245,17 +245,20 @@ fn a_wrapped_key_file_opens_a_log_encrypted_across_a_rotation() {
     drop(tw);
     let before = std::fs::read(&key_file).unwrap();
     let (d, k) = (dir.to_str().unwrap(), key_file.to_str().unwrap());
-    let out = Command::new(BIN)
-        .args(["cat", d, "--keys", k, "--kek-env", "TW_TEST_KEK"])
-        .env("TW_TEST_KEK", &kek_hex)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 40);
+    // `cat` of `log` with the wrapped key file `keys` and the kek in the environment: the
+    // number of lines printed, or the error.
+    let cat = |log: &str, keys: &str, kek: &str| {
+        let out = Command::new(BIN)
+            .args(["cat", log, "--keys", keys, "--kek-env", "TW_TEST_KEK"])
+            .env("TW_TEST_KEK", kek)
+            .output()
+            .unwrap();
+        match out.status.success() {
+            true => Ok(String::from_utf8(out.stdout).unwrap().lines().count()),
+            false => Err((out.status.code(), String::from_utf8(out.stderr).unwrap())),
+        }
+    };
+    assert_eq!(cat(d, k, &kek_hex), Ok(40));
     assert_eq!(std::fs::read(&key_file).unwrap(), before, "read only");
     // A backup with the key file restores on its own: the copy opens with the copied file.
     let dest = dir.with_extension("backup");
@@ -268,29 +271,13 @@ fn a_wrapped_key_file_opens_a_log_encrypted_across_a_rotation() {
     );
     assert!(run(&["verify-backup", dest_s]).status.success());
     let copied_keys = dest.join(key_file.file_name().unwrap());
-    let out = Command::new(BIN)
-        .args(["cat", dest_s, "--keys", copied_keys.to_str().unwrap()])
-        .args(["--kek-env", "TW_TEST_KEK"])
-        .env("TW_TEST_KEK", &kek_hex)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 40);
+    assert_eq!(cat(dest_s, copied_keys.to_str().unwrap(), &kek_hex), Ok(40));
     std::fs::write(&copied_keys, b"tampered").unwrap();
     assert_eq!(run(&["verify-backup", dest_s]).status.code(), Some(1));
     std::fs::remove_dir_all(&dest).unwrap();
     // The wrong key-encryption key: a clear error naming it.
-    let out = Command::new(BIN)
-        .args(["cat", d, "--keys", k, "--kek-env", "TW_TEST_KEK"])
-        .env("TW_TEST_KEK", "11".repeat(32))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let (code, err) = cat(d, k, &"11".repeat(32)).unwrap_err();
+    assert_eq!(code, Some(2));
     assert!(err.contains("key-encryption key"), "{err}");
     std::fs::remove_file(&key_file).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
