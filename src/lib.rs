@@ -126,6 +126,7 @@ pub mod logging;
 pub mod metrics;
 mod pipeline;
 mod record;
+pub mod recovery;
 pub mod resources;
 mod ring;
 pub mod schema;

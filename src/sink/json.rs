@@ -133,6 +133,35 @@ impl Sink for JsonLinesSink {
     fn name(&self) -> &str {
         "json-lines"
     }
+
+    /// Writes replayed records as the lines `write` would have written (the thread's name
+    /// is not kept in a spool), each with `"replayed":true`, and `"possible_duplicate":true`
+    /// when the replay says so.
+    fn write_records(
+        &mut self,
+        records: &[super::Record],
+        replay: super::Replay,
+    ) -> Result<(), SinkError> {
+        let mark = if replay.possible_duplicates {
+            ",\"replayed\":true,\"possible_duplicate\":true}"
+        } else {
+            ",\"replayed\":true}"
+        };
+        for r in records {
+            if !self.samples && r.is_sample() {
+                continue;
+            }
+            let line = r.to_json_line(None);
+            let body = line.trim_end().strip_suffix('}').unwrap_or(&line);
+            self.line.buf.extend_from_slice(body.as_bytes());
+            self.line.buf.extend_from_slice(mark.as_bytes());
+            self.line.buf.push(b'\n');
+            if self.line.buf.len() >= BLOCK {
+                self.write_out()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Formats records as JSON lines into `buf`.

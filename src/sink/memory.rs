@@ -67,4 +67,10 @@ impl Sink for MemorySink {
     fn name(&self) -> &str {
         "memory"
     }
+
+    /// Keeps replayed records like any others (possible duplicates included).
+    fn write_records(&mut self, records: &[Record], _: super::Replay) -> Result<(), SinkError> {
+        self.records.lock().extend_from_slice(records);
+        Ok(())
+    }
 }

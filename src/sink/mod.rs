@@ -94,6 +94,38 @@ pub trait Sink: Send + 'static {
     fn take_notice(&mut self) -> Option<SinkNotice> {
         None
     }
+
+    /// Takes records replayed from a spool ([`crate::recovery::Spool`]): records this sink
+    /// refused earlier, read back from disk in the order written, oldest first. `replay`
+    /// says whether they may already have reached the destination (the batch in flight
+    /// when the sink failed): a sink that can, drops or marks them. Default: refused, so
+    /// only sinks that implement it can be spooled.
+    fn write_records(&mut self, records: &[Record], replay: Replay) -> Result<(), SinkError> {
+        let _ = (records, replay);
+        Err(SinkError::new(format!(
+            "sink {:?} cannot take replayed records (implement Sink::write_records)",
+            self.name()
+        )))
+    }
+}
+
+/// What a replay ([`Sink::write_records`]) says about its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Replay {
+    /// The records may have reached the destination already: they were in the batch in
+    /// flight when the sink failed (delivery is at least once; these are the only
+    /// possible duplicates).
+    pub possible_duplicates: bool,
+}
+
+impl Replay {
+    /// A replay whose records may (`true`) or may not have reached the destination.
+    pub fn new(possible_duplicates: bool) -> Replay {
+        Replay {
+            possible_duplicates,
+        }
+    }
 }
 
 /// What a sink reports about itself through [`Sink::take_notice`].
@@ -121,6 +153,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn take_notice(&mut self) -> Option<SinkNotice> {
         (**self).take_notice()
+    }
+    fn write_records(&mut self, records: &[Record], replay: Replay) -> Result<(), SinkError> {
+        (**self).write_records(records, replay)
     }
 }
 

@@ -127,6 +127,18 @@ impl Record {
         }
     }
 
+    /// Whether it is a sample (metric, counter, latency or resource), as opposed to an
+    /// event, an audit record or a drop report.
+    pub fn is_sample(&self) -> bool {
+        matches!(
+            self,
+            Record::Metric { .. }
+                | Record::Counter { .. }
+                | Record::Latency { .. }
+                | Record::Resource { .. }
+        )
+    }
+
     /// When it was taken (for `Dropped`, when it was noticed).
     pub fn timestamp(&self) -> Timestamp {
         match self {

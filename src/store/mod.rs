@@ -87,6 +87,9 @@ pub use reader::{LogReader, LogStats};
 pub use recovery::RecoveryReport;
 pub use verify::{Verify, VerifyProblem};
 pub use writer::SegmentLog;
+// For the spool (crate::recovery), which keeps refused batches in segments.
+pub(crate) use reader::each_view;
+pub(crate) use recovery::{list as list_segments, read_footer};
 
 /// When a [`SegmentLog`]'s records reach the operating system and the disk (see the table in
 /// the [module docs](self)). A *batch* here is everything the collector drained in one pass

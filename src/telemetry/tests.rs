@@ -57,7 +57,6 @@ fn tasks_tick_while_idle_and_their_gauges_reach_snapshots() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(ticks.load(Relaxed) >= 3, "ticks: {}", ticks.load(Relaxed));
-    assert_eq!(saw.load(Relaxed), ticks.load(Relaxed));
     assert!(tw.shared().progress.task_panics.load(Relaxed) >= 3);
     let snap = tw.snapshot();
     let s = snap
@@ -68,4 +67,8 @@ fn tasks_tick_while_idle_and_their_gauges_reach_snapshots() {
         SeriesValue::Gauge(g) => assert!(g.total.count >= 3 && g.total.last >= 3.0),
         other => panic!("{other:?}"),
     }
+    // Compared once the collector has stopped: a tick between the two loads made this
+    // flaky on a loaded machine.
+    tw.shutdown().unwrap();
+    assert_eq!(saw.load(Relaxed), ticks.load(Relaxed));
 }
