@@ -46,8 +46,9 @@
 //! iteration; divide the drain figures by [`DRAIN_N`]).
 //!
 //! tickwatch runs with `Backpressure::Block`, 1 MiB rings and a `NullSink` (a `SegmentLog`
-//! in the temp directory with `TICKWATCH_BENCH_SINK=segment-log`); its collector
-//! drains concurrently on the other core. Each group starts its own instance (and peer
+//! in the temp directory with `TICKWATCH_BENCH_SINK=segment-log`; a `Spool` over a sink that
+//! is always down, so every record is spooled, with `TICKWATCH_BENCH_SINK=spool-down`); its
+//! collector drains concurrently on the other core. Each group starts its own instance (and peer
 //! threads) and stops them at the end, so no idle thread of one group competes with the next.
 
 use std::collections::HashMap;
@@ -76,20 +77,38 @@ fn telemetry() -> Telemetry {
     let b = Telemetry::builder()
         .ring_capacity(RING)
         .backpressure(Backpressure::Block);
-    let b = if std::env::var("TICKWATCH_BENCH_SINK").is_ok_and(|v| v == "segment-log") {
-        let dir = std::env::temp_dir().join(format!("tw-hot-path-{}", std::process::id()));
+    let which = std::env::var("TICKWATCH_BENCH_SINK").unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!("tw-hot-path-{}", std::process::id()));
+    let b = if which == "segment-log" {
         let _ = std::fs::remove_dir_all(&dir);
         let log = tickwatch::store::SegmentLog::options(&dir)
             .retain_bytes(Some(256 << 20))
             .open()
             .expect("log");
         b.segment_log(log)
+    } else if which == "spool-down" {
+        let _ = std::fs::remove_dir_all(&dir);
+        let spool = tickwatch::recovery::SpoolOptions::new(&dir)
+            .max_bytes(256 << 20)
+            .when_full(tickwatch::recovery::SpoolFull::DropOldest)
+            .open(DownSink)
+            .expect("spool");
+        b.sink(spool)
     } else {
         b.sink(NullSink)
     };
     let tw = b.start().expect("valid configuration");
     tw.preallocate();
     tw
+}
+
+/// A sink that refuses everything (the spool's outage).
+struct DownSink;
+
+impl tickwatch::sink::Sink for DownSink {
+    fn write(&mut self, _: &tickwatch::sink::Batch<'_>) -> Result<(), tickwatch::sink::SinkError> {
+        Err(tickwatch::sink::SinkError::new("down"))
+    }
 }
 
 /// Prints the instance's counters (so a run shows nothing was dropped) and shuts it down.
@@ -103,6 +122,10 @@ fn finish(label: &str, tw: Telemetry) {
     assert_eq!(s.dropped, 0, "Backpressure::Block must not drop");
     assert_eq!(s.accepted, s.delivered);
     tw.shutdown().expect("shutdown");
+    // The log or spool directory of `TICKWATCH_BENCH_SINK`, if any.
+    let _ = std::fs::remove_dir_all(
+        std::env::temp_dir().join(format!("tw-hot-path-{}", std::process::id())),
+    );
 }
 
 /// A 32-byte record, the size of a tickwatch sample frame.

@@ -15,7 +15,9 @@
 //! as it reaches it, keeps writing, and is killed in turn. The parent timestamps the lines
 //! from the moment it spawned the child, so process start-up is included.
 //!
-//! Not measured, because it does not exist yet: a full spool (issue 11, point 1).
+//! The writer also spools to a `recovery::Spool` whose sink is down, until the spool is full
+//! (64 MiB). The last restart opens it with the sink back up: health turns healthy only once
+//! the spool has been replayed (a spool holding records reads degraded).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,7 +26,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tickwatch::health::Status;
+use tickwatch::recovery::{SpoolFull, SpoolOptions};
 use tickwatch::security::crypto::{KeyRing, SecretKey};
+use tickwatch::sink::{Batch, Record, Replay, Sink, SinkError};
 use tickwatch::store::SegmentLog;
 use tickwatch::{Backpressure, Telemetry};
 
@@ -34,13 +38,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("--child-write") => child_write(Path::new(&args[2]), args[3].parse()?),
-        Some("--child-restart") => child_restart(Path::new(&args[2]), args[3].parse()?),
+        Some("--child-restart") => child_restart(Path::new(&args[2]), &args[3]),
         _ => parent(args.iter().any(|a| a == "--quick")),
     }
 }
 
 fn paths(root: &Path) -> (PathBuf, PathBuf) {
     (root.join("log"), root.join("keys.tw"))
+}
+
+/// The sink the spool holds records for: down while the writer runs, up after.
+struct Target {
+    up: bool,
+}
+
+impl Sink for Target {
+    fn write(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
+        match self.up {
+            true => Ok(()),
+            false => Err(SinkError::new("down")),
+        }
+    }
+    fn write_records(&mut self, _: &[Record], _: Replay) -> Result<(), SinkError> {
+        match self.up {
+            true => Ok(()),
+            false => Err(SinkError::new("down")),
+        }
+    }
+}
+
+const SPOOL_BYTES: u64 = 64 << 20;
+
+fn spool(
+    root: &Path,
+    up: bool,
+) -> Result<tickwatch::recovery::Spool<Target>, Box<dyn std::error::Error>> {
+    Ok(SpoolOptions::new(root.join("spool"))
+        .max_bytes(SPOOL_BYTES)
+        .when_full(SpoolFull::DropNewest)
+        .retry_after(Duration::from_millis(1), Duration::from_millis(100))
+        .open(Target { up })?)
 }
 
 fn ring(root: &Path) -> Result<Arc<KeyRing>, Box<dyn std::error::Error>> {
@@ -74,6 +111,7 @@ fn child_write(root: &Path, bytes: u64) -> Result<(), Box<dyn std::error::Error>
         .aggregation(false)
         .resource_sampling(None)
         .segment_log(SegmentLog::options(&log).encrypt(ring).open()?)
+        .sink(spool(root, false)?)
         .start()?;
     let m = tw.metric("px", &[("venue", "XNAS")]);
     let mut said = false;
@@ -83,7 +121,7 @@ fn child_write(root: &Path, bytes: u64) -> Result<(), Box<dyn std::error::Error>
             m.record(i as f64);
             i += 1;
         }
-        if !said && dir_bytes(&log) >= bytes {
+        if !said && dir_bytes(&log) >= bytes && dir_bytes(&root.join("spool")) >= SPOOL_BYTES {
             println!("ready {i}");
             said = true;
         }
@@ -92,7 +130,9 @@ fn child_write(root: &Path, bytes: u64) -> Result<(), Box<dyn std::error::Error>
 
 /// Starts over after a kill: prints `accepted` and `healthy` (microseconds since main) and
 /// what recovery did, then writes until it is killed.
-fn child_restart(root: &Path, tick_ms: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn child_restart(root: &Path, arg: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let with_spool = arg.ends_with("+spool");
+    let tick_ms: u64 = arg.trim_end_matches("+spool").parse()?;
     let t0 = Instant::now();
     let (log, _) = paths(root);
     let ring = ring(root)?;
@@ -100,26 +140,52 @@ fn child_restart(root: &Path, tick_ms: u64) -> Result<(), Box<dyn std::error::Er
     let seg = SegmentLog::options(&log).encrypt(ring).open()?;
     let recovery = seg.recovery().clone();
     let open_us = t0.elapsed().as_micros();
-    let tw = Telemetry::builder()
+    let mut builder = Telemetry::builder()
         .monitor_tick(Duration::from_millis(tick_ms))
-        .segment_log(seg)
-        .start()?;
+        .segment_log(seg);
+    let (mut spooled, mut handle) = (0, None);
+    if with_spool {
+        let s = spool(root, true)?;
+        spooled = s.handle().stats().records;
+        handle = Some(s.handle());
+        builder = builder.sink(s);
+    }
+    let spool_us = t0.elapsed().as_micros();
+    let tw = builder.start()?;
     let m = tw.metric("px", &[("venue", "XNAS")]);
     m.record(1.0);
     println!(
-        "accepted {} keys {keys_us} open {open_us} segments {} bytes_cut {}",
+        "accepted {} keys {keys_us} open {open_us} spool {spool_us} ({spooled} records) segments {} bytes_cut {}",
         t0.elapsed().as_micros(),
         recovery.segments,
         recovery.bytes_cut
     );
+    // An engine keeps recording, here 20,000 samples a second (its batches also drive the
+    // spool's replay); at most 20 s.
+    let mut i = 0.0;
+    let mut drained = None;
     loop {
+        for _ in 0..20 {
+            m.record(i);
+            i += 1.0;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            println!("never healthy: {:?}", tw.get_system_health());
+            std::process::exit(1);
+        }
+        if drained.is_none() && handle.as_ref().is_none_or(|h| h.stats().records == 0) {
+            drained = Some(t0.elapsed().as_micros());
+        }
         if tw.get_system_health().status == Status::Healthy {
-            println!("healthy {}", t0.elapsed().as_micros());
+            println!(
+                "healthy {} spool_drained {}",
+                t0.elapsed().as_micros(),
+                drained.unwrap_or(0)
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let mut i = 0.0;
     loop {
         m.record(i);
         i += 1.0;
@@ -143,9 +209,9 @@ fn spawn(root: &Path, mode: &str, arg: &str, kek: &str) -> std::io::Result<std::
         .spawn()
 }
 
-fn restart(root: &Path, tick_ms: u64, kek: &str) -> Result<Round, Box<dyn std::error::Error>> {
+fn restart(root: &Path, arg: &str, kek: &str) -> Result<Round, Box<dyn std::error::Error>> {
     let t0 = Instant::now();
-    let mut child = spawn(root, "--child-restart", &tick_ms.to_string(), kek)?;
+    let mut child = spawn(root, "--child-restart", arg, kek)?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let accepted_line = lines.next().ok_or("child died")??;
     let accepted = t0.elapsed();
@@ -178,19 +244,25 @@ fn parent(quick: bool) -> Result<(), Box<dyn std::error::Error>> {
         writer.wait()?;
         let (log, _) = paths(&root);
         println!(
-            "log: {:.2} GiB of encrypted segments in {}, writer killed with SIGKILL mid-write; key file persisted",
+            "log: {:.2} GiB of encrypted segments in {}, a full spool of {} MiB, writer killed with SIGKILL mid-write; key file persisted",
             dir_bytes(&log) as f64 / (1u64 << 30) as f64,
-            log.display()
+            log.display(),
+            dir_bytes(&root.join("spool")) >> 20
         );
         println!(
             "{:<28} {:>14} {:>14} {:>14} {:>14}",
             "monitor_tick", "accepted p50", "accepted max", "healthy p50", "healthy max"
         );
-        for tick_ms in [1000u64, 100] {
+        // The spool is replayed by the last row's one restart (the sink is back up then).
+        for (arg, label, n) in [
+            ("1000", "1 s", rounds),
+            ("100", "100 ms", rounds),
+            ("100+spool", "100 ms, full spool", 1),
+        ] {
             let mut got = Vec::new();
-            for _ in 0..rounds {
-                let r = restart(&root, tick_ms, &kek)?;
-                eprintln!("  tick {tick_ms} ms: {}", r.line);
+            for _ in 0..n {
+                let r = restart(&root, arg, &kek)?;
+                eprintln!("  {label}: {}", r.line);
                 got.push(r);
             }
             let pick = |f: fn(&Round) -> Duration| {
@@ -203,7 +275,7 @@ fn parent(quick: bool) -> Result<(), Box<dyn std::error::Error>> {
             let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
             println!(
                 "{:<28} {:>14} {:>14} {:>14} {:>14}",
-                format!("{tick_ms} ms ({rounds} restarts)"),
+                format!("{label} ({n} restarts)"),
                 ms(a50),
                 ms(amax),
                 ms(h50),

@@ -11,6 +11,10 @@ use crate::sink::{Batch, Record, Replay, Sink, SinkError, SinkNotice};
 use crate::store::{each_view, list_segments, read_footer, OpenError, SegmentLog};
 use crate::Timestamp;
 
+/// How long one batch or flush may spend replaying (whole segments; at least one): the
+/// collector's other work waits meanwhile.
+const REPLAY_SLICE: Duration = Duration::from_millis(2);
+
 /// The file listing the spool segments whose records may already have reached the sink.
 const DUPLICATES_FILE: &str = "possible-duplicates";
 
@@ -50,8 +54,10 @@ impl SpoolOptions {
         }
     }
 
-    /// The most bytes the spool's files may hold (a batch is spooled while the spool holds
-    /// less; at least 64 KiB).
+    /// The most bytes the spool's files may hold, at least 64 KiB: a batch is spooled while
+    /// the spool holds less (so it can go past by one batch). The size is measured every
+    /// 20 ms and estimated in between (from the batches' sizes in the ring, within a few
+    /// percent of their size on disk).
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = bytes.max(64 * 1024);
         self
@@ -113,6 +119,8 @@ impl SpoolOptions {
             counters,
             notice: None,
             error: String::new(),
+            size: (0, Instant::now() - SIZE_RESCAN * 2),
+            reported: None,
         })
     }
 }
@@ -179,13 +187,15 @@ impl SpoolHandle {
 ///   given up is counted ([`SpoolStats::dropped`]).
 /// * **Durable across a crash**: each spooled batch is handed to the OS before the collector
 ///   moves on (a `kill -9` loses none of it); a new process opening the same directory
-///   replays it.
+///   replays it. The spool is not synced (a sync at every 1 MiB segment halved its write
+///   rate): a power loss can lose what the OS had not written back yet, and recovery then
+///   keeps every whole frame.
 /// * **Reported**: the spool's health component (`tickwatch.sink.spool`) reads `Degraded`
 ///   while it holds records, with the counts, and the `tickwatch_sink_condition` alert fires
 ///   meanwhile ([`Sink::take_notice`]); [`Spool::handle`] reads the counters.
 ///
 /// The wrapped sink must implement [`Sink::write_records`] (the JSON-lines and memory sinks
-/// do). Replay runs on the collector thread, one spool segment (1 MiB by default) per batch
+/// do). Replay runs on the collector thread, whole spool segments for up to 2 ms per batch
 /// or flush, so it never holds the collector for long.
 ///
 /// ```
@@ -218,7 +228,18 @@ pub struct Spool<S> {
     notice: Option<SinkNotice>,
     /// The sink's last error, for the notice.
     error: String,
+    /// The spool's size as last measured, plus what was spooled since, and when measured:
+    /// listing the directory on every batch would cost more than spooling it.
+    size: (u64, Instant),
+    /// When the state was last reported while degraded, and the drops then.
+    reported: Option<(Instant, u64)>,
 }
+
+/// How often a spool that holds records refreshes its report (health, alert).
+const NOTICE_EVERY: Duration = Duration::from_secs(1);
+
+/// How old the measured size may get before the directory is listed again.
+const SIZE_RESCAN: Duration = Duration::from_millis(20);
 
 impl<S> std::fmt::Debug for Spool<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -247,7 +268,35 @@ impl<S: Sink> Spool<S> {
         SpoolHandle(self.counters.clone())
     }
 
+    /// The spool's size: measured at most [`SIZE_RESCAN`] ago, plus the ring bytes of what
+    /// was spooled since (about what it takes on disk).
+    fn bytes(&mut self) -> u64 {
+        if self.size.1.elapsed() >= SIZE_RESCAN {
+            self.size = (dir_bytes(&self.opts.dir), Instant::now());
+            self.counters.bytes.store(self.size.0, Relaxed);
+        }
+        self.size.0
+    }
+
+    /// The size must be measured again (segments were deleted).
+    fn rescan(&mut self) {
+        self.size.1 = Instant::now() - SIZE_RESCAN * 2;
+    }
+
+    /// Reports the spool's state (degraded) when it starts holding records, when it starts
+    /// dropping, and otherwise at most once a second: a notice per spooled batch would cost
+    /// more than spooling it (a message, a health update and an alert each).
     fn degraded(&mut self) {
+        let dropped = self.counters.dropped.load(Relaxed);
+        let now_i = Instant::now();
+        let due = match self.reported {
+            None => true,
+            Some((at, d)) => (d == 0 && dropped > 0) || now_i.duration_since(at) >= NOTICE_EVERY,
+        };
+        if !due {
+            return;
+        }
+        self.reported = Some((now_i, dropped));
         let s = SpoolHandle(self.counters.clone()).stats();
         let now = crate::time::WallClock::now(&crate::time::SystemClock).unix_nanos();
         let age = s
@@ -299,8 +348,11 @@ impl<S: Sink> Spool<S> {
         }
         let written = (|| -> Result<(), SinkError> {
             if self.writer.is_none() {
+                // Not synced at a seal: a spool is a buffer through an outage, and a
+                // sync per 1 MiB segment halved its write rate (see the type's docs).
                 let log = SegmentLog::options(&self.opts.dir)
                     .segment_bytes(self.opts.segment_bytes)
+                    .sync_on_seal(false)
                     .open()
                     .map_err(|e| SinkError::new(format!("spool: {e}")))?;
                 self.writer = Some(log);
@@ -335,21 +387,25 @@ impl<S: Sink> Spool<S> {
                 Relaxed,
             );
         }
-        c.bytes.store(dir_bytes(&self.opts.dir), Relaxed);
+        self.size.0 += batch.byte_len();
+        c.bytes.store(self.size.0, Relaxed);
         self.degraded();
         Ok(())
     }
 
-    /// Whether a batch may be spooled now, after [`SpoolFull::DropOldest`] made room.
+    /// Whether a batch may be spooled now (the spool holds less than `max_bytes`: it can go
+    /// past it by one batch), after [`SpoolFull::DropOldest`] made room. Not "whether this
+    /// batch fits": a smaller batch after a refused one would leave a hole in the spool.
     fn make_room(&mut self) -> bool {
-        if dir_bytes(&self.opts.dir) < self.opts.max_bytes {
+        let max = self.opts.max_bytes;
+        if self.bytes() < max {
             return true;
         }
         if self.opts.full == SpoolFull::DropNewest {
             return false;
         }
         self.writer = None; // seal, so that every segment is whole and counted by its footer
-        while dir_bytes(&self.opts.dir) >= self.opts.max_bytes {
+        while dir_bytes(&self.opts.dir) >= max {
             let Some((seq, path)) = list_segments(&self.opts.dir)
                 .ok()
                 .and_then(|l| l.first().cloned())
@@ -368,7 +424,8 @@ impl<S: Sink> Spool<S> {
             }
         }
         self.refresh_oldest();
-        dir_bytes(&self.opts.dir) < self.opts.max_bytes
+        self.rescan();
+        self.bytes() < max
     }
 
     fn refresh_oldest(&self) {
@@ -382,24 +439,37 @@ impl<S: Sink> Spool<S> {
             .store(dir_bytes(&self.opts.dir), Relaxed);
     }
 
-    /// Offers the sink the oldest spool segment, if a retry is due. Returns whether the spool
-    /// is empty afterwards.
+    /// Offers the sink the oldest spool segments, one after the other for at most
+    /// [`REPLAY_SLICE`], if a retry is due. Returns whether the spool is empty afterwards.
     fn replay_step(&mut self) -> bool {
+        let start = Instant::now();
+        loop {
+            match self.replay_segment() {
+                Some(false) if start.elapsed() < REPLAY_SLICE => {}
+                Some(drained) => return drained,
+                None => return false,
+            }
+        }
+    }
+
+    /// Offers the sink the oldest spool segment, if a retry is due: `Some(drained)` if it took
+    /// it, `None` if not (or not yet due).
+    fn replay_segment(&mut self) -> Option<bool> {
         if self.retry.is_some_and(|(at, _)| Instant::now() < at) {
-            return false;
+            return None;
         }
         self.writer = None; // seal what is being spooled into: it is replayed in turn
         let Some((seq, path)) = list_segments(&self.opts.dir)
             .ok()
             .and_then(|l| l.first().cloned())
         else {
-            return self.drained();
+            return Some(self.drained());
         };
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) => {
                 self.failed(&SinkError::new(format!("spool: {}: {e}", path.display())));
-                return false;
+                return None;
             }
         };
         let mut records: Vec<Record> = Vec::new();
@@ -416,12 +486,13 @@ impl<S: Sink> Spool<S> {
                 c.replayed.fetch_add(n, Relaxed);
                 c.records.fetch_sub(n.min(c.records.load(Relaxed)), Relaxed);
                 self.refresh_oldest();
+                self.rescan();
                 // The sink works: the next step need not wait.
                 self.retry = Some((Instant::now(), self.opts.first_retry));
                 if list_segments(&self.opts.dir).is_ok_and(|l| l.is_empty()) {
-                    return self.drained();
+                    return Some(self.drained());
                 }
-                false
+                Some(false)
             }
             Err(e) => {
                 // It may have taken part of the segment: a second replay may repeat it.
@@ -430,13 +501,14 @@ impl<S: Sink> Spool<S> {
                 }
                 self.failed(&e);
                 self.degraded();
-                false
+                None
             }
         }
     }
 
     fn drained(&mut self) -> bool {
         self.pending = false;
+        self.reported = None;
         self.retry = None;
         self.counters.records.store(0, Relaxed);
         self.counters.oldest_ns.store(0, Relaxed);

@@ -410,6 +410,11 @@ impl<'a> Batch<'a> {
         self.len() == 0
     }
 
+    /// The bytes of its records in the ring's framing (about what they take in a segment).
+    pub(crate) fn byte_len(&self) -> u64 {
+        self.frames.clone().map(|f| f.len() as u64).sum()
+    }
+
     /// The thread these records come from.
     pub fn thread(&self) -> &'a ThreadInfo {
         self.thread

@@ -31,6 +31,9 @@ pub struct SegmentLogOptions {
     pub(super) fs: Arc<dyn LogFs>,
     pub(super) samples: bool,
     pub(super) key_ring: Option<Arc<KeyRing>>,
+    /// `fdatasync` a segment when it is sealed (the spool turns it off; see
+    /// [`crate::recovery::Spool`]).
+    pub(super) sync_on_seal: bool,
 }
 
 impl SegmentLogOptions {
@@ -73,6 +76,12 @@ impl SegmentLogOptions {
         self
     }
 
+    /// Whether sealing a segment syncs it (default `true`).
+    pub(crate) fn sync_on_seal(mut self, on: bool) -> Self {
+        self.sync_on_seal = on;
+        self
+    }
+
     /// Deletes sealed segments whose newest record is older than this (checked each time a
     /// segment is sealed), except the newest segment. Default: keep everything.
     pub fn retain_age(mut self, age: Option<Duration>) -> Self {
@@ -110,6 +119,7 @@ impl SegmentLog {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             segment_age: DEFAULT_SEGMENT_AGE,
             retain_bytes: None,
+            sync_on_seal: true,
             retain_age: None,
             durability: Durability::default(),
             fs: Arc::new(StdFs),

@@ -447,9 +447,16 @@ impl SegmentLog {
         )
         .map_err(io::Error::other)?;
         tail.extend_from_slice(&trailer(at));
+        let sync = self.opts.sync_on_seal;
         let written = {
             let mut live = self.shared.live.lock();
-            let r = write_out(&mut seg, &mut tail).and_then(|()| seg.file.sync());
+            let r = write_out(&mut seg, &mut tail).and_then(|()| {
+                if sync {
+                    seg.file.sync()
+                } else {
+                    Ok(())
+                }
+            });
             live.active = None;
             live.pending.clear();
             r
