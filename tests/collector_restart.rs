@@ -7,8 +7,11 @@
 #[path = "common/poll.rs"]
 mod poll;
 
+#[path = "common/producers.rs"]
+mod producers;
+
 use std::collections::HashMap;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tickwatch::alerts::{Severity, COLLECTOR_RESTARTED};
@@ -70,20 +73,7 @@ fn panics_restart_the_collector_and_lose_nothing() {
     const PANICS: u64 = 5;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let tw = Arc::new(start(&seen));
-    let go = Arc::new(Barrier::new(THREADS + 1));
-    let producers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (tw, go) = (tw.clone(), go.clone());
-            std::thread::spawn(move || {
-                let m = tw.metric(&format!("seq{t}"), &[]);
-                go.wait();
-                for i in 0..PER_THREAD {
-                    m.record(i as f64);
-                }
-            })
-        })
-        .collect();
-    go.wait();
+    let producers = producers::start(&tw, THREADS, PER_THREAD);
     // Panics while the producers run: each one waits for the previous restart.
     for k in 1..=PANICS {
         tw.inject_collector_panic(1);

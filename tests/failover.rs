@@ -6,9 +6,12 @@
 #[path = "common/poll.rs"]
 mod poll;
 
+#[path = "common/producers.rs"]
+mod producers;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tickwatch::alerts::{Severity, SINK_CONDITION};
@@ -150,20 +153,7 @@ fn no_record_is_lost_or_sent_twice_while_the_primary_flaps() {
     const THREADS: usize = 3;
     const PER_THREAD: u64 = 30_000;
     let r = rig();
-    let go = Arc::new(Barrier::new(THREADS + 1));
-    let producers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (tw, go) = (r.tw.clone(), go.clone());
-            std::thread::spawn(move || {
-                let m = tw.metric(&format!("seq{t}"), &[]);
-                go.wait();
-                for i in 0..PER_THREAD {
-                    m.record(i as f64);
-                }
-            })
-        })
-        .collect();
-    go.wait();
+    let producers = producers::start(&r.tw, THREADS, PER_THREAD);
     // Flap the primary while they write.
     let mut flips = 0;
     while producers.iter().any(|p| !p.is_finished()) {

@@ -6,12 +6,15 @@
 #[path = "common/temp.rs"]
 mod temp;
 
+#[path = "common/producers.rs"]
+mod producers;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tickwatch::recovery::{SpoolFull, SpoolHandle, SpoolOptions};
@@ -150,20 +153,7 @@ fn a_sink_down_for_stretches_of_a_million_records_loses_none() {
             .start()
             .unwrap(),
     );
-    let go = Arc::new(Barrier::new(THREADS + 1));
-    let producers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (tw, go) = (tw.clone(), go.clone());
-            std::thread::spawn(move || {
-                let m = tw.metric(&format!("seq{t}"), &[]);
-                go.wait();
-                for i in 0..PER_THREAD {
-                    m.record(i as f64);
-                }
-            })
-        })
-        .collect();
-    go.wait();
+    let producers = producers::start(&tw, THREADS, PER_THREAD);
     // Outages of random length at random moments while they write.
     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
     let mut outages = 0;
