@@ -523,7 +523,8 @@ impl HealthHandle {
 /// Each starts [`Status::Unknown`] ("pending: no
 /// measurement yet"), so a fresh instance reads `unknown`, not `healthy`, and leaves it at
 /// the collector's first judgement of it: the collector, the sinks and the alerts at the
-/// first tick ([`monitor_tick`](crate::TelemetryBuilder::monitor_tick) after start), the
+/// first tick (at most 100 ms after start, then every
+/// [`monitor_tick`](crate::TelemetryBuilder::monitor_tick)), the
 /// rings, resources and budget at the first resource sample, taken at that same tick (with
 /// sampling off, the rings are judged on every tick).
 pub mod component {

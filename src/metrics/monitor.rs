@@ -29,6 +29,11 @@ pub(crate) struct Monitor {
 /// Told the restarts since start and the panic's message.
 pub(crate) type OnRestart = Box<dyn Fn(u64, &str) + Send>;
 
+/// The first tick comes at most this long after start, whatever `monitor_tick`: health
+/// leaves "unknown" then (a restarted engine reads healthy within ~120 ms, not a whole
+/// tick later), and the ticks after it are `monitor_tick` apart.
+const FIRST_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What the layers above hear of the collector's life, on its thread.
 pub(crate) struct CollectorEvents {
     /// The collector exits (however it exits).
@@ -51,7 +56,8 @@ impl Monitor {
             config.aggregation_interval,
             config.monitor_tick,
             Instant::now(),
-        );
+        )
+        .first_tick_within(FIRST_TICK);
         Monitor {
             fold: config.aggregation,
             aggregates,

@@ -156,6 +156,15 @@ impl Schedule {
         }
     }
 
+    /// Brings the first tick forward to at most `d` after the start (the ticks after it keep
+    /// their period).
+    pub(crate) fn first_tick_within(mut self, d: Duration) -> Schedule {
+        if let Some(start) = self.next_tick.checked_sub(self.tick) {
+            self.next_tick = self.next_tick.min(start + d);
+        }
+        self
+    }
+
     /// The earliest instant something is due.
     pub(crate) fn next_due(&self) -> Instant {
         self.next_rollover.min(self.next_tick)
@@ -184,6 +193,19 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_tick_can_come_early_and_the_period_stays() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = Schedule::new(ms(10_000), ms(1_000), t0).first_tick_within(ms(100));
+        assert_eq!(s.next_due(), t0 + ms(100));
+        assert!(s.take_due(t0 + ms(100)).tick);
+        assert_eq!(s.next_due(), t0 + ms(1_100));
+        // A tick shorter than the bound is left alone.
+        let s = Schedule::new(ms(10_000), ms(30), t0).first_tick_within(ms(100));
+        assert_eq!(s.next_due(), t0 + ms(30));
+    }
 
     #[test]
     fn schedule_fires_each_period_once_and_skips_missed_ones() {

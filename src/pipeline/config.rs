@@ -112,7 +112,8 @@ pub struct PipelineConfig {
     /// Latency bucket bounds, strictly increasing. Default 100 ns to 10 s in 1-2.5-5 steps.
     #[serde(with = "humantime_serde_vec")]
     pub latency_buckets: Vec<Duration>,
-    /// How often health, resources and alerts are evaluated. Default 1 s.
+    /// How often health, resources and alerts are evaluated (the first time at most 100 ms
+    /// after start). Default 1 s.
     #[serde(with = "humantime_serde")]
     pub monitor_tick: Duration,
     /// Longest a record sits in a sink's buffer. Default 100 ms.

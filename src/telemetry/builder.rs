@@ -195,7 +195,8 @@ impl TelemetryBuilder {
     }
 
     /// How often the collector runs its monitoring tasks (resource sampling, alert rules,
-    /// health checks). From 1 ms to 1 day; default 1 s.
+    /// health checks). The first run comes at most 100 ms after start, so health leaves
+    /// "unknown" soon after a restart. From 1 ms to 1 day; default 1 s.
     pub fn monitor_tick(mut self, d: Duration) -> Self {
         self.config.pipeline.monitor_tick = d;
         self
