@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use tickwatch::alerts::{Severity, SINK_CONDITION};
 use tickwatch::health::Status;
-use tickwatch::sink::{Batch, Failover, RecordView, Sink, SinkError};
+use tickwatch::sink::{Batch, Failover, Record, RecordView, Replay, Sink, SinkError};
+use tickwatch::Timestamp;
 use tickwatch::{Backpressure, Telemetry};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -49,6 +50,18 @@ impl Sink for Recorder {
     }
     fn name(&self) -> &str {
         self.name
+    }
+    fn write_records(&mut self, records: &[Record], _: Replay) -> Result<(), SinkError> {
+        if self.down.load(Relaxed) {
+            return Err(SinkError::new(format!("{} is down", self.name)));
+        }
+        let mut got = self.got.lock().unwrap();
+        for r in records {
+            if let Record::Metric { name, value, .. } = r {
+                got.entry(name.clone()).or_default().push(*value as u64);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -187,4 +200,47 @@ fn no_record_is_lost_or_sent_twice_while_the_primary_flaps() {
             assert!(!b.is_empty(), "the secondary took nothing in {flips} flips");
         }
     }
+}
+
+#[test]
+fn replayed_records_fail_over_like_batches() {
+    // A spool over a failover replays through it: records go to the primary, to the
+    // secondary while the primary fails, and back.
+    let down = Arc::new(AtomicBool::new(true));
+    let (primary, secondary) = (Received::default(), Received::default());
+    let mut f = Failover::new(
+        Recorder {
+            name: "primary",
+            down: down.clone(),
+            got: primary.clone(),
+        },
+        Recorder {
+            name: "secondary",
+            down: Arc::new(AtomicBool::new(false)),
+            got: secondary.clone(),
+        },
+    )
+    .retry_after(Duration::from_millis(1), Duration::from_millis(1));
+    let records = |from: u64| -> Vec<Record> {
+        (from..from + 3)
+            .map(|i| Record::Metric {
+                name: "px".into(),
+                tags: Vec::new(),
+                value: i as f64,
+                timestamp: Timestamp::from_unix_nanos(i),
+                thread: 0,
+            })
+            .collect()
+    };
+    f.write_records(&records(0), Replay::default()).unwrap();
+    assert!(f.on_secondary());
+    assert_eq!(count(&secondary, "px"), 3);
+    let notice = f.take_notice().expect("the switch is reported");
+    assert!(notice.degraded);
+    down.store(false, Relaxed);
+    std::thread::sleep(Duration::from_millis(5));
+    f.write_records(&records(3), Replay::default()).unwrap();
+    assert!(!f.on_secondary());
+    assert_eq!(primary.lock().unwrap()["px"], [3, 4, 5]);
+    assert!(!f.take_notice().expect("and the way back").degraded);
 }

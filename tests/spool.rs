@@ -366,3 +366,37 @@ fn a_spool_survives_kill_9_and_the_next_process_replays_exactly_it() {
     }
     println!("{rounds} kill -9 rounds: {total} spooled records replayed after the crash");
 }
+
+#[test]
+fn a_quiet_process_replays_its_spool_on_the_monitoring_schedule() {
+    // No record and no flush after the sink comes back: the collector's ticks replay.
+    let dir = temp::temp_dir("spool-quiet");
+    let (down, got) = (Arc::new(AtomicBool::new(true)), Log::default());
+    let spool = SpoolOptions::new(&dir)
+        .retry_after(Duration::from_millis(1), Duration::from_millis(1))
+        .open(Flaky::new(&down, &got))
+        .unwrap();
+    let handle = spool.handle();
+    let tw = Telemetry::builder()
+        .monitor_tick(Duration::from_millis(10))
+        .resource_sampling(None)
+        .sink(spool)
+        .start()
+        .unwrap();
+    let m = tw.metric("seq", &[]);
+    for i in 0..1000 {
+        m.record(i as f64);
+    }
+    tw.flush().unwrap();
+    assert_eq!(handle.stats().records, 1000);
+    down.store(false, Relaxed);
+    let end = Instant::now() + Duration::from_secs(30);
+    while handle.stats().records > 0 {
+        assert!(Instant::now() < end, "never replayed: {:?}", handle.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let values: Vec<u64> = got.lock().unwrap().iter().map(|(_, v, _)| *v).collect();
+    assert_eq!(values, (0..1000).collect::<Vec<_>>());
+    drop(tw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -234,6 +234,7 @@ impl<H: Hooks> Collector<H> {
             clock.maybe_refine(now);
             if now >= self.hooks.next_due() {
                 self.hooks.on_schedule(now);
+                self.tick_sinks();
             }
             if flush_req != *flushed {
                 self.flush_sinks(now);
@@ -320,6 +321,16 @@ impl<H: Hooks> Collector<H> {
             let est = c1.saturating_sub(c0).saturating_mul(w);
             self.shared.progress.sink_cpu_ns.fetch_add(est, Relaxed);
         }
+    }
+
+    /// Gives every sink its periodic call ([`Sink::tick`]), measured as sink time.
+    fn tick_sinks(&mut self) {
+        let t0 = Instant::now();
+        for (i, sink) in self.sinks.iter_mut().enumerate() {
+            call_sink(&self.shared, &mut self.hooks, i, sink, |s| s.tick());
+        }
+        let spent = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
     }
 
     /// Flushes every sink (`now` is the time of the pass that decided it).

@@ -176,7 +176,7 @@ impl SpoolHandle {
 
 /// Wraps a sink so that the batches it refuses go to a bounded on-disk spool, in order, and
 /// are replayed oldest first once it accepts again (offered again after a backoff, from 100
-/// ms doubling to 5 s, at the next batch or flush that comes after it).
+/// ms doubling to 5 s, at the next batch, flush or monitoring tick that comes after it).
 ///
 /// * **At least once**: while the spool holds records, new batches go behind them, so each
 ///   thread's order is kept. The only records a sink may see twice are those of the batch
@@ -561,6 +561,15 @@ impl<S: Sink> Sink for Spool<S> {
 
     fn name(&self) -> &str {
         "spool"
+    }
+
+    /// A quiet process has no batches or flushes to replay on: the schedule offers the sink
+    /// the spool too.
+    fn tick(&mut self) -> Result<(), SinkError> {
+        if self.pending && self.replay_step() {
+            return self.inner.flush();
+        }
+        Ok(())
     }
 
     fn take_notice(&mut self) -> Option<SinkNotice> {

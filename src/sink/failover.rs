@@ -157,6 +157,41 @@ impl<P: Sink, S: Sink> Sink for Failover<P, S> {
         "failover"
     }
 
+    /// Replayed records (a [`crate::recovery::Spool`] over this failover) go where batches
+    /// go, with the same switching.
+    fn write_records(
+        &mut self,
+        records: &[super::Record],
+        replay: super::Replay,
+    ) -> Result<(), SinkError> {
+        match self.failed {
+            Some((retry_at, _)) if Instant::now() < retry_at => {
+                self.secondary.write_records(records, replay)
+            }
+            Some((_, backoff)) => match self.primary.write_records(records, replay) {
+                Ok(()) => self.switch_to_primary(),
+                Err(_) => {
+                    let next = (backoff * 2).min(self.max_backoff);
+                    self.failed = Some((Instant::now() + next, next));
+                    self.secondary.write_records(records, replay)
+                }
+            },
+            None => match self.primary.write_records(records, replay) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.switch_to_secondary(&e, Instant::now());
+                    self.secondary.write_records(records, replay)
+                }
+            },
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), SinkError> {
+        let primary = self.primary.tick();
+        let secondary = self.secondary.tick();
+        primary.and(secondary)
+    }
+
     fn take_notice(&mut self) -> Option<SinkNotice> {
         self.notice.take()
     }

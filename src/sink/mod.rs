@@ -85,6 +85,14 @@ pub trait Sink: Send + 'static {
         "sink"
     }
 
+    /// Called on the collector's monitoring schedule (every `monitor_tick`, 1 s by default),
+    /// whether records arrive or not: for a sink with work of its own, such as a
+    /// [`crate::recovery::Spool`] offering its sink the spool again in a quiet process. An
+    /// error is counted like a `write` error. Default: nothing.
+    fn tick(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// A change in the sink's own condition since the last call, such as a [`Failover`]
     /// switching to its secondary or back. The collector asks after every `write`, `end_pass`
     /// and `flush` (so this must be cheap: a field taken), shows a degraded condition on the
@@ -153,6 +161,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn take_notice(&mut self) -> Option<SinkNotice> {
         (**self).take_notice()
+    }
+    fn tick(&mut self) -> Result<(), SinkError> {
+        (**self).tick()
     }
     fn write_records(&mut self, records: &[Record], replay: Replay) -> Result<(), SinkError> {
         (**self).write_records(records, replay)
