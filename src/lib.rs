@@ -147,8 +147,8 @@ pub use logging::Audit;
 pub use logging::{Event, FieldRef, Level, Value};
 pub use metrics::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resource};
 pub use pipeline::{
-    default_latency_buckets, Backpressure, FlushError, PipelineConfig, ShutdownError, Stats,
-    ThreadStats, DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY,
+    default_latency_buckets, Backpressure, FlushError, PipelineConfig, ShutdownError, SinkStats,
+    Stats, ThreadStats, DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY,
     MAX_IDLE_INTERVAL, MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL,
     MIN_INTERVAL, MIN_RING_CAPACITY,
 };

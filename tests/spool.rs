@@ -177,6 +177,16 @@ fn a_sink_down_for_stretches_of_a_million_records_loses_none() {
     let s = handle.stats();
     let stats = tw.stats();
     assert_eq!(stats.accepted, stats.delivered);
+    // The same counters in the instance's Stats.
+    let spool = stats
+        .sinks
+        .iter()
+        .find(|k| k.name == "spool")
+        .expect("spool counters");
+    assert_eq!(spool.get("spooled"), Some(s.spooled));
+    assert_eq!(spool.get("replayed"), Some(s.replayed));
+    assert_eq!(spool.get("dropped"), Some(0));
+    assert_eq!(spool.get("records"), Some(0));
     assert_eq!(s.dropped, 0);
     assert_eq!(s.records, 0);
     assert_eq!(s.spooled, s.replayed, "{s:?}");
@@ -223,6 +233,13 @@ fn a_full_spool_drops_the_newest_or_the_oldest_as_told() {
         tw.flush().unwrap();
         let full = handle.stats();
         assert!(full.dropped > 0, "{policy:?}: nothing dropped: {full:?}");
+        let in_stats = tw.stats().sinks.remove(0);
+        assert_eq!(in_stats.get("dropped"), Some(full.dropped));
+        assert_eq!(in_stats.get("records"), Some(full.records));
+        assert!(
+            in_stats.get("oldest_unix_ns").is_some_and(|t| t > 0),
+            "an age while full"
+        );
         assert!(full.bytes <= 256 * 1024 + 64 * 1024, "{policy:?}: {full:?}");
         down.store(false, Relaxed);
         drain(&tw, &handle);

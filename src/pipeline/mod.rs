@@ -30,7 +30,7 @@ pub use config::{
 };
 pub(crate) use hooks::Hooks;
 pub(crate) use shared::{Shared, RUNNING, STOPPED, STOPPING};
-pub use stats::{Stats, ThreadStats};
+pub use stats::{SinkStats, Stats, ThreadStats};
 
 use crate::sink::Sink;
 
@@ -104,6 +104,11 @@ impl Pipeline {
         sinks: Vec<Box<dyn Sink>>,
         hooks: H,
     ) -> std::io::Result<Pipeline> {
+        let counters = sinks
+            .iter()
+            .filter_map(|s| Some((s.name().to_owned(), s.counters()?)))
+            .collect();
+        let _ = shared.sink_counters.set(counters);
         let handle = collector::spawn(shared.clone(), sinks, hooks)?;
         let _ = shared.collector.set(handle.thread().clone());
         Ok(Pipeline {

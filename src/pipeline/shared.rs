@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     pub(crate) exited: Mutex<bool>,
     pub(crate) exited_cv: Condvar,
     pub(crate) collector: OnceLock<Thread>,
+    /// Each sink's name and counters, if it keeps any ([`crate::sink::Sink::counters`]).
+    pub(crate) sink_counters: OnceLock<Vec<(String, crate::sink::SinkCounters)>>,
 }
 
 impl Shared {
@@ -129,6 +131,7 @@ impl Shared {
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
             collector: OnceLock::new(),
+            sink_counters: OnceLock::new(),
             config,
         }
     }

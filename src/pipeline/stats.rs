@@ -73,6 +73,27 @@ pub struct Stats {
     pub retired_threads: u64,
     /// Live lanes (threads that have logged and not yet exited).
     pub threads: Vec<ThreadStats>,
+    /// The counters of the sinks that keep some ([`crate::sink::Sink::counters`]), such as a
+    /// [`crate::recovery::Spool`]'s `spooled`, `replayed`, `dropped`, `records`, `bytes` and
+    /// `oldest_unix_ns`.
+    pub sinks: Vec<SinkStats>,
+}
+
+/// One sink's counters in [`Stats::sinks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkStats {
+    /// The sink's [`name`](crate::sink::Sink::name).
+    pub name: String,
+    /// Its counters by name.
+    pub counters: Vec<(&'static str, u64)>,
+}
+
+impl SinkStats {
+    /// The counter `name`, if the sink keeps one.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.counters.iter().find(|(n, _)| *n == name).map(|c| c.1)
+    }
 }
 
 impl Stats {
@@ -155,6 +176,16 @@ impl Shared {
         s.invalid_names = self.series.invalid_names.load(Relaxed);
         s.overflowed_series = self.series.overflowed.load(Relaxed);
         s.series = self.series.len() as u64;
+        s.sinks = self
+            .sink_counters
+            .get()
+            .into_iter()
+            .flatten()
+            .map(|(name, read)| SinkStats {
+                name: name.clone(),
+                counters: read(),
+            })
+            .collect();
         s
     }
 }

@@ -192,7 +192,8 @@ impl SpoolHandle {
 ///   keeps every whole frame.
 /// * **Reported**: the spool's health component (`tickwatch.sink.spool`) reads `Degraded`
 ///   while it holds records, with the counts, and the `tickwatch_sink_condition` alert fires
-///   meanwhile ([`Sink::take_notice`]); [`Spool::handle`] reads the counters.
+///   meanwhile ([`Sink::take_notice`]); [`Spool::handle`] and `Telemetry::stats()`
+///   ([`crate::Stats::sinks`]) read the counters.
 ///
 /// The wrapped sink must implement [`Sink::write_records`] (the JSON-lines and memory sinks
 /// do). Replay runs on the collector thread, whole spool segments for up to 2 ms per batch
@@ -574,5 +575,21 @@ impl<S: Sink> Sink for Spool<S> {
 
     fn take_notice(&mut self) -> Option<SinkNotice> {
         self.notice.take()
+    }
+
+    /// `spooled`, `replayed`, `dropped`, `records` (in the spool now), `bytes` and
+    /// `oldest_unix_ns` (0: empty), in [`crate::Stats::sinks`].
+    fn counters(&self) -> Option<crate::sink::SinkCounters> {
+        let c = self.counters.clone();
+        Some(Arc::new(move || {
+            vec![
+                ("spooled", c.spooled.load(Relaxed)),
+                ("replayed", c.replayed.load(Relaxed)),
+                ("dropped", c.dropped.load(Relaxed)),
+                ("records", c.records.load(Relaxed)),
+                ("bytes", c.bytes.load(Relaxed)),
+                ("oldest_unix_ns", c.oldest_ns.load(Relaxed)),
+            ]
+        }))
     }
 }

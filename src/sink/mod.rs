@@ -93,6 +93,13 @@ pub trait Sink: Send + 'static {
         Ok(())
     }
 
+    /// Named counters the sink keeps (a [`crate::recovery::Spool`]: spooled, replayed,
+    /// dropped, ...), read from any thread: asked once at start, then called by every
+    /// [`Telemetry::stats`](crate::Telemetry::stats) ([`crate::Stats::sinks`]). Default: none.
+    fn counters(&self) -> Option<SinkCounters> {
+        None
+    }
+
     /// A change in the sink's own condition since the last call, such as a [`Failover`]
     /// switching to its secondary or back. The collector asks after every `write`, `end_pass`
     /// and `flush` (so this must be cheap: a field taken), shows a degraded condition on the
@@ -116,6 +123,9 @@ pub trait Sink: Send + 'static {
         )))
     }
 }
+
+/// Reads a sink's named counters from any thread ([`Sink::counters`]).
+pub type SinkCounters = std::sync::Arc<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>;
 
 /// What a replay ([`Sink::write_records`]) says about its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -164,6 +174,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn tick(&mut self) -> Result<(), SinkError> {
         (**self).tick()
+    }
+    fn counters(&self) -> Option<SinkCounters> {
+        (**self).counters()
     }
     fn write_records(&mut self, records: &[Record], replay: Replay) -> Result<(), SinkError> {
         (**self).write_records(records, replay)
