@@ -72,10 +72,15 @@ struct Rig {
     secondary: Received,
 }
 
-fn rig() -> Rig {
-    let down = Arc::new(AtomicBool::new(false));
-    let (primary, secondary) = (Received::default(), Received::default());
-    let sink = Failover::new(
+/// A failover from a primary that is down while `down` is set to a secondary that never is,
+/// retrying the primary after 1 ms doubling to `max_retry`.
+fn failover(
+    down: &Arc<AtomicBool>,
+    primary: &Received,
+    secondary: &Received,
+    max_retry: Duration,
+) -> Failover<Recorder, Recorder> {
+    Failover::new(
         Recorder {
             name: "primary",
             down: down.clone(),
@@ -87,7 +92,13 @@ fn rig() -> Rig {
             got: secondary.clone(),
         },
     )
-    .retry_after(Duration::from_millis(1), Duration::from_millis(4));
+    .retry_after(Duration::from_millis(1), max_retry)
+}
+
+fn rig() -> Rig {
+    let down = Arc::new(AtomicBool::new(false));
+    let (primary, secondary) = (Received::default(), Received::default());
+    let sink = failover(&down, &primary, &secondary, Duration::from_millis(4));
     let tw = Telemetry::builder()
         .ring_capacity(4 * 1024)
         .backpressure(Backpressure::Block)
@@ -208,19 +219,7 @@ fn replayed_records_fail_over_like_batches() {
     // secondary while the primary fails, and back.
     let down = Arc::new(AtomicBool::new(true));
     let (primary, secondary) = (Received::default(), Received::default());
-    let mut f = Failover::new(
-        Recorder {
-            name: "primary",
-            down: down.clone(),
-            got: primary.clone(),
-        },
-        Recorder {
-            name: "secondary",
-            down: Arc::new(AtomicBool::new(false)),
-            got: secondary.clone(),
-        },
-    )
-    .retry_after(Duration::from_millis(1), Duration::from_millis(1));
+    let mut f = failover(&down, &primary, &secondary, Duration::from_millis(1));
     let records = |from: u64| -> Vec<Record> {
         (from..from + 3)
             .map(|i| Record::Metric {
