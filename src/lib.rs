@@ -116,6 +116,7 @@
 #[macro_use]
 mod macros;
 
+pub mod adapters;
 pub mod alerts;
 pub mod export;
 mod fsio;

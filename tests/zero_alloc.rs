@@ -328,3 +328,31 @@ fn authorize_action_allocates_nothing() {
     tw.flush().unwrap();
     assert_eq!(tw.stats().delivered, CALLS + 4);
 }
+
+/// `tracing::info!` with five fields (a `u64`, an `f64`, a `&str`, a `Debug` value and a
+/// message argument) through `Telemetry::tracing_layer`: the layer's per-thread scratch and
+/// the thread's ring are made in the warm-up, nothing after.
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_info_five_fields_through_the_layer() {
+    use tracing_subscriber::layer::SubscriberExt;
+    #[derive(Debug)]
+    enum Side {
+        Buy,
+    }
+    let tw = instance();
+    let subscriber = tracing_subscriber::registry().with(tw.tracing_layer());
+    tracing::subscriber::with_default(subscriber, || {
+        assert_zero_alloc(&tw, |i| {
+            tracing::info!(
+                order_id = i,
+                px = 101.25,
+                qty = 100u64,
+                venue = "XNAS",
+                side = ?Side::Buy,
+                "order {} filled",
+                i
+            );
+        });
+    });
+}

@@ -125,6 +125,14 @@ impl Latency {
         self.shared.push_sample(kind::LATENCY, 0, self.id, nanos);
     }
 
+    /// Records a duration measured in raw clock ticks ([`crate::time`]); the collector
+    /// converts it to nanoseconds (as for a [`LatencyTimer`]).
+    #[inline]
+    pub(crate) fn record_ticks(&self, ticks: u64) {
+        self.shared
+            .push_sample(kind::LATENCY, FLAG_TICKS, self.id, ticks);
+    }
+
     /// Starts a timer that records the elapsed time when dropped. Both ends are raw clock
     /// ticks; the collector converts the difference to nanoseconds.
     #[inline]

@@ -235,6 +235,35 @@ impl Shared {
         }
     }
 
+    /// [`Shared::push_event`] for `n` values already encoded in the record's form (the
+    /// `tracing` layer's): one copy into the ring.
+    #[inline]
+    pub(crate) fn push_event_encoded(
+        self: &Arc<Self>,
+        cs: &'static Callsite,
+        n: u16,
+        values: &record::Encoded,
+    ) {
+        let id = cs.id();
+        let ticks = now_ticks();
+        let bytes = values.bytes();
+        let truncated = values.truncated();
+        let pushed = lane::with_lane(self, |lane| {
+            lane.push(self, record::HEADER_LEN + bytes.len(), false, |b| {
+                let mut w = Writer::new(b);
+                w.header(kind::EVENT, 0, n, id, ticks);
+                w.raw(bytes);
+                if truncated {
+                    w.mark_truncated();
+                }
+                w.finish()
+            })
+        });
+        if pushed.is_none() {
+            self.unattributed_drops.fetch_add(1, Relaxed);
+        }
+    }
+
     pub(crate) fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {

@@ -4,7 +4,7 @@
 use super::Telemetry;
 use crate::alerts::{ActiveAlert, Alert, AlertId, AlertResponse, AlertStats};
 use crate::health::{Health, HealthStatus};
-use crate::metrics::{Description, Snapshot, Unit, MAX_HELP_LEN};
+use crate::metrics::{Snapshot, Unit};
 
 impl Telemetry {
     /// `query_logs`: runs `query` over this instance's segment log
@@ -49,7 +49,7 @@ impl Telemetry {
     /// name again replaces its description. Not a hot-path call: it takes a lock.
     ///
     /// Keeps at most `max_series` descriptions: returns `false` (and keeps nothing) for a new
-    /// name past that. `help` is cut to [`MAX_HELP_LEN`] bytes; line breaks are escaped in
+    /// name past that. `help` is cut to [`MAX_HELP_LEN`](crate::metrics::MAX_HELP_LEN) bytes; line breaks are escaped in
     /// the exposition.
     ///
     /// ```
@@ -63,25 +63,22 @@ impl Telemetry {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn describe(&self, name: &str, help: &str, unit: Option<Unit>) -> bool {
-        let mut cut = help.len().min(MAX_HELP_LEN);
-        while !help.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let description = Description {
-            name: name.to_owned(),
-            help: help[..cut].to_owned(),
-            unit,
-        };
-        let mut all = self.aggregates.descriptions.lock();
-        if let Some(d) = all.iter_mut().find(|d| d.name == name) {
-            *d = description;
-            return true;
-        }
-        if all.len() >= self.shared.config.max_series {
-            return false;
-        }
-        all.push(description);
-        true
+        self.aggregates.describe(name, help, unit)
+    }
+
+    /// A `tracing-subscriber` layer recording `tracing` events (and, opt-in, span
+    /// durations) into this instance: `tracing_subscriber::registry().with(tw.tracing_layer())`.
+    /// See [`TracingLayer`](crate::adapters::TracingLayer) for its filters and costs.
+    #[cfg(feature = "tracing")]
+    pub fn tracing_layer(&self) -> crate::adapters::TracingLayer {
+        crate::adapters::TracingLayer::new(self.shared.clone())
+    }
+
+    /// A `metrics::Recorder` recording `counter!`, `gauge!` and `histogram!` into this
+    /// instance's series. See [`MetricsRecorder`](crate::adapters::MetricsRecorder).
+    #[cfg(feature = "metrics")]
+    pub fn metrics_recorder(&self) -> crate::adapters::MetricsRecorder {
+        crate::adapters::MetricsRecorder::new(self.shared.clone(), self.aggregates.clone())
     }
 
     /// The instance's health registry: add your own components to it (checks or pushed

@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use crate::metrics::histogram::{clamp_ns, LatencyHistograms, Slot};
 use crate::metrics::{
     Bucket, CounterValue, Description, GaugeStats, GaugeValue, LatencyValue, OwnTotals,
-    Percentiles, SeriesSnapshot, SeriesValue, Snapshot,
+    Percentiles, SeriesSnapshot, SeriesValue, Snapshot, Unit, MAX_HELP_LEN,
 };
 use crate::pipeline::Shared;
 use crate::record::{kind, FLAG_TICKS};
@@ -429,6 +429,30 @@ impl Aggregates {
             aggregator: CachePadded::new(Mutex::new(aggregator)),
             descriptions: Mutex::new(Vec::new()),
         })
+    }
+
+    /// [`Telemetry::describe`](crate::Telemetry::describe), for every holder of the
+    /// aggregates (the instance, the `metrics` recorder's `describe_*`).
+    pub(crate) fn describe(&self, name: &str, help: &str, unit: Option<Unit>) -> bool {
+        let mut cut = help.len().min(MAX_HELP_LEN);
+        while !help.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let description = Description {
+            name: name.to_owned(),
+            help: help[..cut].to_owned(),
+            unit,
+        };
+        let mut all = self.descriptions.lock();
+        if let Some(d) = all.iter_mut().find(|d| d.name == name) {
+            *d = description;
+            return true;
+        }
+        if all.len() >= self.shared.config.max_series {
+            return false;
+        }
+        all.push(description);
+        true
     }
 
     /// [`Telemetry::snapshot`], for holders of the aggregates (the metrics endpoint).

@@ -1,0 +1,173 @@
+//! The per-event `Visit`: typed values encoded into a per-thread scratch as tracing lends
+//! them, then one copy into the ring.
+//!
+//! tracing lends each value only for the duration of one `record_*` call, so a value cannot
+//! be kept by reference until the record is written. Each is encoded at once, in the
+//! record's own binary form, into a scratch allocated once per thread that never grows
+//! (16 KiB: a string that does not fit is cut and tagged truncated, as one past the
+//! instance's `max_string_len` is); the record is then pushed with one copy. Values arrive
+//! in field order for every event tracing's macros make (the message first); an event whose
+//! values arrive in another order is encoded by visiting it once per value, still without
+//! allocating.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::Event;
+
+use super::table::EventSite;
+use crate::logging::FieldRef;
+use crate::pipeline::Shared;
+use crate::record::Encoded;
+
+/// Scratch bytes per thread: every value of one event.
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static ENCODED: RefCell<Encoded> = RefCell::new(Encoded::with_capacity(SCRATCH));
+}
+
+/// Records `event` (of the call site `site`) into `shared`'s ring for this thread.
+#[inline]
+pub(super) fn record_event(shared: &Arc<Shared>, site: &EventSite, event: &Event<'_>) {
+    let done = ENCODED.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut enc) => record_into(&mut enc, shared, site, event),
+        // A value's `Debug` logged an event of its own, into this layer: give that one a
+        // scratch of its own (allocated: this is the rare path).
+        Err(_) => record_into(&mut Encoded::with_capacity(SCRATCH), shared, site, event),
+    });
+    if done.is_err() {
+        // The thread is exiting and its scratch is gone.
+        record_into(&mut Encoded::with_capacity(SCRATCH), shared, site, event);
+    }
+}
+
+fn record_into(enc: &mut Encoded, shared: &Arc<Shared>, site: &EventSite, event: &Event<'_>) {
+    let max = shared.config.max_string_len;
+    enc.clear();
+    let mut v = Visitor {
+        enc,
+        site,
+        max,
+        next: 0,
+        only: None,
+        disordered: !site.in_order,
+    };
+    if site.in_order {
+        event.record(&mut v);
+    }
+    if v.disordered {
+        // Values out of field order: one visit per value, each encoding only its own.
+        v.enc.clear();
+        for slot in 0..site.values {
+            v.only = Some(slot);
+            v.next = slot;
+            event.record(&mut v);
+            if v.next == slot {
+                v.enc.value(&FieldRef::None, max);
+            }
+        }
+    } else {
+        // Fields never recorded (`tracing::field::Empty`, a `None`) are null.
+        for _ in v.next..site.values {
+            v.enc.value(&FieldRef::None, max);
+        }
+    }
+    // A call site has at most a few dozen fields: far below u16::MAX.
+    let n = u16::try_from(site.values).unwrap_or(u16::MAX);
+    shared.push_event_encoded(site.callsite, n, enc);
+}
+
+/// A value as tracing lends it.
+enum Lent<'a> {
+    Value(FieldRef<'a>),
+    Text(fmt::Arguments<'a>),
+}
+
+struct Visitor<'a> {
+    enc: &'a mut Encoded,
+    site: &'a EventSite,
+    max: usize,
+    /// The next value slot to encode.
+    next: usize,
+    /// Encode only this slot (the out-of-order pass).
+    only: Option<usize>,
+    disordered: bool,
+}
+
+impl Visitor<'_> {
+    #[inline]
+    fn put(&mut self, field: &Field, value: Lent<'_>) {
+        let slot = self.site.slot(field.index());
+        if slot >= self.site.values {
+            return;
+        }
+        match self.only {
+            Some(k) if slot != k || self.next > k => return,
+            Some(_) => {}
+            None if slot < self.next => {
+                self.disordered = true;
+                return;
+            }
+            None => {
+                while self.next < slot {
+                    self.enc.value(&FieldRef::None, self.max);
+                    self.next += 1;
+                }
+            }
+        }
+        match value {
+            Lent::Value(v) => self.enc.value(&v, self.max),
+            Lent::Text(args) => self.enc.display(args, self.max),
+        }
+        self.next = slot + 1;
+    }
+}
+
+impl Visit for Visitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Lent::Value(FieldRef::F64(value)));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Lent::Value(FieldRef::I64(value)));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Lent::Value(FieldRef::U64(value)));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match i64::try_from(value) {
+            Ok(v) => self.put(field, Lent::Value(FieldRef::I64(v))),
+            // Exact, as decimal text: the record has no 128-bit type.
+            Err(_) => self.put(field, Lent::Text(format_args!("{value}"))),
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match u64::try_from(value) {
+            Ok(v) => self.put(field, Lent::Value(FieldRef::U64(v))),
+            Err(_) => self.put(field, Lent::Text(format_args!("{value}"))),
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Lent::Value(FieldRef::Bool(value)));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Lent::Value(FieldRef::Str(value)));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, Lent::Text(format_args!("{value}")));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // The message (`format_args!`) arrives here too: its Debug is its Display.
+        self.put(field, Lent::Text(format_args!("{value:?}")));
+    }
+}
