@@ -125,6 +125,7 @@ impl Latency {
         self.shared.push_sample(kind::LATENCY, 0, self.id, nanos);
     }
 
+    #[cfg(feature = "tracing")]
     /// Records a duration measured in raw clock ticks ([`crate::time`]); the collector
     /// converts it to nanoseconds (as for a [`LatencyTimer`]).
     #[inline]

@@ -235,6 +235,7 @@ impl Shared {
         }
     }
 
+    #[cfg(feature = "tracing")]
     /// [`Shared::push_event`] for `n` values already encoded in the record's form (the
     /// `tracing` layer's): one copy into the ring.
     #[inline]
