@@ -67,6 +67,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[cfg(all(feature = "tracing", feature = "metrics"))]
+#[path = "trading_engine/gateway.rs"]
+mod gateway;
 #[path = "trading_engine/log.rs"]
 mod log;
 #[path = "trading_engine/monitoring.rs"]
@@ -897,6 +900,9 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     }
     let (builder, mut alerts) = monitoring::with_alerts(builder);
     let tw = builder.start()?;
+    // The venue gateway logs through `tracing` and counts through `metrics`.
+    #[cfg(all(feature = "tracing", feature = "metrics"))]
+    gateway::install(&tw)?;
     // Served from the start, so a scraper sees the run live; the final values stay up after.
     #[cfg(feature = "http")]
     let server = match &cfg.serve {
@@ -955,6 +961,8 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         })?;
         let matcher = spawn("matching")
             .spawn_scoped(s, move || matching(tw, match_depth, matching_rx, report_tx))?;
+        #[cfg(all(feature = "tracing", feature = "metrics"))]
+        let gw = spawn("gateway").spawn_scoped(s, move || gateway::run(stop))?;
         let mut strats = Vec::new();
         for (idx, rx) in report_rx.into_iter().enumerate() {
             let tx = to_risk.clone();
@@ -975,6 +983,8 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         }
         stop.store(true, Relaxed);
         calls.add(md.join().expect("market-data thread panicked"));
+        #[cfg(all(feature = "tracing", feature = "metrics"))]
+        calls.add(gw.join().expect("gateway thread panicked"));
         calls.add(risk.join().expect("risk thread panicked"));
         let (c, resting, expired) = matcher.join().expect("matching thread panicked");
         calls.add(c);
@@ -1033,7 +1043,7 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     println!();
     let timer = tickwatch::clock_info();
     println!(
-        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}   (timer: {} at {:.3} GHz, resolution {:.2} ns)",
+        "{:<25} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}   (timer: {} at {:.3} GHz, resolution {:.2} ns)",
         "latency",
         "count",
         "p50",
@@ -1050,14 +1060,19 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         .series
         .iter()
         .filter_map(|s| match &s.value {
-            SeriesValue::Latency(l) => Some((s.name.as_str(), l.total)),
+            // A tagged series shows its tag values: `gateway_ack_seconds{XNAS}`.
+            SeriesValue::Latency(l) if s.tags.is_empty() => Some((s.name.clone(), l.total)),
+            SeriesValue::Latency(l) => {
+                let tags: Vec<&str> = s.tags.iter().map(|t| t.1.as_str()).collect();
+                Some((format!("{}{{{}}}", s.name, tags.join(",")), l.total))
+            }
             _ => None,
         })
         .collect();
-    latency.sort_by(|a, b| a.0.cmp(b.0));
+    latency.sort_by(|a, b| a.0.cmp(&b.0));
     for (op, p) in latency {
         println!(
-            "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<25} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
             op,
             thousands(p.count),
             dur(p.p50),
@@ -1067,6 +1082,8 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
             dur(p.max),
         );
     }
+    #[cfg(all(feature = "tracing", feature = "metrics"))]
+    gateway::print_report(&tw);
     println!();
     let kinds = ["metric", "counter", "latency", "resource", "event", "other"];
     let seen: u64 = agg.kinds.iter().sum();
