@@ -14,9 +14,9 @@
 //! Neither costs anything until it is created: no thread, no table, no registration.
 
 #[cfg(feature = "metrics")]
-mod metrics_recorder;
+pub mod metrics_recorder;
 #[cfg(feature = "tracing")]
-mod tracing_layer;
+pub mod tracing_layer;
 
 #[cfg(feature = "metrics")]
 pub use metrics_recorder::*;

@@ -6,7 +6,7 @@
 //!    the layer decides from its filters whether it wants the call site (the answer is
 //!    cached by tracing as `Interest::always` or `never`, so a filtered-out call site costs
 //!    what tracing's own disabled fast path costs), and turns its metadata into a tickwatch
-//!    [`Callsite`]: level, target, file, line and the field names, registered in the
+//!    [`Callsite`](crate::logging::Callsite): level, target, file, line and the field names, registered in the
 //!    process-wide call-site table that `event!` uses. When the call site has a message, the
 //!    tickwatch call site's message is `"{}"` with one argument, the rendered message, so a
 //!    sink formats it exactly as it formats an `event!` message argument.
@@ -188,7 +188,7 @@ impl TracingLayer {
 
     /// Records the duration of every span named `name_or_target`, or whose target is it or
     /// one of its submodules, as a latency under the span's name (from creation to close;
-    /// one allocation per timed span, see the [module docs](self)). May be called several
+    /// one allocation per timed span, see the [module docs](crate::adapters::tracing_layer)). May be called several
     /// times.
     pub fn span_latency(self, name_or_target: impl Into<String>) -> Self {
         let pattern = name_or_target.into();
