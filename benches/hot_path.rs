@@ -57,6 +57,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+#[path = "common/bursts.rs"]
+mod bursts;
+
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
@@ -387,20 +390,8 @@ fn config(g: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 /// Times `BURST`-call bursts of `op`; waits (untimed) for the collector between bursts.
-fn bursts(tw: &Telemetry, iters: u64, mut op: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(BURST);
-        let t = Instant::now();
-        for _ in 0..n {
-            op();
-        }
-        total += t.elapsed();
-        left -= n;
-        tw.flush().expect("flush");
-    }
-    total
+fn bursts(tw: &Telemetry, iters: u64, op: impl FnMut()) -> Duration {
+    bursts::time_bursts(iters, BURST, op, || tw.flush().expect("flush"))
 }
 
 /// Benchmarks `op` twice: back to back (`/steady`) and in bursts (`/burst`).

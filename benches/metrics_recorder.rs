@@ -28,7 +28,9 @@
 //! lock-free bucket).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+
+#[path = "common/bursts.rs"]
+mod bursts;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -47,21 +49,7 @@ fn burst(
     mut op: impl FnMut(),
 ) {
     g.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(BURST);
-                let t = Instant::now();
-                for _ in 0..n {
-                    op();
-                }
-                total += t.elapsed();
-                left -= n;
-                between();
-            }
-            total
-        })
+        b.iter_custom(|iters| bursts::time_bursts(iters, BURST, &mut op, between))
     });
 }
 

@@ -29,7 +29,10 @@
 //! Every subscriber is the thread's default (`set_default`) while its rows run.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "common/bursts.rs"]
+mod bursts;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -55,19 +58,7 @@ fn both(g: &mut BenchmarkGroup<'_, WallTime>, tw: &Telemetry, name: &str, mut op
     g.bench_function(format!("{name}/steady"), |b| b.iter(&mut op));
     g.bench_function(format!("{name}/burst"), |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(BURST);
-                let t = Instant::now();
-                for _ in 0..n {
-                    op();
-                }
-                total += t.elapsed();
-                left -= n;
-                tw.flush().expect("flush");
-            }
-            total
+            bursts::time_bursts(iters, BURST, &mut op, || tw.flush().expect("flush"))
         })
     });
 }
