@@ -158,7 +158,9 @@ pub use security::authz::{AuthzResult, Decision};
 pub use security::crypto::{CryptoError, EncryptedData, KeyRing, Plaintext};
 pub use security::AuditLog;
 pub use sink::ThreadInfo;
-pub use telemetry::{Config, MonitoringConfig, StartError, Telemetry, TelemetryBuilder};
+pub use telemetry::{
+    Config, ConfigError, ConfigSource, MonitoringConfig, StartError, Telemetry, TelemetryBuilder,
+};
 pub use time::{
     clock_info, ClockInfo, ManualClock, ParseTimestampError, SystemClock, Timestamp, WallClock,
 };

@@ -9,6 +9,8 @@
 //! tickwatch-log backup DIR DEST            a consistent copy while DIR is written
 //!                                          (with --keys KEYFILE, the key file too)
 //! tickwatch-log verify-backup DEST         exit 0 only if every file matches its manifest
+//! tickwatch-log check-config FILE          validate a configuration file (and the
+//!                                          TICKWATCH_* overrides) without starting anything
 //! ```
 //!
 //! `--keys KEYFILE` opens a log written with `SegmentLogOptions::encrypt` (the key file
@@ -17,8 +19,9 @@
 //! VAR (read only: the key file is not rewritten).
 //!
 //! Exit status: 0 on success, 1 when `verify` finds damage (a torn tail at the end of the
-//! newest segment, as a crash leaves, is reported but is not damage), 2 on a usage error or
-//! an unreadable log.
+//! newest segment, as a crash leaves, is reported but is not damage) or `check-config` an
+//! invalid configuration (the error names the key and its line), 2 on a usage error or an
+//! unreadable log.
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -33,6 +36,7 @@ const USAGE: &str = "usage:
   tickwatch-log stats DIR [--json] [--keys KEYFILE [--kek-env VAR]]
   tickwatch-log backup DIR DEST [--keys KEYFILE]
   tickwatch-log verify-backup DEST
+  tickwatch-log check-config FILE
 
 QUERY is the text form of a log query, for example
   'level>=warn target=risk order_id=42 since=5m \"rejected\"'
@@ -82,6 +86,18 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 tickwatch::store::MANIFEST
             );
             return Ok(ExitCode::SUCCESS);
+        }
+        "check-config" => {
+            return Ok(match tickwatch::Config::load(dir) {
+                Ok(_) => {
+                    println!("{dir}: valid");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("{dir}: {e}");
+                    ExitCode::from(1)
+                }
+            });
         }
         "verify-backup" => {
             let problems =

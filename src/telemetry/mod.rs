@@ -6,6 +6,7 @@
 mod api;
 mod builder;
 mod config;
+mod config_file;
 mod setup;
 #[cfg(test)]
 mod tests;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use builder::{StartError, TelemetryBuilder};
 pub use config::{Config, MonitoringConfig};
+pub use config_file::{ConfigError, ConfigSource};
 pub(crate) use setup::MonitorShared;
 
 use crate::logging::{Audit, Callsite, Event, FieldRef, Level};
