@@ -45,7 +45,9 @@
 //!
 //! Options: `--quick`, `--secs S` (time budget), `--rate N` (orders per second over both
 //! strategies, 0 for as fast as the pipeline goes), `--orders N` (stop after N orders per
-//! strategy), `--block` (`Backpressure::Block` instead of `Drop`), `--json`, `--log-samples`.
+//! strategy), `--block` (`Backpressure::Block` instead of `Drop`), `--json`, `--log-samples`,
+//! `--config FILE` (the instance's settings from a configuration file such as
+//! `examples/tickwatch.toml`, with `TICKWATCH_*` environment overrides).
 //!
 //! With the `http` feature, `--serve ADDR` serves `/metrics` (Prometheus), `/health` and
 //! `/snapshot` on ADDR (`127.0.0.1:0` picks a free port) from the start of the run, prints
@@ -116,6 +118,9 @@ struct Config {
     serve: Option<String>,
     /// `--serve-for S`: how long to keep serving after the report (default: until killed).
     serve_for: Option<Duration>,
+    /// `--config FILE`: the instance's settings from a tickwatch configuration file
+    /// (`examples/tickwatch.toml`), with `TICKWATCH_*` overrides, instead of the example's.
+    config_file: Option<String>,
 }
 
 impl Config {
@@ -123,6 +128,7 @@ impl Config {
         let mut quick = std::env::var("TICKWATCH_QUICK").is_ok_and(|v| v == "1" || v == "true");
         let (mut secs, mut rate, mut max_orders, mut block) = (None, DEFAULT_RATE, 0, false);
         let (mut serve, mut serve_for, mut log_samples, mut json) = (None, None, false, false);
+        let mut config_file = None;
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             let mut value = |name: &str| {
@@ -145,6 +151,9 @@ impl Config {
                             .map_err(|e| format!("--serve-for {s}: {e}"))?,
                     );
                 }
+                "--config" => {
+                    config_file = Some(args.next().ok_or("--config needs a file")?);
+                }
                 "--serve" => {
                     serve = Some(
                         args.next()
@@ -152,7 +161,7 @@ impl Config {
                     );
                 }
                 "-h" | "--help" => {
-                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block] [--json] [--log-samples] [--serve ADDR [--serve-for S]]");
+                    println!("usage: trading_engine [--quick] [--secs S] [--rate ORDERS_PER_S] [--orders N] [--block] [--json] [--log-samples] [--config FILE] [--serve ADDR [--serve-for S]]");
                     std::process::exit(0);
                 }
                 other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -175,6 +184,7 @@ impl Config {
             log_samples,
             serve,
             serve_for,
+            config_file,
         })
     }
 }
@@ -885,10 +895,22 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         }
     }
     let agg = Arc::new(Mutex::new(Aggregate::default()));
-    let mut builder = Telemetry::builder()
-        .ring_capacity(1 << 20)
-        .backpressure(cfg.backpressure)
-        .level(Level::Info)
+    let base = match &cfg.config_file {
+        // The file's settings (and the environment's overrides) instead of the example's.
+        Some(path) => {
+            let file = tickwatch::Config::load(path)?;
+            println!(
+                "config    {path}: valid ({:?} backpressure, level {})",
+                file.pipeline.backpressure, file.pipeline.level
+            );
+            Telemetry::builder().with_config(file)
+        }
+        None => Telemetry::builder()
+            .ring_capacity(1 << 20)
+            .backpressure(cfg.backpressure)
+            .level(Level::Info),
+    };
+    let mut builder = base
         .segment_log(
             tickwatch::store::SegmentLog::options(log::DIR)
                 .samples(cfg.log_samples)
@@ -898,6 +920,7 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     if cfg.json {
         builder = builder.sink(JsonLinesSink::create(OUT)?.samples(cfg.log_samples));
     }
+    let backpressure = builder.config().pipeline.backpressure;
     let (builder, mut alerts) = monitoring::with_alerts(builder);
     let tw = builder.start()?;
     // The venue gateway logs through `tracing` and counts through `metrics`.
@@ -921,7 +944,7 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         cfg.secs,
         STRATEGIES.len(),
         VENUES.len(),
-        cfg.backpressure,
+        backpressure,
     );
 
     let market = Market {
