@@ -49,5 +49,10 @@ fn filtered_events_reach_neither_the_ring_nor_the_collector_and_interest_is_cach
     let first = after_first.unwrap();
     assert!(first.callsites >= 3, "{first:?}");
     assert_eq!(ls.callsites, first.callsites, "{ls:?}");
+    assert!(first.register_callsite_calls >= 3, "{first:?}");
+    assert_eq!(
+        ls.register_callsite_calls, first.register_callsite_calls,
+        "{ls:?}"
+    );
     assert_eq!(ls.enabled_calls, 0, "{ls:?}");
 }

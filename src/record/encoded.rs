@@ -109,6 +109,10 @@ impl Encoded {
         let at = self.len;
         let room = self.room(max_str);
         self.put(&[TAG_STR, 0, 0]);
+        if self.len == at {
+            // Not even room for the tag (only past `RESERVE` scalars): marked truncated.
+            return;
+        }
         let start = self.len;
         let mut w = Bounded {
             buf: &mut self.buf[start..start + room],

@@ -195,3 +195,46 @@ proptest! {
         }
     }
 }
+
+/// The `tracing` layer's pre-encoded values are byte for byte what `Writer::value` writes,
+/// strings cut at the limit included, and a full scratch never panics or grows.
+#[cfg(feature = "tracing")]
+#[test]
+fn encoded_values_match_the_writer_and_a_full_scratch_only_truncates() {
+    use crate::record::Encoded;
+    let long = "é".repeat(40);
+    let values = [
+        FieldRef::U64(7),
+        FieldRef::I64(-7),
+        FieldRef::F64(f64::NAN),
+        FieldRef::Bool(true),
+        FieldRef::None,
+        FieldRef::Str("XNAS"),
+        FieldRef::Str(&long),
+    ];
+    let max = 33;
+    let mut enc = Encoded::with_capacity(4096);
+    for v in &values {
+        enc.value(v, max);
+    }
+    let len = values_len(&values, max);
+    let mut buf = vec![0u8; len];
+    let mut w = Writer::new(&mut buf);
+    for v in &values {
+        w.value(v, max);
+    }
+    assert_eq!(enc.bytes(), &buf[..]);
+    assert!(enc.truncated());
+
+    let mut full = Encoded::with_capacity(0);
+    let cap = 2 * Encoded::RESERVE;
+    for _ in 0..10 {
+        full.value(&FieldRef::Str(&"x".repeat(300)), 1024);
+    }
+    for i in 0..200 {
+        full.value(&FieldRef::U64(i), 1024);
+    }
+    full.display(format_args!("{}", "abc"), 1024);
+    assert!(full.truncated());
+    assert!(full.bytes().len() <= cap);
+}

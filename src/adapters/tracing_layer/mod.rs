@@ -113,6 +113,7 @@ struct Inner {
 
 #[derive(Default)]
 struct Counters {
+    register_calls: AtomicU64,
     callsites: AtomicU64,
     enabled_calls: AtomicU64,
     spans_timed: AtomicU64,
@@ -123,6 +124,10 @@ struct Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TracingLayerStats {
+    /// `register_callsite` calls: once per call site, and again for every known call site
+    /// whenever tracing rebuilds its interest cache (a subscriber set or dropped), never
+    /// per event.
+    pub register_callsite_calls: u64,
     /// Call sites described to the layer (`register_callsite`, or the first event of a call
     /// site tracing registered before the layer existed). Once per call site.
     pub callsites: u64,
@@ -212,6 +217,7 @@ impl TracingLayer {
     pub fn stats(&self) -> TracingLayerStats {
         let c = &self.inner.counters;
         TracingLayerStats {
+            register_callsite_calls: c.register_calls.load(Relaxed),
             callsites: c.callsites.load(Relaxed),
             enabled_calls: c.enabled_calls.load(Relaxed),
             known_callsites: self.inner.sites.len() as u64,
@@ -267,6 +273,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.inner.counters.register_calls.fetch_add(1, Relaxed);
         if self.site(meta).wanted {
             Interest::always()
         } else {

@@ -32,6 +32,12 @@ thread_local! {
 /// Records `event` (of the call site `site`) into `shared`'s ring for this thread.
 #[inline]
 pub(super) fn record_event(shared: &Arc<Shared>, site: &EventSite, event: &Event<'_>) {
+    if site.values > Encoded::RESERVE / 9 {
+        // More values than the scratch keeps room for (tracing's macros take at most 32):
+        // a scratch sized for them, allocated.
+        let mut big = Encoded::with_capacity(SCRATCH + 9 * site.values);
+        return record_into(&mut big, shared, site, event);
+    }
     let done = ENCODED.try_with(|cell| match cell.try_borrow_mut() {
         Ok(mut enc) => record_into(&mut enc, shared, site, event),
         // A value's `Debug` logged an event of its own, into this layer: give that one a
