@@ -458,3 +458,57 @@ fn span_fields_are_attached_to_events_only_when_asked() {
         assert_eq!(ev[0].fields, want, "span_fields({on})");
     }
 }
+
+/// Two instances in one subscriber, each with its own level: as for any plain layer, the
+/// per-layer level goes through `with_filter` (a layer's own `.level` would be global).
+#[test]
+fn two_instances_each_get_their_events_and_a_closed_one_counts_them_as_dropped() {
+    use tracing_subscriber::Layer as _;
+    let (a_mem, b_mem) = (MemorySink::new(), MemorySink::new());
+    let (a, b) = (instance(&a_mem), instance(&b_mem));
+    let subscriber = tracing_subscriber::registry().with(a.tracing_layer()).with(
+        b.tracing_layer()
+            .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(n = 1u64, "to a only");
+        tracing::warn!(n = 2u64, "to both");
+        a.close().unwrap();
+        tracing::warn!(n = 3u64, "after a closed");
+    });
+    b.flush().unwrap();
+    assert_eq!(events(&a_mem).len(), 2);
+    let to_b: Vec<String> = events(&b_mem).into_iter().map(|e| e.message).collect();
+    assert_eq!(to_b, ["to both", "after a closed"]);
+    let st = a.stats();
+    assert_eq!((st.accepted, st.dropped), (2, 1), "{st:?}");
+}
+
+#[test]
+fn the_layer_works_behind_a_per_layer_filter_beside_another_layer() {
+    use tracing_subscriber::Layer as _;
+    let mem = MemorySink::new();
+    let tw = instance(&mem);
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    struct Count(std::sync::Arc<std::sync::atomic::AtomicU64>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tw.tracing_layer()
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+        )
+        .with(Count(seen.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("only the other layer");
+        tracing::warn!("both");
+    });
+    tw.flush().unwrap();
+    let ev = events(&mem);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].message, "both");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2);
+}

@@ -94,8 +94,9 @@ use table::{Site, SiteTable};
 /// once; the instance's own level ([`TelemetryBuilder::level`](crate::TelemetryBuilder::level))
 /// applies too. Like any plain `Layer`'s, they are global to the subscriber it is in: a
 /// call site this layer refuses is off for the layers beside it as well. To filter tickwatch
-/// alone next to, say, a `fmt` layer, leave these at their defaults and wrap the layer in
-/// `tracing_subscriber::Layer::with_filter`.
+/// alone next to, say, a `fmt` layer (or two instances' layers at different levels, where
+/// the stricter `.level` would win for both), leave these at their defaults and wrap the
+/// layer in `tracing_subscriber::Layer::with_filter`, which the layer supports.
 ///
 /// The builder methods return a new layer with an empty call-site table: call them before
 /// the layer is put into a subscriber (a clone taken before them sees the old layer).
