@@ -122,6 +122,11 @@ pub struct PipelineConfig {
     /// Longest a hot-path call waits for room under `block`. Default 1 s.
     #[serde(with = "humantime_serde")]
     pub block_timeout: Duration,
+    /// Per-target event levels (`"engine::book" = "warn"`): a target and its submodules are
+    /// recorded at their rule's level, above or below `level`; the longest covering target
+    /// wins. In a file, the `[pipeline.targets]` table.
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, Level>,
 }
 
 /// A list of durations in humantime's form (`["100ns", "1us"]`).
@@ -164,6 +169,7 @@ impl Default for PipelineConfig {
             monitor_tick: Duration::from_secs(1),
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             block_timeout: DEFAULT_BLOCK_TIMEOUT,
+            targets: std::collections::BTreeMap::new(),
         }
     }
 }

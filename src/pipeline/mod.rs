@@ -14,6 +14,7 @@ pub(crate) mod lane;
 mod sampler;
 mod shared;
 mod stats;
+pub(crate) mod targets;
 
 use std::fmt;
 use std::sync::atomic::Ordering::AcqRel;

@@ -107,6 +107,8 @@ pub(crate) struct Shared {
     pub(crate) collector: OnceLock<Thread>,
     /// Each sink's name and counters, if it keeps any ([`crate::sink::Sink::counters`]).
     pub(crate) sink_counters: OnceLock<Vec<(String, crate::sink::SinkCounters)>>,
+    /// The instance's level with its per-target rules.
+    pub(crate) targets: super::targets::TargetLevels,
 }
 
 impl Shared {
@@ -116,6 +118,7 @@ impl Shared {
         Shared {
             id: NEXT_ID.fetch_add(1, Relaxed),
             series: Registry::new(config.max_series),
+            targets: super::targets::TargetLevels::new(config.level, &config.targets),
             state: AtomicU8::new(RUNNING),
             lanes: Mutex::new(LaneSet::default()),
             lanes_gen: AtomicU64::new(0),
@@ -212,6 +215,9 @@ impl Shared {
         truncated: bool,
     ) {
         let id = cs.id();
+        if !self.targets.callsite_enabled(cs, id) {
+            return;
+        }
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {
             let max = lane.max_str;
@@ -246,6 +252,9 @@ impl Shared {
         values: &record::Encoded,
     ) {
         let id = cs.id();
+        if !self.targets.callsite_enabled(cs, id) {
+            return;
+        }
         let ticks = now_ticks();
         let bytes = values.bytes();
         let truncated = values.truncated();
@@ -266,6 +275,9 @@ impl Shared {
     }
 
     pub(crate) fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {
+        if !self.targets.is_empty() && !self.targets.admits(ev.target, ev.level) {
+            return;
+        }
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {
             let max = lane.max_str;

@@ -80,6 +80,27 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Records events of `target` and its submodules (`"engine"` covers `engine::risk`) at
+    /// `level` and above, whatever [`level`](Self::level) says for the rest (above or below
+    /// it); the longest covering target wins. Applies to `event!` (whose target is its module
+    /// path), `log_event` and the `tracing` layer. Setting a target again replaces its rule.
+    /// An empty target or one with whitespace, `"` or `=` is refused by `start()`.
+    ///
+    /// ```
+    /// use tickwatch::{Level, Telemetry};
+    /// let tw = Telemetry::builder()
+    ///     .level(Level::Info)
+    ///     .target_level("engine::book", Level::Warn)
+    ///     .target_level("engine::risk", Level::Debug)
+    ///     .start()?;
+    /// assert!(tw.enabled(Level::Debug)); // somewhere: engine::risk
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn target_level(mut self, target: impl Into<String>, level: Level) -> Self {
+        self.config.pipeline.targets.insert(target.into(), level);
+        self
+    }
+
     /// Cap on the application's distinct series. Past it, `try_*` registration fails with
     /// [`RegisterError::TooManySeries`](crate::RegisterError::TooManySeries) and the
     /// never-failing calls (`metric`, `log_metric`, ...) are refused a series of their own:
@@ -332,6 +353,12 @@ pub enum StartError {
         /// `None` when the count is the problem.
         index: Option<usize>,
     },
+    /// A per-target level names no module path (empty, or with whitespace, `"` or `=`):
+    /// give the target alone, `target_level("engine::book", Level::Warn)`.
+    TargetLevel {
+        /// The target given.
+        target: String,
+    },
     /// The collector thread could not be spawned (the OS refused a thread).
     Spawn(std::io::Error),
     /// An alert rule is invalid: the error names the rule and what to fix.
@@ -372,6 +399,10 @@ impl fmt::Display for StartError {
             } => write!(
                 f,
                 "{option} {requested:?} must be between {min:?} and {max:?}"
+            ),
+            StartError::TargetLevel { target } => write!(
+                f,
+                "target level {target:?} names no module path: give the target alone, as \"engine::book\" = \"warn\""
             ),
             StartError::LatencyBuckets { count, index: None } => write!(
                 f,

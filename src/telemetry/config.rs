@@ -179,6 +179,13 @@ impl Config {
                 });
             }
         }
+        if let Some(t) = c
+            .targets
+            .keys()
+            .find(|t| crate::pipeline::targets::bad_target(t))
+        {
+            return Err(StartError::TargetLevel { target: t.clone() });
+        }
         check_latency_buckets(&c.latency_buckets)
     }
 }

@@ -284,6 +284,7 @@ fn validation_error(text: &str, e: &StartError) -> ConfigError {
         StartError::MaxSeries { .. } => Some("max_series"),
         StartError::Interval { option, .. } => Some(*option),
         StartError::LatencyBuckets { .. } => Some("latency_buckets"),
+        StartError::TargetLevel { .. } => Some("targets"),
         _ => None,
     };
     let line = key.and_then(|k| {

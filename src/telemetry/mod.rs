@@ -309,7 +309,9 @@ impl Telemetry {
     /// Whether events at `level` are recorded.
     #[inline(always)]
     pub fn enabled(&self, level: Level) -> bool {
-        level >= self.shared.config.level
+        // The lowest level any target rule admits (the instance's level without rules):
+        // an event past it is checked against its own target's rule once it has a call site.
+        level >= self.shared.targets.floor
     }
 
     #[doc(hidden)]

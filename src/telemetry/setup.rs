@@ -208,7 +208,7 @@ impl MonitorSetup {
                     // ring of its own instance (a full ring drops the event, counted).
                     let s = shared.clone();
                     let log = LogSink::with(move |e| {
-                        if s.config.level <= e.level {
+                        if s.targets.floor <= e.level {
                             s.push_dyn_event(e);
                         }
                     });

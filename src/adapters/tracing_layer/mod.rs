@@ -229,10 +229,12 @@ impl TracingLayer {
     /// The level tracing should let through at all: the lowest any rule admits, and never
     /// below the instance's own level.
     fn floor(&self) -> Level {
+        // Never below the lowest level the instance records at (its level, or a lower
+        // per-target level).
         self.inner
             .filters
             .lowest()
-            .max(self.inner.shared.config.level)
+            .max(self.inner.shared.targets.floor)
     }
 
     /// This call site's entry, made on first sight (cold: one lock, a few allocations).
@@ -287,7 +289,8 @@ where
         // `meta` is not `'static` here in the type, but every tracing call site's is: decide
         // from the filters directly rather than through the table.
         let level = level_of(meta.level());
-        level >= self.inner.shared.config.level && self.inner.filters.admits(meta.target(), level)
+        self.inner.shared.targets.admits(meta.target(), level)
+            && self.inner.filters.admits(meta.target(), level)
     }
 
     fn max_level_hint(&self) -> Option<tracing_core::LevelFilter> {

@@ -77,7 +77,9 @@ impl Site {
         shared: &Arc<Shared>,
     ) -> Site {
         let level = level_of(meta.level());
-        let wanted = level >= shared.config.level && filters.admits(meta.target(), level);
+        // The layer's rules and the instance's (its level and per-target levels).
+        let wanted =
+            shared.targets.admits(meta.target(), level) && filters.admits(meta.target(), level);
         let event = (wanted && meta.is_event()).then(|| event_site(meta));
         let span = (wanted && meta.is_span() && filters.times_span(meta.name(), meta.target()))
             .then(|| {
