@@ -59,6 +59,8 @@ use std::time::{Duration, Instant};
 
 #[path = "common/bursts.rs"]
 mod bursts;
+#[path = "common/tracing_peer.rs"]
+mod tracing_peer;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -564,11 +566,7 @@ fn event(c: &mut Criterion) {
         ("tracing/info!+fmt+non_blocking(default, lossy)", true),
         ("tracing/info!+fmt+non_blocking(lossless)", false),
     ] {
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(lossy)
-            .finish(std::io::sink());
-        let subscriber = tracing_subscriber::fmt().with_writer(writer).finish();
-        let default = tracing::subscriber::set_default(subscriber);
+        let peer = tracing_peer::fmt_non_blocking(lossy);
         g.bench_function(name, |b| {
             b.iter(|| {
                 tracing::info!(
@@ -599,8 +597,7 @@ fn event(c: &mut Criterion) {
                 b.iter(|| tracing::debug!(order_id = black_box(42u64), "order filled"))
             });
         }
-        drop(default);
-        drop(guard); // flushes and joins the writer thread
+        drop(peer); // flushes and joins the writer thread
     }
     g.finish();
 }

@@ -33,6 +33,8 @@ use std::time::Duration;
 
 #[path = "common/bursts.rs"]
 mod bursts;
+#[path = "common/tracing_peer.rs"]
+mod tracing_peer;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -154,14 +156,9 @@ fn layer(c: &mut Criterion) {
         ("fmt+non_blocking(lossless)/info!(3 fields)", false),
         ("fmt+non_blocking(lossy, default)/info!(3 fields)", true),
     ] {
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(lossy)
-            .finish(std::io::sink());
-        let subscriber = tracing_subscriber::fmt().with_writer(writer).finish();
-        let default = tracing::subscriber::set_default(subscriber);
+        let peer = tracing_peer::fmt_non_blocking(lossy);
         g.bench_function(name, |b| b.iter(info_three_fields));
-        drop(default);
-        drop(guard);
+        drop(peer);
     }
 
     let default = tracing::subscriber::set_default(tracing_subscriber::registry().with(Noop));

@@ -251,10 +251,9 @@ impl Shared {
         n: u16,
         values: &record::Encoded,
     ) {
+        // The instance's per-target levels were applied by the layer, once per call site
+        // (`Site::new`), not here per event.
         let id = cs.id();
-        if !self.targets.callsite_enabled(cs, id) {
-            return;
-        }
         let ticks = now_ticks();
         let bytes = values.bytes();
         let truncated = values.truncated();

@@ -24,7 +24,6 @@ pub(crate) struct TargetLevels {
     /// The lowest level anything is recorded at: `min(level, every rule's)`.
     pub(crate) floor: Level,
     global: Level,
-    /// Longest target first.
     rules: Vec<(String, Level)>,
     /// Per call-site id: UNKNOWN, ON or OFF (only when there are rules).
     decided: Box<[AtomicU8]>,
@@ -37,10 +36,22 @@ pub(crate) fn covers(prefix: &str, target: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
+/// The level of the longest rule covering `target`, if any: the one lookup both the
+/// instance's rules and the `tracing` layer's use.
+pub(crate) fn rule_for<'a>(
+    rules: impl IntoIterator<Item = &'a (String, Level)>,
+    target: &str,
+) -> Option<Level> {
+    rules
+        .into_iter()
+        .filter(|(t, _)| covers(t, target))
+        .max_by_key(|(t, _)| t.len())
+        .map(|(_, l)| *l)
+}
+
 impl TargetLevels {
     pub(crate) fn new(global: Level, rules: &BTreeMap<String, Level>) -> Self {
-        let mut rules: Vec<(String, Level)> = rules.iter().map(|(t, l)| (t.clone(), *l)).collect();
-        rules.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+        let rules: Vec<(String, Level)> = rules.iter().map(|(t, l)| (t.clone(), *l)).collect();
         let floor = rules.iter().map(|(_, l)| *l).fold(global, Level::min);
         let decided = if rules.is_empty() {
             Box::default()
@@ -63,10 +74,7 @@ impl TargetLevels {
 
     /// The level events of `target` are recorded at.
     pub(crate) fn level_for(&self, target: &str) -> Level {
-        self.rules
-            .iter()
-            .find(|(t, _)| covers(t, target))
-            .map_or(self.global, |(_, l)| *l)
+        rule_for(&self.rules, target).unwrap_or(self.global)
     }
 
     /// Whether an event at `level` in `target` is recorded.

@@ -29,13 +29,9 @@ impl Default for Filters {
     }
 }
 
-/// `target` is `prefix` or one of its submodules (`engine` covers `engine::risk`, not
-/// `engine2`).
-pub(super) fn covers(prefix: &str, target: &str) -> bool {
-    target
-        .strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-}
+// The same target matching as the instance's per-target levels.
+pub(super) use crate::pipeline::targets::covers;
+use crate::pipeline::targets::{bad_target, rule_for};
 
 impl Filters {
     pub(super) fn set_target(&mut self, target: String, level: Level) {
@@ -47,11 +43,7 @@ impl Filters {
 
     /// The level rule that applies to `target`.
     pub(super) fn level_for(&self, target: &str) -> Level {
-        self.targets
-            .iter()
-            .filter(|(t, _)| covers(t, target))
-            .max_by_key(|(t, _)| t.len())
-            .map_or(self.default, |(_, l)| *l)
+        rule_for(&self.targets, target).unwrap_or(self.default)
     }
 
     /// Whether an event or span at `level` in `target` passes the rules.
@@ -83,7 +75,7 @@ pub enum TargetFilterError {
     /// The target was empty: use [`TracingLayer::level`](super::TracingLayer::level) for
     /// the level of every target.
     Empty,
-    /// The target holds whitespace or `=` (`"engine=warn"`): pass the target and the level
+    /// The target holds whitespace, `"` or `=` (`"engine=warn"`): pass the target and the level
     /// separately, `.target("engine", Level::Warn)`.
     Invalid(String),
 }
@@ -107,7 +99,7 @@ impl std::error::Error for TargetFilterError {}
 pub(super) fn check_target(target: String) -> Result<String, TargetFilterError> {
     if target.is_empty() {
         Err(TargetFilterError::Empty)
-    } else if target.contains(|c: char| c.is_whitespace() || c == '=') {
+    } else if bad_target(&target) {
         Err(TargetFilterError::Invalid(target))
     } else {
         Ok(target)

@@ -182,7 +182,7 @@ impl TracingLayer {
     /// Records events and spans whose target is `target` or one of its submodules
     /// (`"engine"` covers `engine` and `engine::risk`, not `engine2`) at `level` or above;
     /// the longest matching target wins over shorter ones and over [`TracingLayer::level`].
-    /// An empty target, or one with whitespace or `=`, is refused.
+    /// An empty target, or one with whitespace, `"` or `=`, is refused.
     pub fn target(
         self,
         target: impl Into<String>,
