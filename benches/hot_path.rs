@@ -482,6 +482,18 @@ fn event(c: &mut Criterion) {
     let mut g = c.benchmark_group("event");
     config(&mut g);
     g.throughput(Throughput::Elements(1));
+    // Three numbers ("int, int, double", the C++ loggers' benchmark): the packed form, a
+    // 48-byte frame written as five words; its floor is the bare ring below.
+    both(&mut g, &tw, "tickwatch/event!(u64, u64, f64)", || {
+        event!(
+            tw,
+            Level::Info,
+            "order filled",
+            order_id = black_box(42u64),
+            qty = black_box(7u64),
+            px = black_box(101.25)
+        )
+    });
     both(&mut g, &tw, "tickwatch/event!(3 fields)", || {
         event!(
             tw,
@@ -545,6 +557,12 @@ fn event(c: &mut Criterion) {
         }))
     });
     finish("event", tw);
+    // The floor in the same group: a timestamp and three values through a bare SPSC ring.
+    peer_both(
+        &mut g,
+        "rtrb/push(ticks, u64, u64, f64)",
+        &mut Drainer::rtrb(RING / 32),
+    );
 
     // A level filtered out: a load and a branch; nothing evaluated, nothing recorded.
     let quiet = Telemetry::builder()

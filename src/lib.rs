@@ -117,6 +117,7 @@
 mod macros;
 
 pub mod adapters;
+mod affinity;
 pub mod alerts;
 pub mod export;
 mod fsio;
@@ -138,6 +139,7 @@ pub mod store;
 mod telemetry;
 mod time;
 
+pub use affinity::{pin_current_thread, PinError, ThreadPlacement, MAX_CPU};
 pub use global::{
     authenticate_user, authorize_action, calls_without_instance, decrypt_data, encrypt_data,
     get_system_health, global, install, log_event, log_metric, measure_latency,
@@ -150,8 +152,8 @@ pub use metrics::{Counter, Latency, LatencyTimer, Metric, RegisterError, Resourc
 pub use pipeline::{
     default_latency_buckets, Backpressure, FlushError, PipelineConfig, ShutdownError, SinkStats,
     Stats, ThreadStats, DEFAULT_BLOCK_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY,
-    MAX_IDLE_INTERVAL, MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL,
-    MIN_INTERVAL, MIN_RING_CAPACITY,
+    MAX_COLLECTOR_SPIN, MAX_IDLE_INTERVAL, MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY,
+    MIN_IDLE_INTERVAL, MIN_INTERVAL, MIN_RING_CAPACITY,
 };
 pub use security::authn::{AuthResult, Credentials};
 pub use security::authz::{AuthzResult, Decision};

@@ -223,7 +223,10 @@ macro_rules! __event_emit {
     }};
 }
 
-/// Evaluates the arguments and fields once, in order, and hands them to the instance.
+/// Evaluates the arguments and fields once, in order, and hands them to the instance as one
+/// array: its length and the values' kinds are known where the macro expands, so the
+/// instance writes a call site of numbers and bools as a fixed run of words (the packed
+/// form, see `record`), decided at compile time.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_values {
@@ -234,37 +237,29 @@ macro_rules! __event_values {
             let _ = ::core::format_args!($msg $(, $a)*);
         }
         // One `match` keeps every temporary (a `&String::from(..)` value, a rendered field)
-        // alive until the event is written; the bindings take the fields' names, which no
-        // expression reads after they are bound.
-        match (
-            &[$($crate::__private::IntoField::into_field($a)),*] as &[$crate::FieldRef<'_>],
-            ($($crate::__event_prep!($kind ($v)),)*),
-        ) {
-            (__args, ($($k,)*)) => {
-                let __truncated = false $(|| $crate::__private::Field::truncated(&$k))*;
-                $tw.__emit(
-                    $cs,
-                    __args,
-                    &[$($crate::__private::Field::get(&$k)),*],
-                    __truncated,
-                );
-            }
+        // alive until the event is written.
+        let __truncated = ::core::cell::Cell::new(false);
+        match [
+            $($crate::__private::IntoField::into_field($a),)*
+            $($crate::__event_get!(__truncated $kind ($v)),)*
+        ] {
+            __values => $tw.__emit_values($cs, __values, __truncated.get()),
         }
     };
 }
 
-/// One field's value, ready to be borrowed as a `FieldRef`.
+/// One field's value as a `FieldRef`; a rendered one notes in `$t` if it was cut.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __event_prep {
-    (plain ($v:expr)) => {
+macro_rules! __event_get {
+    ($t:ident plain ($v:expr)) => {
         $crate::__private::IntoField::into_field($v)
     };
-    (debug ($v:expr)) => {
-        $crate::__private::Render::debug(&$v)
+    ($t:ident debug ($v:expr)) => {
+        $crate::__private::Field::noting(&$crate::__private::Render::debug(&$v), &$t)
     };
-    (display ($v:expr)) => {
-        $crate::__private::Render::display(&$v)
+    ($t:ident display ($v:expr)) => {
+        $crate::__private::Field::noting(&$crate::__private::Render::display(&$v), &$t)
     };
 }
 
@@ -523,6 +518,14 @@ pub mod __private {
     pub trait Field {
         fn get(&self) -> FieldRef<'_>;
         fn truncated(&self) -> bool;
+        /// The value, and `true` into `cut` if its rendering was cut.
+        #[inline(always)]
+        fn noting(&self, cut: &core::cell::Cell<bool>) -> FieldRef<'_> {
+            if self.truncated() {
+                cut.set(true);
+            }
+            self.get()
+        }
     }
     impl Field for FieldRef<'_> {
         #[inline(always)]

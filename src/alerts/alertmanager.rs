@@ -37,6 +37,9 @@ pub struct AlertmanagerConfig {
     pub generator_url: Option<String>,
     /// How long `flush` and drop wait for the queue to be posted. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// The sender thread's name and CPU set (Linux; elsewhere the set is a no-op). Default:
+    /// `tickwatch-alertmanager`, any CPU.
+    pub placement: crate::ThreadPlacement,
 }
 
 impl AlertmanagerConfig {
@@ -51,6 +54,7 @@ impl AlertmanagerConfig {
             resend_interval: Duration::from_secs(60),
             generator_url: None,
             shutdown_timeout: Duration::from_secs(5),
+            placement: crate::ThreadPlacement::default(),
         }
     }
 }
@@ -67,6 +71,8 @@ pub enum AlertmanagerError {
     },
     /// The sender thread could not be spawned.
     Spawn(std::io::Error),
+    /// The sender thread's CPU set names a CPU out of range or the OS refused it.
+    Placement(crate::PinError),
 }
 
 impl fmt::Display for AlertmanagerError {
@@ -77,6 +83,9 @@ impl fmt::Display for AlertmanagerError {
                 "Alertmanager URL `{url}` must look like http://host:port (no TLS: use a local proxy for https)"
             ),
             AlertmanagerError::Spawn(e) => write!(f, "could not spawn the Alertmanager sender thread: {e}"),
+            AlertmanagerError::Placement(e) => {
+                write!(f, "could not place the Alertmanager sender thread: {e}")
+            }
         }
     }
 }
@@ -85,6 +94,7 @@ impl std::error::Error for AlertmanagerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AlertmanagerError::Spawn(e) => Some(e),
+            AlertmanagerError::Placement(e) => Some(e),
             AlertmanagerError::BadUrl { .. } => None,
         }
     }
@@ -206,6 +216,11 @@ impl AlertmanagerSink {
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let timeout = config.shutdown_timeout;
+        config
+            .placement
+            .validate()
+            .map_err(AlertmanagerError::Placement)?;
+        let placement = config.placement.clone();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(config.request_timeout))
             .build()
@@ -218,13 +233,18 @@ impl AlertmanagerSink {
             stop: stop.clone(),
             firing: KeyedMap::default(),
         };
-        let handle = std::thread::Builder::new()
-            .name("tickwatch-alertmanager".into())
-            .spawn(move || {
+        let handle = crate::affinity::spawn_placed(
+            &placement,
+            || "tickwatch-alertmanager".into(),
+            move || {
                 sender.run(&rx);
                 let _ = done_tx.send(());
-            })
-            .map_err(AlertmanagerError::Spawn)?;
+            },
+        )
+        .map_err(|e| match e {
+            crate::affinity::SpawnError::Io(e) => AlertmanagerError::Spawn(e),
+            crate::affinity::SpawnError::Pin(e) => AlertmanagerError::Placement(e),
+        })?;
         Ok(AlertmanagerSink {
             tx: Some(tx),
             stop,

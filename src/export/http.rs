@@ -14,6 +14,8 @@
 //! | any method but `GET` on a known path | 405 with `Allow: GET` |
 //! | a source that panics | 500 (the server keeps running) |
 
+use crate::affinity::{spawn_placed, SpawnError};
+use crate::{PinError, ThreadPlacement};
 use std::convert::Infallible;
 use std::fmt;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
@@ -94,6 +96,7 @@ pub struct MetricsEndpoint {
     snapshot: Option<Arc<SnapshotSource>>,
     health: Option<Arc<HealthSource>>,
     stop_timeout: Option<Duration>,
+    placement: ThreadPlacement,
 }
 
 impl fmt::Debug for MetricsEndpoint {
@@ -139,6 +142,13 @@ impl MetricsEndpoint {
         self
     }
 
+    /// Names the server thread and restricts it to a CPU set (Linux; elsewhere the set is a
+    /// no-op), to keep it off the trading cores. Default: `tickwatch-http`, any CPU.
+    pub fn placement(mut self, placement: ThreadPlacement) -> Self {
+        self.placement = placement;
+        self
+    }
+
     /// Binds `addr` (`"127.0.0.1:0"` picks a free port; see
     /// [`MetricsServer::local_addr`]) and starts serving on a thread of its own.
     pub fn serve(self, addr: impl ToSocketAddrs) -> Result<MetricsServer, ServeError> {
@@ -159,15 +169,21 @@ impl MetricsEndpoint {
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let (done_tx, done_rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("tickwatch-http".into())
-            .spawn(move || {
+        self.placement.validate().map_err(ServeError::Placement)?;
+        let thread = spawn_placed(
+            &self.placement,
+            || "tickwatch-http".into(),
+            move || {
                 runtime.block_on(accept_loop(listener, routes, stop_rx));
                 // Dropping the runtime cancels the connections still open.
                 drop(runtime);
                 let _ = done_tx.send(());
-            })
-            .map_err(ServeError::Spawn)?;
+            },
+        )
+        .map_err(|e| match e {
+            SpawnError::Io(e) => ServeError::Spawn(e),
+            SpawnError::Pin(e) => ServeError::Placement(e),
+        })?;
         Ok(MetricsServer {
             local_addr,
             stop: Some(stop_tx),
@@ -238,6 +254,9 @@ pub enum ServeError {
     Runtime(std::io::Error),
     /// The server thread could not be spawned (thread or memory limits).
     Spawn(std::io::Error),
+    /// The thread's CPU set ([`MetricsEndpoint::placement`]) names a CPU out of range or the
+    /// OS refused it.
+    Placement(PinError),
 }
 
 impl fmt::Display for ServeError {
@@ -255,6 +274,7 @@ impl fmt::Display for ServeError {
                 f,
                 "could not spawn the endpoint's thread ({e}); check the process's thread limit"
             ),
+            ServeError::Placement(e) => write!(f, "could not place the endpoint's thread: {e}"),
         }
     }
 }
@@ -263,6 +283,7 @@ impl std::error::Error for ServeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ServeError::Bind(e) | ServeError::Runtime(e) | ServeError::Spawn(e) => Some(e),
+            ServeError::Placement(e) => Some(e),
         }
     }
 }

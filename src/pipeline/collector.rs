@@ -46,6 +46,7 @@ use super::idle::{IdlePolicy, Next};
 use super::lane::CollectorLane;
 use super::sampler::BatchSampler;
 use super::shared::{Shared, STOPPED};
+use crate::affinity::{spawn_placed, SpawnError};
 use crate::logging::{refresh_callsites, Level};
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
@@ -69,10 +70,12 @@ pub(crate) fn spawn<H: Hooks>(
     shared: Arc<Shared>,
     sinks: Vec<Box<dyn Sink>>,
     hooks: H,
-) -> std::io::Result<JoinHandle<()>> {
-    let name = format!("tickwatch-collector-{}", shared.id);
+) -> Result<JoinHandle<()>, SpawnError> {
+    let id = shared.id;
+    let placement = shared.config.collector.clone();
     let start = Instant::now();
-    let idle = IdlePolicy::new(shared.config.idle_interval, shared.config.max_idle_interval);
+    let idle = IdlePolicy::new(shared.config.idle_interval, shared.config.max_idle_interval)
+        .spin_for(shared.config.collector_spin);
     let c = Collector {
         shared,
         lanes: Vec::new(),
@@ -88,9 +91,11 @@ pub(crate) fn spawn<H: Hooks>(
         pass_sampler: BatchSampler::new(now_ticks().rotate_left(32)),
         draining: None,
     };
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || c.run())
+    spawn_placed(
+        &placement,
+        || format!("tickwatch-collector-{id}"),
+        move || c.run(),
+    )
 }
 
 struct Collector<H: Hooks> {

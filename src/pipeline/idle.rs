@@ -41,6 +41,9 @@ pub(crate) struct IdlePolicy {
     /// Wake-ups in a row that found nothing. One alone is a wake-up out of phase with a
     /// bursty producer, not idleness: the sleep grows only from the second.
     empty_wakes: u32,
+    /// Low-latency mode (`collector_spin`): poll instead of sleeping until this long after
+    /// the last pass that found records. Zero: off.
+    spin_for: Duration,
 }
 
 /// What to do after a pass.
@@ -66,13 +69,42 @@ impl IdlePolicy {
             empty_passes: 0,
             slept: false,
             empty_wakes: 0,
+            spin_for: Duration::ZERO,
         }
+    }
+
+    /// Low-latency mode: keep polling for `spin` after records instead of sleeping.
+    pub(crate) fn spin_for(mut self, spin: Duration) -> IdlePolicy {
+        self.spin_for = spin;
+        self
+    }
+
+    /// In low-latency mode, within `spin_for` of the last records: poll again, don't sleep.
+    fn spinning(&self, now: Instant) -> bool {
+        !self.spin_for.is_zero()
+            && self
+                .last_records
+                .is_some_and(|t| now.saturating_duration_since(t) < self.spin_for)
     }
 
     /// After a pass at `now` that moved `n` records and found rings at most `fill` full
     /// (0 to 1).
     pub(crate) fn after_pass(&mut self, n: usize, fill: f64, now: Instant) -> Next {
         let woke = std::mem::take(&mut self.slept);
+        if !self.spin_for.is_zero() && n > 0 {
+            // Low-latency mode: records open (or extend) the window in which it polls.
+            self.last_records = Some(now);
+            self.empty_passes = 0;
+            self.empty_wakes = 0;
+            return if n >= SMALL_BATCH || fill > 0.25 {
+                Next::Drain
+            } else {
+                Next::Spin
+            };
+        }
+        if self.spinning(now) {
+            return Next::Spin;
+        }
         if n == 0 {
             if woke {
                 self.empty_wakes = self.empty_wakes.saturating_add(1);
@@ -224,6 +256,34 @@ mod tests {
         // A first sleep shorter than the floor is its own floor.
         let p = IdlePolicy::new(Duration::from_micros(10), Duration::from_micros(10));
         assert_eq!(p.adapt(Duration::ZERO, 1.0), Duration::from_micros(10));
+    }
+
+    #[test]
+    fn spin_mode_polls_for_its_window_after_records_then_sleeps() {
+        let mut p = IdlePolicy::new(MS, 16 * MS).spin_for(10 * MS);
+        let t = Instant::now();
+        // No records yet: nothing to spin for.
+        assert!(matches!(
+            p.after_pass(0, 0.0, t),
+            Next::Spin | Next::Sleep(_)
+        ));
+        // A small batch: poll on rather than sleep, through the window.
+        assert_eq!(p.after_pass(5, 0.001, t), Next::Spin);
+        for i in 1..10 {
+            assert_eq!(p.after_pass(0, 0.0, t + i * MS), Next::Spin, "{i} ms after");
+        }
+        // Records extend it.
+        assert_eq!(p.after_pass(1, 0.001, t + 9 * MS), Next::Spin);
+        assert_eq!(p.after_pass(0, 0.0, t + 18 * MS), Next::Spin);
+        // A big batch drains at once, as without the mode.
+        assert_eq!(p.after_pass(SMALL_BATCH, 0.5, t + 18 * MS), Next::Drain);
+        // Past the window: the usual policy, which sleeps once its spin budget is spent.
+        let later = t + 40 * MS;
+        let slept = (0..100).any(|_| matches!(p.after_pass(0, 0.0, later), Next::Sleep(_)));
+        assert!(slept, "it sleeps after the window");
+        // Off (zero) changes nothing: a small batch sleeps.
+        let mut off = IdlePolicy::new(MS, 16 * MS);
+        assert!(matches!(off.after_pass(5, 0.001, t), Next::Sleep(_)));
     }
 
     #[test]

@@ -163,6 +163,53 @@ pub(crate) fn with_lane<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) 
     with_lane_slow(shared, f)
 }
 
+/// Pushes a record of whole words (`head`, `ticks`, `body`) into this thread's lane for
+/// `shared`: [`with_lane`] and [`LocalLane::push`] without their closures, so that a sample
+/// or a packed event is straight-line code where it is called (the closures were calls,
+/// with their captures passed through memory). Anything but the plain case (no lane yet, a
+/// full ring, a stopping instance) goes the general way, out of line.
+#[inline(always)]
+pub(crate) fn push_words<const N: usize>(
+    shared: &Arc<Shared>,
+    head: u64,
+    ticks: u64,
+    body: &[u64; N],
+    truncated: bool,
+) {
+    let (id, lane) = LAST.get();
+    if id == shared.id && !BUSY.get() {
+        BUSY.set(true);
+        let _lent = Lent;
+        // SAFETY: as in `with_lane`: `LAST` points at a live lane of this thread, and `BUSY`
+        // was clear, so this is the only reference to it until `_lent` clears it.
+        let lane = unsafe { &mut *lane };
+        if !shared.is_stopping() && lane.producer.try_push_words(head, ticks, body).is_ok() {
+            lane.accepted_one(truncated);
+            return;
+        }
+        return lane.push_words_slow(shared, head, ticks, body, truncated);
+    }
+    push_words_cold(shared, head, ticks, body, truncated);
+}
+
+/// [`push_words`] on a thread whose last lane is another instance's (or none).
+#[cold]
+#[inline(never)]
+fn push_words_cold<const N: usize>(
+    shared: &Arc<Shared>,
+    head: u64,
+    ticks: u64,
+    body: &[u64; N],
+    truncated: bool,
+) {
+    let pushed = with_lane_slow(shared, |lane| {
+        lane.push_words_slow(shared, head, ticks, body, truncated)
+    });
+    if pushed.is_none() {
+        shared.unattributed_drops.fetch_add(1, Relaxed);
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn with_lane_slow<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<R> {
@@ -266,6 +313,26 @@ impl LocalLane {
             Ok(truncated) => self.accepted_one(truncated),
             Err(e) => self.push_slow(shared, len, must_deliver, fill, e),
         }
+    }
+
+    /// [`push_words`]' record through the general [`LocalLane::push`] (waits, drops,
+    /// counts).
+    #[cold]
+    #[inline(never)]
+    fn push_words_slow<const N: usize>(
+        &mut self,
+        shared: &Shared,
+        head: u64,
+        ticks: u64,
+        body: &[u64; N],
+        truncated: bool,
+    ) {
+        self.push(shared, 16 + 8 * N, false, |b| {
+            for (dst, w) in b.chunks_exact_mut(8).zip([head, ticks].iter().chain(body)) {
+                dst.copy_from_slice(&w.to_le_bytes());
+            }
+            truncated
+        });
     }
 
     #[inline(always)]

@@ -26,13 +26,15 @@ use parking_lot::Mutex;
 
 pub use config::{
     default_latency_buckets, Backpressure, PipelineConfig, DEFAULT_BLOCK_TIMEOUT,
-    DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_IDLE_INTERVAL, MAX_INTERVAL,
-    MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL, MIN_RING_CAPACITY,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_RING_CAPACITY, MAX_COLLECTOR_SPIN, MAX_IDLE_INTERVAL,
+    MAX_INTERVAL, MAX_LATENCY_BUCKETS, MAX_RING_CAPACITY, MIN_IDLE_INTERVAL, MIN_INTERVAL,
+    MIN_RING_CAPACITY,
 };
 pub(crate) use hooks::Hooks;
 pub(crate) use shared::{Shared, RUNNING, STOPPED, STOPPING};
 pub use stats::{SinkStats, Stats, ThreadStats};
 
+pub(crate) use crate::affinity::SpawnError;
 use crate::sink::Sink;
 
 /// Why [`crate::Telemetry::flush`] failed.
@@ -104,7 +106,7 @@ impl Pipeline {
         shared: Arc<Shared>,
         sinks: Vec<Box<dyn Sink>>,
         hooks: H,
-    ) -> std::io::Result<Pipeline> {
+    ) -> Result<Pipeline, SpawnError> {
         let counters = sinks
             .iter()
             .filter_map(|s| Some((s.name().to_owned(), s.counters()?)))

@@ -170,18 +170,35 @@ impl Shared {
     }
 
     /// One sample into the calling thread's ring.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_sample(self: &Arc<Self>, k: u8, flags: u8, id: u32, value: u64) {
         let ticks = now_ticks();
-        let pushed = lane::with_lane(self, |lane| {
-            lane.push(self, SAMPLE_LEN, false, |b| {
-                record::encode_sample(b, k, flags, id, ticks, value);
-                false
-            })
-        });
-        if pushed.is_none() {
-            self.unattributed_drops.fetch_add(1, Relaxed);
+        lane::push_words(
+            self,
+            record::sample_head(k, flags, id),
+            ticks,
+            &[value],
+            false,
+        );
+    }
+
+    /// A packed event (`event!` with numbers and bools only): its words, straight into the
+    /// ring.
+    #[inline(always)]
+    pub(crate) fn push_packed<const N: usize>(
+        self: &Arc<Self>,
+        cs: &'static Callsite,
+        layout: u16,
+        words: &[u64; N],
+        truncated: bool,
+    ) {
+        let id = cs.id();
+        if !self.targets.callsite_enabled(cs, id) {
+            return;
         }
+        let ticks = now_ticks();
+        let head = record::packed_head(id, layout, N, truncated);
+        lane::push_words(self, head, ticks, words, truncated);
     }
 
     /// One sample to a series found by name (per-thread cache; allocates on first sight only).
@@ -206,6 +223,8 @@ impl Shared {
         }
     }
 
+    /// An event with tagged values (strings, `None`, more than [`record::MAX_PACKED`]
+    /// values; `event!` with numbers only takes [`Shared::push_packed`]).
     #[inline]
     pub(crate) fn push_event(
         self: &Arc<Self>,

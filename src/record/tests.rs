@@ -53,7 +53,119 @@ fn same(a: &FieldRef<'_>, b: &FieldRef<'_>) -> bool {
     }
 }
 
+/// The packed layout of these values (two bits of type per value), or `None` if one of them
+/// is a string or `None`, or there are more than [`MAX_PACKED`]. Inlined where the values
+/// are built, this folds to a constant.
+fn packed_layout(args: &[FieldRef<'_>], fields: &[FieldRef<'_>]) -> Option<u16> {
+    if args.len() + fields.len() > MAX_PACKED {
+        return None;
+    }
+    let mut layout = 0u16;
+    for (i, v) in args.iter().chain(fields).enumerate() {
+        let code = match v {
+            FieldRef::U64(_) => PACKED_U64,
+            FieldRef::I64(_) => PACKED_I64,
+            FieldRef::F64(_) => PACKED_F64,
+            FieldRef::Bool(_) => PACKED_BOOL,
+            FieldRef::Str(_) | FieldRef::None => return None,
+        };
+        layout |= code << (2 * i);
+    }
+    Some(layout)
+}
+
+/// A packed value's word.
+fn packed_word(v: &FieldRef<'_>) -> u64 {
+    match *v {
+        FieldRef::U64(x) => x,
+        FieldRef::I64(x) => x as u64,
+        FieldRef::F64(x) => x.to_bits(),
+        FieldRef::Bool(x) => x as u64,
+        FieldRef::Str(_) | FieldRef::None => 0,
+    }
+}
+
+/// Writes a packed static event into `buf`, which is exactly
+/// `HEADER_LEN + 8 * (args.len() + fields.len())` bytes; `layout` is
+/// [`packed_layout`]'s for these values.
+fn encode_packed(
+    buf: &mut [u8],
+    callsite: u32,
+    layout: u16,
+    ticks: u64,
+    args: &[FieldRef<'_>],
+    fields: &[FieldRef<'_>],
+    truncated: bool,
+) {
+    let head = packed_head(callsite, layout, args.len() + fields.len(), truncated);
+    // The one bounds check: the header's two words; the values then fill the rest, word by
+    // word, through `chunks_exact_mut` (no further checks).
+    let (header, body) = buf.split_at_mut(HEADER_LEN);
+    header[..8].copy_from_slice(&head.to_le_bytes());
+    header[8..].copy_from_slice(&ticks.to_le_bytes());
+    for (word, v) in body.chunks_exact_mut(8).zip(args.iter().chain(fields)) {
+        word.copy_from_slice(&packed_word(v).to_le_bytes());
+    }
+}
+
+fn any_packable() -> impl Strategy<Value = crate::Value> {
+    use crate::Value;
+    prop_oneof![
+        any::<u64>().prop_map(Value::U64),
+        any::<i64>().prop_map(Value::I64),
+        any::<u64>().prop_map(|b| Value::F64(f64::from_bits(b))),
+        any::<bool>().prop_map(Value::Bool),
+    ]
+}
+
+fn encode_packed_vec(
+    args: &[FieldRef<'_>],
+    fields: &[FieldRef<'_>],
+    id: u32,
+    ticks: u64,
+) -> Vec<u8> {
+    let layout = packed_layout(args, fields).expect("packable");
+    let mut buf = vec![0u8; HEADER_LEN + 8 * (args.len() + fields.len())];
+    encode_packed(&mut buf, id, layout, ticks, args, fields, false);
+    buf
+}
+
 proptest! {
+    /// Packed events decode to the same values as the tagged form, split between the
+    /// message's arguments and the fields anywhere.
+    #[test]
+    fn packed_events_round_trip(
+        values in prop::collection::vec(any_packable(), 0..=MAX_PACKED),
+        split in 0usize..=MAX_PACKED, id: u32, ticks: u64,
+    ) {
+        let refs: Vec<FieldRef<'_>> = values.iter().map(|v| v.as_ref()).collect();
+        let (args, fields) = refs.split_at(split.min(refs.len()));
+        let buf = encode_packed_vec(args, fields, id, ticks);
+        prop_assert_eq!(buf.len(), HEADER_LEN + 8 * refs.len());
+        let Ok(Raw::Event { flags, callsite, ticks: t, fields: got }) = decode(&buf) else {
+            return Err(TestCaseError::fail("not an event"));
+        };
+        prop_assert_eq!((callsite, t, got.len()), (id, ticks, refs.len()));
+        prop_assert_eq!(flags & FLAG_TRUNCATED, 0);
+        for ((name, g, cut), want) in got.zip(&refs) {
+            prop_assert!(name.is_none() && !cut);
+            prop_assert!(same(want, &g), "{:?} != {:?}", want, g);
+        }
+        // Every strict prefix is refused.
+        for cut in 0..buf.len() {
+            prop_assert!(decode(&buf[..cut]).is_err(), "prefix of {} bytes accepted", cut);
+        }
+    }
+
+    /// A string, a `None` or a ninth value: not packable, the tagged form is used.
+    #[test]
+    fn only_numbers_and_bools_up_to_eight_pack(values in prop::collection::vec(any_value(), 0..12)) {
+        let refs: Vec<FieldRef<'_>> = values.iter().map(|v| v.as_ref()).collect();
+        let packable = refs.len() <= MAX_PACKED
+            && refs.iter().all(|v| !matches!(v, FieldRef::Str(_) | FieldRef::None));
+        prop_assert_eq!(packed_layout(&refs, &[]).is_some(), packable);
+    }
+
     #[test]
     fn samples_round_trip(k in 1u8..=4, flags in 0u8..4, id: u32, ticks: u64, value: u64) {
         let mut buf = [0u8; SAMPLE_LEN];
@@ -145,6 +257,35 @@ proptest! {
             prop_assert_eq!(*g, clip(w, max).0);
         }
     }
+}
+
+#[test]
+fn packed_events_with_bad_types_or_counts_are_refused() {
+    let vals = [FieldRef::U64(1), FieldRef::Bool(true)];
+    let good = encode_packed_vec(&vals, &[], 7, 9);
+    assert!(decode(&good).is_ok());
+    // A bool word that is neither 0 nor 1.
+    let mut bad = good.clone();
+    bad[HEADER_LEN + 8] = 2;
+    assert!(decode(&bad).is_err());
+    // Types for a third value that is not there.
+    let mut bad = good.clone();
+    bad[2] |= 0b11 << 4;
+    assert!(decode(&bad).is_err());
+    // A count that disagrees with the body, either way.
+    let mut bad = good.clone();
+    bad[1] = FLAG_PACKED | 3 << 4;
+    assert_eq!(decode(&bad), Err(DecodeError::Truncated));
+    let mut bad = good;
+    bad[1] = FLAG_PACKED | 1 << 4;
+    assert_eq!(decode(&bad), Err(DecodeError::TrailingBytes));
+    // Nine values are never packed; a header claiming more than eight is refused.
+    let nine = [FieldRef::U64(0); 9];
+    assert_eq!(packed_layout(&nine, &[]), None);
+    let mut buf = vec![0u8; HEADER_LEN + 72];
+    buf[0] = kind::EVENT;
+    buf[1] = FLAG_PACKED | 9 << 4;
+    assert!(decode(&buf).is_err());
 }
 
 #[test]

@@ -74,6 +74,46 @@ mod imp {
             unsafe { self.ptr.as_ptr().add(off / 8).write(value.to_le()) }
         }
 
+        /// Writes `words` at byte offset `off`.
+        ///
+        /// # Safety
+        /// As for [`Storage::write_with`] with `len == 8 * N`.
+        #[inline(always)]
+        pub(crate) unsafe fn write_words<const N: usize>(&self, off: usize, words: &[u64; N]) {
+            debug_assert!(off.is_multiple_of(8) && off + 8 * N <= self.words * 8);
+            // SAFETY: aligned (the block is `u64`s and `off` is a multiple of 8), in bounds and
+            // exclusively ours by the caller's contract.
+            unsafe {
+                self.ptr
+                    .as_ptr()
+                    .add(off / 8)
+                    .cast::<[u64; N]>()
+                    .write(words.map(u64::to_le))
+            }
+        }
+
+        /// Asks the CPU to fetch the cache line holding byte `off` for writing (x86-64's
+        /// `prefetchw`; elsewhere nothing). A hint only: it reads and writes nothing, cannot
+        /// fault, and any byte offset is allowed (it is reduced modulo the capacity).
+        #[inline(always)]
+        pub(crate) fn prefetch_write(&self, off: usize) {
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            {
+                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+                let off = off % (self.words * 8);
+                // SAFETY: `off` is inside the allocation, so the pointer arithmetic stays in
+                // bounds; `prefetchw` performs no architectural memory access (it cannot
+                // fault or race: a hint to the cache), and SSE, which `_mm_prefetch` needs,
+                // is part of the x86-64 baseline. On CPUs without PREFETCHW the instruction
+                // is a NOP.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_ET0>(self.ptr.as_ptr().cast::<u8>().add(off).cast())
+                };
+            }
+            #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+            let _ = off;
+        }
+
         /// A view of the bytes `[off, off + len)`.
         ///
         /// # Safety
@@ -167,6 +207,18 @@ mod imp {
             }
             r
         }
+
+        /// # Safety
+        /// As in the std build.
+        pub(crate) unsafe fn write_words<const N: usize>(&self, off: usize, words: &[u64; N]) {
+            for (i, &w) in words.iter().enumerate() {
+                // SAFETY: as the caller's contract says, for each word in turn.
+                unsafe { self.write_word(off + 8 * i, w) };
+            }
+        }
+
+        /// A hint in the std build; nothing under loom.
+        pub(crate) fn prefetch_write(&self, _off: usize) {}
 
         /// # Safety
         /// As in the std build.

@@ -169,6 +169,12 @@ impl Config {
                 MAX_IDLE_INTERVAL,
             ),
             ("block_timeout", c.block_timeout, one_us, Duration::MAX),
+            (
+                "collector_spin",
+                c.collector_spin,
+                Duration::ZERO,
+                MAX_COLLECTOR_SPIN,
+            ),
         ] {
             if !(min..=max).contains(&d) {
                 return Err(StartError::Interval {
@@ -186,6 +192,7 @@ impl Config {
         {
             return Err(StartError::TargetLevel { target: t.clone() });
         }
+        c.collector.validate().map_err(StartError::Placement)?;
         check_latency_buckets(&c.latency_buckets)
     }
 }

@@ -112,7 +112,10 @@ impl Telemetry {
             Err(e) => {
                 // Leave the caller's health registry as it was (see `into_tasks`).
                 mon.unregister_builtins();
-                return Err(StartError::Spawn(e));
+                return Err(match e {
+                    crate::pipeline::SpawnError::Io(e) => StartError::Spawn(e),
+                    crate::pipeline::SpawnError::Pin(e) => StartError::Placement(e),
+                });
             }
         };
         let tw = Telemetry {
@@ -315,7 +318,7 @@ impl Telemetry {
     }
 
     #[doc(hidden)]
-    #[inline]
+    #[inline(always)]
     pub fn __emit(
         &self,
         callsite: &'static Callsite,
@@ -324,6 +327,22 @@ impl Telemetry {
         truncated: bool,
     ) {
         self.shared.push_event(callsite, args, fields, truncated);
+    }
+
+    /// `event!`'s entry: the arguments then the fields, as one array. Numbers and bools
+    /// only (the usual case, known where the macro expands): the packed form.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __emit_values<const N: usize>(
+        &self,
+        callsite: &'static Callsite,
+        values: [FieldRef<'_>; N],
+        truncated: bool,
+    ) {
+        match crate::record::pack(&values) {
+            Some((layout, words)) => self.shared.push_packed(callsite, layout, &words, truncated),
+            None => self.shared.push_event(callsite, &values, &[], truncated),
+        }
     }
 
     /// Creates the calling thread's ring now, so its first hot-path call does not allocate.

@@ -1,0 +1,427 @@
+//! Per-call latency distributions of tickwatch's hot-path calls, next to a bare ring push +
+//! `rdtsc` (the floor of any per-thread ring design), a no-op call and `tracing::info!`, in
+//! one run, measured with the time-stamp counter; optionally in several fresh processes.
+//!
+//! ```text
+//! cargo run --release --example hot_path_latency                 # one process
+//! cargo run --release --example hot_path_latency -- --processes 10
+//! cargo run --release --example hot_path_latency -- --quick      # fewer samples (CI)
+//! cargo run --release --example hot_path_latency -- --samples 1000000 --bursts 5000
+//! cargo run --release --example hot_path_latency -- --ring 65536  # ring size in bytes
+//! cargo run --release --example hot_path_latency -- --no-pin      # let the OS place threads
+//! cargo run --release --example hot_path_latency -- --spin-us 500 # low-latency collector
+//! cargo run --release --example hot_path_latency -- --only 'event!,floor'  # some rows
+//! ```
+//!
+//! Two methods per operation:
+//!
+//! * `single`: `rdtsc` right before and right after one call, samples 1 µs apart. Includes
+//!   the timer's own cost; the `(empty)` row measures that overhead alone.
+//! * `burst/20`: Quill's call-site method: a burst of 20 calls timed together and divided by
+//!   20, bursts separated by an idle spin (`--idle-us`, default 2,000 µs), so every burst
+//!   meets a consumer that has gone idle, as a trading thread's bursts of orders do.
+//!
+//! With two CPUs or more, the measuring thread is pinned to CPU 0 and the consumers
+//! (tickwatch's collector, the floor's consumer) to CPU 1 (`--no-pin` to let the OS place
+//! them). `--processes N` runs the whole measurement in N fresh child processes, one after
+//! the other, and prints each operation's p50 per process, then the median of each
+//! percentile across processes and the spread of the p50 (slowest / fastest process): a
+//! figure from one process alone can be off by 2x on a virtual machine.
+//!
+//! The rings (tickwatch's and the floor's) are 256 KiB with `Backpressure::Block`, so a call
+//! never waits for room (the stats printed at the end show `dropped == 0`). Rows are steady
+//! state: each ring has been written through once before. Percentiles are exact (samples
+//! sorted; nearest rank). Ticks are converted to nanoseconds with a rate calibrated against
+//! `Instant` over ~100 ms at start. Off x86-64 the timer is `Instant`.
+
+mod floor;
+mod table;
+mod timer;
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Duration;
+
+use tickwatch::sink::NullSink;
+use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry, ThreadPlacement};
+
+use table::{Row, Summary};
+use timer::{calibrate, cpu_model, spin_until, ticks, utc_now};
+
+/// Calls per timed burst.
+const BURST: u64 = 20;
+/// Spin between two single-call samples.
+const GAP_NS: f64 = 1_000.0;
+/// Ring per thread: 256 KiB unless `--ring BYTES` says otherwise (tickwatch's default).
+const RING: usize = 1 << 18;
+/// The CPUs of the measuring thread and of the consumers, when pinned.
+const PRODUCER_CPU: usize = 0;
+const CONSUMER_CPU: usize = 1;
+
+/// Command-line options.
+#[derive(Clone)]
+struct Opts {
+    samples: usize,
+    bursts: usize,
+    idle_us: u64,
+    ring: usize,
+    pin: bool,
+    spin_us: u64,
+    processes: usize,
+    child: bool,
+    tracing: bool,
+    /// Only the rows whose name contains one of these (`--only event!,floor`); all if empty.
+    only: Vec<String>,
+    /// Each row measured this many times in a row (`--repeat N`), to tell a process's own
+    /// variation from the variation between processes.
+    repeat: usize,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Opts {
+        let quick = args.iter().any(|a| a == "--quick")
+            || std::env::var("TICKWATCH_QUICK").is_ok_and(|v| v == "1");
+        let value = |name: &str| -> Option<u64> {
+            let i = args.iter().position(|a| a == name)?;
+            let v = args.get(i + 1).and_then(|v| v.parse().ok());
+            Some(v.unwrap_or_else(|| panic!("{name} takes a non-negative integer")))
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ring = value("--ring").map_or(RING, |r| r as usize);
+        assert!(
+            ring.is_power_of_two(),
+            "--ring takes a power of two (bytes)"
+        );
+        Opts {
+            samples: value("--samples")
+                .map_or(if quick { 20_000 } else { 200_000 }, |v| v as usize)
+                .max(1),
+            bursts: value("--bursts")
+                .map_or(if quick { 300 } else { 2_000 }, |v| v as usize)
+                .max(1),
+            idle_us: value("--idle-us").unwrap_or(2_000),
+            ring,
+            pin: cpus >= 2 && !args.iter().any(|a| a == "--no-pin"),
+            spin_us: value("--spin-us").unwrap_or(0),
+            processes: value("--processes").map_or(1, |v| v as usize).max(1),
+            child: args.iter().any(|a| a == "--child"),
+            tracing: !args.iter().any(|a| a == "--no-tracing"),
+            repeat: value("--repeat").map_or(1, |v| v as usize).max(1),
+            only: args
+                .iter()
+                .position(|a| a == "--only")
+                .and_then(|i| args.get(i + 1))
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+struct Bench {
+    opts: Opts,
+    ns_per_tick: f64,
+    gap_ticks: u64,
+    idle_ticks: u64,
+    rows: Vec<Row>,
+}
+
+impl Bench {
+    /// Times `n` single calls of `op`, spaced by the gap.
+    fn singles(&self, n: usize, mut op: impl FnMut()) -> Vec<u64> {
+        let mut single = Vec::with_capacity(n);
+        let mut next = ticks();
+        for _ in 0..n {
+            spin_until(next);
+            let t0 = ticks();
+            op();
+            let t1 = ticks();
+            single.push(t1.wrapping_sub(t0));
+            next = t1 + self.gap_ticks;
+        }
+        single
+    }
+
+    /// Measures `op` with both methods after a short warm-up.
+    fn measure(&mut self, name: &str, mut op: impl FnMut()) {
+        if !self.opts.only.is_empty() && !self.opts.only.iter().any(|o| name.contains(o.as_str())) {
+            return;
+        }
+        for rep in 1..=self.opts.repeat {
+            if self.opts.repeat == 1 {
+                self.measure_once(name, &mut op);
+            } else {
+                self.measure_once(&format!("{name} ({rep})"), &mut op);
+            }
+        }
+    }
+
+    fn measure_once(&mut self, name: &str, mut op: impl FnMut()) {
+        for _ in 0..(self.opts.samples / 10).max(1_000) {
+            op();
+            spin_until(ticks() + self.gap_ticks / 4);
+        }
+        let single = self.singles(self.opts.samples, &mut op);
+        self.push(name, "single", single, 1);
+        let mut burst = Vec::with_capacity(self.opts.bursts);
+        let mut next = ticks();
+        for _ in 0..self.opts.bursts {
+            spin_until(next);
+            let t0 = ticks();
+            for _ in 0..BURST {
+                op();
+            }
+            let t1 = ticks();
+            burst.push(t1.wrapping_sub(t0));
+            next = t1 + self.idle_ticks;
+        }
+        self.push(name, "burst/20", burst, BURST);
+    }
+
+    fn push(&mut self, op: &str, method: &str, ticks: Vec<u64>, per: u64) {
+        let k = self.ns_per_tick / per as f64;
+        let mut ns: Vec<f64> = ticks.into_iter().map(|t| t as f64 * k).collect();
+        ns.sort_by(f64::total_cmp);
+        self.rows.push(Row {
+            op: op.to_owned(),
+            method: method.to_owned(),
+            ns,
+        });
+    }
+}
+
+/// A call the compiler cannot remove or inline: the cost of calling anything at all.
+#[inline(never)]
+fn noop(x: u64) -> u64 {
+    black_box(x)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = Opts::parse(&args);
+    if opts.processes > 1 && !opts.child {
+        return parent(&opts, &args);
+    }
+    let ok = measure(&opts);
+    if !ok {
+        std::process::exit(1);
+    }
+}
+
+/// Runs the measurement in `opts.processes` fresh children and prints their tables.
+fn parent(opts: &Opts, args: &[String]) {
+    let exe = std::env::current_exe().expect("the example's own path");
+    let mut procs: Vec<Vec<Summary>> = Vec::new();
+    let mut failed = false;
+    for i in 1..=opts.processes {
+        let out = Command::new(&exe)
+            .args(args)
+            .arg("--child")
+            .output()
+            .expect("run a child process");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if i == 1 {
+            // The machine and settings, once.
+            for line in text.lines().take_while(|l| !l.starts_with('|')) {
+                println!("{line}");
+            }
+        }
+        let rows: Vec<Summary> = text.lines().filter_map(Summary::parse).collect();
+        let verdict = text
+            .lines()
+            .find(|l| l.starts_with("dropped == 0"))
+            .unwrap_or("no verdict");
+        eprintln!(
+            "process {i}/{}: {} rows; {verdict}",
+            opts.processes,
+            rows.len()
+        );
+        failed |= !out.status.success() || rows.is_empty();
+        procs.push(rows);
+    }
+    table::print_processes(&procs);
+    if failed {
+        eprintln!("a child process failed (see its verdict above)");
+        std::process::exit(1);
+    }
+}
+
+/// One process's measurement; `false` if tickwatch lost or dropped a record.
+fn measure(opts: &Opts) -> bool {
+    let ns_per_tick = calibrate();
+    let info = tickwatch::clock_info();
+    println!("tickwatch hot_path_latency, {}", utc_now());
+    println!(
+        "CPU: {} ({} logical CPUs); timer: {} at {:.3} GHz, resolution {:.2} ns (the smallest step \
+         seen), its own cost the (empty) row",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(target_arch = "x86_64") {
+            "lfence+rdtsc+lfence"
+        } else {
+            "Instant"
+        },
+        1.0 / ns_per_tick,
+        info.resolution_ns,
+    );
+    println!(
+        "single: {} samples {GAP_NS} ns apart; burst/20: {} bursts {} µs apart; rings {} KiB, \
+         Backpressure::Block, NullSink; {}; collector spin {} µs; ns per call",
+        opts.samples,
+        opts.bursts,
+        opts.idle_us,
+        opts.ring >> 10,
+        if opts.pin {
+            format!("measuring thread on CPU {PRODUCER_CPU}, consumers on CPU {CONSUMER_CPU}")
+        } else {
+            "threads placed by the OS".to_owned()
+        },
+        opts.spin_us,
+    );
+    println!();
+    if opts.pin {
+        tickwatch::pin_current_thread(&[PRODUCER_CPU]).expect("pin the measuring thread");
+    }
+    let mut b = Bench {
+        opts: opts.clone(),
+        ns_per_tick,
+        gap_ticks: (GAP_NS / ns_per_tick) as u64,
+        idle_ticks: (opts.idle_us as f64 * 1_000.0 / ns_per_tick) as u64,
+        rows: Vec::new(),
+    };
+    let consumer = if opts.pin {
+        ThreadPlacement::new().cpus([CONSUMER_CPU])
+    } else {
+        ThreadPlacement::new()
+    };
+
+    b.measure("(empty: timer overhead)", || {});
+    b.measure("no-op call", || {
+        noop(black_box(1));
+    });
+    {
+        let mut ring = floor::Floor::start(opts.ring, &consumer);
+        ring.warm();
+        b.measure("floor: rtrb push (u64, u64, f64) + rdtsc", || {
+            ring.push(black_box(42), black_box(7), black_box(101.25))
+        });
+        let (pushed, popped) = ring.stop();
+        assert_eq!(pushed, popped, "the floor's consumer got every message");
+    }
+
+    let tw = Telemetry::builder()
+        .ring_capacity(opts.ring)
+        .backpressure(Backpressure::Block)
+        .collector_placement(consumer)
+        .collector_spin(Duration::from_micros(opts.spin_us))
+        .sink(NullSink)
+        .start()
+        .expect("valid configuration");
+    tw.preallocate();
+    let metric = tw.metric("position", &[("venue", "XNAS")]);
+    let counter = tw.counter("orders_sent", &[("venue", "XNAS")]);
+    let latency = tw.latency("order_roundtrip");
+    // Steady state from here on: one full lap so every page of the ring has been written.
+    for _ in 0..opts.ring / 32 {
+        metric.record(black_box(0.0));
+        spin_until(ticks() + b.gap_ticks / 4);
+    }
+    tw.flush().expect("flush");
+    b.measure("tickwatch Metric::record", || metric.record(black_box(1.5)));
+    b.measure("tickwatch Counter::add", || counter.add(black_box(1)));
+    b.measure("tickwatch Latency::record_nanos", || {
+        latency.record_nanos(black_box(850))
+    });
+    b.measure("tickwatch log_metric (2 tags)", || {
+        tw.log_metric(
+            black_box("spread"),
+            black_box(0.01),
+            black_box(&[("venue", "XNAS"), ("side", "buy")]),
+        )
+    });
+    b.measure("tickwatch event! (u64, u64, f64)", || {
+        event!(
+            tw,
+            Level::Info,
+            "order filled",
+            order_id = black_box(42u64),
+            qty = black_box(7u64),
+            px = black_box(101.25)
+        )
+    });
+    b.measure("tickwatch event! (u64, f64, &str)", || {
+        event!(
+            tw,
+            Level::Info,
+            "order filled",
+            order_id = black_box(42u64),
+            px = black_box(101.25),
+            venue = black_box("XNAS")
+        )
+    });
+    b.measure("tickwatch log_event (u64, f64, &str)", || {
+        tw.log_event(black_box(&Event {
+            level: Level::Info,
+            target: "hot_path_latency",
+            message: "order filled",
+            fields: &[
+                ("order_id", FieldRef::U64(black_box(42))),
+                ("px", FieldRef::F64(black_box(101.25))),
+                ("venue", FieldRef::Str(black_box("XNAS"))),
+            ],
+        }))
+    });
+    tw.flush().expect("flush");
+    let stats = tw.stats();
+
+    if opts.tracing {
+        let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
+        let subscriber = tracing_subscriber::fmt().with_writer(writer).finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        b.measure("tracing info! + fmt + non_blocking", || {
+            tracing::info!(
+                order_id = black_box(42u64),
+                qty = black_box(7u64),
+                px = black_box(101.25),
+                "order filled"
+            )
+        });
+        drop(_default);
+        drop(guard);
+    }
+
+    table::print_rows(&b.rows);
+    if opts.child {
+        for line in table::row_lines(&b.rows) {
+            println!("{line}");
+        }
+    }
+    println!(
+        "\ntickwatch stats: accepted {} delivered {} dropped {} oversized {} truncated {} \
+         sink_errors {} decode_errors {}",
+        stats.accepted,
+        stats.delivered,
+        stats.dropped,
+        stats.oversized,
+        stats.truncated,
+        stats.sink_errors,
+        stats.decode_errors
+    );
+    for t in &stats.threads {
+        println!(
+            "  lane {} ({}): accepted {} dropped {} high-water {} of {} bytes",
+            t.thread.index,
+            t.thread.name.as_deref().unwrap_or("unnamed"),
+            t.accepted,
+            t.dropped,
+            t.high_water,
+            t.capacity
+        );
+    }
+    let ok = stats.dropped == 0 && stats.accepted == stats.delivered;
+    println!(
+        "dropped == 0 and accepted == delivered: {}",
+        if ok { "yes" } else { "NO" }
+    );
+    tw.shutdown().expect("shutdown");
+    ok
+}
