@@ -57,6 +57,10 @@
 //! ```text
 //! cargo run --release --features http --example trading_engine -- --quick --serve 127.0.0.1:9184
 //! ```
+//!
+//! With the `otlp` feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set, the run's metrics and events
+//! also go to that OpenTelemetry collector over OTLP/HTTP, flushed before the example exits
+//! (see `trading_engine/otlp.rs`; the `OTEL_*` variables configure it).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -76,6 +80,9 @@ mod gateway;
 mod log;
 #[path = "trading_engine/monitoring.rs"]
 mod monitoring;
+#[cfg(feature = "otlp")]
+#[path = "trading_engine/otlp.rs"]
+mod otlp;
 use tickwatch::metrics::SeriesValue;
 use tickwatch::sink::{Batch, JsonLinesSink, RecordKind, RecordView, Sink, SinkError};
 use tickwatch::{event, Backpressure, Event, FieldRef, Level, Telemetry};
@@ -920,9 +927,17 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     if cfg.json {
         builder = builder.sink(JsonLinesSink::create(OUT)?.samples(cfg.log_samples));
     }
+    // With `--features otlp` and OTEL_EXPORTER_OTLP_ENDPOINT set: events and metrics to an
+    // OpenTelemetry collector too.
+    #[cfg(feature = "otlp")]
+    let (builder, otlp) = otlp::start(builder)?;
     let backpressure = builder.config().pipeline.backpressure;
     let (builder, mut alerts) = monitoring::with_alerts(builder);
     let tw = builder.start()?;
+    #[cfg(feature = "otlp")]
+    if let Some(o) = &otlp {
+        tw.export_metrics_to(o);
+    }
     // The venue gateway logs through `tracing` and counts through `metrics`.
     #[cfg(all(feature = "tracing", feature = "metrics"))]
     gateway::install(&tw)?;
@@ -1187,6 +1202,9 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
         monitoring::keep_serving(server, &mut alerts, cfg.serve_for)?;
     }
     tw.shutdown()?;
+    // After the shutdown delivered the last events: export them and the final metrics.
+    #[cfg(feature = "otlp")]
+    let ok = otlp::finish(otlp) && ok;
     // Sealed at shutdown: what `tickwatch-log stats tickwatch-out/log` counts.
     let written = tickwatch::store::LogReader::open(log::DIR)?
         .stats()?

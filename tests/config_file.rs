@@ -20,6 +20,35 @@ fn the_annotated_example_parses_and_says_what_it_sets() {
     assert_eq!(c.pipeline.ring_capacity, 256 * 1024);
     assert_eq!(c.pipeline.flush_interval, Duration::from_millis(100));
     assert_eq!(c.monitoring.resource_interval, Some(Duration::from_secs(1)));
+    // The [otlp] section is there with its endpoint commented out: no export.
+    assert_eq!(c.otlp.endpoint, None);
+    let with_otlp = EXAMPLE.replace("# endpoint = ", "endpoint = ");
+    let c = Config::from_toml(&with_otlp).unwrap();
+    assert_eq!(c.otlp.endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+    assert_eq!(c.otlp.interval, Duration::from_secs(10));
+    assert_eq!(c.otlp.timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn the_otlp_section_and_its_override() {
+    use tickwatch::export::otlp_section::{Compression, Protocol};
+    let text = "[otlp]\nendpoint = \"http://c:4318\"\nprotocol = \"http/json\"\n\
+                compression = \"gzip\"\ninterval = \"15s\"\ntimeout = \"2s\"\n\
+                headers = { \"x-api-key\" = \"k\" }\n";
+    let c = Config::from_toml(text).unwrap();
+    assert_eq!(c.otlp.endpoint.as_deref(), Some("http://c:4318"));
+    assert_eq!(c.otlp.protocol, Protocol::HttpJson);
+    assert_eq!(c.otlp.compression, Compression::Gzip);
+    assert_eq!(c.otlp.interval, Duration::from_secs(15));
+    assert_eq!(c.otlp.timeout, Duration::from_secs(2));
+    assert_eq!(
+        c.otlp.headers.get("x-api-key").map(String::as_str),
+        Some("k")
+    );
+    assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    let env = [("TICKWATCH_OTLP__ENDPOINT", "http://other:4318")];
+    let c = Config::from_toml_with_env(text, env).unwrap();
+    assert_eq!(c.otlp.endpoint.as_deref(), Some("http://other:4318"));
 }
 
 /// (file, the key the error must name, its line, a word the message must contain).
@@ -96,6 +125,20 @@ const REFUSED: &[(&str, &str, usize, &str)] = &[
         2,
         "unknown field",
     ),
+    (
+        "[otlp]\nendpoint = \"http://c:4318\"\nendpont = \"x\"\n",
+        "otlp.endpont",
+        3,
+        "unknown field",
+    ),
+    (
+        "[otlp]\nprotocol = \"grpc\"\n",
+        "otlp.protocol",
+        2,
+        "unknown variant",
+    ),
+    ("[otlp]\ninterval = \"often\"\n", "otlp.interval", 2, ""),
+    ("[otlp]\nheaders = 3\n", "otlp.headers", 2, "invalid type"),
 ];
 
 #[test]

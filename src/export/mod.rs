@@ -1,5 +1,6 @@
-//! Export: the [`Snapshot`](crate::metrics::Snapshot) in the Prometheus text format, and
-//! (feature `http`) a small HTTP endpoint serving it.
+//! Export: the [`Snapshot`](crate::metrics::Snapshot) in the Prometheus text format,
+//! (feature `http`) a small HTTP endpoint serving it, and (feature `otlp`) an OTLP/HTTP
+//! exporter pushing metrics and events to an OpenTelemetry collector (`otlp`, feature `otlp`).
 //!
 //! [`render_prometheus`] works on any snapshot value, so it runs wherever the snapshot was
 //! taken: on a scrape thread, never on a trading thread. See [`prometheus`] for the mapping
@@ -12,9 +13,13 @@ mod text;
 
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "otlp")]
+pub mod otlp;
+pub mod otlp_section;
 
 #[cfg(feature = "http")]
 pub use http::{HealthReport, HealthState, MetricsEndpoint, MetricsServer, ServeError, StopError};
+pub use otlp_section::OtlpSection;
 pub use prometheus::{
     render_prometheus, render_prometheus_string, PrometheusRenderer, RenderSummary,
     CONFLICTS_METRIC, CONTENT_TYPE, OWN_COUNTERS, REFUSED_SERIES_METRIC,

@@ -219,6 +219,16 @@ impl Telemetry {
             .serve(addr)
     }
 
+    /// Has an OTLP exporter export this instance's metrics (its [`snapshot`](Self::snapshot))
+    /// every metrics interval and at each of its flushes, from the exporter's thread. The
+    /// exporter keeps the instance's aggregates (not its collector) alive; give its
+    /// [`log_sink`](crate::export::otlp::OtlpExporter::log_sink) to the builder for events.
+    #[cfg(feature = "otlp")]
+    pub fn export_metrics_to(&self, exporter: &crate::export::otlp::OtlpExporter) {
+        let aggregates = self.aggregates.clone();
+        exporter.metrics_source(move || aggregates.snapshot());
+    }
+
     /// Every series as the collector has aggregated it: counters, gauges (`Metric` and
     /// `Resource` series) and latency percentiles, since start and over the last completed
     /// [`aggregation_interval`](crate::TelemetryBuilder::aggregation_interval). Callable

@@ -56,6 +56,9 @@ pub struct Config {
     /// Limits of [`send_alert`](crate::Telemetry::send_alert): deduplication, rate limits,
     /// caps.
     pub alerts: AlertsConfig,
+    /// Where an OTLP/HTTP exporter posts (the `[otlp]` section; used with the `otlp`
+    /// feature: `export::otlp::OtlpConfig::from_section`). Default: no endpoint.
+    pub otlp: crate::export::OtlpSection,
 }
 
 /// The monitoring section of [`Config`]; each field is the builder option of the same name.

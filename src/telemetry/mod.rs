@@ -99,6 +99,9 @@ impl Telemetry {
             pipeline,
             monitoring,
             alerts,
+            // Read by the user's code (`export::otlp::OtlpConfig::from_section`): the
+            // exporter is the user's to start and flush.
+            otlp: _,
         } = config;
         let shared = Arc::new(Shared::new(pipeline, names.len()));
         let aggregates = Aggregates::new(shared.clone());

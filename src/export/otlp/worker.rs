@@ -1,0 +1,282 @@
+//! The exporter thread: batches queued log records, takes a snapshot every metrics
+//! interval, encodes, posts (with retries) and counts what came of it.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use parking_lot::Mutex;
+
+use super::config::OtlpConfig;
+use super::encode;
+use super::sink::LogBatch;
+use super::transport::{Attempts, Outcome, Signal, Transport};
+use super::OtlpStats;
+use crate::metrics::Snapshot;
+use std::collections::VecDeque;
+
+/// Where the exporter's metrics come from (typically `Telemetry::snapshot`).
+pub(crate) type MetricsSource = Box<dyn Fn() -> Snapshot + Send>;
+
+/// What the sink and the handle send to the exporter thread.
+pub(crate) enum Msg {
+    /// One batch's copied events.
+    Logs(LogBatch),
+    /// Export metrics from this source from now on.
+    Source(MetricsSource),
+    /// Export everything queued before this message, and metrics, now; answer when done.
+    /// Retries do not go past the deadline.
+    Flush(SyncSender<()>, Instant),
+    /// As `Flush`, then end.
+    Stop(Instant),
+}
+
+/// The exporter's counters, shared by the handle, the sink and the thread.
+#[derive(Default)]
+pub(crate) struct Counters {
+    /// Log records in the queue or being exported.
+    pub(crate) queued: AtomicUsize,
+    pub(crate) dropped_logs: AtomicU64,
+    exported_logs: AtomicU64,
+    failed_logs: AtomicU64,
+    rejected_logs: AtomicU64,
+    exported_points: AtomicU64,
+    failed_points: AtomicU64,
+    rejected_points: AtomicU64,
+    metric_exports: AtomicU64,
+    log_exports: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    failed_requests: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    pub(crate) fn stats(&self) -> OtlpStats {
+        OtlpStats {
+            exported_data_points: self.exported_points.load(Relaxed),
+            exported_log_records: self.exported_logs.load(Relaxed),
+            metric_exports: self.metric_exports.load(Relaxed),
+            log_exports: self.log_exports.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            failed_requests: self.failed_requests.load(Relaxed),
+            failed_data_points: self.failed_points.load(Relaxed),
+            failed_log_records: self.failed_logs.load(Relaxed),
+            rejected_data_points: self.rejected_points.load(Relaxed),
+            rejected_log_records: self.rejected_logs.load(Relaxed),
+            dropped_log_records: self.dropped_logs.load(Relaxed),
+            queued_log_records: self.queued.load(Relaxed) as u64,
+            last_error: self.last_error.lock().clone(),
+        }
+    }
+}
+
+/// The exporter thread's state.
+pub(crate) struct Worker {
+    pub(crate) config: OtlpConfig,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) transport: Transport,
+    pub(crate) resource: Resource,
+    pub(crate) source: Option<MetricsSource>,
+    /// The instance's start, fixed at the first snapshot (cumulative points' start time).
+    pub(crate) start: Option<u64>,
+    /// Copied batches waiting for export, oldest first.
+    pub(crate) pending: VecDeque<LogBatch>,
+    /// Events in `pending` not exported yet.
+    pub(crate) pending_len: usize,
+    /// Events of the front batch already exported.
+    pub(crate) front_done: usize,
+}
+
+impl Worker {
+    pub(crate) fn run(&mut self, rx: &Receiver<Msg>) {
+        let metrics_every = self.config.metrics_interval.max(Duration::from_millis(10));
+        let logs_every = self.config.logs_interval.max(Duration::from_millis(1));
+        let batch = self.config.max_log_batch.max(1);
+        let mut next_metrics = super::after(metrics_every);
+        let mut next_logs: Option<Instant> = None;
+        loop {
+            let wake = next_logs.map_or(next_metrics, |l| l.min(next_metrics));
+            match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(Msg::Logs(b)) => {
+                    if self.pending_len == 0 {
+                        next_logs = Some(super::after(logs_every));
+                    }
+                    self.queue(b);
+                    while self.pending_len >= batch {
+                        self.export_logs(batch, None);
+                    }
+                }
+                Ok(Msg::Source(s)) => self.source = Some(s),
+                Ok(Msg::Flush(ack, deadline)) => {
+                    let (mut acks, stop) = self.drain(rx);
+                    acks.push(ack);
+                    self.export_all_logs(Some(deadline));
+                    self.export_metrics(Some(deadline));
+                    for a in acks {
+                        let _ = a.send(());
+                    }
+                    if stop {
+                        return;
+                    }
+                }
+                Ok(Msg::Stop(deadline)) => {
+                    let (acks, _) = self.drain(rx);
+                    self.export_all_logs(Some(deadline));
+                    self.export_metrics(Some(deadline));
+                    for a in acks {
+                        let _ = a.send(());
+                    }
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    let deadline = super::after(self.config.flush_timeout);
+                    self.export_all_logs(Some(deadline));
+                    self.export_metrics(Some(deadline));
+                    return;
+                }
+            }
+            let now = Instant::now();
+            if self.pending_len == 0 {
+                next_logs = None;
+            } else if next_logs.is_some_and(|l| now >= l) {
+                self.export_all_logs(None);
+                next_logs = None;
+            }
+            if now >= next_metrics {
+                self.export_metrics(None);
+                next_metrics = super::after(metrics_every);
+            }
+        }
+    }
+
+    /// Takes what is already queued behind a flush or stop (sent before it returns): log
+    /// records, a source, other flushes (answered once this one's exports are done, which
+    /// cover them) and whether a stop was among them.
+    fn drain(&mut self, rx: &Receiver<Msg>) -> (Vec<SyncSender<()>>, bool) {
+        let mut acks = Vec::new();
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Logs(b)) => self.queue(b),
+                Ok(Msg::Source(s)) => self.source = Some(s),
+                Ok(Msg::Flush(ack, _)) => acks.push(ack),
+                Ok(Msg::Stop(_)) => return (acks, true),
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return (acks, false),
+            }
+        }
+    }
+
+    fn export_all_logs(&mut self, deadline: Option<Instant>) {
+        let batch = self.config.max_log_batch.max(1);
+        while self.pending_len > 0 {
+            self.export_logs(batch, deadline);
+        }
+    }
+
+    fn queue(&mut self, b: LogBatch) {
+        self.pending_len += b.len();
+        self.pending.push_back(b);
+    }
+
+    /// Exports the first `n` pending records (or all, if fewer) in one request.
+    fn export_logs(&mut self, n: usize, deadline: Option<Instant>) {
+        let mut records = Vec::with_capacity(n.min(self.pending_len));
+        while records.len() < n {
+            let Some(front) = self.pending.front() else {
+                break;
+            };
+            let take = (n - records.len()).min(front.len() - self.front_done);
+            for i in self.front_done..self.front_done + take {
+                if let Some(e) = front.get(i) {
+                    records.push(encode::log_record(e));
+                }
+            }
+            self.front_done += take;
+            if self.front_done >= front.len() {
+                self.pending.pop_front();
+                self.front_done = 0;
+            }
+        }
+        let n = records.len();
+        self.pending_len -= n;
+        let request = encode::logs_request(records, &self.resource);
+        let body = encode::body(&request, self.config.protocol, self.config.compression);
+        drop(request);
+        let url = self.config.logs_url.clone();
+        let outcome = self.post(&url, &body, Signal::Logs, deadline);
+        let c = &self.counters;
+        match outcome {
+            Outcome::Delivered { rejected, message } => {
+                let rejected = rejected.min(n as u64);
+                c.log_exports.fetch_add(1, Relaxed);
+                c.exported_logs.fetch_add(n as u64 - rejected, Relaxed);
+                if rejected > 0 || !message.is_empty() {
+                    c.rejected_logs.fetch_add(rejected, Relaxed);
+                    *c.last_error.lock() = Some(format!(
+                        "partial success: {rejected} log records rejected: {message}"
+                    ));
+                }
+            }
+            Outcome::Failed { error, .. } => {
+                c.failed_requests.fetch_add(1, Relaxed);
+                c.failed_logs.fetch_add(n as u64, Relaxed);
+                *c.last_error.lock() = Some(error);
+            }
+        }
+        c.queued.fetch_sub(n, Relaxed);
+    }
+
+    fn export_metrics(&mut self, deadline: Option<Instant>) {
+        let Some(source) = &self.source else { return };
+        let snapshot = source();
+        let start = *self
+            .start
+            .get_or_insert_with(|| encode::start_time(&snapshot));
+        let (request, points) = encode::metrics_request(&snapshot, start, &self.resource);
+        drop(snapshot);
+        let body = encode::body(&request, self.config.protocol, self.config.compression);
+        drop(request);
+        let url = self.config.metrics_url.clone();
+        let outcome = self.post(&url, &body, Signal::Metrics, deadline);
+        let c = &self.counters;
+        let points = points as u64;
+        match outcome {
+            Outcome::Delivered { rejected, message } => {
+                let rejected = rejected.min(points);
+                c.metric_exports.fetch_add(1, Relaxed);
+                c.exported_points.fetch_add(points - rejected, Relaxed);
+                if rejected > 0 || !message.is_empty() {
+                    c.rejected_points.fetch_add(rejected, Relaxed);
+                    *c.last_error.lock() = Some(format!(
+                        "partial success: {rejected} data points rejected: {message}"
+                    ));
+                }
+            }
+            Outcome::Failed { error, .. } => {
+                c.failed_requests.fetch_add(1, Relaxed);
+                c.failed_points.fetch_add(points, Relaxed);
+                *c.last_error.lock() = Some(error);
+            }
+        }
+    }
+
+    fn post(
+        &mut self,
+        url: &str,
+        body: &[u8],
+        signal: Signal,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let mut attempts = Attempts::default();
+        let outcome = self
+            .transport
+            .export(url, body, signal, deadline, &mut attempts);
+        self.counters.requests.fetch_add(attempts.requests, Relaxed);
+        self.counters.retries.fetch_add(attempts.retries, Relaxed);
+        outcome
+    }
+}
