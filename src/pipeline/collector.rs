@@ -47,7 +47,7 @@ use super::lane::CollectorLane;
 use super::sampler::BatchSampler;
 use super::shared::{Shared, STOPPED};
 use crate::affinity::{spawn_placed, SpawnError};
-use crate::logging::{refresh_callsites, Level};
+use crate::logging::refresh_callsites;
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
 use crate::time::{now_ticks, thread_cpu_ns, Clock, Conversion};
@@ -454,11 +454,11 @@ impl<H: Hooks> Collector<H> {
         let mut fold = hooks.fold();
         for f in frames.clone() {
             let raw = match record::decode(f) {
-                Ok(raw) if known(tables, &raw) => raw,
+                Ok(raw) if tables.knows(&raw) => raw,
                 Ok(raw) => {
                     shared.series.refresh(&mut tables.series);
                     refresh_callsites(&mut tables.callsites);
-                    if !known(tables, &raw) {
+                    if !tables.knows(&raw) {
                         bad += 1;
                         continue;
                     }
@@ -470,7 +470,7 @@ impl<H: Hooks> Collector<H> {
                 }
             };
             count += 1;
-            urgent |= is_urgent(tables, &raw);
+            urgent |= tables.is_urgent(&raw);
             if let (
                 Some(fold),
                 Raw::Sample {
@@ -569,35 +569,5 @@ fn call_sink<H: Hooks>(
     }
     if let Some(n) = notice {
         hooks.on_sink_notice(i, n);
-    }
-}
-
-/// or an audit record (the ones an operator reads after a crash).
-fn is_urgent(tables: &Tables, raw: &Raw<'_>) -> bool {
-    match raw {
-        Raw::Sample { .. } => false,
-        Raw::Event { callsite, .. } => (*callsite as usize)
-            .checked_sub(1)
-            .and_then(|i| tables.callsites.get(i))
-            .is_some_and(|cs| cs.level() >= Level::Warn),
-        Raw::DynEvent { level, .. } => *level >= Level::Warn,
-        Raw::Audit { .. } => true,
-    }
-}
-
-/// Whether the tables can resolve this record's id (cheap: no name lookups, no clock math).
-fn known(tables: &Tables, raw: &Raw<'_>) -> bool {
-    match raw {
-        Raw::Sample { kind, id, .. } => tables
-            .series
-            .get(*id as usize)
-            .is_some_and(|s| s.kind().record_kind() == *kind),
-        Raw::Event {
-            callsite, fields, ..
-        } => (*callsite as usize)
-            .checked_sub(1)
-            .and_then(|i| tables.callsites.get(i))
-            .is_some_and(|cs| cs.values() == fields.len()),
-        Raw::DynEvent { .. } | Raw::Audit { .. } => true,
     }
 }

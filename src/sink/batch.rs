@@ -29,6 +29,38 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
+    /// Whether a record asks for a prompt flush: a `Warn`-or-worse event (static or dynamic)
+    /// or an audit record (the ones an operator reads after a crash).
+    pub(crate) fn is_urgent(&self, raw: &Raw<'_>) -> bool {
+        match raw {
+            Raw::Sample { .. } => false,
+            Raw::Event { callsite, .. } => (*callsite as usize)
+                .checked_sub(1)
+                .and_then(|i| self.callsites.get(i))
+                .is_some_and(|cs| cs.level() >= Level::Warn),
+            Raw::DynEvent { level, .. } => *level >= Level::Warn,
+            Raw::Audit { .. } => true,
+        }
+    }
+
+    /// Whether these tables can resolve this record's id (cheap: no name lookups, no clock
+    /// math).
+    pub(crate) fn knows(&self, raw: &Raw<'_>) -> bool {
+        match raw {
+            Raw::Sample { kind, id, .. } => self
+                .series
+                .get(*id as usize)
+                .is_some_and(|s| s.kind().record_kind() == *kind),
+            Raw::Event {
+                callsite, fields, ..
+            } => (*callsite as usize)
+                .checked_sub(1)
+                .and_then(|i| self.callsites.get(i))
+                .is_some_and(|cs| cs.values() == fields.len()),
+            Raw::DynEvent { .. } | Raw::Audit { .. } => true,
+        }
+    }
+
     /// Resolves a decoded payload, or `None` when an id is unknown to these tables.
     pub(crate) fn resolve<'a>(
         &'a self,
