@@ -125,6 +125,25 @@ pub(crate) fn spawn_placed(
     }
 }
 
+/// Waits at most `timeout` for a sender thread to say it is done (or to end without saying),
+/// then joins it; `false` if the time ran out, leaving the thread detached (it ends after its
+/// current request). The exporters' stop: one bounded wait, never a join that could hang.
+pub(crate) fn join_within(
+    done: &std::sync::mpsc::Receiver<()>,
+    handle: &mut Option<std::thread::JoinHandle<()>>,
+    timeout: std::time::Duration,
+) -> bool {
+    match done.recv_timeout(timeout) {
+        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            if let Some(h) = handle.take() {
+                let _ = h.join();
+            }
+            true
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+    }
+}
+
 /// The highest CPU number + 1 a set can name (the kernel's `CPU_SETSIZE`, 1,024).
 pub const MAX_CPU: usize = 1024;
 

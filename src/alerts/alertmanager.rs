@@ -273,14 +273,10 @@ impl AlertmanagerSink {
         self.stop.store(true, Relaxed);
         // Disconnecting wakes the sender, which posts what is left and exits.
         drop(tx);
-        match self.done.recv_timeout(self.timeout) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                if let Some(h) = self.handle.take() {
-                    let _ = h.join();
-                }
-                Ok(())
-            }
-            Err(RecvTimeoutError::Timeout) => Err(AlertSinkError::Timeout),
+        if crate::affinity::join_within(&self.done, &mut self.handle, self.timeout) {
+            Ok(())
+        } else {
+            Err(AlertSinkError::Timeout)
         }
     }
 }

@@ -223,14 +223,14 @@ impl Shared {
         }
     }
 
-    /// An event with tagged values (strings, `None`, more than [`record::MAX_PACKED`]
-    /// values; `event!` with numbers only takes [`Shared::push_packed`]).
+    /// An event with tagged values, the message's arguments then the fields (strings,
+    /// `None`, more than [`record::MAX_PACKED`] values; `event!` with numbers only takes
+    /// [`Shared::push_packed`]).
     #[inline]
     pub(crate) fn push_event(
         self: &Arc<Self>,
         cs: &'static Callsite,
-        args: &[FieldRef<'_>],
-        fields: &[FieldRef<'_>],
+        values: &[FieldRef<'_>],
         truncated: bool,
     ) {
         let id = cs.id();
@@ -240,13 +240,13 @@ impl Shared {
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {
             let max = lane.max_str;
-            let len = record::event_len(args, max) + record::values_len(fields, max);
-            // Both come from one macro call site: far below u16::MAX together.
-            let n = (args.len() + fields.len()) as u16;
+            let len = record::event_len(values, max);
+            // One macro call site's arguments and fields: far below u16::MAX.
+            let n = values.len() as u16;
             lane.push(self, len, false, |b| {
                 let mut w = Writer::new(b);
                 w.header(kind::EVENT, 0, n, id, ticks);
-                for v in args.iter().chain(fields) {
+                for v in values {
                     w.value(v, max);
                 }
                 if truncated {

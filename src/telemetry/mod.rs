@@ -320,18 +320,6 @@ impl Telemetry {
         level >= self.shared.targets.floor
     }
 
-    #[doc(hidden)]
-    #[inline(always)]
-    pub fn __emit(
-        &self,
-        callsite: &'static Callsite,
-        args: &[FieldRef<'_>],
-        fields: &[FieldRef<'_>],
-        truncated: bool,
-    ) {
-        self.shared.push_event(callsite, args, fields, truncated);
-    }
-
     /// `event!`'s entry: the arguments then the fields, as one array. Numbers and bools
     /// only (the usual case, known where the macro expands): the packed form.
     #[doc(hidden)]
@@ -344,7 +332,7 @@ impl Telemetry {
     ) {
         match crate::record::pack(&values) {
             Some((layout, words)) => self.shared.push_packed(callsite, layout, &words, truncated),
-            None => self.shared.push_event(callsite, &values, &[], truncated),
+            None => self.shared.push_event(callsite, &values, truncated),
         }
     }
 

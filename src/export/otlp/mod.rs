@@ -296,14 +296,10 @@ impl OtlpExporter {
         let deadline = after(self.flush_timeout);
         let _ = tx.send(Msg::Stop(deadline));
         drop(tx);
-        match self.done.recv_timeout(self.flush_timeout) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                if let Some(h) = self.handle.take() {
-                    let _ = h.join();
-                }
-                Ok(())
-            }
-            Err(RecvTimeoutError::Timeout) => Err(OtlpError::Timeout),
+        if crate::affinity::join_within(&self.done, &mut self.handle, self.flush_timeout) {
+            Ok(())
+        } else {
+            Err(OtlpError::Timeout)
         }
     }
 }
