@@ -934,6 +934,12 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     let backpressure = builder.config().pipeline.backpressure;
     let (builder, mut alerts) = monitoring::with_alerts(builder);
     let tw = builder.start()?;
+    // With --config, edits to the file apply while the engine runs (levels, thresholds,
+    // rules, routes, sinks); a bad edit is refused, audited and alerted.
+    let _watch = match &cfg.config_file {
+        Some(path) => Some(tw.watch_config(path, Duration::from_secs(1))?),
+        None => None,
+    };
     #[cfg(feature = "otlp")]
     if let Some(o) = &otlp {
         tw.export_metrics_to(o);

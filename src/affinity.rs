@@ -128,6 +128,7 @@ pub(crate) fn spawn_placed(
 /// Waits at most `timeout` for a sender thread to say it is done (or to end without saying),
 /// then joins it; `false` if the time ran out, leaving the thread detached (it ends after its
 /// current request). The exporters' stop: one bounded wait, never a join that could hang.
+#[cfg(any(feature = "otlp", feature = "alertmanager"))]
 pub(crate) fn join_within(
     done: &std::sync::mpsc::Receiver<()>,
     handle: &mut Option<std::thread::JoinHandle<()>>,

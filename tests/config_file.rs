@@ -139,6 +139,42 @@ const REFUSED: &[(&str, &str, usize, &str)] = &[
     ),
     ("[otlp]\ninterval = \"often\"\n", "otlp.interval", 2, ""),
     ("[otlp]\nheaders = 3\n", "otlp.headers", 2, "invalid type"),
+    (
+        "[pipeline]\nlevel = \"info\"\n\n[[rules]]\nname = \"a\"\nkind = \"gauge\"\nseries = \"s\"\nop = \">\"\nbound = 1.0\n\n[[rules]]\nname = \"b\"\nkind = \"gauge\"\nseries = \"s\"\nop = \"~\"\nbound = 1.0\n",
+        "rules[1]",
+        11,
+        "op",
+    ),
+    (
+        "[[routes]]\nname = \"r\"\nto = \"log\"\n[[routes]]\nname = \"r\"\nto = \"log\"\n",
+        "routes",
+        1,
+        "used twice",
+    ),
+    (
+        "[[routes]]\nname = \"r\"\nto = \"pager\"\n",
+        "routes.to",
+        3,
+        "unknown variant",
+    ),
+    (
+        "[[sinks]]\nkind = \"stdout\"\n[[sinks]]\nkind = \"stdout\"\n",
+        "sinks",
+        1,
+        "used twice",
+    ),
+    (
+        "[[sinks]]\nkind = \"kafka\"\n",
+        "sinks.kind",
+        2,
+        "unknown variant",
+    ),
+    (
+        "[security]\nauthz_polcy = \"p.toml\"\n",
+        "security.authz_polcy",
+        2,
+        "unknown field",
+    ),
 ];
 
 #[test]
@@ -218,6 +254,14 @@ fn config_to_toml_and_back_is_equal() {
     c.pipeline.level = Level::Debug;
     c.pipeline.flush_interval = Duration::from_millis(250);
     c.monitoring.resource_interval = None;
+    // Every section that names parts, filled.
+    let parts = Config::from_toml(
+        "[[rules]]\nname = \"slow\"\nkind = \"latency\"\nseries = \"rt\"\nstat = \"p99\"\nabove = \"1ms\"\nlabels = { team = \"risk\" }\n\n[[routes]]\nname = \"log\"\nto = \"log\"\nmin_severity = \"critical\"\n\n[[sinks]]\nkind = \"json_lines\"\npath = \"/tmp/x.jsonl\"\nsamples = false\n\n[[sinks]]\nkind = \"stdout\"\n\n[security]\nauthz_policy = \"/etc/p.toml\"\n",
+    )
+    .unwrap();
+    (c.rules, c.routes, c.sinks, c.security) =
+        (parts.rules, parts.routes, parts.sinks, parts.security);
+    assert_eq!((c.rules.len(), c.routes.len(), c.sinks.len()), (1, 1, 2));
     let text = c.to_toml();
     assert_eq!(Config::from_toml(&text).unwrap(), c, "{text}");
     assert_eq!(

@@ -48,7 +48,8 @@ pub use engine::{EngineStats, RuleEngine, DEFAULT_MAX_INSTANCES};
 pub use manager::{AlertStats, Alerts, AlertsConfig};
 pub use pipeline::AlertPipeline;
 pub use rate_limit::RateLimit;
-pub use rule_file::{load_rules_json, load_rules_toml, parse_duration, LoadRulesError};
+pub(crate) use rule_file::rules_of;
+pub use rule_file::{load_rules_json, load_rules_toml, parse_duration, LoadRulesError, RuleSpec};
 pub use rules::{
     Expr, GaugeStat, Horizon, LatencyStat, Op, Rule, RuleError, RuleProblem, Selector,
 };
@@ -71,6 +72,11 @@ pub const COLLECTOR_RESTARTED: &str = "tickwatch_collector_restarted";
 /// a sink reports a degraded condition through `Sink::take_notice` (a
 /// [`Failover`](crate::sink::Failover) on its secondary); resolved when it reports recovery.
 pub const SINK_CONDITION: &str = "tickwatch_sink_condition";
+
+/// The alert tickwatch raises (`Warning`) when a configuration reload is refused (the message
+/// says why; the previous configuration keeps running); resolved by the next reload that
+/// applies.
+pub const CONFIG_RELOAD_FAILED: &str = "tickwatch_config_reload_failed";
 
 /// How urgent an alert is. Ordered: `Info < Warning < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Rule files: TOML and JSON documents of rules ([`load_rules_toml`], [`load_rules_json`]),
 //! validated so that every error names the rule at fault.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -135,45 +135,69 @@ struct RuleFile {
     rules: Vec<RuleSpec>,
 }
 
-/// One rule as written: enumerations stay strings so that a bad value is reported with the
-/// rule's name rather than only a line number.
-#[derive(Deserialize)]
+/// One alert rule as written in a rule file or a configuration's `[[rules]]` table (the
+/// format of [`load_rules_toml`]): enumerations stay strings so that a bad value is reported
+/// with the rule's name rather than only a line number. [`RuleSpec::rule`] checks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleSpec {
+pub struct RuleSpec {
     name: String,
     kind: String,
     series: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     tags: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     stat: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     op: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     bound: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     over: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     above: Option<String>,
-    #[serde(rename = "for")]
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
     for_: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     severity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     annotations: BTreeMap<String, String>,
+}
+
+impl RuleSpec {
+    /// The rule's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The checked rule.
+    pub fn rule(&self) -> Result<Rule, RuleProblem> {
+        self.clone().into_rule()
+    }
+}
+
+/// Every spec checked, in order; the error names the first bad one and its position.
+pub(crate) fn rules_of(specs: &[RuleSpec]) -> Result<Vec<Rule>, RuleError> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            spec.rule().map_err(|problem| RuleError {
+                index,
+                rule: spec.name.clone(),
+                problem,
+            })
+        })
+        .collect()
 }
 
 impl RuleFile {
     fn into_rules(self) -> Result<Vec<Rule>, RuleError> {
-        self.rules
-            .into_iter()
-            .enumerate()
-            .map(|(index, spec)| {
-                let rule = spec.name.clone();
-                spec.into_rule().map_err(|problem| RuleError {
-                    index,
-                    rule,
-                    problem,
-                })
-            })
-            .collect()
+        rules_of(&self.rules)
     }
 }
 

@@ -219,6 +219,21 @@ impl AlertRouter {
         failed
     }
 
+    /// Removes every route named `name` (a reloaded configuration's), flushing its sink
+    /// first (a failed or panicking flush is counted, as in [`AlertRouter::flush`]); returns
+    /// how many routes were removed.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.routes.len();
+        for r in self.routes.iter_mut().filter(|r| r.stats.name == name) {
+            let sink = &mut r.sink;
+            if !matches!(catch_unwind(AssertUnwindSafe(|| sink.flush())), Ok(Ok(()))) {
+                r.stats.errors += 1;
+            }
+        }
+        self.routes.retain(|r| r.stats.name != name);
+        before - self.routes.len()
+    }
+
     /// Each route's counters, in the order added.
     pub fn stats(&self) -> Vec<RouteStats> {
         self.routes.iter().map(|r| r.stats.clone()).collect()

@@ -45,7 +45,7 @@
 mod components;
 mod selfwatch;
 
-pub(crate) use selfwatch::{SelfWatch, SinkConditions};
+pub(crate) use selfwatch::{SelfWatch, SelfWatchTask, SinkConditions};
 
 use crate::time::{SystemClock, WallClock};
 pub use components::{
@@ -548,4 +548,8 @@ pub mod component {
     /// collector's own CPU (monitoring) and the time inside the sinks (logging), each judged
     /// on its own.
     pub const BUDGET: &str = "tickwatch.budget";
+    /// The configuration: registered at an instance's first
+    /// [`reload`](crate::Telemetry::reload); degraded while the last reload was refused (the
+    /// message says why; the previous configuration keeps running), healthy once one applies.
+    pub const CONFIG: &str = "tickwatch.config";
 }

@@ -10,23 +10,40 @@
 //! changes and with rules a call site costs one more load.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::*};
+
+use arc_swap::ArcSwap;
 
 use crate::logging::{Callsite, Level};
 
 /// Call-site ids with a cached decision.
 const CACHED: usize = 4096;
-const UNKNOWN: u8 = 0;
-const ON: u8 = 1;
-const OFF: u8 = 2;
+/// A cached decision: `generation << 2 | ON` (or `OFF`); anything else (`0`, another
+/// generation's) is undecided.
+const ON: u32 = 1;
+const OFF: u32 = 2;
 
-pub(crate) struct TargetLevels {
-    /// The lowest level anything is recorded at: `min(level, every rule's)`.
-    pub(crate) floor: Level,
+/// The levels as data: what a reload replaces whole.
+struct Rules {
     global: Level,
     rules: Vec<(String, Level)>,
-    /// Per call-site id: UNKNOWN, ON or OFF (only when there are rules).
-    decided: Box<[AtomicU8]>,
+}
+
+/// The instance's level and per-target levels, replaceable while threads record
+/// ([`TargetLevels::set`], for `Telemetry::reload`): the floor and the "any rules" flag are
+/// atomics read with `Relaxed` loads, the rules themselves sit behind an `ArcSwap` read only
+/// when a call site is first decided, and each cached decision carries the generation it was
+/// made in, so a reload makes every cached decision stale at once.
+pub(crate) struct TargetLevels {
+    /// The lowest level anything is recorded at: `min(level, every rule's)`, as `Level as u8`.
+    floor: AtomicU8,
+    /// Whether any per-target rule exists (without one the floor decides alone).
+    any_rules: AtomicBool,
+    rules: ArcSwap<Rules>,
+    /// Bumped by every `set`, after the new rules are in place.
+    generation: AtomicU32,
+    /// Per call-site id: `generation << 2 | ON/OFF`, or undecided.
+    decided: Box<[AtomicU32]>,
 }
 
 /// `target` is `prefix` or one of its submodules.
@@ -49,32 +66,76 @@ pub(crate) fn rule_for<'a>(
         .map(|(_, l)| *l)
 }
 
+impl Rules {
+    fn new(global: Level, rules: &BTreeMap<String, Level>) -> Rules {
+        Rules {
+            global,
+            rules: rules.iter().map(|(t, l)| (t.clone(), *l)).collect(),
+        }
+    }
+
+    fn floor(&self) -> Level {
+        self.rules
+            .iter()
+            .map(|(_, l)| *l)
+            .fold(self.global, Level::min)
+    }
+}
+
 impl TargetLevels {
     pub(crate) fn new(global: Level, rules: &BTreeMap<String, Level>) -> Self {
-        let rules: Vec<(String, Level)> = rules.iter().map(|(t, l)| (t.clone(), *l)).collect();
-        let floor = rules.iter().map(|(_, l)| *l).fold(global, Level::min);
-        let decided = if rules.is_empty() {
-            Box::default()
-        } else {
-            (0..CACHED).map(|_| AtomicU8::new(UNKNOWN)).collect()
-        };
+        let r = Rules::new(global, rules);
         TargetLevels {
-            floor,
-            global,
-            rules,
-            decided,
+            floor: AtomicU8::new(r.floor() as u8),
+            any_rules: AtomicBool::new(!r.rules.is_empty()),
+            rules: ArcSwap::from_pointee(r),
+            generation: AtomicU32::new(1),
+            decided: (0..CACHED).map(|_| AtomicU32::new(0)).collect(),
         }
+    }
+
+    /// Replaces the level and the rules while threads record. Events decided after this
+    /// returns follow the new levels; a call racing with it follows the old or the new.
+    pub(crate) fn set(&self, global: Level, rules: &BTreeMap<String, Level>) {
+        let r = Rules::new(global, rules);
+        let floor = r.floor();
+        let any = !r.rules.is_empty();
+        self.rules.store(std::sync::Arc::new(r));
+        // A decision is tagged with the generation read *before* its rules were loaded
+        // (Acquire below pairs with this Release): one made from the old rules carries the
+        // old generation and is ignored from here on.
+        self.generation.fetch_add(1, Release);
+        self.any_rules.store(any, Release);
+        self.floor.store(floor as u8, Release);
+        // Wrap-around safety: nothing older than this reload stays cached.
+        for slot in self.decided.iter() {
+            slot.store(0, Relaxed);
+        }
+    }
+
+    /// The lowest level anything is recorded at (the `tracing` layer's level hint).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn floor(&self) -> Level {
+        Level::from_u8(self.floor.load(Relaxed)).unwrap_or(Level::Trace)
+    }
+
+    /// Whether events at `level` pass the floor (the hot path's first check).
+    #[inline(always)]
+    pub(crate) fn passes_floor(&self, level: Level) -> bool {
+        level as u8 >= self.floor.load(Relaxed)
     }
 
     /// No per-target rule: the instance's level decides alone.
     #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        !self.any_rules.load(Relaxed)
     }
 
     /// The level events of `target` are recorded at.
     pub(crate) fn level_for(&self, target: &str) -> Level {
-        rule_for(&self.rules, target).unwrap_or(self.global)
+        let r = self.rules.load();
+        rule_for(&r.rules, target).unwrap_or(r.global)
     }
 
     /// Whether an event at `level` in `target` is recorded.
@@ -86,20 +147,25 @@ impl TargetLevels {
     #[inline]
     pub(crate) fn callsite_enabled(&self, cs: &'static Callsite, id: u32) -> bool {
         if self.is_empty() {
+            // The caller checked the floor, which is the level when there are no rules.
             return true;
         }
         let Some(slot) = self.decided.get(id as usize) else {
             return self.admits(cs.target(), cs.level());
         };
-        match slot.load(Relaxed) {
-            ON => true,
-            OFF => false,
-            _ => {
-                let on = self.admits(cs.target(), cs.level());
-                slot.store(if on { ON } else { OFF }, Relaxed);
-                on
-            }
+        let generation = self.generation.load(Acquire);
+        let cached = slot.load(Relaxed);
+        if cached >> 2 == generation & (u32::MAX >> 2) {
+            return cached & ON != 0;
         }
+        self.decide(cs, slot, generation)
+    }
+
+    #[cold]
+    fn decide(&self, cs: &'static Callsite, slot: &AtomicU32, generation: u32) -> bool {
+        let on = self.admits(cs.target(), cs.level());
+        slot.store(generation << 2 | if on { ON } else { OFF }, Relaxed);
+        on
     }
 }
 
@@ -119,7 +185,7 @@ mod tests {
             ("engine::risk".to_string(), Level::Debug),
         ]);
         let t = TargetLevels::new(Level::Info, &rules);
-        assert_eq!(t.floor, Level::Debug);
+        assert_eq!(t.floor(), Level::Debug);
         assert_eq!(t.level_for("engine::book"), Level::Warn);
         assert_eq!(t.level_for("engine::risk::limits"), Level::Debug);
         assert_eq!(t.level_for("engine2"), Level::Info);
@@ -127,6 +193,6 @@ mod tests {
         assert!(t.admits("engine::risk", Level::Debug));
         let none = TargetLevels::new(Level::Warn, &BTreeMap::new());
         assert!(none.is_empty());
-        assert_eq!(none.floor, Level::Warn);
+        assert_eq!(none.floor(), Level::Warn);
     }
 }

@@ -9,6 +9,8 @@ mod failover;
 mod json;
 mod memory;
 mod owned;
+mod set;
+mod spec;
 
 pub(crate) use batch::Tables;
 pub use batch::{Batch, EventView, RecordKind, RecordView, ThreadInfo};
@@ -16,6 +18,8 @@ pub use failover::Failover;
 pub use json::JsonLinesSink;
 pub use memory::MemorySink;
 pub use owned::Record;
+pub use set::{SinkSet, SinkSetChange, SinkSetHandle};
+pub use spec::SinkSpec;
 
 use std::fmt;
 

@@ -38,6 +38,9 @@ pub struct TelemetryBuilder {
     pub(crate) monitor: MonitorSetup,
     security: SecurityParts,
     log: Option<crate::store::LogHandle>,
+    /// Started from a configuration ([`with_config`](Self::with_config)): the instance gets
+    /// a sink set a reload can change, even when the configuration names no sinks yet.
+    from_config: bool,
 }
 
 impl TelemetryBuilder {
@@ -311,13 +314,27 @@ impl TelemetryBuilder {
     /// `start()` ([`Config::validate`]).
     pub fn with_config(mut self, config: Config) -> Self {
         self.config = config;
+        self.from_config = true;
         self
     }
 
     /// Validates the configuration and starts the collector thread.
-    pub fn start(self) -> Result<Telemetry, StartError> {
+    pub fn start(mut self) -> Result<Telemetry, StartError> {
         self.config.validate()?;
         Clock::global();
+        // The configuration's named parts: its sinks (in a set a reload can change) after
+        // the code's, its routes, and its policy file (into the authorizer).
+        let built = super::reload::build(&self.config, &mut self.security.authorizer)?;
+        let sink_set = (self.from_config || !built.sinks.is_empty()).then(|| {
+            let (set, handle) = crate::sink::SinkSet::new(built.sinks);
+            self.sinks.push(Box::new(set.named("config")));
+            handle
+        });
+        let code_rules = self.monitor.rules.clone();
+        let config_rules =
+            crate::alerts::rules_of(&self.config.rules).map_err(StartError::AlertRules)?;
+        self.monitor.rules.extend(config_rules);
+        self.monitor.config_routes = self.config.routes.clone();
         Telemetry::start(
             self.config,
             self.sinks,
@@ -325,6 +342,11 @@ impl TelemetryBuilder {
             self.monitor,
             self.security,
             self.log,
+            super::StartLive {
+                sink_set,
+                code_rules,
+                policy_text: built.policy_text,
+            },
         )
     }
 }
@@ -386,6 +408,14 @@ pub enum StartError {
     Placement(crate::PinError),
     /// An alert rule is invalid: the error names the rule and what to fix.
     AlertRules(RuleError),
+    /// A configuration section that names parts (`routes`, `sinks`, `security`) is invalid,
+    /// or a file it names cannot be opened: the message says which and why.
+    Section {
+        /// The section.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A built-in health component's name (`tickwatch.*`, see
     /// [`monitoring::component`](crate::health::component)) is already registered in the
     /// [`Health`](crate::health::Health) given to the builder: give each instance its own
@@ -440,6 +470,7 @@ impl fmt::Display for StartError {
             StartError::Spawn(e) => write!(f, "could not spawn the collector thread: {e}"),
             StartError::Placement(e) => write!(f, "could not place the collector thread: {e}"),
             StartError::AlertRules(e) => write!(f, "invalid alert rule: {e}"),
+            StartError::Section { key, message } => write!(f, "{key}: {message}"),
             StartError::HealthComponent(e) => {
                 write!(f, "could not register a built-in health component: {e}")
             }

@@ -59,6 +59,20 @@ pub struct Config {
     /// Where an OTLP/HTTP exporter posts (the `[otlp]` section; used with the `otlp`
     /// feature: `export::otlp::OtlpConfig::from_section`). Default: no endpoint.
     pub otlp: crate::export::OtlpSection,
+    /// Alert rules (`[[rules]]`, the format of
+    /// [`load_rules_toml`](crate::alerts::load_rules_toml)), evaluated beside those given in
+    /// code; a reload replaces these.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::alerts::RuleSpec>,
+    /// Where alert notifications go (`[[routes]]`), beside the routes given in code.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<super::RouteSpec>,
+    /// Record sinks (`[[sinks]]`), beside those given in code; a reload adds the new ones
+    /// and flushes then closes the removed ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<crate::sink::SinkSpec>,
+    /// Files the security components are read from (`[security]`).
+    pub security: super::SecuritySection,
 }
 
 /// The monitoring section of [`Config`]; each field is the builder option of the same name.
@@ -196,7 +210,23 @@ impl Config {
             return Err(StartError::TargetLevel { target: t.clone() });
         }
         c.collector.validate().map_err(StartError::Placement)?;
-        check_latency_buckets(&c.latency_buckets)
+        check_latency_buckets(&c.latency_buckets)?;
+        crate::alerts::rules_of(&self.rules).map_err(StartError::AlertRules)?;
+        super::sections::check_routes(&self.routes).map_err(|message| StartError::Section {
+            key: "routes",
+            message,
+        })?;
+        let names: Vec<String> = self.sinks.iter().map(|s| s.name()).collect();
+        if let Some(i) = (0..names.len()).find(|&i| names[..i].contains(&names[i])) {
+            return Err(StartError::Section {
+                key: "sinks",
+                message: format!(
+                    "sinks[{i}]: the name {:?} is used twice: give each sink its own `name`",
+                    names[i]
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

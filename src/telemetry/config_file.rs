@@ -278,6 +278,32 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
 
 /// The key a validation error is about, and its line in `text` if the file sets it.
 fn validation_error(text: &str, e: &StartError) -> ConfigError {
+    // An array-of-tables section (`[[rules]]`): the key is the section, the line its n-th
+    // table's header.
+    let table = |name: &str, index: Option<usize>| {
+        let header = format!("[[{name}]]");
+        let line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == header)
+            .nth(index.unwrap_or(0))
+            .map(|(i, _)| i + 1);
+        ConfigError {
+            source: ConfigSource::File,
+            key: Some(match index {
+                Some(i) => format!("{name}[{i}]"),
+                None => name.to_owned(),
+            }),
+            line,
+            column: None,
+            message: e.to_string(),
+        }
+    };
+    match e {
+        StartError::AlertRules(r) => return table("rules", Some(r.index)),
+        StartError::Section { key, .. } => return table(key, None),
+        _ => {}
+    }
     let key = match e {
         StartError::RingCapacity { .. } => Some("ring_capacity"),
         StartError::MaxStringLen { .. } => Some("max_string_len"),

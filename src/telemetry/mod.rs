@@ -7,9 +7,12 @@ mod api;
 mod builder;
 mod config;
 mod config_file;
+mod reload;
+mod sections;
 mod setup;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,7 +21,10 @@ use std::time::Duration;
 pub use builder::{StartError, TelemetryBuilder};
 pub use config::{Config, MonitoringConfig};
 pub use config_file::{ConfigError, ConfigSource};
+pub use reload::{ReloadError, ReloadReport};
+pub use sections::{RouteSpec, RouteTarget, SecuritySection};
 pub(crate) use setup::MonitorShared;
+pub use watch::{ConfigWatch, ConfigWatchStats};
 
 use crate::logging::{Audit, Callsite, Event, FieldRef, Level};
 use crate::metrics::{Aggregates, CollectorTask, Counter, Latency, Metric, Monitor, Resource};
@@ -47,6 +53,15 @@ pub struct Telemetry {
     security: SecurityParts,
     /// The segment log given to the builder, for `query_logs`.
     log: Option<crate::store::LogHandle>,
+    /// The running configuration and what a reload swaps (shared with a file watch).
+    live: Arc<reload::Live>,
+}
+
+/// What `TelemetryBuilder::start` hands `Telemetry::start` for live reload.
+pub(crate) struct StartLive {
+    pub(crate) sink_set: Option<crate::sink::SinkSetHandle>,
+    pub(crate) code_rules: Vec<crate::alerts::Rule>,
+    pub(crate) policy_text: Option<String>,
 }
 
 /// The security components an instance was built with (see `TelemetryBuilder::key_ring`,
@@ -93,8 +108,10 @@ impl Telemetry {
         mut monitor: MonitorSetup,
         security: SecurityParts,
         log: Option<crate::store::LogHandle>,
+        start_live: StartLive,
     ) -> Result<Telemetry, StartError> {
         let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+        let running = config.clone();
         let Config {
             pipeline,
             monitoring,
@@ -102,6 +119,11 @@ impl Telemetry {
             // Read by the user's code (`export::otlp::OtlpConfig::from_section`): the
             // exporter is the user's to start and flush.
             otlp: _,
+            // Built by the builder (`reload::build`, `MonitorSetup`).
+            rules: _,
+            routes: _,
+            sinks: _,
+            security: _,
         } = config;
         let shared = Arc::new(Shared::new(pipeline, names.len()));
         let aggregates = Aggregates::new(shared.clone());
@@ -121,6 +143,15 @@ impl Telemetry {
                 });
             }
         };
+        let live = Arc::new(reload::Live::new(
+            running,
+            shared.clone(),
+            mon.clone(),
+            start_live.sink_set,
+            security.authorizer.clone(),
+            start_live.code_rules,
+            start_live.policy_text,
+        ));
         let tw = Telemetry {
             shared,
             pipeline,
@@ -128,6 +159,7 @@ impl Telemetry {
             monitor: mon,
             security,
             log,
+            live,
         };
         tw.security.attach_audit(&tw.audit_log());
         Ok(tw)
@@ -317,7 +349,7 @@ impl Telemetry {
     pub fn enabled(&self, level: Level) -> bool {
         // The lowest level any target rule admits (the instance's level without rules):
         // an event past it is checked against its own target's rule once it has a call site.
-        level >= self.shared.targets.floor
+        self.shared.targets.passes_floor(level)
     }
 
     /// `event!`'s entry: the arguments then the fields, as one array. Numbers and bools

@@ -9,6 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::config::MonitoringConfig;
+use super::reload::{AlertsLive, Slot, Thresholds};
 use super::{StartError, TelemetryBuilder};
 use crate::alerts::{
     ActiveAlert, Alert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, LogSink, Rule,
@@ -32,8 +33,10 @@ enum Route {
 #[derive(Default)]
 pub(crate) struct MonitorSetup {
     health: Option<Health>,
-    rules: Vec<Rule>,
+    pub(crate) rules: Vec<Rule>,
     routes: Vec<Route>,
+    /// The configuration's `[[routes]]`, added after the code's.
+    pub(crate) config_routes: Vec<super::RouteSpec>,
 }
 
 /// What the instance's handles share with its collector tasks.
@@ -48,6 +51,10 @@ pub(crate) struct MonitorShared {
     sink_components: OnceLock<Vec<String>>,
     /// Per sink (by position), the degraded condition it last reported, if any.
     sink_conditions: SinkConditions,
+    /// Thresholds a reload hands the self-watch task.
+    pub(crate) live_thresholds: Slot<Thresholds>,
+    /// Rules and routes a reload hands the alert task.
+    pub(crate) live_alerts: Slot<AlertsLive>,
 }
 
 impl MonitorShared {
@@ -135,6 +142,8 @@ impl MonitorSetup {
             collector_health: OnceLock::new(),
             sink_components: OnceLock::new(),
             sink_conditions: SinkConditions::default(),
+            live_thresholds: Slot::default(),
+            live_alerts: Slot::default(),
         }
     }
 
@@ -198,21 +207,16 @@ impl MonitorSetup {
         let collector = watch.collector.clone();
         let _ = m.collector_health.set(collector);
         let mut router = AlertRouter::new();
+        for spec in &self.config_routes {
+            router.route(spec.name.clone(), spec.filter(), log_route(shared));
+        }
         for route in self.routes {
             match route {
                 Route::Sink(name, filter, sink) => {
                     router.route(name, filter, sink);
                 }
                 Route::Log(filter) => {
-                    // Runs on the collector thread: the collector never waits for room in a
-                    // ring of its own instance (a full ring drops the event, counted).
-                    let s = shared.clone();
-                    let log = LogSink::with(move |e| {
-                        if s.targets.floor <= e.level {
-                            s.push_dyn_event(e);
-                        }
-                    });
-                    router.route("log", filter, log);
+                    router.route("log", filter, log_route(shared));
                 }
             }
         }
@@ -227,16 +231,33 @@ impl MonitorSetup {
             config.budget,
         );
         Ok(vec![
-            Box::new(watch),
+            Box::new(LiveWatch {
+                watch,
+                monitor: m.clone(),
+            }),
             Box::new(AlertTask {
                 pipeline,
                 health: alerts_health,
                 monitor: m.clone(),
                 router_errors: 0,
                 published_empty: true,
+                config_routes: self.config_routes.iter().map(|r| r.name.clone()).collect(),
+                shared: shared.clone(),
             }),
         ])
     }
+}
+
+/// A route that logs notifications as events of the instance. Runs on the collector
+/// thread: the collector never waits for room in a ring of its own instance (a full ring
+/// drops the event, counted).
+fn log_route(shared: &Arc<Shared>) -> LogSink {
+    let s = shared.clone();
+    LogSink::with(move |e| {
+        if s.targets.passes_floor(e.level) {
+            s.push_dyn_event(e);
+        }
+    })
 }
 
 /// `tickwatch.sink.<name>` for each sink, in order; a name seen before gets `#<position>`
@@ -265,11 +286,63 @@ struct AlertTask {
     monitor: Arc<MonitorShared>,
     router_errors: u64,
     published_empty: bool,
+    /// The names of the routes the configuration added (a reload replaces them).
+    config_routes: Vec<String>,
+    shared: Arc<Shared>,
+}
+
+/// The self-watch task, taking a reload's thresholds at the start of a tick.
+struct LiveWatch {
+    watch: crate::health::SelfWatchTask,
+    monitor: Arc<MonitorShared>,
+}
+
+impl CollectorTask for LiveWatch {
+    fn tick(&mut self, ctx: &mut TickContext<'_>) {
+        if let Some((generation, t)) = self.monitor.live_thresholds.take() {
+            self.watch
+                .set_policies(t.collector, t.rings, t.sinks, t.resources, t.budget);
+            self.monitor.live_thresholds.done(generation);
+        }
+        self.watch.tick(ctx);
+    }
+
+    fn after_tick(&mut self) {
+        self.watch.after_tick();
+    }
+
+    fn finish(&mut self) {
+        self.watch.finish();
+    }
+}
+
+impl AlertTask {
+    /// A reload's rules and routes: rules identical to a running one keep its state, firing
+    /// alerts of the others are resolved (and those notifications sent); the configuration's
+    /// old routes are flushed and removed, its new ones added.
+    fn apply(&mut self, live: AlertsLive, now: crate::Timestamp) {
+        // Validated by the reload: cannot fail.
+        if let Ok(resolved) = self.pipeline.engine_mut().replace_rules(live.rules, now) {
+            self.pipeline.router_mut().dispatch_all(&resolved);
+        }
+        let router = self.pipeline.router_mut();
+        for name in self.config_routes.drain(..) {
+            router.remove(&name);
+        }
+        for spec in live.routes {
+            router.route(spec.name.clone(), spec.filter(), log_route(&self.shared));
+            self.config_routes.push(spec.name);
+        }
+    }
 }
 
 impl CollectorTask for AlertTask {
     fn tick(&mut self, ctx: &mut TickContext<'_>) {
         let now = ctx.now();
+        if let Some((generation, live)) = self.monitor.live_alerts.take() {
+            self.apply(live, now);
+            self.monitor.live_alerts.done(generation);
+        }
         // Evaluate only: the sinks are called in `after_tick`, once the collector has released
         // the aggregates (a sink may then ask for a snapshot or render Prometheus).
         if self.pipeline.engine().rules().next().is_some() {

@@ -234,7 +234,7 @@ impl TracingLayer {
         self.inner
             .filters
             .lowest()
-            .max(self.inner.shared.targets.floor)
+            .max(self.inner.shared.targets.floor())
     }
 
     /// This call site's entry, made on first sight (cold: one lock, a few allocations).

@@ -122,6 +122,26 @@ pub(crate) struct SelfWatchTask {
 }
 
 impl SelfWatchTask {
+    /// New thresholds from a configuration reload, judged from this tick on. The judgements'
+    /// running state (a sink's failing intervals, the drops already counted) is kept.
+    pub(crate) fn set_policies(
+        &mut self,
+        collector: CollectorPolicy,
+        rings: RingPolicy,
+        sinks: SinkPolicy,
+        thresholds: ResourceThresholds,
+        budget: CostBudget,
+    ) {
+        self.collector_policy = collector;
+        self.ring_policy = rings;
+        self.sink_health.policy = sinks;
+        for (each, _) in &mut self.each_sink {
+            each.policy = sinks;
+        }
+        self.thresholds = thresholds;
+        self.budget = budget;
+    }
+
     fn gauge(&mut self, ctx: &TickContext<'_>, name: &'static str) -> GaugeId {
         if let Some((_, id)) = self.gauges.iter().find(|(n, _)| *n == name) {
             return *id;

@@ -1,0 +1,546 @@
+//! Live reload: [`Telemetry::reload`] swaps a running instance's configuration while its
+//! threads keep recording.
+//!
+//! What changes live, and where it takes effect:
+//!
+//! | keys | how |
+//! |---|---|
+//! | `pipeline.level`, `pipeline.targets` | at once, on every thread: the level filter is atomics, each call site's cached decision tagged with the reload's generation |
+//! | `monitoring.*` thresholds (`collector` but its `stale_after`, `rings`, `sinks`, `resources`, `budget`) | the collector's next monitoring tick |
+//! | `rules`, `routes` | the next tick: rules identical in every field keep their pending and firing state, firing alerts of removed or changed rules are resolved; removed routes are flushed |
+//! | `sinks` | the collector's next batch: a new sink gets every record from there on, a removed one is flushed then closed; no record is lost or written twice |
+//! | `security.authz_policy` (the path, or the file's content) | at once ([`Authorizer::replace_policy`]) |
+//!
+//! Everything else is fixed at start (each key's reason is in [`ReloadError::NotLive`]); a
+//! reload that changes it is refused whole. A refused reload changes nothing, sets the
+//! `tickwatch.config` health component degraded and raises
+//! [`CONFIG_RELOAD_FAILED`]; the next reload that applies clears both. Every reload, applied
+//! or refused, is an audit record (actor, `config.reload`, the changed keys or the error).
+//!
+//! Reloads are serialized; [`Telemetry::reload`] returns once every part it changed is in
+//! force (the collector's parts within one `monitor_tick`, waiting at most `flush_timeout`).
+
+mod keys;
+
+use std::fmt;
+
+use keys::{diff, is_live, why_fixed};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Config, MonitorShared, RouteSpec, StartError, Telemetry};
+use crate::alerts::{Alert, Rule, RuleError, Severity, CONFIG_RELOAD_FAILED};
+use crate::health::{component, HealthHandle, Status};
+use crate::logging::Audit;
+use crate::pipeline::Shared;
+use crate::security::authz::{Authorizer, Policy, PolicyFormat};
+use crate::sink::{Sink, SinkSetChange, SinkSetHandle, SinkSpec};
+
+/// A value the collector picks up on its next tick: the newest wins (each is a whole
+/// state), and `applied` says which reload's it has.
+pub(crate) struct Slot<T> {
+    next: Mutex<Option<(u64, T)>>,
+    pending: AtomicBool,
+    applied: AtomicU64,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            next: Mutex::new(None),
+            pending: AtomicBool::new(false),
+            applied: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    fn put(&self, generation: u64, value: T) {
+        *self.next.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, value));
+        self.pending.store(true, Release);
+    }
+
+    /// The newest value not yet taken; one load when there is none.
+    pub(crate) fn take(&self) -> Option<(u64, T)> {
+        if !self.pending.load(Acquire) {
+            return None;
+        }
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        self.pending.store(false, Relaxed);
+        next.take()
+    }
+
+    /// The value of reload `generation` is in force.
+    pub(crate) fn done(&self, generation: u64) {
+        self.applied.fetch_max(generation, Release);
+    }
+
+    fn applied(&self) -> u64 {
+        self.applied.load(Acquire)
+    }
+}
+
+/// The monitoring thresholds a reload hands the self-watch task.
+pub(crate) type Thresholds = super::MonitoringConfig;
+
+/// The rules and routes a reload hands the alert task.
+pub(crate) struct AlertsLive {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) routes: Vec<RouteSpec>,
+}
+
+/// What [`Telemetry::reload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadReport {
+    /// This reload's number: 1 for the first since start, counting refused ones.
+    pub generation: u64,
+    /// The dotted keys that changed (`pipeline.level`, `rules`, `sinks`, ...), in order;
+    /// empty when the configuration was the running one.
+    pub changed: Vec<String>,
+    /// From the call to every change in force.
+    pub took: Duration,
+    /// Whether every change is in force. `false` only when the collector did not take its
+    /// part within `flush_timeout` (stalled, or shut down): it applies at its next tick.
+    pub in_force: bool,
+}
+
+/// Why [`Telemetry::reload`] refused a configuration. Nothing was changed; the running
+/// configuration keeps running.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// A key that is fixed at start differs from the running value: restart the instance
+    /// to change it, or put the running value back.
+    NotLive {
+        /// The dotted key (`pipeline.ring_capacity`).
+        key: String,
+        /// Why it cannot change while the instance runs.
+        why: &'static str,
+    },
+    /// A value is out of range or inconsistent ([`Config::validate`]'s error).
+    Invalid(StartError),
+    /// A rule is invalid: the error names it.
+    Rules(RuleError),
+    /// A sink of `[[sinks]]` could not be opened: nothing was swapped.
+    Sink {
+        /// The sink's name.
+        name: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The authorization policy file could not be read or is invalid.
+    Policy(String),
+    /// The configuration file could not be read or parsed (a file watch's reload): the
+    /// error names the key and line.
+    File(super::ConfigError),
+    /// `[[sinks]]` changed on an instance that was not started from a configuration
+    /// ([`Telemetry::from_config`] or [`TelemetryBuilder::with_config`]): it has no sink
+    /// set to change.
+    ///
+    /// [`TelemetryBuilder::with_config`]: super::TelemetryBuilder::with_config
+    NoSinkSet,
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::NotLive { key, why } => write!(
+                f,
+                "{key} cannot change while the instance runs ({why}): restart to change it, or keep the running value"
+            ),
+            ReloadError::Invalid(e) => write!(f, "invalid configuration: {e}"),
+            ReloadError::Rules(e) => write!(f, "invalid alert rule: {e}"),
+            ReloadError::Sink { name, error } => write!(f, "sink {name:?} cannot be opened: {error}"),
+            ReloadError::Policy(e) => write!(f, "security.authz_policy: {e}"),
+            ReloadError::File(e) => write!(f, "configuration file: {e}"),
+            ReloadError::NoSinkSet => f.write_str(
+                "sinks: this instance was not started from a configuration (Telemetry::from_config or TelemetryBuilder::with_config), so it has no sink set to change",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReloadError::Invalid(e) => Some(e),
+            ReloadError::Rules(e) => Some(e),
+            ReloadError::Sink { error, .. } => Some(error),
+            ReloadError::File(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The running configuration and the parts a reload swaps. One per instance; shared with
+/// its file watch.
+pub(crate) struct Live {
+    shared: Arc<Shared>,
+    monitor: Arc<MonitorShared>,
+    sinks: Option<SinkSetHandle>,
+    authorizer: Option<Arc<Authorizer>>,
+    /// Rules given in code: kept beside the configuration's at every reload.
+    code_rules: Vec<Rule>,
+    state: Mutex<State>,
+}
+
+struct State {
+    config: Config,
+    /// The policy file's text as last applied.
+    policy_text: Option<String>,
+    generation: u64,
+    /// `tickwatch.config`, registered at the first reload (`None` inside when a shared
+    /// registry already held the name: this instance then reports through audit and alert).
+    health: Option<Option<HealthHandle>>,
+}
+
+/// What `start` built from a configuration's named parts.
+pub(crate) struct Built {
+    pub(crate) sinks: Members,
+    pub(crate) policy_text: Option<String>,
+}
+
+/// Reads the policy file: (text, policy).
+fn read_policy(path: &Path) -> Result<(String, Policy), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let format = if path.extension().is_some_and(|e| e == "json") {
+        PolicyFormat::Json
+    } else {
+        PolicyFormat::Toml
+    };
+    let policy =
+        Policy::from_str_as(&text, format).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((text, policy))
+}
+
+/// Sinks with their names, as a [`SinkSet`](crate::sink::SinkSet) holds them.
+type Members = Vec<(String, Box<dyn Sink>)>;
+
+/// Opens the sinks of `specs`; the error names the sink that failed.
+fn open_sinks(specs: &[SinkSpec]) -> Result<Members, (String, std::io::Error)> {
+    specs
+        .iter()
+        .map(|s| s.build().map(|b| (s.name(), b)).map_err(|e| (s.name(), e)))
+        .collect()
+}
+
+/// At start: opens the configuration's sinks and reads its policy file (creating the
+/// authorizer if the builder was given none).
+pub(crate) fn build(
+    config: &Config,
+    authorizer: &mut Option<Arc<Authorizer>>,
+) -> Result<Built, StartError> {
+    let sinks = open_sinks(&config.sinks).map_err(|(name, e)| StartError::Section {
+        key: "sinks",
+        message: format!("sink {name:?} cannot be opened: {e}"),
+    })?;
+    let mut policy_text = None;
+    if let Some(path) = &config.security.authz_policy {
+        let section = |message| StartError::Section {
+            key: "security",
+            message,
+        };
+        let (text, policy) = read_policy(path).map_err(section)?;
+        match authorizer {
+            Some(a) => a
+                .replace_policy(policy)
+                .map_err(|e| section(e.to_string()))?,
+            None => {
+                *authorizer = Some(Arc::new(
+                    Authorizer::new(policy, None).map_err(|e| section(e.to_string()))?,
+                ));
+            }
+        }
+        policy_text = Some(text);
+    }
+    Ok(Built { sinks, policy_text })
+}
+
+impl Live {
+    pub(crate) fn new(
+        config: Config,
+        shared: Arc<Shared>,
+        monitor: Arc<MonitorShared>,
+        sinks: Option<SinkSetHandle>,
+        authorizer: Option<Arc<Authorizer>>,
+        code_rules: Vec<Rule>,
+        policy_text: Option<String>,
+    ) -> Live {
+        Live {
+            shared,
+            monitor,
+            sinks,
+            authorizer,
+            code_rules,
+            state: Mutex::new(State {
+                config,
+                policy_text,
+                generation: 0,
+                health: None,
+            }),
+        }
+    }
+
+    /// The configuration in force.
+    pub(crate) fn config(&self) -> Config {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .config
+            .clone()
+    }
+
+    pub(crate) fn reload(&self, next: Config, actor: &str) -> Result<ReloadReport, ReloadError> {
+        self.reload_read(Ok(next), actor)
+    }
+
+    /// A reload of a configuration read from a file, which may have failed to read.
+    pub(crate) fn reload_read(
+        &self,
+        next: Result<Config, super::ConfigError>,
+        actor: &str,
+    ) -> Result<ReloadReport, ReloadError> {
+        let t0 = Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.generation += 1;
+        let generation = st.generation;
+        let result = match next {
+            Ok(next) => self.try_reload(&mut st, next, generation, t0),
+            Err(e) => Err(ReloadError::File(e)),
+        };
+        let health = st
+            .health
+            .get_or_insert_with(|| {
+                self.monitor
+                    .health
+                    .register_pushed(component::CONFIG, None)
+                    .ok()
+            })
+            .clone();
+        let set_health = |status, message: &str| {
+            if let Some(h) = &health {
+                h.set(status, message);
+            }
+        };
+        let (outcome, detail) = match &result {
+            Ok(r) => {
+                set_health(
+                    Status::Healthy,
+                    &format!(
+                        "reload {generation} applied ({} keys changed)",
+                        r.changed.len()
+                    ),
+                );
+                self.monitor.alerts.resolve(CONFIG_RELOAD_FAILED, &[]);
+                (
+                    if r.changed.is_empty() {
+                        "unchanged"
+                    } else {
+                        "applied"
+                    },
+                    format!("generation {generation}: {}", r.changed.join(", ")),
+                )
+            }
+            Err(e) => {
+                let message =
+                    format!("reload {generation} refused, previous configuration kept: {e}");
+                set_health(Status::Degraded, &message);
+                let _ = self.monitor.alerts.send_alert(Alert::new(
+                    CONFIG_RELOAD_FAILED,
+                    Severity::Warning,
+                    message.clone(),
+                ));
+                ("refused", message)
+            }
+        };
+        self.shared.push_audit(&Audit {
+            actor,
+            action: "config.reload",
+            resource: "config",
+            outcome,
+            rule: "",
+            detail: &detail,
+        });
+        result
+    }
+
+    fn try_reload(
+        &self,
+        st: &mut State,
+        next: Config,
+        generation: u64,
+        t0: Instant,
+    ) -> Result<ReloadReport, ReloadError> {
+        next.validate().map_err(|e| match e {
+            StartError::AlertRules(r) => ReloadError::Rules(r),
+            e => ReloadError::Invalid(e),
+        })?;
+        let mut changed = diff(&st.config, &next);
+        if let Some(key) = changed.iter().find(|k| !is_live(k)) {
+            return Err(ReloadError::NotLive {
+                key: key.clone(),
+                why: why_fixed(key),
+            });
+        }
+        // Prepare everything that can fail before changing anything.
+        let policy = match &next.security.authz_policy {
+            Some(path) => {
+                let (text, policy) = read_policy(path).map_err(ReloadError::Policy)?;
+                if st.policy_text.as_deref() != Some(&text)
+                    && !changed.iter().any(|k| k == "security.authz_policy")
+                {
+                    changed.push("security.authz_policy".to_owned());
+                }
+                policy
+                    .validate()
+                    .map_err(|e| ReloadError::Policy(e.to_string()))?;
+                Some((text, policy))
+            }
+            None => None,
+        };
+        let changes = |prefix: &str| {
+            changed
+                .iter()
+                .any(|k| k == prefix || k.starts_with(&format!("{prefix}.")))
+        };
+        let sink_change = if changes("sinks") {
+            let Some(_) = &self.sinks else {
+                return Err(ReloadError::NoSinkSet);
+            };
+            let remove: Vec<String> = st
+                .config
+                .sinks
+                .iter()
+                .filter(|s| !next.sinks.contains(s))
+                .map(SinkSpec::name)
+                .collect();
+            let added: Vec<SinkSpec> = next
+                .sinks
+                .iter()
+                .filter(|s| !st.config.sinks.contains(s))
+                .cloned()
+                .collect();
+            let add =
+                open_sinks(&added).map_err(|(name, error)| ReloadError::Sink { name, error })?;
+            Some(SinkSetChange { remove, add })
+        } else {
+            None
+        };
+        let rules = if changes("rules") || changes("routes") {
+            let mut rules = self.code_rules.clone();
+            rules.extend(crate::alerts::rules_of(&next.rules).map_err(ReloadError::Rules)?);
+            Some(rules)
+        } else {
+            None
+        };
+
+        // Apply: nothing below fails.
+        let mut waits: Vec<Box<dyn Fn() -> bool + '_>> = Vec::new();
+        if changes("pipeline") {
+            self.shared
+                .targets
+                .set(next.pipeline.level, &next.pipeline.targets);
+            #[cfg(feature = "tracing")]
+            tracing_core::callsite::rebuild_interest_cache();
+        }
+        if let (Some(a), Some((text, policy))) = (&self.authorizer, policy) {
+            if st.policy_text.as_deref() != Some(&text) {
+                // Validated above: cannot fail.
+                let _ = a.replace_policy(policy);
+                st.policy_text = Some(text);
+            }
+        }
+        if let (Some(handle), Some(change)) = (&self.sinks, sink_change) {
+            let g = handle.change(change);
+            waits.push(Box::new(move || handle.applied() >= g));
+        }
+        if changes("monitoring") {
+            self.monitor
+                .live_thresholds
+                .put(generation, next.monitoring.clone());
+            let slot = &self.monitor.live_thresholds;
+            waits.push(Box::new(move || slot.applied() >= generation));
+        }
+        if let Some(rules) = rules {
+            self.monitor.live_alerts.put(
+                generation,
+                AlertsLive {
+                    rules,
+                    routes: next.routes.clone(),
+                },
+            );
+            let slot = &self.monitor.live_alerts;
+            waits.push(Box::new(move || slot.applied() >= generation));
+        }
+        st.config = next;
+        let deadline = t0 + self.shared.config.flush_timeout;
+        let mut nap = Duration::from_micros(20);
+        let in_force = loop {
+            if waits.iter().all(|w| w()) {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_millis(1));
+        };
+        Ok(ReloadReport {
+            generation,
+            changed,
+            took: t0.elapsed(),
+            in_force,
+        })
+    }
+}
+
+impl Telemetry {
+    /// Swaps in `config` while threads keep recording: levels and per-target levels, health
+    /// thresholds, alert rules and routes, the sink set and the authorization policy (see
+    /// the table in this module's docs for where each takes effect). Keys fixed at start
+    /// (`ring_capacity`, `backpressure`, ...) that differ from the running values refuse the
+    /// whole reload with [`ReloadError::NotLive`], which names the key and why. A refused
+    /// reload changes nothing, degrades the `tickwatch.config` health component and raises
+    /// the [`CONFIG_RELOAD_FAILED`] alert; every reload is audited, with `actor`
+    /// `"Telemetry::reload"` ([`reload_as`](Self::reload_as) names another).
+    ///
+    /// Returns once the changes are in force: level filters at once, the collector's parts
+    /// at its next tick (`monitor_tick`), waiting at most `flush_timeout`.
+    ///
+    /// ```
+    /// use tickwatch::{Config, Level, Telemetry};
+    /// let tw = Telemetry::from_config(Config::default())?;
+    /// assert!(tw.enabled(Level::Debug));
+    /// let mut quieter = tw.config();
+    /// quieter.pipeline.level = Level::Warn;
+    /// let report = tw.reload(quieter)?;
+    /// assert_eq!(report.changed, ["pipeline.level"]);
+    /// assert!(!tw.enabled(Level::Info));
+    ///
+    /// let mut bigger = tw.config();
+    /// bigger.pipeline.ring_capacity *= 2;
+    /// let refused = tw.reload(bigger).unwrap_err();
+    /// assert!(refused.to_string().starts_with("pipeline.ring_capacity cannot change"));
+    /// assert!(!tw.enabled(Level::Info)); // the running configuration is kept
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reload(&self, config: Config) -> Result<ReloadReport, ReloadError> {
+        self.live.reload(config, "Telemetry::reload")
+    }
+
+    /// [`reload`](Self::reload), audited as asked for by `actor` (a user, a service, a
+    /// file's path).
+    pub fn reload_as(&self, actor: &str, config: Config) -> Result<ReloadReport, ReloadError> {
+        self.live.reload(config, actor)
+    }
+
+    /// The configuration in force: the one the instance started with, then each applied
+    /// reload's.
+    pub fn config(&self) -> Config {
+        self.live.config()
+    }
+}
