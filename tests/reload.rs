@@ -553,3 +553,40 @@ fn health_thresholds_change_at_the_next_tick() {
     });
     assert!(tw.stats().dropped > 0, "the tiny ring dropped throughout");
 }
+
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_events_follow_reloaded_levels() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (a, b) = variants(); // info, then warn
+                             // Info everywhere, but the desk's target at warn: the floor stays at info, so only the
+                             // call site's own decision can filter its info event.
+    let mut desk_warn = a.clone();
+    desk_warn
+        .pipeline
+        .targets
+        .insert("desk".to_string(), Level::Warn);
+    let tally = Tally::default();
+    let tw = Telemetry::builder()
+        .with_config(a.clone())
+        .sink(tally.clone())
+        .start()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(tw.tracing_layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let log = || {
+            tracing::info!(target: "desk", n = 1u64, "info from tracing");
+            tracing::warn!(target: "desk", n = 2u64, "warn from tracing");
+        };
+        log(); // 2 recorded
+        tw.reload(desk_warn.clone()).unwrap();
+        log(); // 1: the info call site, already seen and admitted, is filtered now
+        tw.reload(b.clone()).unwrap();
+        log(); // 1: the instance's level is warn
+        tw.reload(a.clone()).unwrap();
+        log(); // 2 again
+    });
+    tw.flush().unwrap();
+    assert_eq!(tally.events.load(Relaxed), 6);
+    assert_eq!(tally.info_events.load(Relaxed), 2);
+}

@@ -237,6 +237,14 @@ impl TracingLayer {
             .max(self.inner.shared.targets.floor())
     }
 
+    /// Whether the instance's levels (its level and per-target levels, as the last reload
+    /// left them) admit this call site.
+    fn instance_admits(&self, meta: &Metadata<'_>) -> bool {
+        let level = level_of(meta.level());
+        let targets = &self.inner.shared.targets;
+        targets.passes_floor(level) && (targets.is_empty() || targets.admits(meta.target(), level))
+    }
+
     /// This call site's entry, made on first sight (cold: one lock, a few allocations).
     #[inline]
     fn site(&self, meta: &'static Metadata<'static>) -> &Site {
@@ -277,7 +285,9 @@ where
 {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         self.inner.counters.register_calls.fetch_add(1, Relaxed);
-        if self.site(meta).wanted {
+        // The layer's own filters are fixed; the instance's levels can change with a
+        // reload, which rebuilds tracing's interest cache so this runs again.
+        if self.site(meta).wanted && self.instance_admits(meta) {
             Interest::always()
         } else {
             Interest::never()
@@ -308,6 +318,14 @@ where
         let (true, Some(ev)) = (site.wanted, &site.event) else {
             return;
         };
+        // The instance's levels as they are now (a reload may have changed them since the
+        // interest was cached): the floor, then the call site's cached decision.
+        let targets = &self.inner.shared.targets;
+        if !(targets.passes_floor(ev.callsite.level())
+            && targets.callsite_enabled(ev.callsite, ev.callsite.id()))
+        {
+            return;
+        }
         if self.inner.filters.span_fields {
             if let Some(scope) = ctx.event_scope(event) {
                 let mut spans = Vec::new();
@@ -326,7 +344,7 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let site = self.site(attrs.metadata());
-        if !site.wanted {
+        if !(site.wanted && self.instance_admits(attrs.metadata())) {
             return;
         }
         let timed = site.span.is_some();

@@ -27,7 +27,8 @@ const PROBES: usize = 64;
 /// What the layer knows about one `tracing` call site.
 pub(super) struct Site {
     key: usize,
-    /// The filters (and the instance's level) admit it.
+    /// The layer's filters admit it (the instance's levels, which a reload can change, are
+    /// checked per event).
     pub(super) wanted: bool,
     /// For a wanted event call site: its tickwatch call site.
     pub(super) event: Option<EventSite>,
@@ -77,9 +78,8 @@ impl Site {
         shared: &Arc<Shared>,
     ) -> Site {
         let level = level_of(meta.level());
-        // The layer's rules and the instance's (its level and per-target levels).
-        let wanted =
-            shared.targets.admits(meta.target(), level) && filters.admits(meta.target(), level);
+        // The layer's rules; the instance's levels are checked per event and per span.
+        let wanted = filters.admits(meta.target(), level);
         let event = (wanted && meta.is_event()).then(|| event_site(meta));
         let span = (wanted && meta.is_span() && filters.times_span(meta.name(), meta.target()))
             .then(|| {
