@@ -161,9 +161,9 @@ pub use security::crypto::{CryptoError, EncryptedData, KeyRing, Plaintext};
 pub use security::AuditLog;
 pub use sink::ThreadInfo;
 pub use telemetry::{
-    Config, ConfigError, ConfigSource, ConfigWatch, ConfigWatchStats, MonitoringConfig,
-    ReloadError, ReloadReport, RouteSpec, RouteTarget, SecuritySection, StartError, Telemetry,
-    TelemetryBuilder,
+    Config, ConfigError, ConfigSource, ConfigWatch, ConfigWatchStats, DurabilityName,
+    KeyRingSection, MonitoringConfig, PrometheusSection, ReloadError, ReloadReport, RouteSpec,
+    RouteTarget, SecuritySection, SegmentLogSection, StartError, Telemetry, TelemetryBuilder,
 };
 pub use time::{
     clock_info, ClockInfo, ManualClock, ParseTimestampError, SystemClock, Timestamp, WallClock,

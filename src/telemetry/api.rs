@@ -71,6 +71,7 @@ impl Telemetry {
     /// See [`TracingLayer`](crate::adapters::TracingLayer) for its filters and costs.
     #[cfg(feature = "tracing")]
     pub fn tracing_layer(&self) -> crate::adapters::TracingLayer {
+        self.live.has_tracing_layer();
         crate::adapters::TracingLayer::new(self.shared.clone())
     }
 
@@ -217,6 +218,13 @@ impl Telemetry {
                 }
             })
             .serve(addr)
+    }
+
+    /// The address the configuration's `[prometheus]` endpoint listens on (its port, when
+    /// `listen` asked for port 0), or `None` without one.
+    #[cfg(feature = "http")]
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.endpoint.as_ref().map(|(addr, _)| *addr)
     }
 
     /// Has an OTLP exporter export this instance's metrics (its [`snapshot`](Self::snapshot))

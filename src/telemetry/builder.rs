@@ -322,9 +322,13 @@ impl TelemetryBuilder {
     pub fn start(mut self) -> Result<Telemetry, StartError> {
         self.config.validate()?;
         Clock::global();
-        // The configuration's named parts: its sinks (in a set a reload can change) after
-        // the code's, its routes, and its policy file (into the authorizer).
-        let built = super::reload::build(&self.config, &mut self.security.authorizer)?;
+        // The configuration's named parts: its key ring and policy file (into the security
+        // parts), its sinks (in a set a reload can change) after the code's, its segment log
+        // (the queried one), its rules and routes.
+        let built = super::parts::build(&self.config, &mut self.security)?;
+        if let Some(log) = built.segment_log {
+            self = self.segment_log(log);
+        }
         let sink_set = (self.from_config || !built.sinks.is_empty()).then(|| {
             let (set, handle) = crate::sink::SinkSet::new(built.sinks);
             self.sinks.push(Box::new(set.named("config")));
@@ -335,7 +339,16 @@ impl TelemetryBuilder {
             crate::alerts::rules_of(&self.config.rules).map_err(StartError::AlertRules)?;
         self.monitor.rules.extend(config_rules);
         self.monitor.config_routes = self.config.routes.clone();
-        Telemetry::start(
+        let listen = self.config.prometheus.listen.clone();
+        #[cfg(not(feature = "http"))]
+        if listen.is_some() {
+            return Err(StartError::Section {
+                key: "prometheus",
+                message: "listen needs tickwatch built with the `http` feature".into(),
+            });
+        }
+        #[allow(unused_mut)] // set below with the `http` feature
+        let mut tw = Telemetry::start(
             self.config,
             self.sinks,
             self.tasks,
@@ -347,7 +360,18 @@ impl TelemetryBuilder {
                 code_rules,
                 policy_text: built.policy_text,
             },
-        )
+        )?;
+        #[cfg(feature = "http")]
+        if let Some(addr) = listen {
+            let server = tw
+                .serve_metrics(addr.as_str())
+                .map_err(|e| StartError::Section {
+                    key: "prometheus",
+                    message: format!("cannot serve on {addr}: {e}"),
+                })?;
+            tw.endpoint = Some((server.local_addr(), std::sync::Mutex::new(server)));
+        }
+        Ok(tw)
     }
 }
 

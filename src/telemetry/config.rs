@@ -73,6 +73,11 @@ pub struct Config {
     pub sinks: Vec<crate::sink::SinkSpec>,
     /// Files the security components are read from (`[security]`).
     pub security: super::SecuritySection,
+    /// The durable, queryable log (`[segment_log]`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_log: Option<super::SegmentLogSection>,
+    /// The Prometheus endpoint (`[prometheus]`; the `http` feature).
+    pub prometheus: super::PrometheusSection,
 }
 
 /// The monitoring section of [`Config`]; each field is the builder option of the same name.

@@ -7,6 +7,7 @@ mod api;
 mod builder;
 mod config;
 mod config_file;
+mod parts;
 mod reload;
 mod sections;
 mod setup;
@@ -22,7 +23,10 @@ pub use builder::{StartError, TelemetryBuilder};
 pub use config::{Config, MonitoringConfig};
 pub use config_file::{ConfigError, ConfigSource};
 pub use reload::{ReloadError, ReloadReport};
-pub use sections::{RouteSpec, RouteTarget, SecuritySection};
+pub use sections::{
+    DurabilityName, KeyRingSection, PrometheusSection, RouteSpec, RouteTarget, SecuritySection,
+    SegmentLogSection,
+};
 pub(crate) use setup::MonitorShared;
 pub use watch::{ConfigWatch, ConfigWatchStats};
 
@@ -55,6 +59,13 @@ pub struct Telemetry {
     log: Option<crate::store::LogHandle>,
     /// The running configuration and what a reload swaps (shared with a file watch).
     live: Arc<reload::Live>,
+    /// The `[prometheus]` endpoint, served from start to drop, and its address (the server
+    /// is not `Sync`: behind a mutex nobody contends).
+    #[cfg(feature = "http")]
+    endpoint: Option<(
+        std::net::SocketAddr,
+        std::sync::Mutex<crate::export::MetricsServer>,
+    )>,
 }
 
 /// What `TelemetryBuilder::start` hands `Telemetry::start` for live reload.
@@ -124,6 +135,8 @@ impl Telemetry {
             routes: _,
             sinks: _,
             security: _,
+            segment_log: _,
+            prometheus: _,
         } = config;
         let shared = Arc::new(Shared::new(pipeline, names.len()));
         let aggregates = Aggregates::new(shared.clone());
@@ -160,6 +173,8 @@ impl Telemetry {
             security,
             log,
             live,
+            #[cfg(feature = "http")]
+            endpoint: None,
         };
         tw.security.attach_audit(&tw.audit_log());
         Ok(tw)

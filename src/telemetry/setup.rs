@@ -9,10 +9,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::config::MonitoringConfig;
+use super::parts::{log_route, route_sink};
 use super::reload::{AlertsLive, Slot, Thresholds};
 use super::{StartError, TelemetryBuilder};
 use crate::alerts::{
-    ActiveAlert, Alert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, LogSink, Rule,
+    ActiveAlert, Alert, AlertPipeline, AlertRouter, AlertSink, Alerts, AlertsConfig, Rule,
     RuleEngine, Severity, SeverityFilter, SystemClock, COLLECTOR_RESTARTED, SINK_CONDITION,
 };
 use crate::health::{
@@ -157,6 +158,17 @@ impl MonitorSetup {
         sink_names: &[&str],
     ) -> Result<Vec<Box<dyn CollectorTask>>, StartError> {
         let engine = RuleEngine::new(self.rules).map_err(StartError::AlertRules)?;
+        // Before any component is registered: a route that cannot start fails `start()`
+        // with the registry untouched.
+        let config_sinks = self
+            .config_routes
+            .iter()
+            .map(|r| Ok((r.name.clone(), r.filter(), route_sink(r, shared)?)))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|message| StartError::Section {
+                key: "routes",
+                message,
+            })?;
         // The names registered so far: a failed start unregisters them, so the caller's
         // registry (`TelemetryBuilder::health`) is left as it was and a retry can succeed.
         let taken: RefCell<Vec<String>> = RefCell::new(Vec::new());
@@ -207,8 +219,8 @@ impl MonitorSetup {
         let collector = watch.collector.clone();
         let _ = m.collector_health.set(collector);
         let mut router = AlertRouter::new();
-        for spec in &self.config_routes {
-            router.route(spec.name.clone(), spec.filter(), log_route(shared));
+        for (name, filter, sink) in config_sinks {
+            router.route(name, filter, sink);
         }
         for route in self.routes {
             match route {
@@ -242,22 +254,9 @@ impl MonitorSetup {
                 router_errors: 0,
                 published_empty: true,
                 config_routes: self.config_routes.iter().map(|r| r.name.clone()).collect(),
-                shared: shared.clone(),
             }),
         ])
     }
-}
-
-/// A route that logs notifications as events of the instance. Runs on the collector
-/// thread: the collector never waits for room in a ring of its own instance (a full ring
-/// drops the event, counted).
-fn log_route(shared: &Arc<Shared>) -> LogSink {
-    let s = shared.clone();
-    LogSink::with(move |e| {
-        if s.targets.passes_floor(e.level) {
-            s.push_dyn_event(e);
-        }
-    })
 }
 
 /// `tickwatch.sink.<name>` for each sink, in order; a name seen before gets `#<position>`
@@ -288,7 +287,6 @@ struct AlertTask {
     published_empty: bool,
     /// The names of the routes the configuration added (a reload replaces them).
     config_routes: Vec<String>,
-    shared: Arc<Shared>,
 }
 
 /// The self-watch task, taking a reload's thresholds at the start of a tick.
@@ -329,9 +327,9 @@ impl AlertTask {
         for name in self.config_routes.drain(..) {
             router.remove(&name);
         }
-        for spec in live.routes {
-            router.route(spec.name.clone(), spec.filter(), log_route(&self.shared));
-            self.config_routes.push(spec.name);
+        for (name, filter, sink) in live.routes {
+            router.route(name.clone(), filter, sink);
+            self.config_routes.push(name);
         }
     }
 }

@@ -17,7 +17,8 @@ use super::{Config, Telemetry};
 pub struct ConfigWatchStats {
     /// Polls of the file.
     pub polls: u64,
-    /// Changes seen (the content differed from the last poll's).
+    /// Changes acted on: content that differed from the last applied or refused one and read
+    /// the same on two polls in a row (a file caught half written is not acted on).
     pub changes: u64,
     /// Reloads that applied.
     pub applied: u64,
@@ -88,7 +89,10 @@ impl Drop for ConfigWatch {
 impl Telemetry {
     /// Reloads the instance from the TOML file at `path` (with the process's `TICKWATCH_*`
     /// overrides, as [`Config::load`]) whenever its content changes, polling every `every`
-    /// (at least 1 ms). Each change is one [`reload_as`](Telemetry::reload_as) with actor
+    /// (at least 1 ms). A change is acted on once two polls in a row read the same new
+    /// content (so within two intervals; a file caught half written, as an editor saving in
+    /// place may leave it for a moment, is not). Each change is one
+    /// [`reload_as`](Telemetry::reload_as) with actor
     /// `file:<path>`: applied, or refused with the running configuration kept and the
     /// refusal audited, shown in health and alerted. The file's content now is the
     /// baseline: it is not applied (start the instance from it).
@@ -135,6 +139,8 @@ fn poll(
     let every = every.max(Duration::from_millis(1));
     let actor = format!("file:{}", path.display());
     let (lock, wake) = stop;
+    // The last content read that differed from `last`, waiting to be read again unchanged.
+    let mut seen: Option<Vec<u8>> = None;
     loop {
         {
             let stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,12 +152,18 @@ fn poll(
             }
         }
         counters.polls.fetch_add(1, Relaxed);
-        // A file being replaced may be missing for a moment: an unreadable file is a
-        // change only once it differs from the last content seen (an empty read counts).
+        // A file being rewritten in place (truncate, then write) can be read half written,
+        // or empty: a change is acted on once two polls in a row read the same content.
         let now = std::fs::read(path).unwrap_or_default();
         if now == last {
+            seen = None;
             continue;
         }
+        if seen.as_ref() != Some(&now) {
+            seen = Some(now);
+            continue;
+        }
+        seen = None;
         counters.changes.fetch_add(1, Relaxed);
         let parsed = match std::str::from_utf8(&now) {
             Ok(text) => Config::from_toml_with_env(text, std::env::vars()),

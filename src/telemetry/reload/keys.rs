@@ -34,6 +34,9 @@ pub(super) const FIXED: &[(&str, &str)] = &[
     ("monitoring.collector.stale_after", "the health registry's staleness windows are set when the components are registered"),
     ("monitoring.resource_interval", "the resource components are registered, or not, at start"),
     ("alerts", "send_alert's limits are fixed when the alert manager is built"),
+    ("segment_log", "the log's directory holds the instance's queryable history and is opened (and recovered) at start"),
+    ("prometheus", "the endpoint's socket is bound at start"),
+    ("security.key_ring", "the key ring is built at start; rotate its keys with KeyRing::rotate"),
     ("otlp", "the OTLP exporter is started by your code from this section: stop it and start one with the new settings"),
 ];
 

@@ -25,18 +25,19 @@ mod keys;
 use std::fmt;
 
 use keys::{diff, is_live, why_fixed};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Config, MonitorShared, RouteSpec, StartError, Telemetry};
+use super::{Config, MonitorShared, StartError, Telemetry};
 use crate::alerts::{Alert, Rule, RuleError, Severity, CONFIG_RELOAD_FAILED};
 use crate::health::{component, HealthHandle, Status};
 use crate::logging::Audit;
 use crate::pipeline::Shared;
-use crate::security::authz::{Authorizer, Policy, PolicyFormat};
-use crate::sink::{Sink, SinkSetChange, SinkSetHandle, SinkSpec};
+use crate::security::authz::Authorizer;
+use crate::sink::{SinkSetChange, SinkSetHandle, SinkSpec};
+
+use super::parts::{open_sinks, read_policy, route_sink, RouteSinks};
 
 /// A value the collector picks up on its next tick: the newest wins (each is a whole
 /// state), and `applied` says which reload's it has.
@@ -85,10 +86,11 @@ impl<T> Slot<T> {
 /// The monitoring thresholds a reload hands the self-watch task.
 pub(crate) type Thresholds = super::MonitoringConfig;
 
-/// The rules and routes a reload hands the alert task.
+/// The rules and routes a reload hands the alert task (the routes' sinks built on the
+/// reloading thread, so a route that cannot start refuses the reload).
 pub(crate) struct AlertsLive {
     pub(crate) rules: Vec<Rule>,
-    pub(crate) routes: Vec<RouteSpec>,
+    pub(crate) routes: RouteSinks,
 }
 
 /// What [`Telemetry::reload`] did.
@@ -133,6 +135,9 @@ pub enum ReloadError {
     },
     /// The authorization policy file could not be read or is invalid.
     Policy(String),
+    /// A route of `[[routes]]` could not be started (an Alertmanager URL that is not
+    /// `http://host:port`, or the `alertmanager` feature missing).
+    Route(String),
     /// The configuration file could not be read or parsed (a file watch's reload): the
     /// error names the key and line.
     File(super::ConfigError),
@@ -155,6 +160,7 @@ impl fmt::Display for ReloadError {
             ReloadError::Rules(e) => write!(f, "invalid alert rule: {e}"),
             ReloadError::Sink { name, error } => write!(f, "sink {name:?} cannot be opened: {error}"),
             ReloadError::Policy(e) => write!(f, "security.authz_policy: {e}"),
+            ReloadError::Route(e) => write!(f, "routes: {e}"),
             ReloadError::File(e) => write!(f, "configuration file: {e}"),
             ReloadError::NoSinkSet => f.write_str(
                 "sinks: this instance was not started from a configuration (Telemetry::from_config or TelemetryBuilder::with_config), so it has no sink set to change",
@@ -185,6 +191,10 @@ pub(crate) struct Live {
     /// Rules given in code: kept beside the configuration's at every reload.
     code_rules: Vec<Rule>,
     state: Mutex<State>,
+    /// A `tracing` layer was made for this instance: a level reload rebuilds tracing's
+    /// interest cache.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    tracing_layer: AtomicBool,
 }
 
 struct State {
@@ -197,67 +207,16 @@ struct State {
     health: Option<Option<HealthHandle>>,
 }
 
-/// What `start` built from a configuration's named parts.
-pub(crate) struct Built {
-    pub(crate) sinks: Members,
-    pub(crate) policy_text: Option<String>,
-}
-
-/// Reads the policy file: (text, policy).
-fn read_policy(path: &Path) -> Result<(String, Policy), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let format = if path.extension().is_some_and(|e| e == "json") {
-        PolicyFormat::Json
-    } else {
-        PolicyFormat::Toml
-    };
-    let policy =
-        Policy::from_str_as(&text, format).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((text, policy))
-}
-
-/// Sinks with their names, as a [`SinkSet`](crate::sink::SinkSet) holds them.
-type Members = Vec<(String, Box<dyn Sink>)>;
-
-/// Opens the sinks of `specs`; the error names the sink that failed.
-fn open_sinks(specs: &[SinkSpec]) -> Result<Members, (String, std::io::Error)> {
-    specs
-        .iter()
-        .map(|s| s.build().map(|b| (s.name(), b)).map_err(|e| (s.name(), e)))
-        .collect()
-}
-
-/// At start: opens the configuration's sinks and reads its policy file (creating the
-/// authorizer if the builder was given none).
-pub(crate) fn build(
-    config: &Config,
-    authorizer: &mut Option<Arc<Authorizer>>,
-) -> Result<Built, StartError> {
-    let sinks = open_sinks(&config.sinks).map_err(|(name, e)| StartError::Section {
-        key: "sinks",
-        message: format!("sink {name:?} cannot be opened: {e}"),
-    })?;
-    let mut policy_text = None;
-    if let Some(path) = &config.security.authz_policy {
-        let section = |message| StartError::Section {
-            key: "security",
-            message,
-        };
-        let (text, policy) = read_policy(path).map_err(section)?;
-        match authorizer {
-            Some(a) => a
-                .replace_policy(policy)
-                .map_err(|e| section(e.to_string()))?,
-            None => {
-                *authorizer = Some(Arc::new(
-                    Authorizer::new(policy, None).map_err(|e| section(e.to_string()))?,
-                ));
-            }
-        }
-        policy_text = Some(text);
-    }
-    Ok(Built { sinks, policy_text })
+/// Has `tracing` ask every layer about every call site again, and recompute its global
+/// maximum level. Two rebuilds running at once can interleave, the last to finish storing a
+/// maximum computed from levels the other had not seen yet: tickwatch's own rebuilds (two
+/// instances reloading at once) are therefore serialized, each after its levels are set, so
+/// the last one reads every instance's newest levels.
+#[cfg(feature = "tracing")]
+fn rebuild_tracing_interest() {
+    static REBUILD: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = REBUILD.lock().unwrap_or_else(|e| e.into_inner());
+    tracing_core::callsite::rebuild_interest_cache();
 }
 
 impl Live {
@@ -276,6 +235,7 @@ impl Live {
             sinks,
             authorizer,
             code_rules,
+            tracing_layer: AtomicBool::new(false),
             state: Mutex::new(State {
                 config,
                 policy_text,
@@ -283,6 +243,12 @@ impl Live {
                 health: None,
             }),
         }
+    }
+
+    /// A `tracing` layer now reads this instance's levels.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn has_tracing_layer(&self) {
+        self.tracing_layer.store(true, Relaxed);
     }
 
     /// The configuration in force.
@@ -430,10 +396,16 @@ impl Live {
         } else {
             None
         };
-        let rules = if changes("rules") || changes("routes") {
+        let alerts = if changes("rules") || changes("routes") {
             let mut rules = self.code_rules.clone();
             rules.extend(crate::alerts::rules_of(&next.rules).map_err(ReloadError::Rules)?);
-            Some(rules)
+            let routes = next
+                .routes
+                .iter()
+                .map(|r| Ok((r.name.clone(), r.filter(), route_sink(r, &self.shared)?)))
+                .collect::<Result<RouteSinks, String>>()
+                .map_err(ReloadError::Route)?;
+            Some(AlertsLive { rules, routes })
         } else {
             None
         };
@@ -444,8 +416,12 @@ impl Live {
             self.shared
                 .targets
                 .set(next.pipeline.level, &next.pipeline.targets);
+            // Only an instance with a layer touches tracing's global state (its interest
+            // cache and maximum level are the whole process's).
             #[cfg(feature = "tracing")]
-            tracing_core::callsite::rebuild_interest_cache();
+            if self.tracing_layer.load(Relaxed) {
+                rebuild_tracing_interest();
+            }
         }
         if let (Some(a), Some((text, policy))) = (&self.authorizer, policy) {
             if st.policy_text.as_deref() != Some(&text) {
@@ -465,14 +441,8 @@ impl Live {
             let slot = &self.monitor.live_thresholds;
             waits.push(Box::new(move || slot.applied() >= generation));
         }
-        if let Some(rules) = rules {
-            self.monitor.live_alerts.put(
-                generation,
-                AlertsLive {
-                    rules,
-                    routes: next.routes.clone(),
-                },
-            );
+        if let Some(alerts) = alerts {
+            self.monitor.live_alerts.put(generation, alerts);
             let slot = &self.monitor.live_alerts;
             waits.push(Box::new(move || slot.applied() >= generation));
         }
