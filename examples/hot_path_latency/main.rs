@@ -11,7 +11,14 @@
 //! cargo run --release --example hot_path_latency -- --no-pin      # let the OS place threads
 //! cargo run --release --example hot_path_latency -- --spin-us 500 # low-latency collector
 //! cargo run --release --example hot_path_latency -- --only 'event!,floor'  # some rows
+//! cargo run --release --example hot_path_latency -- --reload-ms 1  # + rows while reloading
 //! ```
+//!
+//! `--reload-ms N` adds, for `Metric::record` and `event!`, a row measured while a thread on
+//! the consumers' CPU reloads the instance's configuration every N ms (`Telemetry::reload`,
+//! alternating the level filters and an alert rule; `monitor_tick` 1 ms so each reload is
+//! in force within a millisecond): the cost of live reload on the calling thread, in the
+//! same process as the quiet rows.
 //!
 //! Two methods per operation:
 //!
@@ -75,6 +82,9 @@ struct Opts {
     /// Each row measured this many times in a row (`--repeat N`), to tell a process's own
     /// variation from the variation between processes.
     repeat: usize,
+    /// Reload the configuration every this many ms while measuring extra rows
+    /// (`--reload-ms N`); off when `None`.
+    reload_ms: Option<u64>,
 }
 
 impl Opts {
@@ -107,6 +117,7 @@ impl Opts {
             child: args.iter().any(|a| a == "--child"),
             tracing: !args.iter().any(|a| a == "--no-tracing"),
             repeat: value("--repeat").map_or(1, |v| v as usize).max(1),
+            reload_ms: value("--reload-ms"),
             only: args
                 .iter()
                 .position(|a| a == "--only")
@@ -187,6 +198,50 @@ impl Bench {
             ns,
         });
     }
+}
+
+/// Runs `measure` while a thread placed on the consumers' CPU reloads `tw` every `every`,
+/// alternating two configurations that keep info events enabled (the level, a per-target
+/// level and an alert rule differ); returns how many reloads applied.
+fn reloading(
+    tw: &Telemetry,
+    placement: &ThreadPlacement,
+    every: Duration,
+    measure: impl FnOnce(),
+) -> u64 {
+    let base = tw.config();
+    let mut other = base.clone();
+    other.pipeline.level = Level::Debug;
+    other
+        .pipeline
+        .targets
+        .insert("some::other".into(), Level::Warn);
+    other.rules = tickwatch::Config::from_toml(
+        "[[rules]]\nname = \"wide\"\nkind = \"gauge\"\nseries = \"position\"\nop = \">\"\nbound = 1e9\n",
+    )
+    .expect("a valid rule")
+    .rules;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reloader = s.spawn(|| {
+            if !placement.cpus.is_empty() {
+                let _ = tickwatch::pin_current_thread(&placement.cpus);
+            }
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let next = if n % 2 == 0 { &other } else { &base };
+                tw.reload(next.clone())
+                    .expect("both configurations are live");
+                n += 1;
+                std::thread::sleep(every);
+            }
+            tw.reload(base.clone()).expect("back to the start");
+            n
+        });
+        measure();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reloader.join().expect("the reloader")
+    })
 }
 
 /// A call the compiler cannot remove or inline: the cost of calling anything at all.
@@ -308,14 +363,17 @@ fn measure(opts: &Opts) -> bool {
         assert_eq!(pushed, popped, "the floor's consumer got every message");
     }
 
-    let tw = Telemetry::builder()
+    let mut builder = Telemetry::builder()
         .ring_capacity(opts.ring)
         .backpressure(Backpressure::Block)
-        .collector_placement(consumer)
+        .collector_placement(consumer.clone())
         .collector_spin(Duration::from_micros(opts.spin_us))
-        .sink(NullSink)
-        .start()
-        .expect("valid configuration");
+        .sink(NullSink);
+    if opts.reload_ms.is_some() {
+        // Rules in force within a millisecond of a reload (the quiet rows run with it too).
+        builder = builder.monitor_tick(Duration::from_millis(1));
+    }
+    let tw = builder.start().expect("valid configuration");
     tw.preallocate();
     let metric = tw.metric("position", &[("venue", "XNAS")]);
     let counter = tw.counter("orders_sent", &[("venue", "XNAS")]);
@@ -370,6 +428,24 @@ fn measure(opts: &Opts) -> bool {
             ],
         }))
     });
+    if let Some(every) = opts.reload_ms {
+        let reloads = reloading(&tw, &consumer, Duration::from_millis(every), || {
+            b.measure("tickwatch Metric::record (reloading)", || {
+                metric.record(black_box(1.5))
+            });
+            b.measure("tickwatch event! (u64, u64, f64) (reloading)", || {
+                event!(
+                    tw,
+                    Level::Info,
+                    "order filled",
+                    order_id = black_box(42u64),
+                    qty = black_box(7u64),
+                    px = black_box(101.25)
+                )
+            });
+        });
+        println!("reloads while measuring the (reloading) rows: {reloads}");
+    }
     tw.flush().expect("flush");
     let stats = tw.stats();
 
