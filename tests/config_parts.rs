@@ -2,24 +2,15 @@
 //! `[[routes]]` to an Alertmanager) are built at start from the file alone, refused with an
 //! error naming the section when they cannot be, and refused by a reload (fixed at start).
 
+#[path = "common/temp.rs"]
+mod temp;
+use temp::temp_dir;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use tickwatch::store::LogQuery;
 use tickwatch::{Config, ReloadError, StartError, Telemetry};
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "tw-parts-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn toml_path(p: &std::path::Path) -> String {
     format!("{:?}", p.display().to_string())

@@ -2,6 +2,10 @@
 //! threads record, nothing recorded is lost, a refused reload keeps the running
 //! configuration exactly, and every reload is audited.
 
+#[path = "common/temp.rs"]
+mod temp;
+use temp::temp_dir;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,6 +51,16 @@ impl Sink for Tally {
 
     fn name(&self) -> &str {
         "tally"
+    }
+}
+
+/// Stops recording threads however the reloading side ends (a failed assertion too), so
+/// the scope can join them and the failure is reported.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
     }
 }
 
@@ -107,14 +121,6 @@ fn a_thousand_reloads_under_four_recording_threads_lose_nothing_and_are_each_aud
 
     let stop = AtomicBool::new(false);
     let adds = AtomicU64::new(0);
-    /// Stops the recording threads however the reloading side ends (a failed assertion
-    /// too), so the scope can join them and the failure is reported.
-    struct StopOnDrop<'a>(&'a AtomicBool);
-    impl Drop for StopOnDrop<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Relaxed);
-        }
-    }
     let (report_ok, checks) = std::thread::scope(|s| {
         let _stop = StopOnDrop(&stop);
         for _ in 0..4 {
@@ -293,19 +299,6 @@ fn a_refused_reload_keeps_the_running_configuration_exactly_and_is_reported() {
     let audits = tally.audits.lock().unwrap().clone();
     let outcomes: Vec<&str> = audits.iter().map(|(_, o, _)| o.as_str()).collect();
     assert_eq!(outcomes, ["refused", "refused", "applied"]);
-}
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "tw-reload-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// The `n` field of every event line in a JSON-lines file.
@@ -537,12 +530,6 @@ fn health_thresholds_change_at_the_next_tick() {
                 m.record(1.0);
             }
         });
-        struct StopOnDrop<'a>(&'a AtomicBool);
-        impl Drop for StopOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Relaxed);
-            }
-        }
         let _stop = StopOnDrop(&stop);
         steadily(Status::Degraded);
         let mut tolerant = tw.config();
