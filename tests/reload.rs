@@ -577,3 +577,24 @@ fn tracing_events_follow_reloaded_levels() {
     assert_eq!(tally.events.load(Relaxed), 6);
     assert_eq!(tally.info_events.load(Relaxed), 2);
 }
+
+#[test]
+fn a_watch_ends_with_its_instance() {
+    let dir = temp_dir("watch-end");
+    let file = dir.join("tickwatch.toml");
+    std::fs::write(&file, "[pipeline]\nlevel = \"info\"\n").unwrap();
+    let tw = Telemetry::from_config(Config::load(&file).unwrap()).unwrap();
+    let watch = tw.watch_config(&file, Duration::from_millis(1)).unwrap();
+    eventually("polling", || watch.stats().polls > 0);
+    drop(tw);
+    std::thread::sleep(Duration::from_millis(20));
+    let polls = watch.stats().polls;
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        watch.stats().polls,
+        polls,
+        "no polling for a dropped instance"
+    );
+    drop(watch); // joins promptly
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ struct Counters {
 }
 
 /// A running watch of a configuration file ([`Telemetry::watch_config`]). Stops when
-/// dropped, or with [`stop`](Self::stop).
+/// dropped, with [`stop`](Self::stop), or at its first poll after the instance is dropped.
 #[must_use = "the watch stops when this guard is dropped"]
 pub struct ConfigWatch {
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -113,7 +113,8 @@ impl Telemetry {
         let baseline = std::fs::read(&path)?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let counters = Arc::new(Counters::default());
-        let live = self.live.clone();
+        // Weak: dropping the instance ends the watch at its next poll.
+        let live = Arc::downgrade(&self.live);
         let thread = std::thread::Builder::new()
             .name("tickwatch-config-watch".into())
             .spawn({
@@ -129,7 +130,7 @@ impl Telemetry {
 }
 
 fn poll(
-    live: &Live,
+    live: &Weak<Live>,
     path: &PathBuf,
     mut last: Vec<u8>,
     every: Duration,
@@ -151,6 +152,9 @@ fn poll(
                 return;
             }
         }
+        if live.strong_count() == 0 {
+            return; // the instance is gone: nothing left to reload
+        }
         counters.polls.fetch_add(1, Relaxed);
         // A file being rewritten in place (truncate, then write) can be read half written,
         // or empty: a change is acted on once two polls in a row read the same content.
@@ -170,6 +174,9 @@ fn poll(
             Err(_) => Config::load(path),
         };
         last = now;
+        let Some(live) = live.upgrade() else {
+            return; // the instance is gone
+        };
         match live.reload_read(parsed, &actor) {
             Ok(_) => counters.applied.fetch_add(1, Relaxed),
             Err(_) => counters.refused.fetch_add(1, Relaxed),
