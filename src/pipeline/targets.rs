@@ -10,7 +10,7 @@
 //! changes and with rules a call site costs one more load.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
 
 use arc_swap::ArcSwap;
 
@@ -19,9 +19,10 @@ use crate::logging::{Callsite, Level};
 /// Call-site ids with a cached decision.
 const CACHED: usize = 4096;
 /// A cached decision: `generation << 2 | ON` (or `OFF`); anything else (`0`, another
-/// generation's) is undecided.
-const ON: u32 = 1;
-const OFF: u32 = 2;
+/// generation's) is undecided. 62 bits of generation never wrap (a reload a microsecond
+/// would take 146,000 years), so a reload invalidates every decision without touching them.
+const ON: u64 = 1;
+const OFF: u64 = 2;
 
 /// The levels as data: what a reload replaces whole.
 struct Rules {
@@ -41,9 +42,9 @@ pub(crate) struct TargetLevels {
     any_rules: AtomicBool,
     rules: ArcSwap<Rules>,
     /// Bumped by every `set`, after the new rules are in place.
-    generation: AtomicU32,
+    generation: AtomicU64,
     /// Per call-site id: `generation << 2 | ON/OFF`, or undecided.
-    decided: Box<[AtomicU32]>,
+    decided: Box<[AtomicU64]>,
 }
 
 /// `target` is `prefix` or one of its submodules.
@@ -89,8 +90,8 @@ impl TargetLevels {
             floor: AtomicU8::new(r.floor() as u8),
             any_rules: AtomicBool::new(!r.rules.is_empty()),
             rules: ArcSwap::from_pointee(r),
-            generation: AtomicU32::new(1),
-            decided: (0..CACHED).map(|_| AtomicU32::new(0)).collect(),
+            generation: AtomicU64::new(1),
+            decided: (0..CACHED).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -107,10 +108,6 @@ impl TargetLevels {
         self.generation.fetch_add(1, Release);
         self.any_rules.store(any, Release);
         self.floor.store(floor as u8, Release);
-        // Wrap-around safety: nothing older than this reload stays cached.
-        for slot in self.decided.iter() {
-            slot.store(0, Relaxed);
-        }
     }
 
     /// The lowest level anything is recorded at (the `tracing` layer's level hint).
@@ -155,14 +152,14 @@ impl TargetLevels {
         };
         let generation = self.generation.load(Acquire);
         let cached = slot.load(Relaxed);
-        if cached >> 2 == generation & (u32::MAX >> 2) {
+        if cached >> 2 == generation {
             return cached & ON != 0;
         }
         self.decide(cs, slot, generation)
     }
 
     #[cold]
-    fn decide(&self, cs: &'static Callsite, slot: &AtomicU32, generation: u32) -> bool {
+    fn decide(&self, cs: &'static Callsite, slot: &AtomicU64, generation: u64) -> bool {
         let on = self.admits(cs.target(), cs.level());
         slot.store(generation << 2 | if on { ON } else { OFF }, Relaxed);
         on
