@@ -7,7 +7,6 @@ mod temp;
 use temp::temp_dir;
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 
 use tickwatch::store::LogQuery;
 use tickwatch::{Config, ReloadError, StartError, Telemetry};

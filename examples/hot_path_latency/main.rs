@@ -227,7 +227,7 @@ fn reloading(
             }
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let next = if n % 2 == 0 { &other } else { &base };
+                let next = if n & 1 == 0 { &other } else { &base };
                 tw.reload(next.clone())
                     .expect("both configurations are live");
                 n += 1;
