@@ -229,35 +229,4 @@ mod tests {
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");
         assert!(!path.parent().unwrap().exists(), "no directory is created");
     }
-
-    #[test]
-    fn build_appends_json_lines_to_the_file() {
-        let tmp = TempDir::new("lines");
-        let path = tmp.0.join("out.jsonl");
-        std::fs::write(&path, "{\"before\":true}\n").unwrap();
-        let spec = SinkSpec::JsonLines {
-            path: path.clone(),
-            name: None,
-            samples: true,
-        };
-        let tw = crate::Telemetry::builder()
-            .boxed_sink(spec.build().unwrap())
-            .start()
-            .unwrap();
-        tw.log_metric("spread", 0.5, &[]);
-        tw.counter("orders", &[]).add(2);
-        tw.flush().unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "{\"before\":true}", "appended, not truncated");
-        assert!(
-            lines.iter().any(|l| l.contains("\"name\":\"spread\"")),
-            "{text}"
-        );
-        assert!(lines.iter().any(|l| l.contains("\"delta\":2")), "{text}");
-        for l in &lines {
-            serde_json::from_str::<serde_json::Value>(l).unwrap();
-        }
-        tw.shutdown().unwrap();
-    }
 }

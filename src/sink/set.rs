@@ -405,6 +405,3 @@ impl fmt::Debug for SinkSetChange {
             .finish()
     }
 }
-
-#[cfg(test)]
-mod tests;

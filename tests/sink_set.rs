@@ -1,11 +1,19 @@
-//! The sink set's tests: batch-boundary changes, flush-then-close, failing members, a
-//! change racing a recording thread.
+//! `sink::SinkSet` and `sink::SinkSpec` driven by a real instance: batch-boundary changes,
+//! flush-then-close, failing members, a change racing a recording thread, a JSON-lines sink
+//! built from its spec. (Integration tests: the sink module sits below `Telemetry`.)
 
-use super::*;
-use crate::sink::MemorySink;
-use crate::Telemetry;
-use std::sync::atomic::AtomicUsize;
-use std::time::Instant;
+#[path = "common/temp.rs"]
+mod temp;
+use temp::temp_dir;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tickwatch::sink::{
+    Batch, MemorySink, Record, Sink, SinkError, SinkNotice, SinkSet, SinkSetChange, SinkSpec,
+};
+use tickwatch::Telemetry;
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -263,4 +271,36 @@ fn generations_count_up_and_apply_in_order() {
     assert!(!handle.wait_applied(5, Duration::from_secs(30)));
     assert_eq!((handle.applied(), handle.members()), (4, vec!["c".into()]));
     assert_eq!(handle.unknown_removals(), 2);
+}
+
+#[test]
+fn build_appends_json_lines_to_the_file() {
+    let tmp = temp_dir("sink-spec");
+    let path = tmp.join("out.jsonl");
+    std::fs::write(&path, "{\"before\":true}\n").unwrap();
+    let spec = SinkSpec::JsonLines {
+        path: path.clone(),
+        name: None,
+        samples: true,
+    };
+    let tw = Telemetry::builder()
+        .boxed_sink(spec.build().unwrap())
+        .start()
+        .unwrap();
+    tw.log_metric("spread", 0.5, &[]);
+    tw.counter("orders", &[]).add(2);
+    tw.flush().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "{\"before\":true}", "appended, not truncated");
+    assert!(
+        lines.iter().any(|l| l.contains("\"name\":\"spread\"")),
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.contains("\"delta\":2")), "{text}");
+    for l in &lines {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+    tw.shutdown().unwrap();
+    std::fs::remove_dir_all(&tmp).ok();
 }
