@@ -16,8 +16,22 @@
 //!   as the OTLP/HTTP specification says (see [`transport`]): 429, 502, 503 and 504 (and
 //!   network errors) with exponential backoff and `Retry-After`; any other status is final;
 //!   partial success is read and counted ([`OtlpStats`]).
-//! * **Configuration**: [`OtlpConfig::new`], or the standard `OTEL_*` variables
-//!   ([`OtlpConfig::from_env`]).
+//! * **Configuration**: [`OtlpConfig::new`], the standard `OTEL_*` variables
+//!   ([`OtlpConfig::from_env`]), or a configuration file's `[otlp]` section with the
+//!   variables over it, one by one ([`OtlpConfig::from_section_and_env`],
+//!   [`OtlpExporter::from_section_and_env`]).
+//!
+//! **Live reconfiguration.** [`OtlpExporter::control`] gives an [`OtlpControl`] whose
+//! [`reconfigure`](OtlpControl::reconfigure) (or
+//! [`reconfigure_from_section`](OtlpControl::reconfigure_from_section), for a reloaded
+//! configuration file) swaps the settings of the running exporter: the thread keeps running
+//! and its queue keeps its log records, which are all sent, once, with the new settings
+//! (endpoints, headers, timeout, protocol, compression, resource, retries, batching,
+//! intervals, the metrics interval counting from the swap). The thread applies them before
+//! its next request and acknowledges; a request in flight or in retry backoff finishes
+//! under the old ones. `queue_capacity` and `placement` are fixed at start: a change to
+//! either is refused ([`OtlpError::NotLive`]), as is a section without endpoint (to stop
+//! exporting, shut the exporter down).
 //!
 //! ```no_run
 //! use tickwatch::export::otlp::{OtlpConfig, OtlpExporter};
@@ -37,12 +51,15 @@
 //! [`Telemetry::snapshot`]: crate::Telemetry::snapshot
 
 mod config;
+mod control;
 pub mod encode;
 mod sink;
+mod sources;
 pub mod transport;
 mod worker;
 
 pub use config::{Compression, OtlpConfig, OtlpConfigError, Protocol, DEFAULT_ENDPOINT};
+pub use control::OtlpControl;
 pub use sink::OtlpLogSink;
 
 use std::fmt;
@@ -123,6 +140,15 @@ pub enum OtlpError {
     Timeout,
     /// The exporter thread has ended.
     Stopped,
+    /// [`OtlpControl::reconfigure`] was asked to change a setting that cannot change while
+    /// the exporter runs (`queue_capacity`, `placement`), or to turn export off (a section
+    /// without endpoint): nothing was changed.
+    NotLive {
+        /// The setting (`queue_capacity`, `placement`, `endpoint`).
+        setting: &'static str,
+        /// Why, and what to do instead (restart, or shut down, the exporter).
+        detail: String,
+    },
 }
 
 impl fmt::Display for OtlpError {
@@ -133,6 +159,12 @@ impl fmt::Display for OtlpError {
             OtlpError::Placement(e) => write!(f, "could not place the OTLP exporter thread: {e}"),
             OtlpError::Timeout => f.write_str("the OTLP exports did not finish in time"),
             OtlpError::Stopped => f.write_str("the OTLP exporter has stopped"),
+            OtlpError::NotLive { setting, detail } => {
+                write!(
+                    f,
+                    "OTLP exporter setting `{setting}` cannot change live: {detail}"
+                )
+            }
         }
     }
 }
@@ -143,7 +175,7 @@ impl std::error::Error for OtlpError {
             OtlpError::Config(e) => Some(e),
             OtlpError::Spawn(e) => Some(e),
             OtlpError::Placement(e) => Some(e),
-            OtlpError::Timeout | OtlpError::Stopped => None,
+            OtlpError::Timeout | OtlpError::Stopped | OtlpError::NotLive { .. } => None,
         }
     }
 }
@@ -170,7 +202,8 @@ pub struct OtlpExporter {
     handle: Option<JoinHandle<()>>,
     done: mpsc::Receiver<()>,
     queue_capacity: usize,
-    flush_timeout: Duration,
+    /// Also the newest configuration's `flush_timeout`, which bounds `flush` and `stop`.
+    control: OtlpControl,
 }
 
 impl fmt::Debug for OtlpExporter {
@@ -193,8 +226,9 @@ impl OtlpExporter {
         let (done_tx, done) = mpsc::sync_channel(1);
         let counters = Arc::new(Counters::default());
         let queue_capacity = config.queue_capacity.max(1);
-        let flush_timeout = config.flush_timeout;
         let placement = config.placement.clone();
+        let reconfig = Arc::new(control::Slot::default());
+        let control = OtlpControl::new(tx.clone(), reconfig.clone(), &config);
         let mut worker = Worker {
             transport: transport::Transport::new(&config),
             resource: encode::resource(&config),
@@ -205,6 +239,8 @@ impl OtlpExporter {
             pending: Default::default(),
             pending_len: 0,
             front_done: 0,
+            reconfig,
+            retimed: false,
         };
         let handle = crate::affinity::spawn_placed(
             &placement,
@@ -224,8 +260,29 @@ impl OtlpExporter {
             handle: Some(handle),
             done,
             queue_capacity,
-            flush_timeout,
+            control,
         })
+    }
+
+    /// Starts an exporter configured by a configuration file's `[otlp]` section with the
+    /// `OTEL_*` environment variables over it, variable by variable
+    /// ([`OtlpConfig::from_section_and_env`]), or returns `Ok(None)` when neither sets an
+    /// endpoint. [`OtlpControl::reconfigure_from_section`] applies a reloaded section the
+    /// same way.
+    pub fn from_section_and_env(
+        section: &crate::export::OtlpSection,
+    ) -> Result<Option<OtlpExporter>, OtlpError> {
+        match OtlpConfig::from_section_and_env(section)? {
+            Some(c) => OtlpExporter::start(c).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A handle that changes this exporter's settings while it runs (see [`OtlpControl`]).
+    /// Clones share one handle; it stays valid after the exporter stops (its calls then
+    /// return [`OtlpError::Stopped`]).
+    pub fn control(&self) -> OtlpControl {
+        self.control.clone()
     }
 
     /// Starts an exporter configured by the `OTEL_*` environment variables
@@ -270,11 +327,12 @@ impl OtlpExporter {
     /// rings are not queued yet: call [`Telemetry::flush`](crate::Telemetry::flush) first.
     pub fn flush(&self) -> Result<(), OtlpError> {
         let tx = self.tx.as_ref().ok_or(OtlpError::Stopped)?;
-        let deadline = after(self.flush_timeout);
+        let flush_timeout = self.control.flush_timeout();
+        let deadline = after(flush_timeout);
         let (ack_tx, ack) = mpsc::sync_channel(1);
         tx.send(Msg::Flush(ack_tx, deadline))
             .map_err(|_| OtlpError::Stopped)?;
-        match ack.recv_timeout(self.flush_timeout) {
+        match ack.recv_timeout(flush_timeout) {
             Ok(()) => Ok(()),
             Err(RecvTimeoutError::Timeout) => Err(OtlpError::Timeout),
             Err(RecvTimeoutError::Disconnected) => Err(OtlpError::Stopped),
@@ -293,10 +351,11 @@ impl OtlpExporter {
         let Some(tx) = self.tx.take() else {
             return Ok(());
         };
-        let deadline = after(self.flush_timeout);
+        let flush_timeout = self.control.flush_timeout();
+        let deadline = after(flush_timeout);
         let _ = tx.send(Msg::Stop(deadline));
         drop(tx);
-        if crate::affinity::join_within(&self.done, &mut self.handle, self.flush_timeout) {
+        if crate::affinity::join_within(&self.done, &mut self.handle, flush_timeout) {
             Ok(())
         } else {
             Err(OtlpError::Timeout)

@@ -1,5 +1,6 @@
 //! The exporter thread: batches queued log records, takes a snapshot every metrics
-//! interval, encodes, posts (with retries) and counts what came of it.
+//! interval, encodes, posts (with retries) and counts what came of it. Before each request
+//! it applies a configuration handed over by an [`OtlpControl`](super::OtlpControl).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
@@ -10,6 +11,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use parking_lot::Mutex;
 
 use super::config::OtlpConfig;
+use super::control::Slot;
 use super::encode;
 use super::sink::LogBatch;
 use super::transport::{Attempts, Outcome, Signal, Transport};
@@ -31,6 +33,8 @@ pub(crate) enum Msg {
     Flush(SyncSender<()>, Instant),
     /// As `Flush`, then end.
     Stop(Instant),
+    /// A configuration waits in the reconfiguration slot: apply it now if idle.
+    Reconfigure,
 }
 
 /// The exporter's counters, shared by the handle, the sink and the thread.
@@ -89,28 +93,60 @@ pub(crate) struct Worker {
     pub(crate) pending_len: usize,
     /// Events of the front batch already exported.
     pub(crate) front_done: usize,
+    /// Configurations handed over by the control, taken before each request.
+    pub(crate) reconfig: Arc<Slot>,
+    /// A configuration was applied: `run` recomputes its deadlines.
+    pub(crate) retimed: bool,
+}
+
+impl Drop for Worker {
+    /// However the thread ends (a panic included): a reconfiguration waiting, or any later
+    /// one, sees the exporter stopped instead of waiting out its timeout.
+    fn drop(&mut self) {
+        self.reconfig.close();
+    }
 }
 
 impl Worker {
+    fn metrics_every(&self) -> Duration {
+        self.config.metrics_interval.max(Duration::from_millis(10))
+    }
+
+    fn logs_every(&self) -> Duration {
+        self.config.logs_interval.max(Duration::from_millis(1))
+    }
+
+    fn batch(&self) -> usize {
+        self.config.max_log_batch.max(1)
+    }
+
+    /// After a configuration was applied: its intervals count from now.
+    fn retime(&mut self, next_metrics: &mut Instant, next_logs: &mut Option<Instant>) {
+        if std::mem::take(&mut self.retimed) {
+            *next_metrics = super::after(self.metrics_every());
+            let logs = super::after(self.logs_every());
+            *next_logs = next_logs.map(|l| l.min(logs));
+        }
+    }
+
     pub(crate) fn run(&mut self, rx: &Receiver<Msg>) {
-        let metrics_every = self.config.metrics_interval.max(Duration::from_millis(10));
-        let logs_every = self.config.logs_interval.max(Duration::from_millis(1));
-        let batch = self.config.max_log_batch.max(1);
-        let mut next_metrics = super::after(metrics_every);
+        let mut next_metrics = super::after(self.metrics_every());
         let mut next_logs: Option<Instant> = None;
         loop {
+            self.retime(&mut next_metrics, &mut next_logs);
             let wake = next_logs.map_or(next_metrics, |l| l.min(next_metrics));
             match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
                 Ok(Msg::Logs(b)) => {
                     if self.pending_len == 0 {
-                        next_logs = Some(super::after(logs_every));
+                        next_logs = Some(super::after(self.logs_every()));
                     }
                     self.queue(b);
-                    while self.pending_len >= batch {
-                        self.export_logs(batch, None);
+                    while self.pending_len >= self.batch() {
+                        self.export_logs(None);
                     }
                 }
                 Ok(Msg::Source(s)) => self.source = Some(s),
+                Ok(Msg::Reconfigure) => self.reconfigure(),
                 Ok(Msg::Flush(ack, deadline)) => {
                     let (mut acks, stop) = self.drain(rx);
                     acks.push(ack);
@@ -140,6 +176,7 @@ impl Worker {
                     return;
                 }
             }
+            self.retime(&mut next_metrics, &mut next_logs);
             let now = Instant::now();
             if self.pending_len == 0 {
                 next_logs = None;
@@ -149,7 +186,7 @@ impl Worker {
             }
             if now >= next_metrics {
                 self.export_metrics(None);
-                next_metrics = super::after(metrics_every);
+                next_metrics = super::after(self.metrics_every());
             }
         }
     }
@@ -164,6 +201,7 @@ impl Worker {
                 Ok(Msg::Logs(b)) => self.queue(b),
                 Ok(Msg::Source(s)) => self.source = Some(s),
                 Ok(Msg::Flush(ack, _)) => acks.push(ack),
+                Ok(Msg::Reconfigure) => self.reconfigure(),
                 Ok(Msg::Stop(_)) => return (acks, true),
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return (acks, false),
             }
@@ -171,10 +209,23 @@ impl Worker {
     }
 
     fn export_all_logs(&mut self, deadline: Option<Instant>) {
-        let batch = self.config.max_log_batch.max(1);
         while self.pending_len > 0 {
-            self.export_logs(batch, deadline);
+            self.export_logs(deadline);
         }
+    }
+
+    /// Applies the configuration the control handed over, if any, and acknowledges it.
+    /// Called before every request: one that is in flight (or in retry backoff) finishes
+    /// under the settings it started with.
+    fn reconfigure(&mut self) {
+        let Some(p) = self.reconfig.take() else {
+            return;
+        };
+        self.transport = Transport::new(&p.config);
+        self.resource = encode::resource(&p.config);
+        self.config = p.config;
+        self.retimed = true;
+        let _ = p.ack.send(());
     }
 
     fn queue(&mut self, b: LogBatch) {
@@ -182,8 +233,10 @@ impl Worker {
         self.pending.push_back(b);
     }
 
-    /// Exports the first `n` pending records (or all, if fewer) in one request.
-    fn export_logs(&mut self, n: usize, deadline: Option<Instant>) {
+    /// Exports the first `max_log_batch` pending records (or all, if fewer) in one request.
+    fn export_logs(&mut self, deadline: Option<Instant>) {
+        self.reconfigure();
+        let n = self.batch();
         let mut records = Vec::with_capacity(n.min(self.pending_len));
         while records.len() < n {
             let Some(front) = self.pending.front() else {
@@ -231,6 +284,7 @@ impl Worker {
     }
 
     fn export_metrics(&mut self, deadline: Option<Instant>) {
+        self.reconfigure();
         let Some(source) = &self.source else { return };
         let snapshot = source();
         let start = *self
