@@ -6,7 +6,6 @@
 mod temp;
 use temp::temp_dir;
 
-use std::io::{Read, Write};
 
 use tickwatch::store::LogQuery;
 use tickwatch::{Config, ReloadError, StartError, Telemetry};
@@ -121,6 +120,7 @@ fn a_wrapped_key_file_is_created_under_the_kek_from_the_environment() {
 #[cfg(feature = "http")]
 #[test]
 fn a_prometheus_section_serves_metrics_from_start_to_drop() {
+    use std::io::{Read, Write};
     let config = Config::from_toml("[prometheus]\nlisten = \"127.0.0.1:0\"\n").unwrap();
     let tw = Telemetry::from_config(config.clone()).unwrap();
     let addr = tw.metrics_addr().expect("listening");
