@@ -6,7 +6,6 @@
 mod temp;
 use temp::temp_dir;
 
-
 use tickwatch::store::LogQuery;
 use tickwatch::{Config, ReloadError, StartError, Telemetry};
 
