@@ -8,7 +8,7 @@
 //!   `NullSink`, with aggregation off (the foundation's plain drain) and on, for a mixed load
 //!   (a third each counters, gauges and latencies over 96 series) and for latencies alone
 //!   (the most expensive kind to aggregate: two HDR histograms, a coarse index and a bucket
-//!   per sample). Target: on / off < 2. Same method as `benches/hot_path.rs`'s `drain`:
+//!   per sample). Target: on / off < 2. Same method as `benches/hot_path`'s `drain`:
 //!   [`DRAIN_N`] records then `flush()`, `Backpressure::Block`, 1 MiB rings.
 //! * `snapshot`: `Telemetry::snapshot()` of 10,000 series (1,000 latency series with 1,000
 //!   samples each, 1 µs to 5 ms log-uniform with a 0.1 % tail to 50 ms; 4,500 counters;

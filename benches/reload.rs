@@ -28,7 +28,7 @@
 //!     error) and the rule, `level` staying info so the event stays enabled (each reload
 //!     still invalidates every call site's cached decision).
 //!
-//!   As in `benches/hot_path.rs` (`/burst`): timed bursts of [`BURST`] calls (a quarter of
+//!   As in `benches/hot_path` (`/burst`): timed bursts of [`BURST`] calls (a quarter of
 //!   the 1 MiB ring, so a burst never waits for room under `Backpressure::Block`), each
 //!   followed by an untimed `flush()`; the collector drains into a `NullSink` on the other
 //!   core. The run prints how many reloads each `/reloading` benchmark saw.

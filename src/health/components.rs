@@ -321,7 +321,7 @@ impl ResourceThresholds {
 ///   its awake time (see [`crate::resources::ResourceSampler`]); either way time the thread
 ///   spent preempted, or a sink spent blocked on I/O, is not charged as CPU.
 /// * **hot path** (informational, not judged): what the trading threads pay to record, the
-///   records per second times `hot_path_ns_per_record` (measured by `benches/hot_path.rs`:
+///   records per second times `hot_path_ns_per_record` (measured by `benches/hot_path`:
 ///   12-37 ns depending on the call). It is shown in the message but never degrades the
 ///   component: it is an estimate from a constant, not a measurement (measuring it would
 ///   cost a clock read per call), and it is paid for every record, metrics and latencies as
