@@ -466,10 +466,11 @@ fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     if let Some(server) = server {
         monitoring::keep_serving(server, &mut alerts, cfg.serve_for)?;
     }
-    tw.shutdown()?;
+    tw.close()?;
     // After the shutdown delivered the last events: export them and the final metrics.
     #[cfg(feature = "otlp")]
-    let ok = otlp::finish(otlp) && ok;
+    let ok = otlp::finish(&tw, otlp) && ok;
+    drop(tw);
     // Sealed at shutdown: what `tickwatch-log stats tickwatch-out/log` counts.
     let written = tickwatch::store::LogReader::open(log::DIR)?
         .stats()?

@@ -7,8 +7,9 @@
 //!     cargo run --release --features otlp --example trading_engine -- --quick
 //! ```
 //!
-//! Without the variable, the `[otlp]` section of the `--config` file is used when it sets
-//! an endpoint.
+//! When the `--config` file's `[otlp]` section sets an endpoint, the instance itself starts
+//! that exporter (the `OTEL_*` variables over the section), and a reload of the file
+//! reconfigures it live.
 //!
 //! Events are queued by a sink on the collector and exported by the exporter's own thread;
 //! metrics are exported from the instance's snapshot every `OTEL_METRIC_EXPORT_INTERVAL`
@@ -16,7 +17,7 @@
 //! (so the last export holds every record).
 
 use tickwatch::export::otlp::{OtlpConfig, OtlpExporter, OtlpStats};
-use tickwatch::TelemetryBuilder;
+use tickwatch::{Telemetry, TelemetryBuilder};
 
 /// The exporter, if `OTEL_EXPORTER_OTLP_ENDPOINT` (or a per-signal endpoint) is set, or
 /// else if the `--config` file's `[otlp]` section has an endpoint; and the builder with its
@@ -24,11 +25,12 @@ use tickwatch::TelemetryBuilder;
 pub fn start(
     builder: TelemetryBuilder,
 ) -> Result<(TelemetryBuilder, Option<OtlpExporter>), Box<dyn std::error::Error>> {
-    let config = match OtlpConfig::from_env()? {
-        Some(c) => Some(c),
-        None => OtlpConfig::from_section(&builder.config().otlp),
-    };
-    let Some(config) = config else {
+    if let Some(endpoint) = &builder.config().otlp.endpoint {
+        // The instance starts, feeds, reconfigures (on a reload) and stops this one.
+        println!("otlp      exporting to {endpoint} (the --config file's [otlp], OTEL_* variables over it)");
+        return Ok((builder, None));
+    }
+    let Some(config) = OtlpConfig::from_env()? else {
         return Ok((builder, None));
     };
     println!(
@@ -41,7 +43,11 @@ pub fn start(
 
 /// Exports what is left (the final metrics included) and prints the exporter's counters.
 /// `false` if an export failed or did not finish in time.
-pub fn finish(otlp: Option<OtlpExporter>) -> bool {
+pub fn finish(tw: &Telemetry, otlp: Option<OtlpExporter>) -> bool {
+    if let Some(s) = tw.otlp_stats() {
+        print_stats(&s);
+        return s.failed_requests == 0;
+    }
     let Some(otlp) = otlp else { return true };
     match otlp.shutdown() {
         Ok(s) => {

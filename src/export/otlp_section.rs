@@ -1,7 +1,11 @@
 //! The `[otlp]` section of a configuration file ([`Config::otlp`](crate::Config::otlp)):
-//! where an OTLP/HTTP exporter posts. Parsed whatever the features, so one file serves
-//! every build; the exporter itself needs the `otlp` feature
-//! (`export::otlp::OtlpConfig::from_section`).
+//! where an OTLP/HTTP exporter posts. Parsed whatever the features; with an `endpoint`, an
+//! instance started from the configuration ([`Telemetry::from_config`](crate::Telemetry::from_config),
+//! [`TelemetryBuilder::with_config`](crate::TelemetryBuilder::with_config)) starts an
+//! exporter for its events and metrics (the `otlp` feature: without it, start refuses the
+//! section), stops it after its last drain, and [`Telemetry::reload`](crate::Telemetry::reload)
+//! changes it live. Code that starts its own exporter reads the section with
+//! `export::otlp::OtlpConfig::from_section`.
 //!
 //! ```toml
 //! [otlp]
@@ -13,8 +17,9 @@
 //! headers = { "x-api-key" = "..." }
 //! ```
 //!
-//! The standard `OTEL_EXPORTER_OTLP_*` variables, when set, take precedence over the file
-//! (`OtlpConfig::from_env`); `TICKWATCH_OTLP__ENDPOINT` overrides the file like any key.
+//! The standard `OTEL_EXPORTER_OTLP_*` variables, when set, take precedence over the file,
+//! variable by variable (`OtlpConfig::from_section_and_env`); `TICKWATCH_OTLP__ENDPOINT`
+//! overrides the file like any key.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -339,6 +339,19 @@ impl TelemetryBuilder {
             crate::alerts::rules_of(&self.config.rules).map_err(StartError::AlertRules)?;
         self.monitor.rules.extend(config_rules);
         self.monitor.config_routes = self.config.routes.clone();
+        #[cfg(feature = "otlp")]
+        let otlp = super::otlp::OwnedOtlp::start(&self.config.otlp)?;
+        #[cfg(feature = "otlp")]
+        if let Some(x) = &otlp {
+            self.sinks.push(Box::new(x.log_sink()));
+        }
+        #[cfg(not(feature = "otlp"))]
+        if self.config.otlp.endpoint.is_some() {
+            return Err(StartError::Section {
+                key: "otlp",
+                message: "an endpoint needs tickwatch built with the `otlp` feature".into(),
+            });
+        }
         let listen = self.config.prometheus.listen.clone();
         #[cfg(not(feature = "http"))]
         if listen.is_some() {
@@ -359,8 +372,15 @@ impl TelemetryBuilder {
                 sink_set,
                 code_rules,
                 policy_text: built.policy_text,
+                #[cfg(feature = "otlp")]
+                otlp: otlp.as_ref().map(|x| x.control()),
             },
         )?;
+        #[cfg(feature = "otlp")]
+        if let Some(x) = otlp {
+            tw.export_metrics_to(&x);
+            tw.otlp.set(x);
+        }
         #[cfg(feature = "http")]
         if let Some(addr) = listen {
             let server = tw

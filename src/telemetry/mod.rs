@@ -7,6 +7,8 @@ mod api;
 mod builder;
 mod config;
 mod config_file;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod parts;
 mod reload;
 mod sections;
@@ -66,6 +68,9 @@ pub struct Telemetry {
         std::net::SocketAddr,
         std::sync::Mutex<crate::export::MetricsServer>,
     )>,
+    /// The `[otlp]` section's exporter, stopped after the pipeline.
+    #[cfg(feature = "otlp")]
+    otlp: otlp::OwnedOtlp,
 }
 
 /// What `TelemetryBuilder::start` hands `Telemetry::start` for live reload.
@@ -73,6 +78,8 @@ pub(crate) struct StartLive {
     pub(crate) sink_set: Option<crate::sink::SinkSetHandle>,
     pub(crate) code_rules: Vec<crate::alerts::Rule>,
     pub(crate) policy_text: Option<String>,
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp: Option<crate::export::otlp::OtlpControl>,
 }
 
 /// The security components an instance was built with (see `TelemetryBuilder::key_ring`,
@@ -127,8 +134,7 @@ impl Telemetry {
             pipeline,
             monitoring,
             alerts,
-            // Read by the user's code (`export::otlp::OtlpConfig::from_section`): the
-            // exporter is the user's to start and flush.
+            // Started by the builder (`otlp::OwnedOtlp`).
             otlp: _,
             // Built by the builder (`reload::build`, `MonitorSetup`).
             rules: _,
@@ -160,10 +166,8 @@ impl Telemetry {
             running,
             shared.clone(),
             mon.clone(),
-            start_live.sink_set,
             security.authorizer.clone(),
-            start_live.code_rules,
-            start_live.policy_text,
+            start_live,
         ));
         let tw = Telemetry {
             shared,
@@ -175,6 +179,8 @@ impl Telemetry {
             live,
             #[cfg(feature = "http")]
             endpoint: None,
+            #[cfg(feature = "otlp")]
+            otlp: otlp::OwnedOtlp::default(),
         };
         tw.security.attach_audit(&tw.audit_log());
         Ok(tw)
@@ -421,7 +427,11 @@ impl Telemetry {
     }
 
     pub(crate) fn shutdown_ref(&self) -> Result<(), ShutdownError> {
-        self.pipeline.shutdown()
+        let done = self.pipeline.shutdown();
+        // After the collector's last drain: the exporter's final export holds every record.
+        #[cfg(feature = "otlp")]
+        self.otlp.stop();
+        done
     }
 }
 

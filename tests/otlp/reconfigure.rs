@@ -2,47 +2,6 @@
 
 use super::*;
 
-/// Info events `event {i}` for each `i` of `seq`, delivered to the sinks.
-fn log_seq(tw: &Telemetry, seq: std::ops::Range<u64>) {
-    for i in seq {
-        tickwatch::info!(tw, "event {}", i, seq = i);
-    }
-    tw.flush().unwrap();
-}
-
-/// The bodies of every log record posted to `rx`, sorted.
-fn log_bodies(rx: &Receiver) -> Vec<String> {
-    let mut out: Vec<String> = rx
-        .on("/v1/logs")
-        .iter()
-        .flat_map(|r| r.logs().resource_logs[0].scope_logs[0].log_records.clone())
-        .map(|l| match l.body.and_then(|b| b.value) {
-            Some(any_value::Value::StringValue(s)) => s,
-            other => panic!("body {other:?}"),
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn bodies_of(seq: impl Iterator<Item = u64>) -> Vec<String> {
-    let mut out: Vec<String> = seq.map(|i| format!("event {i}")).collect();
-    out.sort();
-    out
-}
-
-/// Polls `f` every 10 ms for at most 10 s.
-fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
-}
-
 #[test]
 fn reconfigure_moves_to_a_new_receiver_without_losing_queued_records() {
     let (old, new) = (Receiver::start(vec![]), Receiver::start(vec![]));

@@ -178,19 +178,30 @@ impl OtlpControl {
         let running = self.shared.latest.lock().clone();
         match OtlpConfig::layered(Some(&running), Some(section), lookup)? {
             Some(config) => self.hand_over(config),
-            None => Err(OtlpError::NotLive {
-                setting: "endpoint",
-                detail: "the [otlp] section sets none (nor does an OTEL_EXPORTER_OTLP_*ENDPOINT \
-                         variable): turning OTLP export off needs the exporter to be shut \
-                         down (OtlpExporter::shutdown)"
-                    .into(),
-            }),
+            None => Err(no_endpoint()),
         }
     }
 
-    /// Checks `config`, hands it to the thread and waits for it to be in force. Callers
-    /// hold `serial`.
-    fn hand_over(&self, config: OtlpConfig) -> Result<(), OtlpError> {
+    /// The configuration [`reconfigure_from_section`](Self::reconfigure_from_section)
+    /// would apply, checked but not handed over: a live reload prepares every part before
+    /// changing any.
+    pub(crate) fn prepare_section(&self, section: &OtlpSection) -> Result<OtlpConfig, OtlpError> {
+        let running = self.shared.latest.lock().clone();
+        let config = OtlpConfig::layered(Some(&running), Some(section), |k| std::env::var(k).ok())?
+            .ok_or_else(no_endpoint)?;
+        self.check(&config)?;
+        Ok(config)
+    }
+
+    /// Hands over a configuration [`prepare_section`](Self::prepare_section) returned.
+    pub(crate) fn apply(&self, config: OtlpConfig) -> Result<(), OtlpError> {
+        let _one_at_a_time = self.shared.serial.lock();
+        self.hand_over(config)
+    }
+
+    /// What `hand_over` refuses: an invalid configuration, or a change to a setting fixed
+    /// at start.
+    fn check(&self, config: &OtlpConfig) -> Result<(), OtlpError> {
         config.validate()?;
         config.placement.validate().map_err(OtlpError::Placement)?;
         let fixed = &self.shared.fixed;
@@ -212,6 +223,13 @@ impl OtlpControl {
                     .into(),
             });
         }
+        Ok(())
+    }
+
+    /// Checks `config`, hands it to the thread and waits for it to be in force. Callers
+    /// hold `serial`.
+    fn hand_over(&self, config: OtlpConfig) -> Result<(), OtlpError> {
+        self.check(&config)?;
         let wait = config.flush_timeout;
         let (ack_tx, ack) = mpsc::sync_channel(1);
         let pending = Pending {
@@ -230,6 +248,17 @@ impl OtlpControl {
             Err(RecvTimeoutError::Timeout) => Err(OtlpError::Timeout),
             Err(RecvTimeoutError::Disconnected) => Err(OtlpError::Stopped),
         }
+    }
+}
+
+/// A reloaded section without an endpoint: export cannot be turned off live.
+fn no_endpoint() -> OtlpError {
+    OtlpError::NotLive {
+        setting: "endpoint",
+        detail: "the [otlp] section sets none (nor does an OTEL_EXPORTER_OTLP_*ENDPOINT \
+                 variable): turning OTLP export off needs the exporter to be shut down \
+                 (OtlpExporter::shutdown)"
+            .into(),
     }
 }
 

@@ -19,7 +19,11 @@
 //! * **Configuration**: [`OtlpConfig::new`], the standard `OTEL_*` variables
 //!   ([`OtlpConfig::from_env`]), or a configuration file's `[otlp]` section with the
 //!   variables over it, one by one ([`OtlpConfig::from_section_and_env`],
-//!   [`OtlpExporter::from_section_and_env`]).
+//!   [`OtlpExporter::from_section_and_env`]). An instance started from a configuration
+//!   whose `[otlp]` section sets an endpoint starts, feeds and stops its own exporter
+//!   ([`Telemetry::otlp_stats`](crate::Telemetry::otlp_stats),
+//!   [`Telemetry::otlp_control`](crate::Telemetry::otlp_control)), and
+//!   [`Telemetry::reload`](crate::Telemetry::reload) reconfigures it.
 //!
 //! **Live reconfiguration.** [`OtlpExporter::control`] gives an [`OtlpControl`] whose
 //! [`reconfigure`](OtlpControl::reconfigure) (or
@@ -347,7 +351,7 @@ impl OtlpExporter {
         Ok(self.stats())
     }
 
-    fn stop(&mut self) -> Result<(), OtlpError> {
+    pub(crate) fn stop(&mut self) -> Result<(), OtlpError> {
         let Some(tx) = self.tx.take() else {
             return Ok(());
         };

@@ -10,6 +10,7 @@
 //! | `rules`, `routes` | the next tick: rules identical in every field keep their pending and firing state, firing alerts of removed or changed rules are resolved; removed routes are flushed |
 //! | `sinks` | the collector's next batch: a new sink gets every record from there on, a removed one is flushed then closed; no record is lost or written twice |
 //! | `security.authz_policy` (the path, or the file's content) | at once ([`Authorizer::replace_policy`]) |
+//! | `otlp` (endpoint, protocol, compression, interval, timeout, headers), when the section started an exporter | the exporter's next request ([`OtlpControl::reconfigure_from_section`](crate::export::otlp::OtlpControl::reconfigure_from_section); a request in flight finishes first); queued log records are kept and sent under the new settings. An endpoint cannot appear or disappear by reload |
 //!
 //! Everything else is fixed at start (each key's reason is in [`ReloadError::NotLive`]); a
 //! reload that changes it is refused whole. A refused reload changes nothing, sets the
@@ -147,7 +148,16 @@ pub enum ReloadError {
     ///
     /// [`TelemetryBuilder::with_config`]: super::TelemetryBuilder::with_config
     NoSinkSet,
+    /// The `[otlp]` section's new settings were refused by the running exporter
+    /// ([`OtlpControl`](crate::export::otlp::OtlpControl)): a malformed `OTEL_*` variable or
+    /// value, or a setting fixed when it started (`OtlpError::NotLive` names it).
+    #[cfg(feature = "otlp")]
+    Otlp(crate::export::otlp::OtlpError),
 }
+
+/// Why an `[otlp]` endpoint cannot appear by reload.
+const NO_EXPORTER: &str = "this instance started without OTLP export (its [otlp] section set no \
+     endpoint), and an exporter is started with the instance";
 
 impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -162,6 +172,8 @@ impl fmt::Display for ReloadError {
             ReloadError::Policy(e) => write!(f, "security.authz_policy: {e}"),
             ReloadError::Route(e) => write!(f, "routes: {e}"),
             ReloadError::File(e) => write!(f, "configuration file: {e}"),
+            #[cfg(feature = "otlp")]
+            ReloadError::Otlp(e) => write!(f, "otlp: {e}"),
             ReloadError::NoSinkSet => f.write_str(
                 "sinks: this instance was not started from a configuration (Telemetry::from_config or TelemetryBuilder::with_config), so it has no sink set to change",
             ),
@@ -176,6 +188,8 @@ impl std::error::Error for ReloadError {
             ReloadError::Rules(e) => Some(e),
             ReloadError::Sink { error, .. } => Some(error),
             ReloadError::File(e) => Some(e),
+            #[cfg(feature = "otlp")]
+            ReloadError::Otlp(e) => Some(e),
             _ => None,
         }
     }
@@ -190,6 +204,9 @@ pub(crate) struct Live {
     authorizer: Option<Arc<Authorizer>>,
     /// Rules given in code: kept beside the configuration's at every reload.
     code_rules: Vec<Rule>,
+    /// The `[otlp]` section's exporter, if it started one.
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::export::otlp::OtlpControl>,
     state: Mutex<State>,
     /// A `tracing` layer was made for this instance: a level reload rebuilds tracing's
     /// interest cache.
@@ -224,21 +241,21 @@ impl Live {
         config: Config,
         shared: Arc<Shared>,
         monitor: Arc<MonitorShared>,
-        sinks: Option<SinkSetHandle>,
         authorizer: Option<Arc<Authorizer>>,
-        code_rules: Vec<Rule>,
-        policy_text: Option<String>,
+        start: super::StartLive,
     ) -> Live {
         Live {
             shared,
             monitor,
-            sinks,
+            sinks: start.sink_set,
             authorizer,
-            code_rules,
+            code_rules: start.code_rules,
+            #[cfg(feature = "otlp")]
+            otlp: start.otlp,
             tracing_layer: AtomicBool::new(false),
             state: Mutex::new(State {
                 config,
-                policy_text,
+                policy_text: start.policy_text,
                 generation: 0,
                 health: None,
             }),
@@ -334,6 +351,43 @@ impl Live {
         result
     }
 
+    /// The exporter's next settings, checked, when the `[otlp]` section changed: only an
+    /// exporter the configuration started can be changed, not started or stopped.
+    #[cfg(feature = "otlp")]
+    fn prepare_otlp(
+        &self,
+        _running: &crate::export::OtlpSection,
+        next: &crate::export::OtlpSection,
+    ) -> Result<Option<crate::export::otlp::OtlpConfig>, ReloadError> {
+        match &self.otlp {
+            Some(control) => control
+                .prepare_section(next)
+                .map(Some)
+                .map_err(ReloadError::Otlp),
+            None if next.endpoint.is_some() => Err(ReloadError::NotLive {
+                key: "otlp.endpoint".into(),
+                why: NO_EXPORTER,
+            }),
+            // No exporter before or after: nothing runs to change.
+            None => Ok(None),
+        }
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    fn prepare_otlp(
+        &self,
+        _running: &crate::export::OtlpSection,
+        next: &crate::export::OtlpSection,
+    ) -> Result<Option<std::convert::Infallible>, ReloadError> {
+        match next.endpoint {
+            Some(_) => Err(ReloadError::NotLive {
+                key: "otlp.endpoint".into(),
+                why: NO_EXPORTER,
+            }),
+            None => Ok(None),
+        }
+    }
+
     fn try_reload(
         &self,
         st: &mut State,
@@ -410,6 +464,12 @@ impl Live {
             None
         };
 
+        let otlp = if changes("otlp") {
+            self.prepare_otlp(&st.config.otlp, &next.otlp)?
+        } else {
+            None
+        };
+
         // Apply: nothing below fails.
         let mut waits: Vec<Box<dyn Fn() -> bool + '_>> = Vec::new();
         if changes("pipeline") {
@@ -446,12 +506,21 @@ impl Live {
             let slot = &self.monitor.live_alerts;
             waits.push(Box::new(move || slot.applied() >= generation));
         }
+        // Waits for the exporter's thread to take it, up to the section's `flush_timeout`
+        // (a request in flight finishes under the old settings first).
+        #[cfg(feature = "otlp")]
+        let otlp_in_force = match (&self.otlp, otlp) {
+            (Some(control), Some(config)) => control.apply(config).is_ok(),
+            _ => true,
+        };
+        #[cfg(not(feature = "otlp"))]
+        let otlp_in_force = otlp.is_none();
         st.config = next;
         let deadline = t0 + self.shared.config.flush_timeout;
         let mut nap = Duration::from_micros(20);
         let in_force = loop {
             if waits.iter().all(|w| w()) {
-                break true;
+                break otlp_in_force;
             }
             if Instant::now() >= deadline {
                 break false;
