@@ -1,5 +1,5 @@
 //! Against the official definitions (PyPI's `opentelemetry-proto` in ci/otlp_receiver.py),
-//! rough export costs, and extreme settings.
+//! and extreme settings. (Export costs are measured in `benches/otlp_export.rs`.)
 
 use super::*;
 
@@ -201,118 +201,6 @@ fn official_decoder_reads_what_the_snapshot_says() {
             }
         }
     }
-}
-
-/// Rough costs, printed (a timing, not a benchmark: run it alone, and in release for
-/// numbers that mean something): one metrics export of 10,000 series, 100,000 log records
-/// exported, and what the sink adds to the collector per event.
-#[test]
-#[ignore = "a timing: run by hand with --ignored --nocapture"]
-fn export_costs() {
-    use tickwatch::metrics::{CounterValue, SeriesKind, SeriesSnapshot, Snapshot};
-    let rx = Receiver::start(vec![]);
-    let mut c = config(&rx.url);
-    c.queue_capacity = 1_000_000;
-    // One request at the flush: nothing is exported while the collector copies.
-    c.max_log_batch = 1_000_000;
-    let otlp = OtlpExporter::start(c).unwrap();
-    let mut snap = Snapshot::empty(tickwatch::Timestamp::from_unix_nanos(
-        1_700_000_000_000_000_000,
-    ));
-    for i in 0..10_000u64 {
-        snap.series.push(SeriesSnapshot {
-            name: format!("orders_{}", i % 100),
-            tags: vec![
-                ("venue".into(), format!("V{i}")),
-                ("desk".into(), "alpha".into()),
-            ],
-            kind: SeriesKind::Counter,
-            value: SeriesValue::Counter(CounterValue {
-                total: i,
-                window: None,
-                rate_per_sec: 0.0,
-            }),
-        });
-    }
-    otlp.metrics_source(move || snap.clone());
-    otlp.flush().unwrap(); // warm-up: connection, allocations
-    let t = Instant::now();
-    otlp.flush().unwrap();
-    let metrics_export = t.elapsed();
-    let bytes = rx.on("/v1/metrics").last().unwrap().body.len();
-    otlp.metrics_source(|| Snapshot::empty(tickwatch::Timestamp::from_unix_nanos(0)));
-
-    const N: u64 = 100_000;
-    /// The floor of any event sink: decode each event and format its message.
-    struct Decode(String);
-    impl tickwatch::sink::Sink for Decode {
-        fn write(
-            &mut self,
-            batch: &tickwatch::sink::Batch<'_>,
-        ) -> Result<(), tickwatch::sink::SinkError> {
-            for r in batch.iter_where(|k| k == tickwatch::sink::RecordKind::Event) {
-                if let tickwatch::sink::RecordView::Event(e) = r {
-                    self.0.clear();
-                    let _ = e.write_message(&mut self.0);
-                    for (_, v) in e.fields() {
-                        std::hint::black_box(v);
-                    }
-                }
-            }
-            Ok(())
-        }
-    }
-    let with = Telemetry::builder()
-        .ring_capacity(1 << 24)
-        .sink(otlp.log_sink())
-        .start()
-        .unwrap();
-    let without = Telemetry::builder()
-        .ring_capacity(1 << 24)
-        .sink(Decode(String::new()))
-        .start()
-        .unwrap();
-    // The fastest of 3 rounds each, alternating.
-    let mut deliver = [Duration::MAX; 2];
-    for _ in 0..3 {
-        for (i, tw) in [&without, &with].into_iter().enumerate() {
-            for k in 0..N {
-                tickwatch::info!(
-                    tw,
-                    "fill {} at {}",
-                    k,
-                    101.25f64,
-                    venue = "XNAS",
-                    qty = 100u64
-                );
-            }
-            let t = Instant::now();
-            tw.flush().unwrap();
-            deliver[1 - i] = deliver[1 - i].min(t.elapsed());
-        }
-    }
-    let t = Instant::now();
-    otlp.flush().unwrap();
-    let logs_export = t.elapsed();
-    let s = otlp.stats();
-    assert_eq!(s.exported_log_records, 3 * N, "{s:?}");
-    println!(
-        "metrics: 10,000 series in {metrics_export:?} ({bytes} bytes protobuf, encode + POST to a local receiver)"
-    );
-    println!(
-        "logs: {} records exported in {logs_export:?} ({} request, {} bytes protobuf)",
-        3 * N,
-        s.log_exports,
-        rx.on("/v1/logs").last().unwrap().body.len()
-    );
-    println!(
-        "collector delivering {N} events: {:?} to the OTLP sink, {:?} to a sink that only decodes and formats them: {:.0} ns/event for the copy and queueing",
-        deliver[0],
-        deliver[1],
-        (deliver[0].as_nanos() as f64 - deliver[1].as_nanos() as f64) / N as f64
-    );
-    with.shutdown().unwrap();
-    without.shutdown().unwrap();
 }
 
 #[test]
