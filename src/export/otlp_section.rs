@@ -15,6 +15,7 @@
 //! interval = "10s"                     # metrics export interval
 //! timeout = "5s"                       # per request
 //! headers = { "x-api-key" = "..." }
+//! certificate = "/etc/ssl/collector-ca.pem"   # https only (feature `otlp-tls`)
 //! ```
 //!
 //! The standard `OTEL_EXPORTER_OTLP_*` variables, when set, take precedence over the file,
@@ -83,6 +84,9 @@ pub struct OtlpSection {
     pub timeout: Duration,
     /// Extra request headers, such as an API key.
     pub headers: BTreeMap<String, String>,
+    /// For an `https://` endpoint (feature `otlp-tls`): a PEM file of the certificates to
+    /// trust instead of Mozilla's roots, such as a private CA's. Default: none.
+    pub certificate: Option<std::path::PathBuf>,
 }
 
 impl Default for OtlpSection {
@@ -94,6 +98,7 @@ impl Default for OtlpSection {
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             headers: BTreeMap::new(),
+            certificate: None,
         }
     }
 }

@@ -68,6 +68,10 @@ pub struct OtlpConfig {
     /// The exporter thread's name and CPU set (Linux; elsewhere the set is a no-op), to keep
     /// it off the trading cores. Default: `tickwatch-otlp`, any CPU.
     pub placement: crate::ThreadPlacement,
+    /// For `https://` endpoints (feature `otlp-tls`): a PEM file of the certificates to
+    /// trust instead of Mozilla's roots (`OTEL_EXPORTER_OTLP_CERTIFICATE`), such as a
+    /// private CA's. Default: none (Mozilla's roots).
+    pub certificate: Option<std::path::PathBuf>,
 }
 
 impl OtlpConfig {
@@ -94,27 +98,41 @@ impl OtlpConfig {
             resource_attributes: Vec::new(),
             service_name: default_service_name(),
             placement: crate::ThreadPlacement::default(),
+            certificate: None,
         }
     }
 
-    /// Checks the URLs (plain `http://host[:port][/path]`: TLS is not built in) and the
-    /// sizes; [`OtlpExporter::start`](super::OtlpExporter::start) calls it.
+    /// Checks the URLs (`http://host[:port][/path]`, or `https://` with the `otlp-tls`
+    /// feature), the certificate file and the headers;
+    /// [`OtlpExporter::start`](super::OtlpExporter::start) calls it.
     pub fn validate(&self) -> Result<(), OtlpConfigError> {
         for (var, url) in [
             ("metrics_url", &self.metrics_url),
             ("logs_url", &self.logs_url),
         ] {
-            let host = url.strip_prefix("http://").unwrap_or("");
+            let (host, tls) = match url.strip_prefix("https://") {
+                Some(h) => (h, true),
+                None => (url.strip_prefix("http://").unwrap_or(""), false),
+            };
             if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
                 return Err(OtlpConfigError {
                     variable: var,
                     value: url.clone(),
-                    reason: "expected http://host[:port][/path] (plain HTTP: https needs a \
+                    reason: "expected http://host[:port][/path] or https://host[:port][/path]"
+                        .into(),
+                });
+            }
+            if tls && !cfg!(feature = "otlp-tls") {
+                return Err(OtlpConfigError {
+                    variable: var,
+                    value: url.clone(),
+                    reason: "https needs tickwatch built with the `otlp-tls` feature (or a \
                              local collector or proxy in front)"
                         .into(),
                 });
             }
         }
+        super::tls::roots(self.certificate.as_deref())?;
         if let Some((k, _)) = self.headers.iter().find(|(k, v)| !valid_header(k, v)) {
             return Err(OtlpConfigError {
                 variable: "headers",
@@ -175,8 +193,8 @@ mod tests {
     #[test]
     fn validate_refuses_what_cannot_be_posted() {
         for url in [
-            "https://h:4318",
             "",
+            "https://",
             "http://",
             "ftp://h",
             "http:// h",
@@ -189,5 +207,22 @@ mod tests {
         let mut c = OtlpConfig::new("http://127.0.0.1:4318");
         c.headers.push(("x".into(), "a\r\nb".into()));
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn https_and_certificates_need_the_tls_feature() {
+        let https = OtlpConfig::new("https://collector.example:4318");
+        let mut with_file = OtlpConfig::new("http://127.0.0.1:4318");
+        with_file.certificate = Some("/nonexistent/ca.pem".into());
+        let e = with_file.validate().unwrap_err();
+        assert_eq!(e.variable, "certificate");
+        if cfg!(feature = "otlp-tls") {
+            https.validate().unwrap();
+            assert!(e.reason.contains("cannot read"), "{e}");
+        } else {
+            let e = https.validate().unwrap_err();
+            assert!(e.reason.contains("otlp-tls"), "{e}");
+            assert_eq!(e.variable, "metrics_url");
+        }
     }
 }

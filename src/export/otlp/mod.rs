@@ -11,8 +11,9 @@
 //! * **Logs**: [`OtlpExporter::log_sink`] is a [`Sink`](crate::sink::Sink) for the builder.
 //!   On the collector it only copies each event into a bounded queue (drops counted); the
 //!   exporter thread batches them into `LogRecord`s posted to `{endpoint}/v1/logs`.
-//! * **Transport**: protobuf by default, OTLP JSON as an option, gzip optional, plain HTTP
-//!   only (TLS is not built in: put a collector or proxy on this machine in front). Retries
+//! * **Transport**: protobuf by default, OTLP JSON as an option, gzip optional; `http://`,
+//!   or `https://` with the `otlp-tls` feature (ureq's rustls: Mozilla's roots, or only the
+//!   certificates of [`OtlpConfig::certificate`]). Retries
 //!   as the OTLP/HTTP specification says (see [`transport`]): 429, 502, 503 and 504 (and
 //!   network errors) with exponential backoff and `Retry-After`; any other status is final;
 //!   partial success is read and counted ([`OtlpStats`]).
@@ -59,6 +60,7 @@ mod control;
 pub mod encode;
 mod sink;
 mod sources;
+mod tls;
 pub mod transport;
 mod worker;
 

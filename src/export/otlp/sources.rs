@@ -32,6 +32,7 @@ impl OtlpConfig {
     /// | `OTEL_EXPORTER_OTLP_HEADERS` | `k=v,k2=v2`, values URL-decoded |
     /// | `OTEL_EXPORTER_OTLP_TIMEOUT` | milliseconds |
     /// | `OTEL_EXPORTER_OTLP_COMPRESSION` | `gzip` or `none` |
+    /// | `OTEL_EXPORTER_OTLP_CERTIFICATE` | a PEM file of the certificates to trust for `https` (feature `otlp-tls`) |
     /// | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds |
     /// | `OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | log batching |
     /// | `OTEL_SERVICE_NAME` | `service.name` |
@@ -122,6 +123,10 @@ impl OtlpConfig {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
+            c.certificate = s.certificate.clone();
+        }
+        if let Some(f) = get("OTEL_EXPORTER_OTLP_CERTIFICATE") {
+            c.certificate = Some(f.trim().into());
         }
         if let Some(m) = metrics {
             c.metrics_url = m.trim().to_owned();

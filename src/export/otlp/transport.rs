@@ -66,12 +66,13 @@ impl Transport {
         // Longer settings are clamped: an hour between attempts, a day per request.
         let hour = Duration::from_secs(3600);
         let max_backoff = config.max_backoff.min(hour);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             .timeout_global(Some(config.timeout.min(24 * hour)))
             .http_status_as_error(false)
-            .user_agent(concat!("tickwatch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .user_agent(concat!("tickwatch/", env!("CARGO_PKG_VERSION")));
+        #[cfg(feature = "otlp-tls")]
+        let builder = builder.tls_config(super::tls::config(config.certificate.as_deref()));
+        let agent: ureq::Agent = builder.build().into();
         let seed = super::unix_now() | 1;
         Transport {
             agent,
