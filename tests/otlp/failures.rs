@@ -216,9 +216,14 @@ fn a_slow_endpoint_never_holds_up_the_collector() {
 
 #[test]
 fn bad_endpoints_are_refused_and_unreachable_ones_fail_counted() {
-    for url in ["https://collector:4318", "collector:4318", ""] {
+    for url in ["collector:4318", "", "https://", "ftp://collector:21"] {
         assert!(OtlpExporter::start(OtlpConfig::new(url)).is_err(), "{url}");
     }
+    // https needs the `otlp-tls` feature (tests/otlp_tls.rs exports over it).
+    assert_eq!(
+        OtlpExporter::start(OtlpConfig::new("https://collector:4318")).is_ok(),
+        cfg!(feature = "otlp-tls")
+    );
     // A port nothing listens on: connection refused, retried, then failed, never a panic.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
