@@ -341,7 +341,7 @@ mod tests {
             },
             "placement",
         );
-        let bad = OtlpConfig::new("https://secure:4318");
+        let bad = OtlpConfig::new("ftp://secure:4318");
         assert!(matches!(
             control.reconfigure(bad),
             Err(OtlpError::Config(_))

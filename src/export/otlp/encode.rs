@@ -20,10 +20,8 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint,
     Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
@@ -31,9 +29,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::config::{Compression, OtlpConfig, Protocol};
-use super::sink::LogEntry;
-use crate::logging::FieldRef;
-use crate::logging::Level;
 use crate::metrics::{SeriesValue, Snapshot, Unit};
 
 /// The instrumentation scope of everything tickwatch exports.
@@ -46,14 +41,6 @@ pub(crate) fn kv(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
         value: Some(AnyValue {
             value: Some(any_value::Value::StringValue(value.into())),
         }),
-        ..Default::default()
-    }
-}
-
-fn kv_any(key: impl Into<String>, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
         ..Default::default()
     }
 }
@@ -82,7 +69,7 @@ pub(crate) fn resource(config: &OtlpConfig) -> Resource {
     }
 }
 
-fn scope() -> InstrumentationScope {
+pub(crate) fn scope() -> InstrumentationScope {
     InstrumentationScope {
         name: SCOPE_NAME.into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -293,100 +280,6 @@ pub(crate) fn metrics_request(
         }],
     };
     (request, points)
-}
-
-/// The OTLP severity number of a level (the first of its range: TRACE 1, DEBUG 5, INFO 9,
-/// WARN 13, ERROR 17).
-pub(crate) fn severity(level: Level) -> SeverityNumber {
-    match level {
-        Level::Trace => SeverityNumber::Trace,
-        Level::Debug => SeverityNumber::Debug,
-        Level::Info => SeverityNumber::Info,
-        Level::Warn => SeverityNumber::Warn,
-        Level::Error => SeverityNumber::Error,
-    }
-}
-
-fn field_value(v: FieldRef<'_>) -> Option<any_value::Value> {
-    Some(match v {
-        FieldRef::U64(u) => match i64::try_from(u) {
-            Ok(i) => any_value::Value::IntValue(i),
-            // Above i64::MAX: OTLP has no unsigned integer; the decimal text is exact.
-            Err(_) => any_value::Value::StringValue(u.to_string()),
-        },
-        FieldRef::I64(i) => any_value::Value::IntValue(i),
-        FieldRef::F64(f) => any_value::Value::DoubleValue(f),
-        FieldRef::Bool(b) => any_value::Value::BoolValue(b),
-        FieldRef::Str(s) => any_value::Value::StringValue(s.to_owned()),
-        FieldRef::None => return None,
-    })
-}
-
-/// One copied event as a log record.
-pub(crate) fn log_record(e: LogEntry<'_>) -> LogRecord {
-    let mut attributes = Vec::with_capacity(8);
-    for (name, value) in e.fields() {
-        // An absent value (`None` field) is an empty AnyValue, which OTLP allows.
-        attributes.push(KeyValue {
-            key: name.to_owned(),
-            value: Some(AnyValue {
-                value: field_value(value),
-            }),
-            ..Default::default()
-        });
-    }
-    attributes.push(kv_any(
-        "thread.id",
-        any_value::Value::IntValue(i64::from(e.thread())),
-    ));
-    if let Some(name) = e.thread_name() {
-        attributes.push(kv("thread.name", name));
-    }
-    if !e.target().is_empty() {
-        attributes.push(kv("log.target", e.target()));
-    }
-    if let Some((file, line)) = e.location() {
-        attributes.push(kv("code.file.path", file));
-        attributes.push(kv_any(
-            "code.line.number",
-            any_value::Value::IntValue(i64::from(line)),
-        ));
-    }
-    if e.truncated() {
-        attributes.push(kv_any(
-            "tickwatch.truncated",
-            any_value::Value::BoolValue(true),
-        ));
-    }
-    LogRecord {
-        time_unix_nano: e.timestamp(),
-        observed_time_unix_nano: e.observed(),
-        severity_number: severity(e.level()) as i32,
-        severity_text: e.level().as_str().into(),
-        body: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(e.message().to_owned())),
-        }),
-        attributes,
-        ..Default::default()
-    }
-}
-
-/// Log records as one request.
-pub(crate) fn logs_request(
-    records: Vec<LogRecord>,
-    resource: &Resource,
-) -> ExportLogsServiceRequest {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(resource.clone()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(scope()),
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
 }
 
 /// A message as a request body in `protocol`, compressed as configured.

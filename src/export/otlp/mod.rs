@@ -58,6 +58,7 @@
 mod config;
 mod control;
 pub mod encode;
+mod logs;
 mod sink;
 mod sources;
 mod tls;
@@ -235,9 +236,11 @@ impl OtlpExporter {
         let placement = config.placement.clone();
         let reconfig = Arc::new(control::Slot::default());
         let control = OtlpControl::new(tx.clone(), reconfig.clone(), &config);
+        let resource = encode::resource(&config);
         let mut worker = Worker {
             transport: transport::Transport::new(&config),
-            resource: encode::resource(&config),
+            logs: logs::LogsRequest::new(&resource),
+            resource,
             config,
             counters: counters.clone(),
             source: None,

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::config::OtlpConfig;
 use super::control::Slot;
 use super::encode;
+use super::logs::LogsRequest;
 use super::sink::LogBatch;
 use super::transport::{Attempts, Outcome, Signal, Transport};
 use super::OtlpStats;
@@ -84,6 +85,8 @@ pub(crate) struct Worker {
     pub(crate) counters: Arc<Counters>,
     pub(crate) transport: Transport,
     pub(crate) resource: Resource,
+    /// The logs request, refilled for each export ([`LogsRequest`]).
+    pub(crate) logs: LogsRequest,
     pub(crate) source: Option<MetricsSource>,
     /// The instance's start, fixed at the first snapshot (cumulative points' start time).
     pub(crate) start: Option<u64>,
@@ -223,6 +226,7 @@ impl Worker {
         };
         self.transport = Transport::new(&p.config);
         self.resource = encode::resource(&p.config);
+        self.logs.set_resource(&self.resource);
         self.config = p.config;
         self.retimed = true;
         let _ = p.ack.send(());
@@ -237,15 +241,15 @@ impl Worker {
     fn export_logs(&mut self, deadline: Option<Instant>) {
         self.reconfigure();
         let n = self.batch();
-        let mut records = Vec::with_capacity(n.min(self.pending_len));
-        while records.len() < n {
+        self.logs.clear();
+        while self.logs.len() < n {
             let Some(front) = self.pending.front() else {
                 break;
             };
-            let take = (n - records.len()).min(front.len() - self.front_done);
+            let take = (n - self.logs.len()).min(front.len() - self.front_done);
             for i in self.front_done..self.front_done + take {
                 if let Some(e) = front.get(i) {
-                    records.push(encode::log_record(e));
+                    self.logs.push(e);
                 }
             }
             self.front_done += take;
@@ -254,11 +258,13 @@ impl Worker {
                 self.front_done = 0;
             }
         }
-        let n = records.len();
+        let n = self.logs.len();
         self.pending_len -= n;
-        let request = encode::logs_request(records, &self.resource);
-        let body = encode::body(&request, self.config.protocol, self.config.compression);
-        drop(request);
+        let body = encode::body(
+            self.logs.message(),
+            self.config.protocol,
+            self.config.compression,
+        );
         let url = self.config.logs_url.clone();
         let outcome = self.post(&url, &body, Signal::Logs, deadline);
         let c = &self.counters;
