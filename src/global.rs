@@ -9,14 +9,15 @@
 //! [`CryptoError::NoKeyRing`]); the hot-path ones (`log_metric` and friends), which cannot
 //! return an error, count the call in [`calls_without_instance`].
 //!
-//! After the guard is dropped (or [`GlobalGuard::shutdown`]), a new [`install`] works. Each
-//! install's instance stays allocated (shut down) for the rest of the process, so that a
-//! `&'static Telemetry` from [`global`] never dangles: at most [`MAX_INSTALLS`] installs per
-//! process.
+//! After the guard is dropped (or [`GlobalGuard::shutdown`]), or once the installed instance
+//! is shut down any other way (`global().unwrap().close()`), a new [`install`] works, as
+//! often as a process likes. Each install's instance stays allocated (shut down, its rings
+//! freed) for the rest of the process, so that a `&'static Telemetry` from [`global`] never
+//! dangles: a few tens of KiB per install.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::alerts::{Alert, AlertResponse, Refusal};
@@ -27,16 +28,11 @@ use crate::security::authz::AuthzResult;
 use crate::security::crypto::{CryptoError, EncryptedData, Plaintext};
 use crate::{Event, ShutdownError, StartError, Telemetry, TelemetryBuilder, Timestamp};
 
-/// How many times a process can [`install`] a global instance (one at a time).
-pub const MAX_INSTALLS: usize = 64;
-
-/// One slot per install: a slot, once set, is never cleared, so references into it are
-/// `'static` without `unsafe`.
-static SLOTS: [OnceLock<Telemetry>; MAX_INSTALLS] = [const { OnceLock::new() }; MAX_INSTALLS];
-/// The installed slot's index + 1; 0 when none is installed.
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
+/// The installed instance, or null. Every non-null value was made by `Box::leak` and is
+/// never freed, so a reference made from it is valid for `'static`.
+static CURRENT: AtomicPtr<Telemetry> = AtomicPtr::new(std::ptr::null_mut());
 /// Serialises install and uninstall (cold paths); the free functions only read `CURRENT`.
-static INSTALLING: Mutex<usize> = Mutex::new(0);
+static INSTALLING: Mutex<()> = Mutex::new(());
 static CALLS_WITHOUT_INSTANCE: AtomicU64 = AtomicU64::new(0);
 
 /// Starts `builder` as the process's global instance, behind the free functions.
@@ -53,31 +49,25 @@ static CALLS_WITHOUT_INSTANCE: AtomicU64 = AtomicU64::new(0);
 /// let _guard = tickwatch::install(tickwatch::Telemetry::builder()).unwrap();
 /// ```
 pub fn install(builder: TelemetryBuilder) -> Result<GlobalGuard, InstallError> {
-    let mut used = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    if CURRENT.load(Acquire) != 0 {
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    // An installed instance shut down some other way than through its guard (`close`)
+    // takes no records any more: it may be replaced.
+    if global().is_some_and(|tw| !tw.shared.is_stopping()) {
         return Err(InstallError::AlreadyInstalled);
     }
-    if *used == MAX_INSTALLS {
-        return Err(InstallError::TooManyInstalls);
-    }
-    let tw = builder.start().map_err(InstallError::Start)?;
-    let slot = *used;
-    if SLOTS[slot].set(tw).is_err() {
-        // Unreachable: slots are taken in order under the lock.
-        return Err(InstallError::AlreadyInstalled);
-    }
-    *used += 1;
-    CURRENT.store(slot + 1, Release);
-    Ok(GlobalGuard { slot })
+    let tw: &'static Telemetry = Box::leak(Box::new(builder.start().map_err(InstallError::Start)?));
+    CURRENT.store(std::ptr::from_ref(tw).cast_mut(), Release);
+    Ok(GlobalGuard { instance: tw })
 }
 
 /// The global instance, if one is installed.
 #[inline]
 pub fn global() -> Option<&'static Telemetry> {
-    match CURRENT.load(Acquire) {
-        0 => None,
-        n => SLOTS.get(n - 1).and_then(OnceLock::get),
-    }
+    let ptr = CURRENT.load(Acquire);
+    // SAFETY: `CURRENT` holds null or a pointer from `Box::leak` in `install`, which is never
+    // freed (nor written through): the shared reference is valid for `'static`. The Acquire
+    // load pairs with the Release store that published the fully built instance.
+    unsafe { ptr.as_ref() }
 }
 
 /// Free-function calls made while no global instance was installed (they record nothing).
@@ -93,7 +83,8 @@ pub(crate) fn count_call_without_instance() {
 #[must_use = "dropping the guard shuts the global instance down at once"]
 #[derive(Debug)]
 pub struct GlobalGuard {
-    slot: usize,
+    /// The instance this guard installed.
+    instance: &'static Telemetry,
 }
 
 impl GlobalGuard {
@@ -108,10 +99,10 @@ impl GlobalGuard {
     fn uninstall(&self) -> Result<(), ShutdownError> {
         let _lock = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
         // New calls see no instance from here on; calls already inside it find it stopping.
-        let _ = CURRENT.compare_exchange(self.slot + 1, 0, AcqRel, Acquire);
-        SLOTS[self.slot]
-            .get()
-            .map_or(Ok(()), Telemetry::shutdown_ref)
+        // (Another install may have replaced a closed instance: that one is not ours.)
+        let ours = std::ptr::from_ref(self.instance).cast_mut();
+        let _ = CURRENT.compare_exchange(ours, std::ptr::null_mut(), AcqRel, Acquire);
+        self.instance.shutdown_ref()
     }
 }
 
@@ -128,9 +119,6 @@ pub enum InstallError {
     /// A global instance is installed already: keep using it ([`global`]), drop its guard
     /// first, or build a separate [`Telemetry`].
     AlreadyInstalled,
-    /// This process installed [`MAX_INSTALLS`] instances already: keep one installed rather
-    /// than installing one per task.
-    TooManyInstalls,
     /// The builder's configuration was refused.
     Start(StartError),
 }
@@ -140,10 +128,6 @@ impl fmt::Display for InstallError {
         match self {
             InstallError::AlreadyInstalled => f.write_str(
                 "a global tickwatch instance is already installed in this process; use tickwatch::global(), drop its guard first, or build a separate Telemetry",
-            ),
-            InstallError::TooManyInstalls => write!(
-                f,
-                "this process installed {MAX_INSTALLS} global instances already; keep one installed"
             ),
             InstallError::Start(e) => write!(f, "could not start the global instance: {e}"),
         }

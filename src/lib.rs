@@ -144,7 +144,7 @@ pub use global::{
     authenticate_user, authorize_action, calls_without_instance, decrypt_data, encrypt_data,
     get_system_health, global, install, log_event, log_metric, measure_latency,
     measure_latency_with_tags, query_logs, send_alert, track_resource_usage,
-    track_resource_usage_with_tags, GlobalGuard, InstallError, NotConfigured, MAX_INSTALLS,
+    track_resource_usage_with_tags, GlobalGuard, InstallError, NotConfigured,
 };
 pub use logging::Audit;
 pub use logging::{Event, FieldRef, Level, Value};

@@ -197,4 +197,37 @@ fn global_instance_lifecycle() {
     assert_eq!(tickwatch::calls_without_instance() - base, 6);
     drop(guard);
     assert!(tickwatch::global().is_none());
+
+    // As often as the process likes (this binary has used 2 installs so far): each cycle
+    // records and delivers through the new instance.
+    let n = if cfg!(miri) { 3 } else { 150 };
+    for i in 0..n {
+        let mem = MemorySink::new();
+        let guard = tickwatch::install(Telemetry::builder().sink(mem.clone()))
+            .unwrap_or_else(|e| panic!("install #{i}: {e}"));
+        tickwatch::log_metric("cycle", i as f64, &[]);
+        guard.shutdown().unwrap();
+        assert_eq!(mem.records().len(), 1, "install #{i}");
+    }
+
+    // An installed instance closed without its guard takes no records: it may be replaced,
+    // and the old guard's drop then leaves the new instance installed.
+    let old = tickwatch::install(Telemetry::builder()).unwrap();
+    tickwatch::global().unwrap().close().unwrap();
+    let mem = MemorySink::new();
+    let new = tickwatch::install(Telemetry::builder().sink(mem.clone()))
+        .expect("a closed instance is replaced");
+    drop(old);
+    tickwatch::log_metric("after", 1.0, &[]);
+    tickwatch::global()
+        .expect("still the new one")
+        .flush()
+        .unwrap();
+    assert_eq!(mem.records().len(), 1);
+    assert!(matches!(
+        tickwatch::install(Telemetry::builder()),
+        Err(InstallError::AlreadyInstalled)
+    ));
+    drop(new);
+    assert!(tickwatch::global().is_none());
 }
