@@ -23,6 +23,7 @@ use crate::health::{
 use crate::metrics::{CollectorEvents, CollectorTask, Snapshot, TickContext};
 use crate::pipeline::Shared;
 use crate::sink::SinkNotice;
+use crate::time::WallClock;
 
 enum Route {
     Sink(String, SeverityFilter, Box<dyn AlertSink>),
@@ -34,6 +35,8 @@ enum Route {
 #[derive(Default)]
 pub(crate) struct MonitorSetup {
     health: Option<Health>,
+    /// The wall clock of the alert manager and of the default health registry.
+    clock: Option<Arc<dyn WallClock>>,
     pub(crate) rules: Vec<Rule>,
     routes: Vec<Route>,
     /// The configuration's `[[routes]]`, added after the code's.
@@ -137,8 +140,14 @@ impl MonitorSetup {
     /// The shared half, built before the instance's state.
     pub(crate) fn shared(&mut self, alerts: AlertsConfig) -> MonitorShared {
         MonitorShared {
-            health: self.health.take().unwrap_or_default(),
-            alerts: Arc::new(Alerts::new(alerts, Arc::new(SystemClock))),
+            health: self.health.take().unwrap_or_else(|| match &self.clock {
+                Some(c) => Health::with_clock(c.clone()),
+                None => Health::default(),
+            }),
+            alerts: Arc::new(Alerts::new(
+                alerts,
+                self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
+            )),
             rule_alerts: ArcSwap::from_pointee(Vec::new()),
             collector_health: OnceLock::new(),
             sink_components: OnceLock::new(),
@@ -390,6 +399,17 @@ impl TelemetryBuilder {
     /// start leaves the registry as it was.
     pub fn health(mut self, health: Health) -> Self {
         self.monitor.health = Some(health);
+        self
+    }
+
+    /// The wall clock of the instance's alert manager (deduplication windows, rate limits,
+    /// `auto_resolve`, and so `send_alert`'s and the rules' alerts) and of its default health
+    /// registry: the system clock unless set. Tests give one
+    /// [`ManualClock`](crate::ManualClock) here, to [`Health::with_clock`] and to the
+    /// [`Authenticator`](crate::security::authn::Authenticator), and move them all at once.
+    /// (The records' timestamps come from the tick clock, not from this one.)
+    pub fn clock(mut self, clock: Arc<dyn WallClock>) -> Self {
+        self.monitor.clock = Some(clock);
         self
     }
 
