@@ -80,6 +80,7 @@ fn model(series: &[SeriesSnapshot]) -> (Vec<(usize, String, Labels)>, u64) {
             SeriesValue::Counter(_) => Ty::Counter,
             SeriesValue::Gauge(_) => Ty::Gauge,
             SeriesValue::Latency(_) => Ty::Histogram,
+            _ => unreachable!("a kind this model does not know"),
         };
         // The naming conventions have their own tests (a table, and promtool on lint bait);
         // this model checks the conflict rule and the values on top of them.
@@ -171,6 +172,7 @@ proptest! {
                     prop_assert_eq!(ex.find(&format!("{fam}_bucket"), &inf), count);
                     expected_samples += h.buckets.len() + 3;
                 }
+                other => panic!("a kind this model does not know: {other:?}"),
             }
         }
         prop_assert_eq!(ex.samples.len(), expected_samples, "{}", text);

@@ -127,6 +127,7 @@ fn count(snap: &Snapshot, name: &str) -> u64 {
         SeriesValue::Gauge(g) => g.total.count,
         SeriesValue::Latency(l) => l.total.count,
         SeriesValue::Counter(c) => c.total,
+        other => panic!("{name}: {other:?}"),
     }
 }
 

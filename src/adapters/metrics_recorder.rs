@@ -38,7 +38,6 @@
 //! a registry lookup rather than memory per key.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -103,7 +102,7 @@ struct Inner {
 struct Cold {
     tables: Tables,
     /// Nanoseconds per unit of the histogram names described with a time unit.
-    time_units: HashMap<String, f64>,
+    time_units: crate::hash::KeyedMap<String, f64>,
 }
 
 /// Handles by `metrics` key, one table per kind.

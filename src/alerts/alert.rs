@@ -62,6 +62,7 @@ impl Alert {
 #[must_use = "an alert may have been rate limited or refused"]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AlertResponse {
     /// A new active alert: a firing notification is queued for the sinks.
     Accepted {
@@ -92,6 +93,7 @@ pub enum AlertResponse {
 /// Why an alert was [refused](AlertResponse::Refused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Refusal {
     /// `max_active` alerts are already active: resolve some, or raise
     /// [`AlertsConfig::max_active`](super::AlertsConfig::max_active). Counted in [`AlertStats::refused`](super::AlertStats::refused).

@@ -103,6 +103,7 @@ impl std::error::Error for AlertmanagerError {
 /// Counters of an [`AlertmanagerSink`], readable after the sink moved into a router through
 /// [`AlertmanagerSink::stats_handle`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AlertmanagerStats {
     /// Notifications queued.
     pub queued: u64,

@@ -23,6 +23,7 @@ pub const DEFAULT_MAX_INSTANCES: usize = 10_000;
 
 /// Counters of a [`RuleEngine`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EngineStats {
     /// Calls to `evaluate`.
     pub evaluations: u64,

@@ -60,6 +60,7 @@ impl Default for AlertsConfig {
 
 /// What a manager has done since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AlertStats {
     /// Alerts accepted (new active alerts).
     pub accepted: u64,

@@ -316,6 +316,7 @@ impl Rule {
 
 /// What is wrong with one rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RuleProblem {
     /// The rule name is empty or longer than 256 bytes.
     BadName,
@@ -388,6 +389,7 @@ impl fmt::Display for RuleProblem {
 
 /// A rule that failed validation: which one, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuleError {
     /// Position in the file or list (0-based).
     pub index: usize,

@@ -101,6 +101,7 @@ impl SeverityFilter {
 
 /// One route's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RouteStats {
     /// The route's name.
     pub name: String,

@@ -72,6 +72,7 @@ use crate::Timestamp;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Status {
     /// Working as intended.
     #[default]
@@ -147,6 +148,7 @@ impl From<(Status, &str)> for ComponentCheck {
 
 /// One component in a [`HealthStatus`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ComponentHealth {
     /// The name it was registered under.
     pub name: String,

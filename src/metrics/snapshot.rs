@@ -159,6 +159,7 @@ pub struct SeriesSnapshot {
 /// The aggregate of one series, by kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SeriesValue {
     /// From [`crate::Counter`]: monotonic total.
     Counter(CounterValue),

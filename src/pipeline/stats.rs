@@ -106,6 +106,7 @@ impl Stats {
 
 /// One live lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ThreadStats {
     /// The thread.
     pub thread: ThreadInfo,

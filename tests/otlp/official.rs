@@ -161,6 +161,7 @@ fn official_decoder_reads_what_the_snapshot_says() {
                     assert_eq!(point["min"].as_f64(), Some(l.total.min as f64 / 1e9));
                     assert_eq!(point["max"].as_f64(), Some(l.total.max as f64 / 1e9));
                 }
+                other => panic!("a kind this test does not know: {other:?}"),
             }
         }
         let logs = &s["logs"];

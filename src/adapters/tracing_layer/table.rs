@@ -7,7 +7,6 @@
 //! 64 probes) an entry is leaked into an overflow list read under a lock, which no program
 //! with fewer call sites ever touches.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -102,10 +101,10 @@ impl Site {
 /// The tickwatch call site of a `tracing` event call site: made once per process (every
 /// layer shares it) and kept for the process's life, like `event!`'s statics.
 fn event_site(meta: &'static Metadata<'static>) -> EventSite {
-    static MADE: Mutex<Option<HashMap<usize, EventSite>>> = Mutex::new(None);
+    static MADE: Mutex<Option<crate::hash::FastMap<usize, EventSite>>> = Mutex::new(None);
     let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
     *made
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(Default::default)
         .entry(key(meta))
         .or_insert_with(|| {
             let fields = meta.fields();

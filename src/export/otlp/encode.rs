@@ -17,7 +17,6 @@
 //! In OTLP JSON (`http/json`) a NaN or infinite gauge or field value is written as `null`
 //! (read as unset) by the generated types' serde; protobuf carries it as it is.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -165,7 +164,7 @@ pub(crate) fn metrics_request(
     let now = snapshot.taken_at.unix_nanos();
     let mut metrics: Vec<Metric> = Vec::new();
     // (name, kind discriminant) -> index in `metrics`.
-    let mut index: HashMap<(&str, u8), usize> = HashMap::new();
+    let mut index: crate::hash::KeyedMap<(&str, u8), usize> = Default::default();
     let mut points = 0usize;
     for s in &snapshot.series {
         let attributes: Vec<KeyValue> = s

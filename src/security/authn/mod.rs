@@ -98,6 +98,7 @@ impl fmt::Debug for Credentials<'_> {
 /// How an authentication attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub enum AuthResult {
     /// Let in: a new session.
     Authenticated {

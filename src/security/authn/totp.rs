@@ -264,6 +264,7 @@ impl TotpSecret {
 
 /// What [`TotpSecret::verify`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TotpVerdict {
     /// Right code for `step`, which was not used before: record it as the last used step.
     Accepted {

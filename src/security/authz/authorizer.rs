@@ -67,6 +67,7 @@ impl fmt::Display for Rule {
 
 /// Why a decision was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// An allow permission matched and no deny did.
     MatchedAllow {
