@@ -96,12 +96,14 @@
 //!
 //! ## Modules
 //!
-//! Public: [`metrics`] (handles, series, aggregation, snapshots), [`logging`] (levels,
-//! fields, call sites, events, audit records), [`sink`] (where records go), [`store`] (the
-//! durable segment log, its recovery and queries), [`health`],
-//! [`resources`] (process sampling), [`alerts`], [`export`] (Prometheus text; the `http`
-//! feature's endpoint), [`security`] (key ring, authentication, authorization) and
-//! [`schema`] (the JSON forms). The pipeline (rings, collector, stats), the series registry
+//! Public: [`metrics`] (handles, aggregation, snapshots), [`logging`] (levels, fields, call
+//! sites, events, audit records), [`sink`] (where records go), [`store`] (the durable segment
+//! log, its recovery and queries), [`recovery`] (spool and replay, failover, backup),
+//! [`health`], [`resources`] (process sampling), [`alerts`], [`export`] (Prometheus text; the
+//! `http` feature's endpoint; the `otlp` feature's exporter), [`adapters`] (the `tracing`
+//! layer and the `metrics` recorder), [`security`] (key ring, authentication, authorization)
+//! and [`schema`] (the JSON forms). The global instance and the free functions are in this
+//! page's root ([`install`], [`global`]). The pipeline (rings, collector, stats), the series registry
 //! and the clock are internal; their public types are re-exported here. The top-level
 //! modules form a DAG: the pipeline at the core knows nothing of metrics, health, alerts or
 //! export, which plug into its collector and are composed by [`Telemetry`].
