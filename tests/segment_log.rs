@@ -222,11 +222,18 @@ fn a_live_query_sees_records_not_yet_written_to_the_file() {
         .open()
         .unwrap();
     let tw = Telemetry::builder().segment_log(log).start().unwrap();
-    for i in 0..10u64 {
+    for i in 0..5u64 {
         event!(tw, Level::Error, "boom", seq = i);
     }
-    // Drained by the collector but, buffered, not necessarily in the file yet.
-    std::thread::sleep(Duration::from_millis(50));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 5..10u64 {
+                event!(tw, Level::Error, "boom", seq = i);
+            }
+        });
+    });
+    // At once, no sleep: still in the rings (this thread's and the other's), or drained but,
+    // buffered, not in the file yet. The query sees every record accepted before it.
     let res = tw.query_logs(&"level=error".parse().unwrap()).unwrap();
     assert_eq!(res.records.len(), 10, "{res:?}");
     assert_eq!(

@@ -221,14 +221,21 @@ impl<H: Hooks> Collector<H> {
 
     /// The collector loop; returns once the instance stops.
     fn serve(&mut self, clock: &Clock, flushed: &mut u64) {
+        // The last drain request answered (a lock only when a new one came).
+        let mut drained = 0u64;
         loop {
             // Read the requests before draining: the drain that follows then covers every
             // record published before they were made.
             let stopping = self.shared.is_stopping();
             let flush_req = self.shared.flush_requested.load(Acquire);
+            let drain_req = self.shared.drain_requested.load(Acquire);
             let (n, fill) = self.drain_all(clock);
             if n > 0 {
                 self.end_pass();
+            }
+            if drain_req != drained {
+                self.complete_drain(drain_req);
+                drained = drain_req;
             }
             if stopping {
                 self.finish(clock);
@@ -301,6 +308,16 @@ impl<H: Hooks> Collector<H> {
         self.flush_sinks(Instant::now());
         let req = self.shared.flush_requested.load(Acquire);
         self.complete_flush(req);
+        self.complete_drain(self.shared.drain_requested.load(Acquire));
+    }
+
+    /// Drain pass `req` (and those before it) is done: wakes `Pipeline::drain` callers.
+    fn complete_drain(&self, req: u64) {
+        let mut done = self.shared.drain_done.lock();
+        if *done < req {
+            *done = req;
+            self.shared.drain_cv.notify_all();
+        }
     }
 
     fn complete_flush(&self, req: u64) {

@@ -145,6 +145,31 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Waits until every record accepted before this call has been handed to every sink (one
+    /// collector pass; the sinks are not flushed), at most `flush_timeout`.
+    pub(crate) fn drain(&self) -> Result<(), FlushError> {
+        let s = &self.shared;
+        if s.state() != RUNNING {
+            return Err(FlushError::Stopped);
+        }
+        if s.on_collector_thread() {
+            return Err(FlushError::OnCollectorThread);
+        }
+        let target = s.drain_requested.fetch_add(1, AcqRel) + 1;
+        s.wake_collector();
+        let deadline = Instant::now() + s.config.flush_timeout;
+        let mut done = s.drain_done.lock();
+        while *done < target {
+            if s.state() == STOPPED {
+                return Err(FlushError::Stopped);
+            }
+            if s.drain_cv.wait_until(&mut done, deadline).timed_out() && *done < target {
+                return Err(FlushError::Timeout);
+            }
+        }
+        Ok(())
+    }
+
     /// Stops accepting records, drains every ring, flushes every sink and joins the
     /// collector. Later calls do nothing.
     pub(crate) fn shutdown(&self) -> Result<(), ShutdownError> {

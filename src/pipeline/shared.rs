@@ -102,6 +102,11 @@ pub(crate) struct Shared {
     pub(crate) flush_requested: AtomicU64,
     pub(crate) flush_done: Mutex<u64>,
     pub(crate) flush_cv: Condvar,
+    /// Drain passes asked for (`Pipeline::drain`: every ring handed to the sinks, the sinks
+    /// not flushed), and the last one done.
+    pub(crate) drain_requested: AtomicU64,
+    pub(crate) drain_done: Mutex<u64>,
+    pub(crate) drain_cv: Condvar,
     pub(crate) exited: Mutex<bool>,
     pub(crate) exited_cv: Condvar,
     pub(crate) collector: OnceLock<Thread>,
@@ -131,6 +136,9 @@ impl Shared {
             flush_requested: AtomicU64::new(0),
             flush_done: Mutex::new(0),
             flush_cv: Condvar::new(),
+            drain_requested: AtomicU64::new(0),
+            drain_done: Mutex::new(0),
+            drain_cv: Condvar::new(),
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),
             collector: OnceLock::new(),

@@ -10,10 +10,10 @@ impl Telemetry {
     /// `query_logs`: runs `query` over this instance's segment log
     /// ([`TelemetryBuilder::segment_log`](crate::TelemetryBuilder::segment_log)): its sealed
     /// segments and the segment being written, including the records the collector has not
-    /// yet written to the file, as one ordered result. Runs on the calling thread; the
-    /// collector is held up only while the not-yet-written bytes are copied. Records still in
-    /// the threads' rings are not seen (call [`flush`](Telemetry::flush) first to include
-    /// them).
+    /// yet written to the file, as one ordered result: every record accepted before the call
+    /// (from any thread) is seen, as the query first waits for one collector pass (at most
+    /// `flush_timeout`; the sinks are not flushed for it). Runs on the calling thread; the
+    /// collector is held up only while the not-yet-written bytes are copied.
     ///
     /// ```
     /// use tickwatch::store::{LogQuery, SegmentLog};
@@ -31,10 +31,12 @@ impl Telemetry {
         &self,
         query: &crate::store::LogQuery,
     ) -> Result<crate::store::LogResults, crate::store::QueryError> {
-        self.log
-            .as_ref()
-            .ok_or(crate::store::QueryError::NoLog)?
-            .query(query)
+        let log = self.log.as_ref().ok_or(crate::store::QueryError::NoLog)?;
+        // Records still in the rings reach the log's recent window first. A stopped
+        // instance has nothing left in them; a pass that times out (a stalled collector) leaves
+        // the query to answer what the log holds.
+        let _ = self.pipeline.drain();
+        log.query(query)
     }
 
     /// The segment log given to the builder, if any: its directory and counters.
