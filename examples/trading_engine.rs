@@ -22,8 +22,9 @@
 //! queue and book depths, `event!` for fills (Info) and risk rejects (Warn), and `log_event`
 //! for each strategy's closing summary (a message built at run time).
 //!
-//! Events, audit records and drop reports go to a segment log (`./tickwatch-out/log/`,
-//! rewritten on every run; read it with `cargo run --bin tickwatch-log -- cat
+//! Events, audit records and drop reports go to a segment log (`./tickwatch-out/log/`, new
+//! on every run: the previous run's is recovered, if it crashed, and kept in
+//! `./tickwatch-out/log.previous/`; read it with `cargo run --bin tickwatch-log -- cat
 //! tickwatch-out/log`; `--log-samples` logs every sample there too, which costs more than the
 //! 2 % logging budget at this rate: samples are aggregated in any case), and every record to
 //! a custom [`Sink`] defined here that counts
@@ -153,13 +154,12 @@ fn main() -> ExitCode {
 
 fn run(cfg: &Config) -> Result<bool, Box<dyn std::error::Error>> {
     // A fresh log and file per run, so their counts can be checked against what was
-    // delivered.
-    for r in [std::fs::remove_file(OUT), std::fs::remove_dir_all(log::DIR)] {
-        match r {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
+    // delivered; the previous run's log is recovered and kept aside, not deleted.
+    match std::fs::remove_file(OUT) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
     }
+    log::keep_previous()?;
     let agg = Arc::new(Mutex::new(Aggregate::default()));
     let base = match &cfg.config_file {
         // The file's settings (and the environment's overrides) instead of the example's.

@@ -6,8 +6,39 @@ use tickwatch::sink::Record;
 use tickwatch::store::LogQuery;
 use tickwatch::Telemetry;
 
-/// The segment log's directory, rewritten on every run.
+/// The segment log's directory, new on every run.
 pub const DIR: &str = "./tickwatch-out/log";
+/// The previous run's log, kept (and recovered, if that run crashed) for one more run.
+pub const PREVIOUS: &str = "./tickwatch-out/log.previous";
+
+/// Moves the previous run's log (if any) to [`PREVIOUS`], recovered first: a run killed
+/// with `kill -9` leaves an unsealed segment, which opening the log cuts at its last whole
+/// record and seals. Never deletes it; the run before that one's is replaced.
+pub fn keep_previous() -> Result<(), Box<dyn std::error::Error>> {
+    if !std::path::Path::new(DIR).exists() {
+        return Ok(());
+    }
+    let report = tickwatch::store::SegmentLog::options(DIR)
+        .open()?
+        .recovery()
+        .clone();
+    if report.recovered_segments > 0 {
+        println!(
+            "previous  run's log recovered: {} records kept in {} unsealed segments, {} bytes cut ({:?})",
+            report.recovered_records, report.recovered_segments, report.bytes_cut, report.elapsed
+        );
+    }
+    match std::fs::remove_dir_all(PREVIOUS) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    std::fs::rename(DIR, PREVIOUS)?;
+    println!(
+        "previous  run's log ({} records) moved to {PREVIOUS}/",
+        report.records
+    );
+    Ok(())
+}
 
 /// Prints what the segment log has taken so far; true if it took every delivered record.
 pub fn print_written(tw: &Telemetry, delivered: u64) -> bool {
