@@ -119,6 +119,9 @@ fn a_new_users_program() {
     tickwatch::info!("book", ?side, depth = %px, pair = ?(1, 2));
     tickwatch::debug!(tw, "debug {}", 1u8);
     tickwatch::error!(tw, "error", code = -1i64, fatal = false);
+    // A bare name after the first field is `name = name`; `%` renders with Display.
+    tickwatch::warn!(tw, "bare names", qty = 5u64, id, %venue);
+    tickwatch::trace!("trace {}", 2u8);
     tw.flush().unwrap();
 
     let records = mem.records();
@@ -137,9 +140,20 @@ fn a_new_users_program() {
             "order 42 rejected at 101.25",
             "book",
             "debug 1",
-            "error"
+            "error",
+            "bare names",
+            "trace 2"
         ]
     );
+    assert!(records.iter().any(|r| matches!(
+        r,
+        Record::Event { message, fields, .. } if message == "bare names"
+            && fields[..] == [
+                ("qty".to_owned(), Value::U64(5)),
+                ("id".to_owned(), Value::U64(42)),
+                ("venue".to_owned(), Value::Str("XNAS".into())),
+            ]
+    )));
     assert!(records.iter().any(|r| matches!(
         r,
         Record::Event { fields, .. } if fields.contains(&("parent".into(), Value::None))
@@ -162,7 +176,12 @@ fn a_new_users_program() {
         .collect();
     assert_eq!(
         warned,
-        ["limit breached", "order 42 rejected at 101.25", "error"]
+        [
+            "limit breached",
+            "order 42 rejected at 101.25",
+            "error",
+            "bare names"
+        ]
     );
     // The samples are aggregated.
     let snap = tw.snapshot();
@@ -201,6 +220,10 @@ fn a_new_users_program() {
     );
     assert_eq!(
         tickwatch::encrypt_data(b"x", "app-1").unwrap_err(),
+        CryptoError::NoKeyRing
+    );
+    assert_eq!(
+        tickwatch::decrypt_data(&sealed).unwrap_err(),
         CryptoError::NoKeyRing
     );
     assert!(matches!(
