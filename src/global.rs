@@ -225,7 +225,8 @@ pub fn log_event(event: &Event<'_>) {
 ///
 /// ```
 /// use tickwatch::alerts::{Alert, AlertResponse, Severity};
-/// let _guard = tickwatch::install(tickwatch::Telemetry::builder()).unwrap();
+/// use tickwatch::alerts::SeverityFilter;
+/// let _guard = tickwatch::install(tickwatch::Telemetry::builder().alert_log(SeverityFilter::all())).unwrap();
 /// let r = tickwatch::send_alert(Alert::new("risk_limit", Severity::Critical, "gross exposure 96%"));
 /// assert!(matches!(r, AlertResponse::Accepted { .. }));
 /// ```

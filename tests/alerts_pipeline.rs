@@ -130,6 +130,7 @@ fn the_configured_rate_limit_applies() {
             global: None,
             ..AlertsConfig::default()
         })
+        .alert_log(SeverityFilter::all())
         .start()
         .unwrap();
     let a =

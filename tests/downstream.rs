@@ -54,7 +54,12 @@ fn a_new_users_program() {
             .segment_log(SegmentLog::options(&log_dir).open().unwrap())
             .key_ring(ring)
             .authenticator(authn)
-            .authorizer(authz),
+            .authorizer(authz)
+            .alert_route(
+                "desk",
+                tickwatch::alerts::SeverityFilter::all(),
+                tickwatch::alerts::CallbackSink::new(|_: &tickwatch::alerts::Notification| {}),
+            ),
     )
     .expect("first install");
     let tw = tickwatch::global().expect("installed");
@@ -226,6 +231,12 @@ fn a_new_users_program() {
         tickwatch::decrypt_data(&sealed).unwrap_err(),
         CryptoError::NoKeyRing
     );
+    assert!(matches!(
+        tickwatch::send_alert(Alert::new("unheard", Severity::Critical, "no route")),
+        AlertResponse::Refused {
+            reason: tickwatch::alerts::Refusal::NoRoute
+        }
+    ));
     assert!(matches!(
         tickwatch::query_logs(&LogQuery::new()),
         Err(QueryError::NoLog)

@@ -30,7 +30,8 @@ fn free_functions_answer_before_and_after_install() {
     let guard = tickwatch::install(
         Telemetry::builder()
             .monitor_tick(Duration::from_millis(10))
-            .resource_sampling(None),
+            .resource_sampling(None)
+            .alert_log(tickwatch::alerts::SeverityFilter::all()),
     )
     .unwrap();
     let h = tickwatch::get_system_health();

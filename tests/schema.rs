@@ -115,7 +115,14 @@ fn json_lines_use_one_shape_for_every_kind() {
 
 #[test]
 fn snapshot_health_and_alerts_use_the_same_times_and_tags() {
-    let tw = Telemetry::builder().start().unwrap();
+    let tw = Telemetry::builder()
+        .alert_route(
+            "none",
+            tickwatch::alerts::SeverityFilter::all(),
+            tickwatch::alerts::CallbackSink::new(|_: &tickwatch::alerts::Notification| {}),
+        )
+        .start()
+        .unwrap();
     tw.counter("orders", &[("venue", "XNAS"), ("desk", "a")])
         .add(3);
     let _ = tw.send_alert(tickwatch::alerts::Alert::new(

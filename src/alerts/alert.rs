@@ -125,6 +125,11 @@ pub enum Refusal {
     /// The instance is shut down: nothing would deliver the notification. Send through a
     /// running instance.
     Stopped,
+    /// The instance has no alert route: nothing would notify anyone. Give its builder an
+    /// [`alert_route`](crate::TelemetryBuilder::alert_route) or
+    /// [`alert_log`](crate::TelemetryBuilder::alert_log) (or `[[routes]]` in its
+    /// configuration).
+    NoRoute,
 }
 
 impl fmt::Display for Refusal {
@@ -141,6 +146,9 @@ impl fmt::Display for Refusal {
             Refusal::BadName => f.write_str("alert name must be 1 to 256 bytes"),
             Refusal::NotInstalled => f.write_str(
                 "no global tickwatch instance is installed: call tickwatch::install first",
+            ),
+            Refusal::NoRoute => f.write_str(
+                "the tickwatch instance has no alert route: nothing would notify anyone; give its builder an alert_route or alert_log (or [[routes]] in its configuration)",
             ),
             Refusal::Stopped => f.write_str(
                 "the tickwatch instance is shut down: nothing would deliver this alert; send through a running instance",

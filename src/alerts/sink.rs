@@ -150,6 +150,11 @@ impl fmt::Debug for AlertRouter {
 }
 
 impl AlertRouter {
+    /// Whether it has no route at all.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
     /// A router with no routes.
     pub fn new() -> AlertRouter {
         AlertRouter::default()

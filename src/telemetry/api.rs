@@ -111,12 +111,19 @@ impl Telemetry {
     /// routes at the collector's next tick, within
     /// [`monitor_tick`](crate::TelemetryBuilder::monitor_tick), or at shutdown), deduplicated
     /// (same name and labels already active: its count grows, nothing is notified), rate
-    /// limited, or refused (see [`AlertResponse`]). Never blocks on a sink.
+    /// limited, or refused (see [`AlertResponse`]): an instance with no alert route refuses
+    /// ([`Refusal::NoRoute`](crate::alerts::Refusal::NoRoute)) rather than accept an alert
+    /// nobody would hear of. Never blocks on a sink.
     ///
     /// ```
-    /// use tickwatch::alerts::{Alert, AlertResponse, Severity};
-    /// let tw = tickwatch::Telemetry::builder().start()?;
+    /// use tickwatch::alerts::{Alert, AlertResponse, Refusal, Severity, SeverityFilter};
     /// let a = Alert::new("feed_gap", Severity::Warning, "no XNAS quotes for 2 s").label("venue", "XNAS");
+    /// let unrouted = tickwatch::Telemetry::builder().start()?;
+    /// assert!(matches!(
+    ///     unrouted.send_alert(a.clone()),
+    ///     AlertResponse::Refused { reason: Refusal::NoRoute }
+    /// ));
+    /// let tw = tickwatch::Telemetry::builder().alert_log(SeverityFilter::all()).start()?;
     /// assert!(matches!(tw.send_alert(a.clone()), AlertResponse::Accepted { .. }));
     /// assert!(matches!(tw.send_alert(a), AlertResponse::Deduplicated { count: 2, .. }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -127,6 +134,15 @@ impl Telemetry {
             // an alert nobody will ever notify.
             return AlertResponse::Refused {
                 reason: crate::alerts::Refusal::Stopped,
+            };
+        }
+        if !self
+            .monitor
+            .routed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return AlertResponse::Refused {
+                reason: crate::alerts::Refusal::NoRoute,
             };
         }
         let r = self.monitor.alerts.send_alert(alert);

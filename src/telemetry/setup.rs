@@ -59,6 +59,9 @@ pub(crate) struct MonitorShared {
     pub(crate) live_thresholds: Slot<Thresholds>,
     /// Rules and routes a reload hands the alert task.
     pub(crate) live_alerts: Slot<AlertsLive>,
+    /// Whether the alert router has a route: `send_alert` refuses (`Refusal::NoRoute`)
+    /// rather than accept an alert nobody would hear of.
+    pub(crate) routed: std::sync::atomic::AtomicBool,
 }
 
 impl MonitorShared {
@@ -154,6 +157,7 @@ impl MonitorSetup {
             sink_conditions: SinkConditions::default(),
             live_thresholds: Slot::default(),
             live_alerts: Slot::default(),
+            routed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -241,6 +245,8 @@ impl MonitorSetup {
                 }
             }
         }
+        m.routed
+            .store(!router.is_empty(), std::sync::atomic::Ordering::Release);
         let pipeline = AlertPipeline::new(engine, router).with_manager(m.alerts.clone());
         let watch = watch.into_task(
             config.resource_interval,
@@ -340,6 +346,9 @@ impl AlertTask {
             router.route(name.clone(), filter, sink);
             self.config_routes.push(name);
         }
+        self.monitor
+            .routed
+            .store(!router.is_empty(), std::sync::atomic::Ordering::Release);
     }
 }
 
