@@ -83,7 +83,7 @@ pub use options::{
     SegmentLogOptions, DEFAULT_SEGMENT_AGE, DEFAULT_SEGMENT_BYTES, MAX_PENDING_BYTES,
 };
 pub use query::{CmpOp, Cursor, Filter, LogQuery, LogResults, Order, QueryError};
-pub use reader::{LogReader, LogStats};
+pub use reader::{LogReader, LogStats, ReadDamage};
 pub use recovery::RecoveryReport;
 pub use verify::{Verify, VerifyProblem};
 pub use writer::SegmentLog;
