@@ -311,20 +311,22 @@ pub(crate) fn each_view(
     });
     d.corrupt_frames += w.corrupt;
     if let Some(at) = sealed_at {
+        // Some(None): no valid footer; None: one that does not decrypt (counted as such).
         let footer = match format::frame_at(&data[..data.len() - format::TRAILER_LEN], at) {
             format::FrameAt::Frame { ty, payload, .. } => match opener.open(ty, payload) {
-                Ok((frame::FOOTER, p)) => Footer::decode(p).ok(),
-                Err(Unopened::Decrypt) => {
+                Ok((frame::FOOTER, p)) => Some(Footer::decode(p).ok()),
+                Err(Unopened::Decrypt | Unopened::NoKeyRing) => {
                     d.undecryptable_frames += 1;
                     None
                 }
-                _ => None,
+                _ => Some(None),
             },
-            _ => None,
+            _ => Some(None),
         };
         match footer {
-            Some(footer) => d.lost_records += footer.records.saturating_sub(read),
-            None => d.corrupt_frames += 1,
+            Some(Some(footer)) => d.lost_records += footer.records.saturating_sub(read),
+            Some(None) => d.corrupt_frames += 1,
+            None => {}
         }
     }
     d.sequence_gaps += opener.out_of_order;
