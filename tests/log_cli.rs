@@ -316,7 +316,10 @@ fn reads_say_what_they_left_out_and_the_wrong_ring_is_named() {
     assert!(printed < n && printed > 0);
     assert!(err.contains("1 damaged frames skipped"), "{err}");
     assert!(
-        err.contains(&format!("{} records counted by the segments' footers were not read", n - printed)),
+        err.contains(&format!(
+            "{} records counted by the segments' footers were not read",
+            n - printed
+        )),
         "{err}"
     );
     let out = run(&["stats", d, "--json"]);
@@ -345,8 +348,16 @@ fn reads_say_what_they_left_out_and_the_wrong_ring_is_named() {
     // The wrong key ring: "decryption failed", exit 1, not an empty log.
     let dir = temp_dir("cli-wrongkeys");
     let (right, wrong) = (dir.with_extension("keys"), dir.with_extension("wrongkeys"));
-    std::fs::write(&right, "log-1=9tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n").unwrap();
-    std::fs::write(&wrong, "log-1=8tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n").unwrap();
+    std::fs::write(
+        &right,
+        "log-1=9tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &wrong,
+        "log-1=8tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
+    )
+    .unwrap();
     let ring = Arc::new(KeyRing::builder().key_file(&right).build().unwrap());
     let tw = Telemetry::builder()
         .segment_log(SegmentLog::options(&dir).encrypt(ring).open().unwrap())
@@ -366,7 +377,10 @@ fn reads_say_what_they_left_out_and_the_wrong_ring_is_named() {
         let out = run(&args);
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("decryption failed: wrong key ring"), "{args:?}: {err}");
+        assert!(
+            err.contains("decryption failed: wrong key ring"),
+            "{args:?}: {err}"
+        );
     }
     let out = run(&["verify", d, "--keys", k]);
     let text = String::from_utf8(out.stdout).unwrap();

@@ -303,7 +303,11 @@ fn a_dropped_last_frame_a_deleted_segment_and_swapped_files_are_detected() {
     let (_, damage, q, v) = read(&d);
     assert_eq!(damage.missing_segments, 1, "{damage:?}");
     assert_eq!(q.missing_segments, 1);
-    assert_eq!(v.problems, vec![VerifyProblem::MissingSegments(0, 2)], "{v:?}");
+    assert_eq!(
+        v.problems,
+        vec![VerifyProblem::MissingSegments(0, 2)],
+        "{v:?}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
     // The oldest deleted, as retention does: not a gap.
     let d = copy_log(&src, "enc-oldest");

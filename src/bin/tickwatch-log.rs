@@ -156,7 +156,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 return broken_pipe_ok(e);
             }
             out.flush().or_else(|e| broken_pipe_ok(e).map(|_| ()))?;
-            return Ok(report_damage(dir, n, &damage));
+            Ok(report_damage(dir, n, &damage))
         }
         "query" => {
             let Some(text_query) = positional.get(2) else {
@@ -195,7 +195,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             damage.damaged_headers = res.damaged_headers;
             damage.missing_segments = res.missing_segments;
             damage.misnamed_segments = res.misnamed_segments;
-            return Ok(report_damage(dir, res.scanned, &damage));
+            Ok(report_damage(dir, res.scanned, &damage))
         }
         "verify" => {
             let v = reader
@@ -226,11 +226,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 let _ = writeln!(out, "{what}: {}", describe(p));
             }
             let _ = out.flush();
-            return Ok(if v.ok() {
+            Ok(if v.ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
-            });
+            })
         }
         "stats" => {
             let s = reader
@@ -257,7 +257,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 }
             }
             out.flush().or_else(|e| broken_pipe_ok(e).map(|_| ()))?;
-            return Ok(report_damage(dir, s.records, &s.damage));
+            Ok(report_damage(dir, s.records, &s.damage))
         }
         _ => Err(USAGE.into()),
     }

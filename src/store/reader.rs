@@ -4,11 +4,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::footer::Footer;
 use super::format::{self, frame};
 use super::query::{LogQuery, LogResults, QueryError};
 use super::recovery::list;
 use super::scan::run_query;
-use super::footer::Footer;
 use super::seal::{Opener, Unopened};
 use super::segment::{frame_records, walk, Dictionary, View, Walk};
 use crate::security::crypto::KeyRing;
@@ -99,23 +99,41 @@ impl ReadDamage {
     pub fn describe(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (p, e) in &self.unreadable_segments {
-            out.push(format!("{}: cannot read: {e} (its records are left out)", p.display()));
+            out.push(format!(
+                "{}: cannot read: {e} (its records are left out)",
+                p.display()
+            ));
         }
         let mut n = |v: u64, what: &str| {
             if v > 0 {
                 out.push(format!("{v} {what}"));
             }
         };
-        n(self.damaged_headers, "segments with a damaged header (read through a guessed header)");
+        n(
+            self.damaged_headers,
+            "segments with a damaged header (read through a guessed header)",
+        );
         n(self.corrupt_frames, "damaged frames skipped");
-        n(self.undecodable, "records that do not decode against their segment's dictionary");
+        n(
+            self.undecodable,
+            "records that do not decode against their segment's dictionary",
+        );
         n(
             self.undecryptable_frames,
             "frames that do not decrypt with the key ring given (decryption failed: wrong key ring, or frames altered)",
         );
-        n(self.sequence_gaps, "encrypted frames out of sequence (a frame dropped, moved or reordered)");
-        n(self.lost_records, "records counted by the segments' footers were not read");
-        n(self.missing_segments, "segment numbers missing between the oldest and newest segment (deleted?)");
+        n(
+            self.sequence_gaps,
+            "encrypted frames out of sequence (a frame dropped, moved or reordered)",
+        );
+        n(
+            self.lost_records,
+            "records counted by the segments' footers were not read",
+        );
+        n(
+            self.missing_segments,
+            "segment numbers missing between the oldest and newest segment (deleted?)",
+        );
         n(self.misnamed_segments, "segments whose header names another sequence than their file name (renamed or swapped?)");
         out
     }
@@ -180,11 +198,16 @@ impl LogReader {
                 }
             };
             self.readable(&path, &data)?;
-            damage.add(each_view(&data, seq, self.key_ring.as_deref(), |v, dict| {
-                let name = dict.threads.get(v.thread).and_then(|n| n.as_deref());
-                f(&v.to_record(), name);
-                n += 1;
-            }));
+            damage.add(each_view(
+                &data,
+                seq,
+                self.key_ring.as_deref(),
+                |v, dict| {
+                    let name = dict.threads.get(v.thread).and_then(|n| n.as_deref());
+                    f(&v.to_record(), name);
+                    n += 1;
+                },
+            ));
         }
         Ok((n, damage))
     }

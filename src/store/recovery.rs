@@ -130,8 +130,7 @@ pub(crate) fn recover(
         let header = match format::parse_header(&head) {
             Some(h) => Some((h, false)),
             None => {
-                let data =
-                    std::fs::read(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
+                let data = std::fs::read(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
                 format::header_or_guess(&data, *seq).map(|(h, _)| (h, true))
             }
         };
@@ -151,8 +150,8 @@ pub(crate) fn recover(
                 let n = match read_footer(path, ring) {
                     Some((footer, _)) => footer.records,
                     None => {
-                        let data = std::fs::read(path)
-                            .map_err(|e| OpenError::Segment(path.clone(), e))?;
+                        let data =
+                            std::fs::read(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
                         let mut n = 0;
                         super::reader::each_view(&data, *seq, ring, |_, _| n += 1);
                         n

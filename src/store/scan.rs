@@ -425,8 +425,12 @@ pub(crate) fn run_query(
                 } else {
                     let base = format::HEADER_LEN as u64;
                     let len = f.metadata().map_err(QueryError::Io)?.len();
-                    let data = read_at(&mut f, base, (len - format::TRAILER_LEN as u64 - base) as usize)
-                        .map_err(QueryError::Io)?;
+                    let data = read_at(
+                        &mut f,
+                        base,
+                        (len - format::TRAILER_LEN as u64 - base) as usize,
+                    )
+                    .map_err(QueryError::Io)?;
                     let footer_rel = (footer_at - base) as usize;
                     run.walk(
                         seq,
@@ -438,7 +442,8 @@ pub(crate) fn run_query(
                     );
                     // The footer opened in turn: in an encrypted segment its counter
                     // (authenticated) shows a frame dropped just before it.
-                    if let FrameAt::Frame { ty, payload, .. } = format::frame_at(&data, footer_rel) {
+                    if let FrameAt::Frame { ty, payload, .. } = format::frame_at(&data, footer_rel)
+                    {
                         if matches!(opener.open(ty, payload), Err(Unopened::Decrypt)) {
                             run.out.undecryptable_frames += 1;
                         }
@@ -477,7 +482,7 @@ pub(crate) fn run_query(
 /// The fuzz target's body: arbitrary bytes as a segment.
 #[cfg(fuzzing)]
 pub(crate) fn fuzz_segment(data: &[u8]) {
-    super::reader::each_view(data, None, |v, _| {
+    super::reader::each_view(data, 0, None, |v, _| {
         let _ = v.to_record();
     });
     let q = LogQuery::default();

@@ -3,9 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
+use super::footer::Footer;
 use super::format::{self, frame, FrameAt};
 use super::reader::LogReader;
-use super::footer::Footer;
 use super::recovery::list;
 use super::seal::{Opener, Unopened};
 use super::segment::{frame_records, Dictionary};
@@ -190,9 +190,13 @@ impl LogReader {
                 };
                 match footer {
                     Some(None) => out.problems.push(VerifyProblem::BadFooter(path.clone())),
-                    Some(Some(f)) if f.records != seg_records + undecodable => out.problems.push(
-                        VerifyProblem::RecordCount(path.clone(), f.records, seg_records + undecodable),
-                    ),
+                    Some(Some(f)) if f.records != seg_records + undecodable => {
+                        out.problems.push(VerifyProblem::RecordCount(
+                            path.clone(),
+                            f.records,
+                            seg_records + undecodable,
+                        ))
+                    }
                     _ => {}
                 }
             }
