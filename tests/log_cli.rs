@@ -282,3 +282,112 @@ fn a_wrapped_key_file_opens_a_log_encrypted_across_a_rotation() {
     std::fs::remove_file(&key_file).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 10, audit 8: `cat`, `query` and `stats` say on stderr (exit 1) what they left out;
+/// the wrong key ring is said as such; `verify` of a directory without segments fails. The
+/// log is never changed.
+#[test]
+fn reads_say_what_they_left_out_and_the_wrong_ring_is_named() {
+    use std::sync::Arc;
+    use tickwatch::security::crypto::KeyRing;
+    let dir = temp_dir("cli-damage");
+    let (n, _) = write_log(&dir);
+    let d = dir.to_str().unwrap();
+    // A whole log: exit 0, nothing on stderr but query's summary.
+    let out = run(&["stats", d]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty());
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    // One byte flipped in the last records frame before the footer of the oldest segment.
+    let mut data = std::fs::read(&segs[0]).unwrap();
+    let k = data.len();
+    let footer_at = u64::from_le_bytes(data[k - 16..k - 8].try_into().unwrap()) as usize;
+    data[footer_at - 3] ^= 0x40;
+    std::fs::write(&segs[0], &data).unwrap();
+    let before = snapshot(&dir);
+    let out = run(&["cat", d]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let printed = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert!(printed < n && printed > 0);
+    assert!(err.contains("1 damaged frames skipped"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} records counted by the segments' footers were not read",
+            n - printed
+        )),
+        "{err}"
+    );
+    let out = run(&["stats", d, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["records"], printed as u64);
+    assert_eq!(s["damage"]["corrupt_frames"], 1);
+    assert_eq!(s["damage"]["lost_records"], (n - printed) as u64);
+    let out = run(&["query", d, "order_id>=0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("1 damaged frames skipped"));
+    assert_eq!(snapshot(&dir), before, "reading changed nothing");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A directory without segments is not a good log.
+    let empty = temp_dir("cli-empty");
+    let out = run(&["verify", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains(&format!("no segments in {}", empty.display())));
+    std::fs::remove_dir_all(&empty).unwrap();
+
+    // The wrong key ring: "decryption failed", exit 1, not an empty log.
+    let dir = temp_dir("cli-wrongkeys");
+    let (right, wrong) = (dir.with_extension("keys"), dir.with_extension("wrongkeys"));
+    std::fs::write(
+        &right,
+        "log-1=9tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &wrong,
+        "log-1=8tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
+    )
+    .unwrap();
+    let ring = Arc::new(KeyRing::builder().key_file(&right).build().unwrap());
+    let tw = Telemetry::builder()
+        .segment_log(SegmentLog::options(&dir).encrypt(ring).open().unwrap())
+        .resource_sampling(None)
+        .start()
+        .unwrap();
+    for i in 0..50u64 {
+        event!(&tw, Level::Warn, "sealed", order_id = i);
+    }
+    drop(tw);
+    let (d, k) = (dir.to_str().unwrap(), wrong.to_str().unwrap());
+    for args in [
+        vec!["cat", d, "--keys", k],
+        vec!["stats", d, "--json", "--keys", k],
+        vec!["query", d, "order_id=7", "--keys", k],
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("decryption failed: wrong key ring"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = run(&["verify", d, "--keys", k]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("decryption failed: wrong key ring"), "{text}");
+    assert!(!text.contains("checksum"), "{text}");
+    std::fs::remove_file(&right).unwrap();
+    std::fs::remove_file(&wrong).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -112,7 +112,9 @@ fn a_sealed_log_reads_back_exactly_with_its_ring_and_not_without() {
     let other = LogReader::open(&dir).unwrap().key_ring(self::ring());
     let res = other.query(&LogQuery::new()).unwrap();
     assert!(res.records.is_empty());
-    assert!(res.corrupt_frames > 0 || res.segments_read == 0);
+    // Said as frames that do not decrypt, not as checksum damage.
+    assert!(res.undecryptable_frames > 0, "{res:?}");
+    assert_eq!(res.corrupt_frames, 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -182,10 +184,11 @@ fn a_frame_dropped_reordered_or_moved_is_detected() {
     moved[n - 16..n - 8].copy_from_slice(&(at as u64).to_le_bytes());
     std::fs::write(&segs[0], &moved).unwrap();
     let v = verify();
+    // It does not decrypt where it now is (reported as such, not as a bad checksum).
     assert!(
         v.problems
             .iter()
-            .any(|p| matches!(p, VerifyProblem::CorruptFrame(_, _))),
+            .any(|p| matches!(p, VerifyProblem::Undecryptable(_, 1))),
         "moved: {v:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -234,4 +237,142 @@ fn recovery_of_a_sealed_log_needs_its_ring_and_cuts_a_torn_tail() {
     assert!(got.len() < want.len() && !got.is_empty());
     assert_eq!(format!("{got:?}"), format!("{:?}", &want[..got.len()]));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Copies the segment files of `from` into a fresh directory.
+fn copy_log(from: &Path, tag: &str) -> PathBuf {
+    let d = temp_dir(tag);
+    for p in segments(from) {
+        std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+    }
+    d
+}
+
+/// Issue 10, audit 3: the frame just before the footer dropped (the footer's authenticated
+/// counter no longer follows), a middle segment deleted, two segment files swapped: each is
+/// detected by `verify` and counted by readers.
+#[test]
+fn a_dropped_last_frame_a_deleted_segment_and_swapped_files_are_detected() {
+    let src = temp_dir("enc-gaps");
+    let ring = ring();
+    let want = write(&src, &ring);
+    let segs = segments(&src);
+    assert!(segs.len() >= 3, "{segs:?}");
+    let name = |i: usize| segs[i].file_name().unwrap().to_owned();
+    let read = |d: &Path| {
+        let r = LogReader::open(d).unwrap().key_ring(ring.clone());
+        let (n, damage) = r.for_each_checked(|_, _| {}).unwrap();
+        let q = r.query(&LogQuery::new().limit(usize::MAX)).unwrap();
+        (n, damage, q, r.verify().unwrap())
+    };
+    let (n, damage, q, v) = read(&src);
+    assert_eq!(n, want.len() as u64);
+    assert!(damage.is_clean(), "{damage:?}");
+    assert_eq!((q.sequence_gaps, q.undecryptable_frames), (0, 0));
+    assert!(v.problems.is_empty(), "{v:?}");
+
+    // The last frame before the footer cut out whole and the trailer fixed (the audit's edit).
+    let d = copy_log(&src, "enc-droplast");
+    let p = d.join(name(1));
+    let clean = std::fs::read(&p).unwrap();
+    let (a, b) = *frames(&clean).last().unwrap();
+    let mut dropped = clean[..a].to_vec();
+    dropped.extend_from_slice(&clean[b..]);
+    fix_trailer(&mut dropped, b - a);
+    std::fs::write(&p, &dropped).unwrap();
+    let (n, damage, q, v) = read(&d);
+    let lost = want.len() as u64 - n;
+    assert!(lost > 0);
+    assert_eq!(damage.sequence_gaps, 1, "{damage:?}");
+    assert_eq!(damage.lost_records, lost, "{damage:?}");
+    assert_eq!(q.sequence_gaps, 1);
+    assert!(!v.ok());
+    assert_eq!(
+        v.problems,
+        vec![
+            VerifyProblem::RecordCount(p.clone(), v_footer(&v, &p), v_footer(&v, &p) - lost),
+            VerifyProblem::FrameSequence(p.clone(), 1)
+        ],
+        "{v:?}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+
+    // A middle segment deleted.
+    let d = copy_log(&src, "enc-gap");
+    std::fs::remove_file(d.join(name(1))).unwrap();
+    let (_, damage, q, v) = read(&d);
+    assert_eq!(damage.missing_segments, 1, "{damage:?}");
+    assert_eq!(q.missing_segments, 1);
+    assert_eq!(
+        v.problems,
+        vec![VerifyProblem::MissingSegments(0, 2)],
+        "{v:?}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+    // The oldest deleted, as retention does: not a gap.
+    let d = copy_log(&src, "enc-oldest");
+    std::fs::remove_file(d.join(name(0))).unwrap();
+    let (_, damage, _, v) = read(&d);
+    assert!(damage.is_clean(), "{damage:?}");
+    assert!(v.problems.is_empty(), "{v:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+
+    // Two segment files swapped by name.
+    let d = copy_log(&src, "enc-swap");
+    let (x, y) = (d.join(name(1)), d.join(name(2)));
+    let tmp = d.join("swap.tmp");
+    std::fs::rename(&x, &tmp).unwrap();
+    std::fs::rename(&y, &x).unwrap();
+    std::fs::rename(&tmp, &y).unwrap();
+    let (_, damage, q, v) = read(&d);
+    assert_eq!(damage.misnamed_segments, 2, "{damage:?}");
+    assert_eq!(q.misnamed_segments, 2);
+    assert_eq!(
+        v.problems,
+        vec![
+            VerifyProblem::WrongSequence(x.clone(), 2),
+            VerifyProblem::WrongSequence(y.clone(), 1)
+        ],
+        "{v:?}"
+    );
+    // ... and a header edited to match its new name (a valid checksum) no longer decrypts.
+    let mut data = std::fs::read(&x).unwrap();
+    data[8..16].copy_from_slice(&1u64.to_le_bytes());
+    let crc = crc32c::crc32c(&data[..28]);
+    data[28..32].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&x, &data).unwrap();
+    let (_, _, _, v) = read(&d);
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| matches!(p, VerifyProblem::Undecryptable(q, _) if q == &x)),
+        "{v:?}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+
+    // The wrong key ring: said as such, not as checksum damage.
+    let other = self::ring();
+    let r = LogReader::open(&src).unwrap().key_ring(other);
+    let (n, damage) = r.for_each_checked(|_, _| {}).unwrap();
+    assert_eq!(n, 0);
+    assert!(damage.undecryptable_frames > 0, "{damage:?}");
+    assert_eq!(damage.corrupt_frames, 0, "{damage:?}");
+    let v = r.verify().unwrap();
+    assert!(v
+        .problems
+        .iter()
+        .all(|p| matches!(p, VerifyProblem::Undecryptable(_, _))));
+    assert_eq!(v.problems.len(), segs.len(), "{v:?}");
+    std::fs::remove_dir_all(&src).unwrap();
+}
+
+/// The record count a `RecordCount` problem of `p` gives for its footer.
+fn v_footer(v: &tickwatch::store::Verify, p: &Path) -> u64 {
+    v.problems
+        .iter()
+        .find_map(|x| match x {
+            VerifyProblem::RecordCount(q, f, _) if q == p => Some(*f),
+            _ => None,
+        })
+        .unwrap_or(0)
 }

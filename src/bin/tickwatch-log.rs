@@ -19,15 +19,18 @@
 //! VAR (read only: the key file is not rewritten).
 //!
 //! Exit status: 0 on success, 1 when `verify` finds damage (a torn tail at the end of the
-//! newest segment, as a crash leaves, is reported but is not damage) or `check-config` an
-//! invalid configuration (the error names the key and its line), 2 on a usage error or an
-//! unreadable log.
+//! newest segment, as a crash leaves, is reported but is not damage) or no segment at all,
+//! when `cat`, `query` or `stats` left records out (an unreadable segment, a damaged or
+//! undecodable frame, frames that do not decrypt with the key ring given, a segment missing
+//! or renamed: each said on stderr, after the output), or `check-config` an invalid
+//! configuration (the error names the key and its line), 2 on a usage error or an
+//! unreadable log directory.
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use tickwatch::sink::Record;
-use tickwatch::store::{LogQuery, LogReader, VerifyProblem};
+use tickwatch::store::{LogQuery, LogReader, ReadDamage, VerifyProblem};
 
 const USAGE: &str = "usage:
   tickwatch-log cat DIR [--text] [--keys KEYFILE [--kek-env VAR]]
@@ -40,7 +43,12 @@ const USAGE: &str = "usage:
 
 QUERY is the text form of a log query, for example
   'level>=warn target=risk order_id=42 since=5m \"rejected\"'
-(see the tickwatch::store docs for the grammar).";
+(see the tickwatch::store docs for the grammar).
+
+Exit status: 0 on success; 1 when verify finds damage or no segments, or when cat, query
+or stats left records out (unreadable segments, damaged or undecodable frames, frames that
+do not decrypt with the key ring given, missing or renamed segments: said on stderr);
+2 on a usage error or an unreadable log directory.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -135,8 +143,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     match cmd.as_str() {
         "cat" => {
             let mut failed = None;
-            reader
-                .for_each(|r, name| {
+            let (n, damage) = reader
+                .for_each_checked(|r, name| {
                     if failed.is_none() {
                         if let Err(e) = print(&mut out, r, name, text) {
                             failed = Some(e);
@@ -147,6 +155,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             if let Some(e) = failed {
                 return broken_pipe_ok(e);
             }
+            out.flush().or_else(|e| broken_pipe_ok(e).map(|_| ()))?;
+            Ok(report_damage(dir, n, &damage))
         }
         "query" => {
             let Some(text_query) = positional.get(2) else {
@@ -176,11 +186,25 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                     None => String::new(),
                 }
             );
+            out.flush().or_else(|e| broken_pipe_ok(e).map(|_| ()))?;
+            let mut damage = ReadDamage::default();
+            damage.corrupt_frames = res.corrupt_frames;
+            damage.undecodable = res.undecodable;
+            damage.sequence_gaps = res.sequence_gaps;
+            damage.undecryptable_frames = res.undecryptable_frames;
+            damage.damaged_headers = res.damaged_headers;
+            damage.missing_segments = res.missing_segments;
+            damage.misnamed_segments = res.misnamed_segments;
+            Ok(report_damage(dir, res.scanned, &damage))
         }
         "verify" => {
             let v = reader
                 .verify()
                 .map_err(|e| format!("cannot read {dir}: {e}"))?;
+            if v.segments == 0 {
+                eprintln!("tickwatch-log: no segments in {dir} (is it a segment log directory?)");
+                return Ok(ExitCode::from(1));
+            }
             let _ = writeln!(
                 out,
                 "{} segments, {} frames, {} records checked",
@@ -202,11 +226,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 let _ = writeln!(out, "{what}: {}", describe(p));
             }
             let _ = out.flush();
-            return Ok(if v.ok() {
+            Ok(if v.ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
-            });
+            })
         }
         "stats" => {
             let s = reader
@@ -232,11 +256,29 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                     let _ = writeln!(out, "  {k:<9} {n}");
                 }
             }
+            out.flush().or_else(|e| broken_pipe_ok(e).map(|_| ()))?;
+            Ok(report_damage(dir, s.records, &s.damage))
         }
-        _ => return Err(USAGE.into()),
+        _ => Err(USAGE.into()),
     }
-    out.flush().or_else(|e| broken_pipe_ok(e).map(|_| ()))?;
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr what a read left out; exit 1 if anything, 0 otherwise. `records` is what
+/// was read (or scanned): none at all with frames that do not decrypt is the wrong ring.
+fn report_damage(dir: &str, records: u64, damage: &ReadDamage) -> ExitCode {
+    if damage.is_clean() {
+        return ExitCode::SUCCESS;
+    }
+    if damage.undecryptable_frames > 0 && records == 0 {
+        eprintln!(
+            "tickwatch-log: decryption failed: wrong key ring? no frame of {dir} opens with the keys given"
+        );
+    }
+    eprintln!("tickwatch-log: {dir}: records were left out or the log was altered (run verify for where):");
+    for line in damage.describe() {
+        eprintln!("  {line}");
+    }
+    ExitCode::from(1)
 }
 
 /// `tickwatch-log cat DIR | head` closes the pipe early: not an error.
@@ -250,7 +292,6 @@ fn broken_pipe_ok(e: io::Error) -> Result<ExitCode, String> {
 
 fn describe(p: &VerifyProblem) -> String {
     match p {
-        VerifyProblem::BadHeader(path) => format!("{}: no valid segment header", path.display()),
         VerifyProblem::CorruptFrame(path, at) => {
             format!(
                 "{}: a frame at byte {at} fails its checksum",
@@ -270,6 +311,27 @@ fn describe(p: &VerifyProblem) -> String {
         ),
         VerifyProblem::FrameSequence(path, n) => format!(
             "{}: {n} encrypted frames out of sequence (a frame dropped, moved or reordered)",
+            path.display()
+        ),
+        VerifyProblem::MissingSegments(after, before) => format!(
+            "segments {} to {} are missing between {after} and {before} (deleted or renamed; retention deletes only the oldest)",
+            after + 1,
+            before - 1
+        ),
+        VerifyProblem::WrongSequence(path, seq) => format!(
+            "{}: its header says segment {seq}, not the number in its file name (renamed or swapped)",
+            path.display()
+        ),
+        VerifyProblem::RecordCount(path, footer, found) => format!(
+            "{}: the footer counts {footer} records, the frames hold {found} (frames dropped or damaged)",
+            path.display()
+        ),
+        VerifyProblem::Undecryptable(path, n) => format!(
+            "{}: {n} frames do not decrypt with the key ring given (decryption failed: wrong key ring, or frames altered)",
+            path.display()
+        ),
+        VerifyProblem::BadHeader(path) => format!(
+            "{}: no valid segment header (any frames after it were still checked, through a header guessed from the file name)",
             path.display()
         ),
         VerifyProblem::Encrypted(path) => format!(

@@ -474,7 +474,7 @@ impl<S: Sink> Spool<S> {
             }
         };
         let mut records: Vec<Record> = Vec::new();
-        each_view(&data, None, |v, _| records.push(v.to_record()));
+        each_view(&data, seq, None, |v, _| records.push(v.to_record()));
         let replay = Replay::new(self.duplicates.contains(&seq));
         match self.inner.write_records(&records, replay) {
             Ok(()) => {

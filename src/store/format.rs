@@ -361,3 +361,44 @@ pub(crate) fn records(mut rest: &[u8]) -> impl Iterator<Item = Result<&[u8], Mal
         Some(r)
     })
 }
+
+/// The header of segment `data`, whose file name gave sequence `name_seq`; when the header
+/// is damaged (its checksum fails) but the file holds more than a header, one guessed from
+/// what survives: the sequence from the file name, and encryption from the first whole
+/// frame's type. The flag says whether it was guessed. `None` only for a file that cannot
+/// hold a frame (no header and nothing after it).
+pub(crate) fn header_or_guess(data: &[u8], name_seq: u64) -> Option<(Header, bool)> {
+    if let Some(h) = parse_header(data) {
+        return Some((h, false));
+    }
+    if data.len() <= HEADER_LEN {
+        return None;
+    }
+    let first = match frame_at(data, HEADER_LEN) {
+        FrameAt::Frame { ty, .. } => Some(ty),
+        _ => resync(data, HEADER_LEN, data.len()).and_then(|at| match frame_at(data, at) {
+            FrameAt::Frame { ty, .. } => Some(ty),
+            _ => None,
+        }),
+    };
+    let flags = if first == Some(frame::SEALED) {
+        super::seal::FLAG_ENCRYPTED
+    } else {
+        0
+    };
+    Some((
+        Header {
+            seq: name_seq,
+            flags,
+        },
+        true,
+    ))
+}
+
+/// The sequence number in a segment path's file name (0 if it has none).
+pub(crate) fn path_seq(path: &std::path::Path) -> u64 {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_file_name)
+        .unwrap_or(0)
+}

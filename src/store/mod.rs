@@ -29,7 +29,11 @@
 //! Records still in a thread's ring when the process dies were never delivered and are lost
 //! under every policy. [`Telemetry::flush`](crate::Telemetry::flush) returns once every
 //! record accepted before it is written to the OS, and, under the two `Sync` policies, on
-//! disk. A damaged frame costs the records in that frame only (at most ~32 KiB of them).
+//! disk. A damaged records frame costs the records in that frame only (at most ~32 KiB of
+//! them). A damaged dictionary frame (a series, call site or thread definition, written once
+//! per segment) costs every record of the segment that refers to it: those records are
+//! counted as undecodable ([`LogResults::undecodable`], [`ReadDamage::undecodable`]) and in
+//! [`ReadDamage::lost_records`] against the footer's count, never returned wrong.
 //!
 //! # Encryption at rest
 //!
@@ -38,7 +42,16 @@
 //! more). The associated data binds the segment's sequence number and the frame's counter,
 //! which is also kept in the clear: a frame moved to another segment or position fails to
 //! decrypt, and one dropped or reordered shows as a gap in the counters
-//! ([`VerifyProblem::FrameSequence`], [`LogResults::sequence_gaps`]). Checksums stay on the
+//! ([`VerifyProblem::FrameSequence`], [`LogResults::sequence_gaps`]). The footer is a frame
+//! like the others: its authenticated counter is the number of frames sealed before it, so
+//! the frame just before it cannot be dropped unseen either. A segment is bound to its
+//! sequence number, which must match its file name ([`VerifyProblem::WrongSequence`]:
+//! renamed or swapped files), and segment numbers must follow each other from the oldest
+//! segment on ([`VerifyProblem::MissingSegments`]: retention deletes only the oldest). These
+//! two checks apply to plain logs too, where checksums cannot resist a forger but show an
+//! accident. A frame that does not decrypt is reported as such
+//! ([`VerifyProblem::Undecryptable`], [`LogResults::undecryptable_frames`]): with the wrong
+//! key ring, every frame. Checksums stay on the
 //! outer bytes, so a torn tail is found and cut without the key; recovery of a segment whose
 //! frames do not open with the ring given is refused ([`OpenError::Encrypted`]) rather than
 //! cut. Readers take the ring: [`LogReader::key_ring`], `tickwatch-log --keys KEYFILE`; the
@@ -53,6 +66,14 @@
 //! opening costs one segment's scan whatever the log's size. In a sealed segment a damaged
 //! frame is stepped over when the log is read (counted in
 //! [`LogResults::corrupt_frames`]): the records after it are kept.
+//!
+//! A segment whose header is damaged is never removed, cut or sealed by recovery: it is kept
+//! as it is and listed in [`RecoveryReport::damaged_headers`], and every reader reads its
+//! frames through a header guessed from its file name (the sequence) and its frames
+//! (encrypted or not). Only a file that cannot hold a frame (shorter than a header, or a
+//! header-sized file whose header is not valid: a crash while the segment was created) is
+//! removed ([`RecoveryReport::removed`]). What a read could not read is in
+//! [`ReadDamage`] ([`LogReader::for_each_checked`], [`LogStats::damage`]).
 
 mod backup;
 mod dictionary;
@@ -83,7 +104,7 @@ pub use options::{
     SegmentLogOptions, DEFAULT_SEGMENT_AGE, DEFAULT_SEGMENT_BYTES, MAX_PENDING_BYTES,
 };
 pub use query::{CmpOp, Cursor, Filter, LogQuery, LogResults, Order, QueryError};
-pub use reader::{LogReader, LogStats};
+pub use reader::{LogReader, LogStats, ReadDamage};
 pub use recovery::RecoveryReport;
 pub use verify::{Verify, VerifyProblem};
 pub use writer::SegmentLog;

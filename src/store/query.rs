@@ -419,8 +419,19 @@ pub struct LogResults {
     /// Records that did not decode against their segment's dictionary (skipped).
     pub undecodable: u64,
     /// Encrypted segments only: frames found out of sequence (a frame dropped, moved or
-    /// reordered since it was written).
+    /// reordered since it was written), a footer's counter included when a segment is read
+    /// whole.
     pub sequence_gaps: u64,
+    /// Encrypted frames that did not decrypt with the key ring given (every one, with the
+    /// wrong ring): their records are missing from the result.
+    pub undecryptable_frames: u64,
+    /// Segments read through a guessed header, theirs being damaged.
+    pub damaged_headers: u64,
+    /// Segment numbers missing between the oldest and newest segment (a segment deleted or
+    /// renamed: retention deletes only the oldest).
+    pub missing_segments: u64,
+    /// Segments whose header gives another sequence number than their file name.
+    pub misnamed_segments: u64,
 }
 
 /// Why a query failed.

@@ -30,9 +30,18 @@ pub struct RecoveryReport {
     /// Bytes cut off the end of recovered segments: a frame cut short by the crash, or a
     /// damaged frame and everything after it.
     pub bytes_cut: u64,
-    /// Files removed because not even their header was whole (a crash while a segment was
+    /// Files removed because they could not hold a frame: shorter than a header, or a
+    /// header with nothing after it, which is not a valid one (a crash while a segment was
     /// being created).
     pub removed: Vec<PathBuf>,
+    /// Segments whose header is damaged but which hold frames: kept as they are (never
+    /// removed, never cut or sealed), their frames read as far as they check out (the
+    /// sequence taken from the file name, encryption from the frames). `tickwatch-log
+    /// verify` reports them.
+    pub damaged_headers: Vec<PathBuf>,
+    /// Records counted in the segments of [`damaged_headers`](Self::damaged_headers)
+    /// (included in [`records`](Self::records)).
+    pub damaged_header_records: u64,
     /// The sequence number the next segment gets.
     pub next_sequence: u64,
     /// How long opening took.
@@ -62,7 +71,12 @@ pub(crate) fn read_footer(path: &Path, ring: Option<&KeyRing>) -> Option<(Footer
     }
     let mut h = [0u8; format::HEADER_LEN];
     f.read_exact(&mut h).ok()?;
-    let header = format::parse_header(&h)?;
+    let header = match format::parse_header(&h) {
+        Some(h) => h,
+        // A damaged header: guessed from the file name and the first frame (rare: the
+        // whole file is read for it).
+        None => format::header_or_guess(&std::fs::read(path).ok()?, format::path_seq(path))?.0,
+    };
     let mut t = [0u8; format::TRAILER_LEN];
     f.seek(SeekFrom::Start(len - format::TRAILER_LEN as u64))
         .ok()?;
@@ -91,6 +105,14 @@ pub(crate) fn read_footer(path: &Path, ring: Option<&KeyRing>) -> Option<(Footer
     }
 }
 
+/// The first [`format::HEADER_LEN`] bytes of a file (fewer if it is shorter).
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let f = std::fs::File::open(path)?;
+    let mut head = Vec::with_capacity(format::HEADER_LEN);
+    f.take(format::HEADER_LEN as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
 /// Recovers every unsealed segment of `dir` (`ring` opens encrypted ones).
 pub(crate) fn recover(
     dir: &Path,
@@ -102,20 +124,51 @@ pub(crate) fn recover(
     let segments = list(dir).map_err(|e| OpenError::Dir(dir.to_path_buf(), e))?;
     report.segments = segments.len() as u64;
     report.next_sequence = segments.last().map_or(0, |(s, _)| s + 1);
-    for (_, path) in &segments {
+    for (seq, path) in &segments {
+        // The header first (32 bytes): a sealed segment is known by its footer and not read.
+        let head = read_head(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
+        let header = match format::parse_header(&head) {
+            Some(h) => Some((h, false)),
+            None => {
+                let data = std::fs::read(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
+                format::header_or_guess(&data, *seq).map(|(h, _)| (h, true))
+            }
+        };
+        let header = match header {
+            None => {
+                // Not even a whole header and nothing after it: nothing in it was ever a
+                // record (a crash while the segment was being created).
+                fs.remove(path)
+                    .map_err(|e| OpenError::Segment(path.clone(), e))?;
+                report.bytes_cut += head.len() as u64;
+                report.removed.push(path.clone());
+                continue;
+            }
+            Some((_, true)) => {
+                // A damaged header on a file that holds frames: kept as it is (its records
+                // are read through the guessed header); never removed, cut or sealed here.
+                let n = match read_footer(path, ring) {
+                    Some((footer, _)) => footer.records,
+                    None => {
+                        let data =
+                            std::fs::read(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
+                        let mut n = 0;
+                        super::reader::each_view(&data, *seq, ring, |_, _| n += 1);
+                        n
+                    }
+                };
+                report.records += n;
+                report.damaged_header_records += n;
+                report.damaged_headers.push(path.clone());
+                continue;
+            }
+            Some((header, false)) => header,
+        };
         if let Some((footer, _)) = read_footer(path, ring) {
             report.records += footer.records;
             continue;
         }
         let data = std::fs::read(path).map_err(|e| OpenError::Segment(path.clone(), e))?;
-        let Some(header) = format::parse_header(&data) else {
-            // Not even a whole header: nothing in it was ever a record.
-            fs.remove(path)
-                .map_err(|e| OpenError::Segment(path.clone(), e))?;
-            report.bytes_cut += data.len() as u64;
-            report.removed.push(path.clone());
-            continue;
-        };
         if format::trailer(&data).is_some() {
             // Sealed, but its footer does not read (damaged, or encrypted without the ring):
             // left as it is; readers step over what is damaged.

@@ -252,8 +252,12 @@ impl<'q> Run<'q> {
                     self.needs_ring = true;
                     return;
                 }
-                Err(_) => {
-                    self.out.corrupt_frames += 1;
+                Err(e) => {
+                    if e == Unopened::Decrypt {
+                        self.out.undecryptable_frames += 1;
+                    } else {
+                        self.out.corrupt_frames += 1;
+                    }
                     if mode == Walk::StopAtDamage {
                         return;
                     }
@@ -297,6 +301,7 @@ pub(crate) fn run_query(
         return Ok(run.finish());
     }
     let segments = list(dir).map_err(QueryError::Io)?;
+    run.out.missing_segments = super::reader::missing_segments(&segments);
     // Newest first: retention deletes the oldest sealed segments first, so once one is found
     // deleted under the query, every older one is gone (or going) too, and stopping there
     // keeps the result a gap-free suffix of the log. (The order of the results does not
@@ -333,16 +338,39 @@ pub(crate) fn run_query(
             Ok(f) => f,
             // Deleted by retention since it was listed: so are all older ones.
             Err(e) if missing(&e) => break,
-            Err(e) => return Err(QueryError::Io(e)),
+            Err(e) => {
+                let named = io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+                return Err(QueryError::Io(named));
+            }
         };
         let mut h = [0u8; format::HEADER_LEN];
         let header = match f.read_exact(&mut h) {
             Ok(()) => format::parse_header(&h),
             Err(_) => None,
         };
-        let Some(header) = header else {
-            run.out.corrupt_frames += 1;
-            continue;
+        let header = match header {
+            Some(h) => {
+                if h.seq != seq {
+                    run.out.misnamed_segments += 1;
+                }
+                h
+            }
+            None => {
+                // A damaged header: read through one guessed from the file name and the
+                // frames, unless the file cannot hold a frame.
+                let data = match std::fs::read(&path) {
+                    Ok(d) => d,
+                    Err(e) if missing(&e) => break,
+                    Err(e) => return Err(QueryError::Io(e)),
+                };
+                match format::header_or_guess(&data, seq) {
+                    Some((h, _)) => {
+                        run.out.damaged_headers += 1;
+                        h
+                    }
+                    None => continue,
+                }
+            }
         };
         let mut opener = Opener::new(ring, header.seq, header.flags);
         if opener.encrypted() && ring.is_none() {
@@ -396,9 +424,30 @@ pub(crate) fn run_query(
                     }
                 } else {
                     let base = format::HEADER_LEN as u64;
-                    let data = read_at(&mut f, base, (footer_at - base) as usize)
-                        .map_err(QueryError::Io)?;
-                    run.walk(seq, &data, base, Walk::SkipDamage, &mut dict, &mut opener);
+                    let len = f.metadata().map_err(QueryError::Io)?.len();
+                    let data = read_at(
+                        &mut f,
+                        base,
+                        (len - format::TRAILER_LEN as u64 - base) as usize,
+                    )
+                    .map_err(QueryError::Io)?;
+                    let footer_rel = (footer_at - base) as usize;
+                    run.walk(
+                        seq,
+                        &data[..footer_rel],
+                        base,
+                        Walk::SkipDamage,
+                        &mut dict,
+                        &mut opener,
+                    );
+                    // The footer opened in turn: in an encrypted segment its counter
+                    // (authenticated) shows a frame dropped just before it.
+                    if let FrameAt::Frame { ty, payload, .. } = format::frame_at(&data, footer_rel)
+                    {
+                        if matches!(opener.open(ty, payload), Err(Unopened::Decrypt)) {
+                            run.out.undecryptable_frames += 1;
+                        }
+                    }
                     run.out.sequence_gaps += opener.out_of_order;
                 }
             }
@@ -433,7 +482,7 @@ pub(crate) fn run_query(
 /// The fuzz target's body: arbitrary bytes as a segment.
 #[cfg(fuzzing)]
 pub(crate) fn fuzz_segment(data: &[u8]) {
-    super::reader::each_view(data, None, |v, _| {
+    super::reader::each_view(data, 0, None, |v, _| {
         let _ = v.to_record();
     });
     let q = LogQuery::default();

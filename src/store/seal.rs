@@ -7,7 +7,9 @@
 //! counter, so a frame moved to another segment or position does not decrypt, and the
 //! counters, in the clear, show a dropped or reordered frame even where the rest decrypts.
 //! The frame's CRC-32C still covers the outer bytes, so a torn write is found without the
-//! key. The trailer (the footer's offset) stays in the clear.
+//! key. The trailer (the footer's offset) stays in the clear; the footer frame is sealed
+//! with the next counter like any other, so readers that open it in turn see a frame dropped
+//! just before it.
 
 use super::format::{self, frame};
 use crate::security::crypto::{CryptoError, EncryptedData, KeyRing, Plaintext};

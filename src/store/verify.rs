@@ -3,9 +3,10 @@
 use std::io;
 use std::path::PathBuf;
 
+use super::footer::Footer;
 use super::format::{self, frame, FrameAt};
 use super::reader::LogReader;
-use super::recovery::{list, read_footer};
+use super::recovery::list;
 use super::seal::{Opener, Unopened};
 use super::segment::{frame_records, Dictionary};
 
@@ -28,6 +29,19 @@ pub enum VerifyProblem {
     FrameSequence(PathBuf, u64),
     /// The segment is encrypted and no key ring was given: only its checksums were checked.
     Encrypted(PathBuf),
+    /// Segment numbers missing between two segments present (`after`, `before`): a
+    /// segment deleted or renamed (retention deletes only the oldest, so no gap is ever
+    /// left by it).
+    MissingSegments(u64, u64),
+    /// The header gives this sequence number, not the one in the file name: a renamed or
+    /// swapped file (in an encrypted log, the frames are bound to the header's number).
+    WrongSequence(PathBuf, u64),
+    /// A sealed segment's footer counts this many records (first) but its frames hold
+    /// this many (second): frames dropped (or damaged, reported too).
+    RecordCount(PathBuf, u64, u64),
+    /// Encrypted frames that do not decrypt with the key ring given (all of them, when it
+    /// is the wrong ring).
+    Undecryptable(PathBuf, u64),
 }
 
 /// What [`LogReader::verify`] found.
@@ -63,33 +77,45 @@ impl LogReader {
         let segments = list(&self.dir)?;
         let mut out = Verify::default();
         let newest = segments.last().map(|s| s.0);
+        for w in segments.windows(2) {
+            if w[1].0 > w[0].0 + 1 {
+                out.problems
+                    .push(VerifyProblem::MissingSegments(w[0].0, w[1].0));
+            }
+        }
         for (seq, path) in &segments {
             out.segments += 1;
-            let data = std::fs::read(path)?;
-            if format::parse_header(&data).is_none() {
-                if Some(*seq) == newest && data.len() < format::HEADER_LEN {
-                    out.torn_tail = Some((path.clone(), data.len() as u64));
-                } else {
-                    out.problems.push(VerifyProblem::BadHeader(path.clone()));
-                }
-                continue;
-            }
-            let sealed = format::trailer(&data);
-            let end = match sealed {
-                Some(at) => {
-                    if read_footer(path, self.key_ring.as_deref()).is_none()
-                        && (self.key_ring.is_some()
-                            || !matches!(format::frame_at(&data, at), FrameAt::Frame { ty: frame::SEALED, next, .. } if next == data.len() - format::TRAILER_LEN))
-                    {
-                        out.problems.push(VerifyProblem::BadFooter(path.clone()));
+            let data = std::fs::read(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let header = match format::header_or_guess(&data, *seq) {
+                None => {
+                    if Some(*seq) == newest && data.len() < format::HEADER_LEN {
+                        out.torn_tail = Some((path.clone(), data.len() as u64));
+                    } else {
+                        out.problems.push(VerifyProblem::BadHeader(path.clone()));
                     }
-                    at
+                    continue;
                 }
-                None => data.len(),
+                Some((h, true)) => {
+                    // Its frames are still checked, through a header guessed from the file
+                    // name and the frames.
+                    out.problems.push(VerifyProblem::BadHeader(path.clone()));
+                    h
+                }
+                Some((h, false)) => {
+                    if h.seq != *seq {
+                        out.problems
+                            .push(VerifyProblem::WrongSequence(path.clone(), h.seq));
+                    }
+                    h
+                }
             };
+            let sealed = format::trailer(&data);
+            let end = sealed.unwrap_or(data.len());
             let mut dict = Dictionary::default();
             let mut undecodable = 0;
-            let header = format::parse_header(&data).unwrap_or(format::Header { seq: 0, flags: 0 });
+            let mut seg_records = 0u64;
+            let mut undecryptable = 0u64;
             let mut opener = Opener::new(self.key_ring.as_deref(), header.seq, header.flags);
             if opener.encrypted() && self.key_ring.is_none() {
                 out.problems.push(VerifyProblem::Encrypted(path.clone()));
@@ -101,7 +127,7 @@ impl LogReader {
                         out.frames += 1;
                         match opener.open(ty, payload) {
                             Ok((frame::RECORDS, payload)) => {
-                                match frame_records(payload, &dict, |_, _| out.records += 1) {
+                                match frame_records(payload, &dict, |_, _| seg_records += 1) {
                                     Ok(bad) => undecodable += bad,
                                     Err(_) => out
                                         .problems
@@ -115,7 +141,8 @@ impl LogReader {
                                 }
                             }
                             Err(Unopened::NoKeyRing) => {}
-                            Err(_) => out
+                            Err(Unopened::Decrypt) => undecryptable += 1,
+                            Err(Unopened::Misplaced) => out
                                 .problems
                                 .push(VerifyProblem::CorruptFrame(path.clone(), at as u64)),
                         }
@@ -141,6 +168,42 @@ impl LogReader {
                         }
                     }
                 }
+            }
+            if let Some(at) = sealed {
+                // The footer, opened in turn by the same opener: in an encrypted segment its
+                // counter (authenticated) must be the next one, so a frame dropped just before
+                // it shows; its record count must be what the frames hold.
+                let body = &data[..data.len() - format::TRAILER_LEN];
+                let footer = match format::frame_at(body, at) {
+                    FrameAt::Frame { ty, payload, next } if next == body.len() => {
+                        match opener.open(ty, payload) {
+                            Ok((frame::FOOTER, p)) => Some(Footer::decode(p).ok()),
+                            Err(Unopened::NoKeyRing) => None,
+                            Err(Unopened::Decrypt) => {
+                                undecryptable += 1;
+                                None
+                            }
+                            _ => Some(None),
+                        }
+                    }
+                    _ => Some(None),
+                };
+                match footer {
+                    Some(None) => out.problems.push(VerifyProblem::BadFooter(path.clone())),
+                    Some(Some(f)) if f.records != seg_records + undecodable => {
+                        out.problems.push(VerifyProblem::RecordCount(
+                            path.clone(),
+                            f.records,
+                            seg_records + undecodable,
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            out.records += seg_records;
+            if undecryptable > 0 {
+                out.problems
+                    .push(VerifyProblem::Undecryptable(path.clone(), undecryptable));
             }
             if opener.out_of_order > 0 {
                 out.problems.push(VerifyProblem::FrameSequence(
