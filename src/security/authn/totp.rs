@@ -7,6 +7,8 @@ use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::security::crypto::{Plaintext, SecretText};
+
 /// Length of a TOTP time step in seconds (RFC 6238's default X).
 pub const TOTP_STEP_SECS: u64 = 30;
 /// Shortest accepted secret in bytes (RFC 4226 §4 requires at least 128 bits).
@@ -86,7 +88,7 @@ impl std::error::Error for TotpSecretError {}
 const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// Decodes RFC 4648 base32 (case-insensitive, trailing `=` padding optional, no whitespace).
-pub fn base32_decode(s: &str) -> Result<Zeroizing<Vec<u8>>, TotpSecretError> {
+pub fn base32_decode(s: &str) -> Result<Plaintext, TotpSecretError> {
     let body = s.trim_end_matches('=');
     // Lengths that no whole number of bytes produces.
     if matches!(body.len() % 8, 1 | 3 | 6) {
@@ -113,11 +115,11 @@ pub fn base32_decode(s: &str) -> Result<Zeroizing<Vec<u8>>, TotpSecretError> {
         }
     }
     acc.zeroize();
-    Ok(out)
+    Ok(Plaintext::new(out))
 }
 
 /// Encodes bytes as RFC 4648 base32 without padding.
-pub fn base32_encode(bytes: &[u8]) -> Zeroizing<String> {
+pub fn base32_encode(bytes: &[u8]) -> SecretText {
     let mut out = Zeroizing::new(String::with_capacity(bytes.len().div_ceil(5) * 8));
     let mut acc: u64 = 0;
     let mut bits = 0u32;
@@ -134,7 +136,7 @@ pub fn base32_encode(bytes: &[u8]) -> Zeroizing<String> {
         out.push(B32[((acc << (5 - bits)) & 31) as usize] as char);
     }
     acc.zeroize();
-    out
+    SecretText::new(out)
 }
 
 /// A user's TOTP secret, its hash and its code length. Wiped on drop; never printed.
@@ -200,7 +202,7 @@ impl TotpSecret {
     }
 
     /// The secret in base32 (to enrol an authenticator app, or to store it).
-    pub fn to_base32(&self) -> Zeroizing<String> {
+    pub fn to_base32(&self) -> SecretText {
         base32_encode(&self.key)
     }
 

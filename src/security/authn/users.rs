@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+
+use crate::security::crypto::SecretText;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -471,16 +473,16 @@ impl UserStore {
 
     /// The store as TOML, users sorted by name. It holds TOTP secrets: keep it as secret as
     /// the secrets themselves (the returned string is wiped on drop).
-    pub fn to_toml(&self) -> Result<Zeroizing<String>, UserFileError> {
+    pub fn to_toml(&self) -> Result<SecretText, UserFileError> {
         toml::to_string(&self.to_file())
-            .map(Zeroizing::new)
+            .map(|t| SecretText::new(Zeroizing::new(t)))
             .map_err(|e| UserFileError::Serialize(e.to_string()))
     }
 
     /// The store as pretty JSON (see [`UserStore::to_toml`] about secrets).
-    pub fn to_json(&self) -> Result<Zeroizing<String>, UserFileError> {
+    pub fn to_json(&self) -> Result<SecretText, UserFileError> {
         serde_json::to_string_pretty(&self.to_file())
-            .map(Zeroizing::new)
+            .map(|t| SecretText::new(Zeroizing::new(t)))
             .map_err(|e| UserFileError::Serialize(e.to_string()))
     }
 }

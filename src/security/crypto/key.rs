@@ -177,8 +177,8 @@ impl SecretKey {
 
     /// The key as standard padded base64, for writing a key file. Handle with care: this is
     /// the secret itself (wiped when the returned string is dropped).
-    pub fn expose_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(STANDARD.encode(&self.0[..]))
+    pub fn expose_base64(&self) -> super::SecretText {
+        super::SecretText::new(Zeroizing::new(STANDARD.encode(&self.0[..])))
     }
 
     pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {

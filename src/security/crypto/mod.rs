@@ -64,4 +64,4 @@ pub use error::{AtRestError, CryptoError, Encoding, KeyError, KeyRingError};
 pub use key::{validate_key_id, SecretKey, KEY_LEN, MAX_KEY_ID_LEN};
 pub use key_file::KeyFileError;
 pub use keyring::{Exhaustion, KeyRing, DEFAULT_USE_BUDGET, MAX_USE_BUDGET};
-pub use plaintext::Plaintext;
+pub use plaintext::{Plaintext, SecretText};

@@ -1,4 +1,5 @@
-//! [`Plaintext`]: decrypted bytes that are wiped when dropped and never shown by `Debug`.
+//! [`Plaintext`] and [`SecretText`]: secret bytes and text that are wiped when dropped, never
+//! shown by `Debug`, and compared in constant time.
 
 use std::fmt;
 use std::ops::Deref;
@@ -19,8 +20,23 @@ use zeroize::Zeroizing;
 /// assert_eq!(format!("{plain:?}"), "Plaintext { len: 10, .. }");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Plaintext(Zeroizing<Vec<u8>>);
+
+/// Equal lengths and equal bytes, in constant time in the bytes (`subtle`).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
+/// Constant time in the contents (not in the length).
+impl PartialEq for Plaintext {
+    fn eq(&self, other: &Self) -> bool {
+        same_secret(&self.0, &other.0)
+    }
+}
+
+impl Eq for Plaintext {}
 
 impl Plaintext {
     pub(crate) fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
@@ -62,5 +78,80 @@ impl fmt::Debug for Plaintext {
         f.debug_struct("Plaintext")
             .field("len", &self.0.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Secret text: a TOTP secret in base32 ([`TotpSecret::to_base32`]), a key in base64
+/// ([`SecretKey::expose_base64`](super::SecretKey::expose_base64)), a user file with its
+/// password hashes ([`UserStore::to_toml`]). It derefs to `&str`; its memory is zeroed when it
+/// is dropped, `Debug` shows only its length, and `==` compares in constant time. Copying it
+/// out (`to_string()`) makes a copy that is not wiped.
+///
+/// [`TotpSecret::to_base32`]: crate::security::authn::TotpSecret::to_base32
+/// [`UserStore::to_toml`]: crate::security::authn::UserStore::to_toml
+#[derive(Clone)]
+pub struct SecretText(Zeroizing<String>);
+
+impl SecretText {
+    pub(crate) fn new(text: Zeroizing<String>) -> Self {
+        SecretText(text)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for SecretText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SecretText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Constant time in the contents (not in the length).
+impl PartialEq for SecretText {
+    fn eq(&self, other: &Self) -> bool {
+        same_secret(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for SecretText {}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretText")
+            .field("len", &self.0.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_by_content_and_hide_it() {
+        let a = SecretText::new(Zeroizing::new("JBSWY3DPEHPK3PXP".to_owned()));
+        assert_eq!(a, a.clone());
+        assert_ne!(
+            a,
+            SecretText::new(Zeroizing::new("JBSWY3DPEHPK3PXQ".to_owned()))
+        );
+        assert_ne!(a, SecretText::new(Zeroizing::new("JBSWY3DP".to_owned())));
+        assert_eq!(format!("{a:?}"), "SecretText { len: 16, .. }");
+        assert_eq!(&a[..4], "JBSW");
+        let p = Plaintext::new(Zeroizing::new(vec![1, 2, 3]));
+        assert_eq!(p, p.clone());
+        assert_ne!(p, Plaintext::new(Zeroizing::new(vec![1, 2, 4])));
+        assert_ne!(p, Plaintext::new(Zeroizing::new(vec![1, 2])));
     }
 }
