@@ -30,7 +30,7 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use tickwatch::sink::Record;
-use tickwatch::store::{LogQuery, LogReader, ReadDamage, VerifyProblem};
+use tickwatch::store::{LogQuery, LogReader, LogResults, ReadDamage, VerifyProblem};
 
 const USAGE: &str = "usage:
   tickwatch-log cat DIR [--text] [--keys KEYFILE [--kek-env VAR]]
@@ -163,17 +163,33 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 return Err(USAGE.into());
             };
             let mut q: LogQuery = text_query.parse().map_err(|e| format!("{e}"))?;
-            if !text_query
+            // Without `limit=`, every match, a page at a time (a cursor between pages), so a
+            // large log is never held in memory whole.
+            let all = !text_query
                 .split_whitespace()
-                .any(|t| t.starts_with("limit="))
-            {
-                q.limit = usize::MAX;
+                .any(|t| t.starts_with("limit="));
+            if all {
+                q.limit = PAGE;
             }
-            let res = reader.query(&q).map_err(|e| format!("{e}"))?;
-            for r in &res.records {
-                if let Err(e) = print(&mut out, r, None, text) {
-                    return broken_pipe_ok(e);
+            let mut res = reader.query(&q).map_err(|e| format!("{e}"))?;
+            let mut printed = 0u64;
+            loop {
+                printed += res.records.len() as u64;
+                for r in &res.records {
+                    if let Err(e) = print(&mut out, r, None, text) {
+                        return broken_pipe_ok(e);
+                    }
                 }
+                let Some(next) = res.next.clone().filter(|_| all) else {
+                    break;
+                };
+                q.cursor = Some(next);
+                let page = reader.query(&q).map_err(|e| format!("{e}"))?;
+                res = merge_pages(res, page);
+            }
+            if all {
+                // Every match was printed: the pages' own counts overlap where one resumed.
+                res.matched = printed;
             }
             eprintln!(
                 "{} matched of {} scanned ({} segments read, {} skipped by their footers){}",
@@ -261,6 +277,29 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         _ => Err(USAGE.into()),
     }
+}
+
+/// Matches per page of a `query` without `limit=`.
+const PAGE: usize = 10_000;
+
+/// `acc` with the next page's records and counts: scans (the work done) add up; damage
+/// counts are the largest any page saw (each page may read the same damaged segment again).
+fn merge_pages(mut acc: LogResults, page: LogResults) -> LogResults {
+    acc.records = page.records;
+    acc.scanned += page.scanned;
+    acc.matched += page.matched;
+    acc.limited = page.limited;
+    acc.next = page.next;
+    acc.segments_read += page.segments_read;
+    acc.segments_skipped += page.segments_skipped;
+    acc.corrupt_frames = acc.corrupt_frames.max(page.corrupt_frames);
+    acc.undecodable = acc.undecodable.max(page.undecodable);
+    acc.sequence_gaps = acc.sequence_gaps.max(page.sequence_gaps);
+    acc.undecryptable_frames = acc.undecryptable_frames.max(page.undecryptable_frames);
+    acc.damaged_headers = acc.damaged_headers.max(page.damaged_headers);
+    acc.missing_segments = acc.missing_segments.max(page.missing_segments);
+    acc.misnamed_segments = acc.misnamed_segments.max(page.misnamed_segments);
+    acc
 }
 
 /// Says on stderr what a read left out; exit 1 if anything, 0 otherwise. `records` is what
