@@ -184,68 +184,142 @@ macro_rules! __event_fields {
     };
 }
 
-/// Emits the event: filter, call site, values.
+/// Emits the event: the level's floor, then the call site's own (cached, per-target)
+/// decision, and only then the values: a disabled event evaluates nothing.
+///
+/// Two static call sites per invocation: the typed one (the literal as the message, its
+/// arguments as typed values, formatted on the collector) and the rendered one (message
+/// `"{}"`, one argument: the message rendered on the calling thread). Which one an event
+/// uses is fixed at compile time by the literal and the arguments' types.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_emit {
-    (($tw:expr) (single $lvl:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
+    (($tw:expr) (single $lvl:expr) ($msg:literal) [$($a:expr),*] [$($f:tt)*]) => {{
         let __src = &$tw;
         let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
         if __tw.enabled($lvl) {
-            static __CALLSITE: $crate::logging::Callsite = $crate::logging::Callsite::new(
+            const __PLAIN: bool = $crate::__private::plain_format(
+                $msg,
+                $crate::__private::count_args(&[$(::core::stringify!($a)),*]),
+            );
+            static __TYPED: $crate::logging::Callsite = $crate::logging::Callsite::new(
                 $lvl,
                 ::core::module_path!(),
                 $msg,
-                &[$(::core::stringify!($k)),*],
+                $crate::__event_names!($($f)*),
                 ::core::file!(),
                 ::core::line!(),
             )
             .with_args($crate::__private::count_args(&[$(::core::stringify!($a)),*]));
-            $crate::__event_values!(__tw (&__CALLSITE) ($msg) [$($a),*] [$(($k $kind ($v)))*]);
+            static __RENDERED: $crate::logging::Callsite = $crate::logging::Callsite::new(
+                $lvl,
+                ::core::module_path!(),
+                "{}",
+                $crate::__event_names!($($f)*),
+                ::core::file!(),
+                ::core::line!(),
+            )
+            .with_args(1);
+            if __tw.__callsite_enabled(if __PLAIN { &__TYPED } else { &__RENDERED }) {
+                $crate::__event_bind!(__tw (__PLAIN) (&__TYPED) (&__RENDERED) ($msg) [] [$($a),*] [$($f)*]);
+            }
         }
     }};
-    (($tw:expr) (dynamic $lvl:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
+    (($tw:expr) (dynamic $lvl:expr) ($msg:literal) [$($a:expr),*] [$($f:tt)*]) => {{
         let __src = &$tw;
         let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
         let __lvl: $crate::Level = $lvl;
         if __tw.enabled(__lvl) {
-            static __CALLSITES: [$crate::logging::Callsite; 5] =
+            const __PLAIN: bool = $crate::__private::plain_format(
+                $msg,
+                $crate::__private::count_args(&[$(::core::stringify!($a)),*]),
+            );
+            static __TYPED: [$crate::logging::Callsite; 5] =
                 $crate::logging::Callsite::per_level(
                     ::core::module_path!(),
                     $msg,
-                    &[$(::core::stringify!($k)),*],
+                    $crate::__event_names!($($f)*),
                     ::core::file!(),
                     ::core::line!(),
                     $crate::__private::count_args(&[$(::core::stringify!($a)),*]),
                 );
-            $crate::__event_values!(__tw (&__CALLSITES[__lvl as usize]) ($msg) [$($a),*] [$(($k $kind ($v)))*]);
+            static __RENDERED: [$crate::logging::Callsite; 5] =
+                $crate::logging::Callsite::per_level(
+                    ::core::module_path!(),
+                    "{}",
+                    $crate::__event_names!($($f)*),
+                    ::core::file!(),
+                    ::core::line!(),
+                    1,
+                );
+            let __typed = &__TYPED[__lvl as usize];
+            let __rendered = &__RENDERED[__lvl as usize];
+            if __tw.__callsite_enabled(if __PLAIN { __typed } else { __rendered }) {
+                $crate::__event_bind!(__tw (__PLAIN) (__typed) (__rendered) ($msg) [] [$($a),*] [$($f)*]);
+            }
         }
     }};
 }
 
-/// Evaluates the arguments and fields once, in order, and hands them to the instance as one
-/// array: its length and the values' kinds are known where the macro expands, so the
-/// instance writes a call site of numbers and bools as a fixed run of words (the packed
-/// form, see `record`), decided at compile time.
+/// The field names of `(name kind (value))` fields, `r#` stripped from raw identifiers.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_names {
+    ($(($k:ident $kind:ident ($v:expr)))*) => {
+        &[$($crate::__private::field_name(::core::stringify!($k))),*]
+    };
+}
+
+/// Evaluates the format arguments once each, in order, each bound by reference to its own
+/// (hygienic) name, then hands them to `__event_values`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_bind {
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [] $f:tt) => {
+        $crate::__event_values!($tw $p $t $r $m [$($b)*] $f)
+    };
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [$a:expr $(, $rest:expr)*] $f:tt) => {
+        match &$a {
+            __arg => $crate::__event_bind!($tw $p $t $r $m [$($b)* __arg] [$($rest),*] $f),
+        }
+    };
+}
+
+/// Writes the event. The typed path (a literal with only `{}`/`{:?}` placeholders and
+/// arguments of the types the record carries: integers up to 64 bits, `f64`, `bool`, string
+/// slices and `String`s) copies the arguments as typed values; the collector formats the
+/// message. Otherwise (format specs, `{0}`, `{name}`, or another argument type) the message
+/// is rendered here with `format_args!` into a 256-byte stack buffer, truncation counted,
+/// and travels as the rendered call site's one argument. The choice is constant per call
+/// site (the literal is scanned at compile time, each argument's type picks its trait
+/// impl), so the other branch is compiled out.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_values {
-    ($tw:ident ($cs:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {
-        // The compiler checks the format string against its arguments, as `format!` would;
-        // never run.
-        if false {
-            let _ = ::core::format_args!($msg $(, $a)*);
-        }
-        // One `match` keeps every temporary (a `&String::from(..)` value, a rendered field)
-        // alive until the event is written.
+    ($tw:ident ($plain:ident) ($typed:expr) ($rendered:expr) ($msg:literal) [$($b:ident)*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{ArgDeferred as _, ArgRendered as _};
         let __truncated = ::core::cell::Cell::new(false);
-        match [
-            $($crate::__private::IntoField::into_field($a),)*
-            $($crate::__event_get!(__truncated $kind ($v)),)*
-        ] {
-            __values => $tw.__emit_values($cs, __values, __truncated.get()),
+        if $plain $(&& (&$crate::__private::Arg($b)).deferred())* {
+            // One `match` keeps every temporary (a rendered field) alive until the event
+            // is written.
+            match [
+                $((&$crate::__private::Arg($b)).field(),)*
+                $($crate::__event_get!(__truncated $kind ($v)),)*
+            ] {
+                __values => $tw.__emit_values($typed, __values, __truncated.get()),
+            }
+        } else {
+            match $crate::__private::Render::message(::core::format_args!($msg $(, $b)*)) {
+                __message => match [
+                    $crate::__private::Field::noting(&__message, &__truncated),
+                    $($crate::__event_get!(__truncated $kind ($v)),)*
+                ] {
+                    __values => $tw.__emit_values($rendered, __values, __truncated.get()),
+                },
+            }
         }
-    };
+    }};
 }
 
 /// One field's value as a `FieldRef`; a rendered one notes in `$t` if it was cut.
@@ -358,6 +432,131 @@ pub mod __private {
         args.len() as u8
     }
 
+    /// Whether `event!`'s message can be formatted on the collector: its only placeholders
+    /// are `{}` and `{:?}` (no `{0}`, `{name}`, nor format spec), and it has arguments if it
+    /// has `{{`/`}}` escapes (a message without arguments is delivered as it is). Evaluated
+    /// at compile time on the literal.
+    pub const fn plain_format(message: &str, args: u8) -> bool {
+        let b = message.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'{' if i + 1 < b.len() && b[i + 1] == b'{' => {
+                    if args == 0 {
+                        return false;
+                    }
+                    i += 2;
+                }
+                b'}' if i + 1 < b.len() && b[i + 1] == b'}' => {
+                    if args == 0 {
+                        return false;
+                    }
+                    i += 2;
+                }
+                b'{' if i + 1 < b.len() && b[i + 1] == b'}' => i += 2,
+                b'{' if i + 3 < b.len()
+                    && b[i + 1] == b':'
+                    && b[i + 2] == b'?'
+                    && b[i + 3] == b'}' =>
+                {
+                    i += 4
+                }
+                b'{' | b'}' => return false,
+                _ => i += 1,
+            }
+        }
+        true
+    }
+
+    /// A field's name as `stringify!` gives it, without the `r#` of a raw identifier.
+    pub const fn field_name(name: &'static str) -> &'static str {
+        match name.as_bytes() {
+            [b'r', b'#', rest @ ..] => match std::str::from_utf8(rest) {
+                Ok(s) => s,
+                Err(_) => name,
+            },
+            _ => name,
+        }
+    }
+
+    /// A format argument the collector can format: copied into the record as a typed value.
+    /// Not `f32` (the record widens it to `f64`, which prints other digits) nor `Option`
+    /// (its `Debug` is not its value's): those are rendered on the calling thread.
+    pub trait DeferArg {
+        fn defer_field(&self) -> FieldRef<'_>;
+    }
+    macro_rules! defer_arg {
+        ($variant:ident as $t:ty: $($src:ty),*) => {$(
+            impl DeferArg for $src {
+                #[inline(always)]
+                fn defer_field(&self) -> FieldRef<'_> {
+                    FieldRef::$variant(*self as $t)
+                }
+            }
+        )*};
+    }
+    defer_arg!(U64 as u64: u8, u16, u32, u64, usize);
+    defer_arg!(I64 as i64: i8, i16, i32, i64, isize);
+    defer_arg!(F64 as f64: f64);
+    defer_arg!(Bool as bool: bool);
+    impl DeferArg for str {
+        #[inline(always)]
+        fn defer_field(&self) -> FieldRef<'_> {
+            FieldRef::Str(self)
+        }
+    }
+    impl DeferArg for String {
+        #[inline(always)]
+        fn defer_field(&self) -> FieldRef<'_> {
+            FieldRef::Str(self)
+        }
+    }
+    impl<T: DeferArg + ?Sized> DeferArg for &T {
+        #[inline(always)]
+        fn defer_field(&self) -> FieldRef<'_> {
+            (**self).defer_field()
+        }
+    }
+
+    /// One format argument of `event!`, by reference: `(&Arg(x)).deferred()` picks
+    /// [`ArgDeferred`] when `x`'s type is a [`DeferArg`] and [`ArgRendered`] otherwise
+    /// (autoref specialisation, resolved at compile time).
+    #[allow(missing_debug_implementations)]
+    pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+    /// The argument travels typed; the collector formats it.
+    pub trait ArgDeferred<'a> {
+        fn deferred(&self) -> bool;
+        fn field(&self) -> FieldRef<'a>;
+    }
+    impl<'a, T: DeferArg + ?Sized> ArgDeferred<'a> for Arg<'a, T> {
+        #[inline(always)]
+        fn deferred(&self) -> bool {
+            true
+        }
+        #[inline(always)]
+        fn field(&self) -> FieldRef<'a> {
+            self.0.defer_field()
+        }
+    }
+
+    /// Any other argument: the message is rendered on the calling thread, and this
+    /// placeholder value is never used.
+    pub trait ArgRendered<'a> {
+        fn deferred(&self) -> bool;
+        fn field(&self) -> FieldRef<'a>;
+    }
+    impl<'a, T: ?Sized> ArgRendered<'a> for &Arg<'a, T> {
+        #[inline(always)]
+        fn deferred(&self) -> bool {
+            false
+        }
+        #[inline(always)]
+        fn field(&self) -> FieldRef<'a> {
+            FieldRef::None
+        }
+    }
+
     /// Lets `event!` accept a `Telemetry`, a reference to one, or an `Arc`.
     pub trait AsTelemetry {
         fn as_telemetry(&self) -> &Telemetry;
@@ -402,6 +601,14 @@ pub mod __private {
         pub fn display<T: fmt::Display + ?Sized>(v: &T) -> Render {
             let mut r = Render::empty();
             let _ = write!(r, "{v}");
+            r
+        }
+
+        /// An `event!` message rendered on the calling thread.
+        #[inline]
+        pub fn message(args: fmt::Arguments<'_>) -> Render {
+            let mut r = Render::empty();
+            let _ = r.write_fmt(args);
             r
         }
 
