@@ -221,7 +221,8 @@ macro_rules! __event_emit {
             )
             .with_args(1);
             if __tw.__callsite_enabled(if __PLAIN { &__TYPED } else { &__RENDERED }) {
-                $crate::__event_bind!(__tw (__PLAIN) (&__TYPED) (&__RENDERED) ($msg) [] [$($a),*] [$($f)*]);
+                let __truncated = ::core::cell::Cell::new(false);
+                $crate::__event_bind!(__tw (__PLAIN) (&__TYPED) ((&__RENDERED) __truncated) ($msg) [] [$($a),*] [] [$($f)*]);
             }
         }
     }};
@@ -255,7 +256,8 @@ macro_rules! __event_emit {
             let __typed = &__TYPED[__lvl as usize];
             let __rendered = &__RENDERED[__lvl as usize];
             if __tw.__callsite_enabled(if __PLAIN { __typed } else { __rendered }) {
-                $crate::__event_bind!(__tw (__PLAIN) (__typed) (__rendered) ($msg) [] [$($a),*] [$($f)*]);
+                let __truncated = ::core::cell::Cell::new(false);
+                $crate::__event_bind!(__tw (__PLAIN) (__typed) ((__rendered) __truncated) ($msg) [] [$($a),*] [] [$($f)*]);
             }
         }
     }};
@@ -270,17 +272,28 @@ macro_rules! __event_names {
     };
 }
 
-/// Evaluates the format arguments once each, in order, each bound by reference to its own
-/// (hygienic) name, then hands them to `__event_values`.
+/// Evaluates the format arguments then the fields once each, in order, each bound to its
+/// own (hygienic) name: an argument by reference, a field as its `FieldRef` (a rendered
+/// field's buffer lives until the event is written); then `__event_values`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_bind {
-    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [] $f:tt) => {
-        $crate::__event_values!($tw $p $t $r $m [$($b)*] $f)
-    };
-    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [$a:expr $(, $rest:expr)*] $f:tt) => {
+    // Every argument and field bound.
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [] [$($fb:ident)*] []) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{ArgDeferred as _, ArgRendered as _};
+        $crate::__event_values!($tw $p $t $r $m [$($b)*] [$($fb)*])
+    }};
+    // The next argument.
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [$a:expr $(, $rest:expr)*] [] $f:tt) => {
         match &$a {
-            __arg => $crate::__event_bind!($tw $p $t $r $m [$($b)* __arg] [$($rest),*] $f),
+            __arg => $crate::__event_bind!($tw $p $t $r $m [$($b)* __arg] [$($rest),*] [] $f),
+        }
+    };
+    // The next field.
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt $b:tt [] [$($fb:ident)*] [($k:ident $kind:ident ($v:expr)) $($f:tt)*]) => {
+        match $crate::__event_get!($r $kind ($v)) {
+            __field => $crate::__event_bind!($tw $p $t $r $m $b [] [$($fb)* __field] [$($f)*]),
         }
     };
 }
@@ -296,43 +309,36 @@ macro_rules! __event_bind {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_values {
-    ($tw:ident ($plain:ident) ($typed:expr) ($rendered:expr) ($msg:literal) [$($b:ident)*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
-        #[allow(unused_imports)]
-        use $crate::__private::{ArgDeferred as _, ArgRendered as _};
-        let __truncated = ::core::cell::Cell::new(false);
+    ($tw:ident ($plain:ident) ($typed:expr) (($rendered:expr) $cut:ident) ($msg:literal) [$($b:ident)*] [$($fb:ident)*]) => {
         if $plain $(&& (&$crate::__private::Arg($b)).deferred())* {
-            // One `match` keeps every temporary (a rendered field) alive until the event
-            // is written.
-            match [
-                $((&$crate::__private::Arg($b)).field(),)*
-                $($crate::__event_get!(__truncated $kind ($v)),)*
-            ] {
-                __values => $tw.__emit_values($typed, __values, __truncated.get()),
-            }
+            $tw.__emit_values(
+                $typed,
+                [$((&$crate::__private::Arg($b)).field(),)* $($fb,)*],
+                $cut.get(),
+            )
         } else {
             match $crate::__private::Render::message(::core::format_args!($msg $(, $b)*)) {
-                __message => match [
-                    $crate::__private::Field::noting(&__message, &__truncated),
-                    $($crate::__event_get!(__truncated $kind ($v)),)*
-                ] {
-                    __values => $tw.__emit_values($rendered, __values, __truncated.get()),
-                },
+                __message => $tw.__emit_values(
+                    $rendered,
+                    [$crate::__private::Field::noting(&__message, &$cut), $($fb,)*],
+                    $cut.get(),
+                ),
             }
         }
-    }};
+    };
 }
 
 /// One field's value as a `FieldRef`; a rendered one notes in `$t` if it was cut.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_get {
-    ($t:ident plain ($v:expr)) => {
+    (($r:tt $t:ident) plain ($v:expr)) => {
         $crate::__private::IntoField::into_field($v)
     };
-    ($t:ident debug ($v:expr)) => {
+    (($r:tt $t:ident) debug ($v:expr)) => {
         $crate::__private::Field::noting(&$crate::__private::Render::debug(&$v), &$t)
     };
-    ($t:ident display ($v:expr)) => {
+    (($r:tt $t:ident) display ($v:expr)) => {
         $crate::__private::Field::noting(&$crate::__private::Render::display(&$v), &$t)
     };
 }
@@ -348,6 +354,16 @@ macro_rules! trace {
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Trace) ($msg) [] $($rest)*)
     };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "trace!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "trace!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
 }
 
 /// An [`event!`] at `Level::Debug`: the same forms without the level,
@@ -360,6 +376,16 @@ macro_rules! debug {
     };
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Debug) ($msg) [] $($rest)*)
+    };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "debug!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "debug!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
     };
 }
 
@@ -381,6 +407,16 @@ macro_rules! info {
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Info) ($msg) [] $($rest)*)
     };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "info!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "info!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
 }
 
 /// An [`event!`] at `Level::Warn`: the same forms without the level,
@@ -394,6 +430,16 @@ macro_rules! warn {
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Warn) ($msg) [] $($rest)*)
     };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "warn!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "warn!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
 }
 
 /// An [`event!`] at `Level::Error`: the same forms without the level,
@@ -406,6 +452,16 @@ macro_rules! error {
     };
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Error) ($msg) [] $($rest)*)
+    };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "error!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "error!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
     };
 }
 
