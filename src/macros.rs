@@ -1,11 +1,12 @@
 //! `event!` and its shorthands `trace!`, `debug!`, `info!`, `warn!`, `error!`.
 //!
-//! Everything the hot path needs is decided at compile time: one static call site (level,
-//! target, message, field names, file, line) per macro invocation, or one per level when the
-//! level is a run-time value, and the typed values copied into the ring in binary. The
-//! message's format arguments travel as typed values too and are formatted on the
-//! collector; only `?value` and `%value` fields are rendered on the calling thread, into a
-//! fixed stack buffer.
+//! Everything the hot path needs is decided at compile time: static call sites (level,
+//! target, message, field names, file, line) per macro invocation, one set per level when the
+//! level is a run-time value, and the typed values copied into the ring in binary. A message
+//! with plain `{}`/`{:?}` placeholders and arguments of the types the record carries travels
+//! as typed values and is formatted on the collector; any other message (format specs,
+//! `{0}`, `{name}`, other argument types) is rendered on the calling thread into a fixed
+//! stack buffer, as `?value` and `%value` fields are.
 
 /// Records a structured event: a message (a format string literal) with its arguments and
 /// named, typed fields, copied into the calling thread's ring in binary.
@@ -19,11 +20,24 @@
 ///   [`calls_without_instance`](crate::calls_without_instance).
 ///
 /// `level` is any expression of type [`Level`](crate::Level): a constant such as
-/// `Level::Info`, or a variable. The message is a string literal; `{}` (Display) and `{:?}`
-/// take the next argument, checked by the compiler like `format!`'s. The arguments are
-/// copied as typed values and the message is formatted **on the collector**, never on the
-/// calling thread (for a message built at run time, write `"{}", text`). Named `{name}`
-/// placeholders and format specs are not supported (they are written as they are).
+/// `Level::Info`, or a variable. The message is a string literal taking everything
+/// `format!` takes, checked by the compiler like `format!`'s; it is written as `format!`
+/// would write it. Where that happens depends on the literal and the arguments' types, fixed
+/// at compile time per call site:
+///
+/// | message | arguments | formatted |
+/// |---|---|---|
+/// | no placeholders, or only `{}` / `{:?}` (and `{{` `}}` with at least one argument) | each an integer up to 64 bits, `f64`, `bool`, `&str`, `String` or `&String` (or references to them) | **on the collector**: the arguments are copied into the ring as typed values (no formatting, no allocation on the calling thread) |
+/// | the same | any other `Display` / `Debug` type: `f32`, `Option`, `char`, `u128`/`i128`, `Duration`, errors, your own types, generics | **on the calling thread**, with `format_args!`, into a 256-byte stack buffer (no allocation) |
+/// | format specs (`{:.2}`, `{:>5}`, `{:x}`, `{:#?}`, `{:e}`, ...), positions (`{0}`), inline captures (`{id}`), or `{{`/`}}` without arguments | any | **on the calling thread**, as above |
+///
+/// A message rendered on the calling thread costs its formatting there; if it is longer than
+/// 256 bytes it is cut at a character boundary and the record flagged `truncated` (counted in
+/// [`Stats::truncated`](crate::Stats::truncated)). It arrives as the message text, and the
+/// call site's [`message`](crate::logging::Callsite::message) is then `"{}"` with one
+/// argument. Arguments are borrowed, never moved (`info!(tw, "{}", s)` leaves `s` usable).
+/// An argument whose type lacks the trait its placeholder asks for (`Display` for `{}`,
+/// `Debug` for `{:?}`) is a compile error at the call, as with `format!`.
 ///
 /// Fields come after the arguments:
 ///
@@ -34,6 +48,8 @@
 /// | `name = %value`, `%name` | `value`'s `Display`, rendered on the calling thread |
 /// | `name` (after the first field) | `name = name` |
 ///
+/// A raw identifier is recorded without its `r#` (`r#type = 1u64` is the field `type`).
+///
 /// A bare `name` is a field only once the fields have begun (after a `name = value`, `?name` or
 /// `%name`); before that it is the message's next format argument, which the compiler rejects
 /// if the message has no placeholder left for it. (`tracing` puts fields before the message;
@@ -41,11 +57,14 @@
 ///
 /// A `?`/`%` field is rendered into a 256-byte stack buffer (no allocation); a longer
 /// rendering is cut at a character boundary and the record flagged `truncated` (counted in
-/// [`Stats::truncated`](crate::Stats::truncated)). Every other form copies its value without
-/// formatting.
+/// [`Stats::truncated`](crate::Stats::truncated)). Every other field form copies its value
+/// without formatting.
 ///
-/// Nothing is evaluated when the level is filtered out: a disabled event costs a load and a
-/// branch.
+/// Nothing is evaluated when the event is filtered out: first the instance's lowest level
+/// (a load and a branch), then, when per-target levels are set
+/// ([`target_level`](crate::TelemetryBuilder::target_level)), the call site's own cached
+/// decision (a few loads and a branch), both before any argument or field is evaluated or
+/// rendered.
 ///
 /// ```
 /// use tickwatch::{event, Level, Telemetry};
@@ -57,6 +76,8 @@
 /// let side = std::cmp::Ordering::Less;
 /// event!(&tw, Level::Debug, "book", ?side, depth = %px);
 /// event!(tw, Level::Info, "filled", order_id = id, px); // `px` is `px = px`
+/// // Rendered on the calling thread: a format spec, an inline capture, a `char`.
+/// event!(tw, Level::Info, "px {:.2} for {id} side {}", px, 'B');
 /// ```
 ///
 /// Misuse is a compile error at the call:

@@ -354,7 +354,11 @@ fn with_target_rules_a_disabled_call_site_evaluates_and_renders_nothing() {
         }
         tw.flush().unwrap();
         let n = if on { 30 } else { 0 };
-        assert_eq!((evaluated.get(), rendered.get()), (n, n), "rule on {rule_target}");
+        assert_eq!(
+            (evaluated.get(), rendered.get()),
+            (n, n),
+            "rule on {rule_target}"
+        );
         assert_eq!(tw.stats().accepted, u64::from(n));
         let got = events(&mem);
         assert_eq!(got.len(), n as usize);
