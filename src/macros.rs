@@ -832,3 +832,45 @@ pub mod __private {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::__private::{field_name, plain_format};
+
+    #[test]
+    fn only_plain_placeholders_are_left_to_the_collector() {
+        // Formatted on the collector.
+        for (m, n) in [
+            ("order filled", 0),
+            ("{} {:?}", 2),
+            ("braces {{}} and {}", 1),
+            ("}} {{ {}", 1),
+            ("é {}", 1),
+        ] {
+            assert!(plain_format(m, n), "{m}");
+        }
+        // Rendered on the calling thread.
+        for (m, n) in [
+            ("order {id} rejected", 0),
+            ("{0} {0}", 1),
+            ("{:.2}", 1),
+            ("{:>5}", 1),
+            ("{:x}", 1),
+            ("{:#?}", 1),
+            ("{:e}", 1),
+            ("{id} and {}", 1),
+            ("only braces {{}}", 0),
+            ("}}", 0),
+            ("{:?", 0),
+        ] {
+            assert!(!plain_format(m, n), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_raw_identifier_loses_its_prefix() {
+        assert_eq!(field_name("r#type"), "type");
+        assert_eq!(field_name("rate"), "rate");
+        assert_eq!(field_name("r"), "r");
+    }
+}
