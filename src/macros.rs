@@ -1,11 +1,12 @@
 //! `event!` and its shorthands `trace!`, `debug!`, `info!`, `warn!`, `error!`.
 //!
-//! Everything the hot path needs is decided at compile time: one static call site (level,
-//! target, message, field names, file, line) per macro invocation, or one per level when the
-//! level is a run-time value, and the typed values copied into the ring in binary. The
-//! message's format arguments travel as typed values too and are formatted on the
-//! collector; only `?value` and `%value` fields are rendered on the calling thread, into a
-//! fixed stack buffer.
+//! Everything the hot path needs is decided at compile time: static call sites (level,
+//! target, message, field names, file, line) per macro invocation, one set per level when the
+//! level is a run-time value, and the typed values copied into the ring in binary. A message
+//! with plain `{}`/`{:?}` placeholders and arguments of the types the record carries travels
+//! as typed values and is formatted on the collector; any other message (format specs,
+//! `{0}`, `{name}`, other argument types) is rendered on the calling thread into a fixed
+//! stack buffer, as `?value` and `%value` fields are.
 
 /// Records a structured event: a message (a format string literal) with its arguments and
 /// named, typed fields, copied into the calling thread's ring in binary.
@@ -19,11 +20,24 @@
 ///   [`calls_without_instance`](crate::calls_without_instance).
 ///
 /// `level` is any expression of type [`Level`](crate::Level): a constant such as
-/// `Level::Info`, or a variable. The message is a string literal; `{}` (Display) and `{:?}`
-/// take the next argument, checked by the compiler like `format!`'s. The arguments are
-/// copied as typed values and the message is formatted **on the collector**, never on the
-/// calling thread (for a message built at run time, write `"{}", text`). Named `{name}`
-/// placeholders and format specs are not supported (they are written as they are).
+/// `Level::Info`, or a variable. The message is a string literal taking everything
+/// `format!` takes, checked by the compiler like `format!`'s; it is written as `format!`
+/// would write it. Where that happens depends on the literal and the arguments' types, fixed
+/// at compile time per call site:
+///
+/// | message | arguments | formatted |
+/// |---|---|---|
+/// | no placeholders, or only `{}` / `{:?}` (and `{{` `}}` with at least one argument) | each an integer up to 64 bits, `f64`, `bool`, `&str`, `String` or `&String` (or references to them) | **on the collector**: the arguments are copied into the ring as typed values (no formatting, no allocation on the calling thread) |
+/// | the same | any other `Display` / `Debug` type: `f32`, `Option`, `char`, `u128`/`i128`, `Duration`, errors, your own types, generics | **on the calling thread**, with `format_args!`, into a 256-byte stack buffer (no allocation) |
+/// | format specs (`{:.2}`, `{:>5}`, `{:x}`, `{:#?}`, `{:e}`, ...), positions (`{0}`), inline captures (`{id}`), or `{{`/`}}` without arguments | any | **on the calling thread**, as above |
+///
+/// A message rendered on the calling thread costs its formatting there; if it is longer than
+/// 256 bytes it is cut at a character boundary and the record flagged `truncated` (counted in
+/// [`Stats::truncated`](crate::Stats::truncated)). It arrives as the message text, and the
+/// call site's [`message`](crate::logging::Callsite::message) is then `"{}"` with one
+/// argument. Arguments are borrowed, never moved (`info!(tw, "{}", s)` leaves `s` usable).
+/// An argument whose type lacks the trait its placeholder asks for (`Display` for `{}`,
+/// `Debug` for `{:?}`) is a compile error at the call, as with `format!`.
 ///
 /// Fields come after the arguments:
 ///
@@ -34,6 +48,8 @@
 /// | `name = %value`, `%name` | `value`'s `Display`, rendered on the calling thread |
 /// | `name` (after the first field) | `name = name` |
 ///
+/// A raw identifier is recorded without its `r#` (`r#type = 1u64` is the field `type`).
+///
 /// A bare `name` is a field only once the fields have begun (after a `name = value`, `?name` or
 /// `%name`); before that it is the message's next format argument, which the compiler rejects
 /// if the message has no placeholder left for it. (`tracing` puts fields before the message;
@@ -41,11 +57,14 @@
 ///
 /// A `?`/`%` field is rendered into a 256-byte stack buffer (no allocation); a longer
 /// rendering is cut at a character boundary and the record flagged `truncated` (counted in
-/// [`Stats::truncated`](crate::Stats::truncated)). Every other form copies its value without
-/// formatting.
+/// [`Stats::truncated`](crate::Stats::truncated)). Every other field form copies its value
+/// without formatting.
 ///
-/// Nothing is evaluated when the level is filtered out: a disabled event costs a load and a
-/// branch.
+/// Nothing is evaluated when the event is filtered out: first the instance's lowest level
+/// (a load and a branch), then, when per-target levels are set
+/// ([`target_level`](crate::TelemetryBuilder::target_level)), the call site's own cached
+/// decision (a few loads and a branch), both before any argument or field is evaluated or
+/// rendered.
 ///
 /// ```
 /// use tickwatch::{event, Level, Telemetry};
@@ -57,6 +76,8 @@
 /// let side = std::cmp::Ordering::Less;
 /// event!(&tw, Level::Debug, "book", ?side, depth = %px);
 /// event!(tw, Level::Info, "filled", order_id = id, px); // `px` is `px = px`
+/// // Rendered on the calling thread: a format spec, an inline capture, a `char`.
+/// event!(tw, Level::Info, "px {:.2} for {id} side {}", px, 'B');
 /// ```
 ///
 /// Misuse is a compile error at the call:
@@ -184,66 +205,146 @@ macro_rules! __event_fields {
     };
 }
 
-/// Emits the event: filter, call site, values.
+/// Emits the event: the level's floor, then the call site's own (cached, per-target)
+/// decision, and only then the values: a disabled event evaluates nothing.
+///
+/// Two static call sites per invocation: the typed one (the literal as the message, its
+/// arguments as typed values, formatted on the collector) and the rendered one (message
+/// `"{}"`, one argument: the message rendered on the calling thread). Which one an event
+/// uses is fixed at compile time by the literal and the arguments' types.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_emit {
-    (($tw:expr) (single $lvl:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
+    (($tw:expr) (single $lvl:expr) ($msg:literal) [$($a:expr),*] [$($f:tt)*]) => {{
         let __src = &$tw;
         let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
         if __tw.enabled($lvl) {
-            static __CALLSITE: $crate::logging::Callsite = $crate::logging::Callsite::new(
+            const __PLAIN: bool = $crate::__private::plain_format(
+                $msg,
+                $crate::__private::count_args(&[$(::core::stringify!($a)),*]),
+            );
+            static __TYPED: $crate::logging::Callsite = $crate::logging::Callsite::new(
                 $lvl,
                 ::core::module_path!(),
                 $msg,
-                &[$(::core::stringify!($k)),*],
+                $crate::__event_names!($($f)*),
                 ::core::file!(),
                 ::core::line!(),
             )
             .with_args($crate::__private::count_args(&[$(::core::stringify!($a)),*]));
-            $crate::__event_values!(__tw (&__CALLSITE) ($msg) [$($a),*] [$(($k $kind ($v)))*]);
+            static __RENDERED: $crate::logging::Callsite = $crate::logging::Callsite::new(
+                $lvl,
+                ::core::module_path!(),
+                "{}",
+                $crate::__event_names!($($f)*),
+                ::core::file!(),
+                ::core::line!(),
+            )
+            .with_args(1);
+            if __tw.__callsite_enabled(if __PLAIN { &__TYPED } else { &__RENDERED }) {
+                let __truncated = ::core::cell::Cell::new(false);
+                $crate::__event_bind!(__tw (__PLAIN) (&__TYPED) ((&__RENDERED) __truncated) ($msg) [] [$($a),*] [] [$($f)*]);
+            }
         }
     }};
-    (($tw:expr) (dynamic $lvl:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {{
+    (($tw:expr) (dynamic $lvl:expr) ($msg:literal) [$($a:expr),*] [$($f:tt)*]) => {{
         let __src = &$tw;
         let __tw: &$crate::Telemetry = $crate::__private::AsTelemetry::as_telemetry(__src);
         let __lvl: $crate::Level = $lvl;
         if __tw.enabled(__lvl) {
-            static __CALLSITES: [$crate::logging::Callsite; 5] =
+            const __PLAIN: bool = $crate::__private::plain_format(
+                $msg,
+                $crate::__private::count_args(&[$(::core::stringify!($a)),*]),
+            );
+            static __TYPED: [$crate::logging::Callsite; 5] =
                 $crate::logging::Callsite::per_level(
                     ::core::module_path!(),
                     $msg,
-                    &[$(::core::stringify!($k)),*],
+                    $crate::__event_names!($($f)*),
                     ::core::file!(),
                     ::core::line!(),
                     $crate::__private::count_args(&[$(::core::stringify!($a)),*]),
                 );
-            $crate::__event_values!(__tw (&__CALLSITES[__lvl as usize]) ($msg) [$($a),*] [$(($k $kind ($v)))*]);
+            static __RENDERED: [$crate::logging::Callsite; 5] =
+                $crate::logging::Callsite::per_level(
+                    ::core::module_path!(),
+                    "{}",
+                    $crate::__event_names!($($f)*),
+                    ::core::file!(),
+                    ::core::line!(),
+                    1,
+                );
+            let __typed = &__TYPED[__lvl as usize];
+            let __rendered = &__RENDERED[__lvl as usize];
+            if __tw.__callsite_enabled(if __PLAIN { __typed } else { __rendered }) {
+                let __truncated = ::core::cell::Cell::new(false);
+                $crate::__event_bind!(__tw (__PLAIN) (__typed) ((__rendered) __truncated) ($msg) [] [$($a),*] [] [$($f)*]);
+            }
         }
     }};
 }
 
-/// Evaluates the arguments and fields once, in order, and hands them to the instance as one
-/// array: its length and the values' kinds are known where the macro expands, so the
-/// instance writes a call site of numbers and bools as a fixed run of words (the packed
-/// form, see `record`), decided at compile time.
+/// The field names of `(name kind (value))` fields, `r#` stripped from raw identifiers.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_names {
+    ($(($k:ident $kind:ident ($v:expr)))*) => {
+        &[$($crate::__private::field_name(::core::stringify!($k))),*]
+    };
+}
+
+/// Evaluates the format arguments then the fields once each, in order, each bound to its
+/// own (hygienic) name: an argument by reference, a field as its `FieldRef` (a rendered
+/// field's buffer lives until the event is written); then `__event_values`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_bind {
+    // Every argument and field bound.
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [] [$($fb:ident)*] []) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{ArgDeferred as _, ArgRendered as _};
+        $crate::__event_values!($tw $p $t $r $m [$($b)*] [$($fb)*])
+    }};
+    // The next argument.
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt [$($b:ident)*] [$a:expr $(, $rest:expr)*] [] $f:tt) => {
+        match &$a {
+            __arg => $crate::__event_bind!($tw $p $t $r $m [$($b)* __arg] [$($rest),*] [] $f),
+        }
+    };
+    // The next field.
+    ($tw:ident $p:tt $t:tt $r:tt $m:tt $b:tt [] [$($fb:ident)*] [($k:ident $kind:ident ($v:expr)) $($f:tt)*]) => {
+        match $crate::__event_get!($r $kind ($v)) {
+            __field => $crate::__event_bind!($tw $p $t $r $m $b [] [$($fb)* __field] [$($f)*]),
+        }
+    };
+}
+
+/// Writes the event. The typed path (a literal with only `{}`/`{:?}` placeholders and
+/// arguments of the types the record carries: integers up to 64 bits, `f64`, `bool`, string
+/// slices and `String`s) copies the arguments as typed values; the collector formats the
+/// message. Otherwise (format specs, `{0}`, `{name}`, or another argument type) the message
+/// is rendered here with `format_args!` into a 256-byte stack buffer, truncation counted,
+/// and travels as the rendered call site's one argument. The choice is constant per call
+/// site (the literal is scanned at compile time, each argument's type picks its trait
+/// impl), so the other branch is compiled out.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_values {
-    ($tw:ident ($cs:expr) ($msg:literal) [$($a:expr),*] [$(($k:ident $kind:ident ($v:expr)))*]) => {
-        // The compiler checks the format string against its arguments, as `format!` would;
-        // never run.
-        if false {
-            let _ = ::core::format_args!($msg $(, $a)*);
-        }
-        // One `match` keeps every temporary (a `&String::from(..)` value, a rendered field)
-        // alive until the event is written.
-        let __truncated = ::core::cell::Cell::new(false);
-        match [
-            $($crate::__private::IntoField::into_field($a),)*
-            $($crate::__event_get!(__truncated $kind ($v)),)*
-        ] {
-            __values => $tw.__emit_values($cs, __values, __truncated.get()),
+    ($tw:ident ($plain:ident) ($typed:expr) (($rendered:expr) $cut:ident) ($msg:literal) [$($b:ident)*] [$($fb:ident)*]) => {
+        if $plain $(&& (&$crate::__private::Arg($b)).deferred())* {
+            $tw.__emit_values(
+                $typed,
+                [$((&$crate::__private::Arg($b)).field(),)* $($fb,)*],
+                $cut.get(),
+            )
+        } else {
+            match $crate::__private::Render::message(::core::format_args!($msg $(, $b)*)) {
+                __message => $tw.__emit_values(
+                    $rendered,
+                    [$crate::__private::Field::noting(&__message, &$cut), $($fb,)*],
+                    $cut.get(),
+                ),
+            }
         }
     };
 }
@@ -252,13 +353,13 @@ macro_rules! __event_values {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_get {
-    ($t:ident plain ($v:expr)) => {
+    (($r:tt $t:ident) plain ($v:expr)) => {
         $crate::__private::IntoField::into_field($v)
     };
-    ($t:ident debug ($v:expr)) => {
+    (($r:tt $t:ident) debug ($v:expr)) => {
         $crate::__private::Field::noting(&$crate::__private::Render::debug(&$v), &$t)
     };
-    ($t:ident display ($v:expr)) => {
+    (($r:tt $t:ident) display ($v:expr)) => {
         $crate::__private::Field::noting(&$crate::__private::Render::display(&$v), &$t)
     };
 }
@@ -274,6 +375,16 @@ macro_rules! trace {
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Trace) ($msg) [] $($rest)*)
     };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "trace!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "trace!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
 }
 
 /// An [`event!`] at `Level::Debug`: the same forms without the level,
@@ -286,6 +397,16 @@ macro_rules! debug {
     };
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Debug) ($msg) [] $($rest)*)
+    };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "debug!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "debug!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
     };
 }
 
@@ -307,6 +428,16 @@ macro_rules! info {
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Info) ($msg) [] $($rest)*)
     };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "info!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "info!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
 }
 
 /// An [`event!`] at `Level::Warn`: the same forms without the level,
@@ -320,6 +451,16 @@ macro_rules! warn {
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Warn) ($msg) [] $($rest)*)
     };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "warn!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "warn!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
 }
 
 /// An [`event!`] at `Level::Error`: the same forms without the level,
@@ -332,6 +473,16 @@ macro_rules! error {
     };
     ($tw:expr, $msg:literal $($rest:tt)*) => {
         $crate::__event_args!(($tw) (single $crate::Level::Error) ($msg) [] $($rest)*)
+    };
+    ($tw:expr, $msg:expr $(, $($rest:tt)*)?) => {
+        ::core::compile_error!(
+            "error!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
+    };
+    ($msg:expr $(,)?) => {
+        ::core::compile_error!(
+            "error!: the message must be a string literal; for text built at run time write \"{}\", text"
+        )
     };
 }
 
@@ -356,6 +507,131 @@ pub mod __private {
             panic!("event!: more than 255 format arguments");
         }
         args.len() as u8
+    }
+
+    /// Whether `event!`'s message can be formatted on the collector: its only placeholders
+    /// are `{}` and `{:?}` (no `{0}`, `{name}`, nor format spec), and it has arguments if it
+    /// has `{{`/`}}` escapes (a message without arguments is delivered as it is). Evaluated
+    /// at compile time on the literal.
+    pub const fn plain_format(message: &str, args: u8) -> bool {
+        let b = message.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'{' if i + 1 < b.len() && b[i + 1] == b'{' => {
+                    if args == 0 {
+                        return false;
+                    }
+                    i += 2;
+                }
+                b'}' if i + 1 < b.len() && b[i + 1] == b'}' => {
+                    if args == 0 {
+                        return false;
+                    }
+                    i += 2;
+                }
+                b'{' if i + 1 < b.len() && b[i + 1] == b'}' => i += 2,
+                b'{' if i + 3 < b.len()
+                    && b[i + 1] == b':'
+                    && b[i + 2] == b'?'
+                    && b[i + 3] == b'}' =>
+                {
+                    i += 4
+                }
+                b'{' | b'}' => return false,
+                _ => i += 1,
+            }
+        }
+        true
+    }
+
+    /// A field's name as `stringify!` gives it, without the `r#` of a raw identifier.
+    pub const fn field_name(name: &'static str) -> &'static str {
+        match name.as_bytes() {
+            [b'r', b'#', rest @ ..] => match std::str::from_utf8(rest) {
+                Ok(s) => s,
+                Err(_) => name,
+            },
+            _ => name,
+        }
+    }
+
+    /// A format argument the collector can format: copied into the record as a typed value.
+    /// Not `f32` (the record widens it to `f64`, which prints other digits) nor `Option`
+    /// (its `Debug` is not its value's): those are rendered on the calling thread.
+    pub trait DeferArg {
+        fn defer_field(&self) -> FieldRef<'_>;
+    }
+    macro_rules! defer_arg {
+        ($variant:ident as $t:ty: $($src:ty),*) => {$(
+            impl DeferArg for $src {
+                #[inline(always)]
+                fn defer_field(&self) -> FieldRef<'_> {
+                    FieldRef::$variant(*self as $t)
+                }
+            }
+        )*};
+    }
+    defer_arg!(U64 as u64: u8, u16, u32, u64, usize);
+    defer_arg!(I64 as i64: i8, i16, i32, i64, isize);
+    defer_arg!(F64 as f64: f64);
+    defer_arg!(Bool as bool: bool);
+    impl DeferArg for str {
+        #[inline(always)]
+        fn defer_field(&self) -> FieldRef<'_> {
+            FieldRef::Str(self)
+        }
+    }
+    impl DeferArg for String {
+        #[inline(always)]
+        fn defer_field(&self) -> FieldRef<'_> {
+            FieldRef::Str(self)
+        }
+    }
+    impl<T: DeferArg + ?Sized> DeferArg for &T {
+        #[inline(always)]
+        fn defer_field(&self) -> FieldRef<'_> {
+            (**self).defer_field()
+        }
+    }
+
+    /// One format argument of `event!`, by reference: `(&Arg(x)).deferred()` picks
+    /// [`ArgDeferred`] when `x`'s type is a [`DeferArg`] and [`ArgRendered`] otherwise
+    /// (autoref specialisation, resolved at compile time).
+    #[allow(missing_debug_implementations)]
+    pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+    /// The argument travels typed; the collector formats it.
+    pub trait ArgDeferred<'a> {
+        fn deferred(&self) -> bool;
+        fn field(&self) -> FieldRef<'a>;
+    }
+    impl<'a, T: DeferArg + ?Sized> ArgDeferred<'a> for Arg<'a, T> {
+        #[inline(always)]
+        fn deferred(&self) -> bool {
+            true
+        }
+        #[inline(always)]
+        fn field(&self) -> FieldRef<'a> {
+            self.0.defer_field()
+        }
+    }
+
+    /// Any other argument: the message is rendered on the calling thread, and this
+    /// placeholder value is never used.
+    pub trait ArgRendered<'a> {
+        fn deferred(&self) -> bool;
+        fn field(&self) -> FieldRef<'a>;
+    }
+    impl<'a, T: ?Sized> ArgRendered<'a> for &Arg<'a, T> {
+        #[inline(always)]
+        fn deferred(&self) -> bool {
+            false
+        }
+        #[inline(always)]
+        fn field(&self) -> FieldRef<'a> {
+            FieldRef::None
+        }
     }
 
     /// Lets `event!` accept a `Telemetry`, a reference to one, or an `Arc`.
@@ -402,6 +678,14 @@ pub mod __private {
         pub fn display<T: fmt::Display + ?Sized>(v: &T) -> Render {
             let mut r = Render::empty();
             let _ = write!(r, "{v}");
+            r
+        }
+
+        /// An `event!` message rendered on the calling thread.
+        #[inline]
+        pub fn message(args: fmt::Arguments<'_>) -> Render {
+            let mut r = Render::empty();
+            let _ = r.write_fmt(args);
             r
         }
 
@@ -546,5 +830,47 @@ pub mod __private {
         fn truncated(&self) -> bool {
             self.truncated
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::__private::{field_name, plain_format};
+
+    #[test]
+    fn only_plain_placeholders_are_left_to_the_collector() {
+        // Formatted on the collector.
+        for (m, n) in [
+            ("order filled", 0),
+            ("{} {:?}", 2),
+            ("braces {{}} and {}", 1),
+            ("}} {{ {}", 1),
+            ("é {}", 1),
+        ] {
+            assert!(plain_format(m, n), "{m}");
+        }
+        // Rendered on the calling thread.
+        for (m, n) in [
+            ("order {id} rejected", 0),
+            ("{0} {0}", 1),
+            ("{:.2}", 1),
+            ("{:>5}", 1),
+            ("{:x}", 1),
+            ("{:#?}", 1),
+            ("{:e}", 1),
+            ("{id} and {}", 1),
+            ("only braces {{}}", 0),
+            ("}}", 0),
+            ("{:?", 0),
+        ] {
+            assert!(!plain_format(m, n), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_raw_identifier_loses_its_prefix() {
+        assert_eq!(field_name("r#type"), "type");
+        assert_eq!(field_name("rate"), "rate");
+        assert_eq!(field_name("r"), "r");
     }
 }

@@ -318,3 +318,138 @@ proptest::proptest! {
         proptest::prop_assert_eq!(out, expected);
     }
 }
+
+/// A value whose `Debug` counts its renderings.
+struct Costly<'a>(&'a std::cell::Cell<u32>);
+
+impl std::fmt::Debug for Costly<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.set(self.0.get() + 1);
+        f.write_str("costly")
+    }
+}
+
+#[test]
+fn with_target_rules_a_disabled_call_site_evaluates_and_renders_nothing() {
+    for (rule_target, on) in [("some_other_module", false), (module_path!(), true)] {
+        let mem = MemorySink::new();
+        let tw = Telemetry::builder()
+            .sink(mem.clone())
+            .level(Level::Info)
+            .target_level(rule_target, Level::Debug)
+            .start()
+            .unwrap();
+        let (evaluated, rendered) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+        let arg = || {
+            evaluated.set(evaluated.get() + 1);
+            7u64
+        };
+        let c = Costly(&rendered);
+        for _ in 0..10 {
+            tickwatch::debug!(tw, "disabled here {}", arg(), c = ?c);
+            // The forms rendered on the thread and the level from a variable too.
+            tickwatch::debug!(tw, "spec {:>3}", arg(), ?c);
+            let level = Level::Debug;
+            event!(tw, level, "dynamic {}", arg(), ?c);
+        }
+        tw.flush().unwrap();
+        let n = if on { 30 } else { 0 };
+        assert_eq!(
+            (evaluated.get(), rendered.get()),
+            (n, n),
+            "rule on {rule_target}"
+        );
+        assert_eq!(tw.stats().accepted, u64::from(n));
+        let got = events(&mem);
+        assert_eq!(got.len(), n as usize);
+        if on {
+            assert_eq!(got[0].1, "disabled here 7");
+            assert_eq!(got[0].2, vec![v("c", Value::Str("costly".into()))]);
+            assert_eq!(got[1].1, "spec   7");
+            assert_eq!(got[2].1, "dynamic 7");
+        }
+    }
+}
+
+/// What one `info!` delivers as its message.
+fn delivered(tw: &Telemetry, mem: &MemorySink) -> String {
+    tw.flush().unwrap();
+    let got = events(mem);
+    got.last().unwrap().1.clone()
+}
+
+#[test]
+fn every_message_reads_as_format_would_write_it() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
+    let id = 42u64;
+    let s = String::from("XNAS");
+    let e = std::io::Error::other("disk");
+    let dur = std::time::Duration::from_millis(3);
+    let side = std::cmp::Ordering::Less;
+    macro_rules! same {
+        ($($t:tt)*) => {{
+            tickwatch::info!(tw, $($t)*);
+            assert_eq!(delivered(&tw, &mem), format!($($t)*), "{}", stringify!($($t)*));
+        }};
+    }
+    // Formatted on the collector (plain placeholders, typed arguments).
+    same!("plain");
+    same!("{} {:?} {} {:?}", 1u8, -2i64, usize::MAX, i64::MIN);
+    same!("{} {:?} {} {:?}", 1.0f64, 1.0f64, 0.1f64, -2.5e300f64);
+    same!("{} {:?} {} {:?}", f64::NAN, f64::INFINITY, true, false);
+    same!("{} {:?} {} {:?}", "a\"b", "a\"b\n", s, &s);
+    same!("braces {{}} and {}", id);
+    // Rendered on the thread: format specs, positions, inline captures.
+    same!("order {id} rejected");
+    same!("px {:.2} qty {:>5}", 101.256f64, 7u64);
+    same!("{0} {0} {1}", 5u64, 6u64);
+    same!("{:x} {:#?} {:e}", 255u64, 1u8, 1500.0f64);
+    same!("{id} and {}", 7u64);
+    same!("only braces {{}}");
+    same!("}} {{");
+    // Rendered on the thread: argument types the record does not carry as they print.
+    same!("{} {:?}", 0.1f32, 1.0f32);
+    same!("{:?} {:?} {:?}", Some(5u64), None::<u64>, Some("a"));
+    same!("venue {}", String::from("XNAS"));
+    same!("side {:?} {}", side, 'B');
+    same!("big {} {}", 5u128, i128::MIN);
+    same!("write failed: {}; took {:?}", e, dur);
+    assert_eq!(s, "XNAS", "a String argument is borrowed, not moved");
+    let st = tw.stats();
+    assert_eq!((st.accepted, st.delivered, st.truncated), (19, 19, 0));
+}
+
+fn generic<T: std::fmt::Display, U: std::fmt::Debug>(tw: &Telemetry, t: T, u: U) {
+    tickwatch::info!(tw, "{} {:?}", t, u);
+}
+
+#[test]
+fn generic_arguments_are_rendered_and_a_long_message_is_cut_and_counted() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
+    generic(&tw, 5u64, "x");
+    assert_eq!(delivered(&tw, &mem), "5 \"x\"");
+    let long = "é".repeat(300);
+    tickwatch::info!(tw, "{:>3}", long, n = 1u64);
+    tw.flush().unwrap();
+    let got = events(&mem);
+    let (_, message, fields, truncated) = got.last().unwrap();
+    assert!(*truncated);
+    assert_eq!(message.len(), 256);
+    assert!(long.starts_with(message.as_str()));
+    assert_eq!(fields, &vec![v("n", Value::U64(1))]);
+    assert_eq!(tw.stats().truncated, 1);
+}
+
+#[test]
+fn a_raw_identifier_field_is_recorded_without_its_prefix() {
+    let mem = MemorySink::new();
+    let tw = Telemetry::builder().sink(mem.clone()).start().unwrap();
+    tickwatch::info!(tw, "typed", r#type = 1u64, r#ok = ?2u8);
+    tw.flush().unwrap();
+    assert_eq!(
+        events(&mem)[0].2,
+        vec![v("type", Value::U64(1)), v("ok", Value::Str("2".into()))]
+    );
+}

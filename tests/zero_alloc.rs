@@ -277,6 +277,50 @@ fn a_disabled_level_evaluates_nothing_and_records_nothing() {
     assert_eq!(tw.stats().accepted, 0);
 }
 
+/// A message rendered on the calling thread (a format spec, an inline capture, argument
+/// types the record does not carry: `char`, `u128`, `f32`, `Option`, a `String` passed by
+/// value, which is borrowed): into the stack buffer, no allocation either.
+#[test]
+fn messages_rendered_on_the_thread_allocate_nothing() {
+    let tw = instance();
+    let venue = String::from("XNAS");
+    assert_zero_alloc_after(&tw, 3, |i| match i % 3 {
+        0 => event!(tw, Level::Info, "px {:.2} qty {:>5} id {i}", 101.256, i),
+        1 => tickwatch::info!(tw, "{} {} {} {:?}", 'B', u128::from(i), 0.1f32, Some(i)),
+        _ => tickwatch::warn!(tw, "venue {}", venue, n = i),
+    });
+}
+
+/// With a per-target rule for another module, a disabled call site evaluates and renders
+/// nothing and allocates nothing: the call site's cached decision is checked first.
+#[test]
+fn a_disabled_call_site_with_target_rules_evaluates_nothing() {
+    let tw = Telemetry::builder()
+        .level(Level::Info)
+        .target_level("some_other_module", Level::Debug)
+        .sink(NullSink)
+        .start()
+        .unwrap();
+    tw.preallocate();
+    let mut evaluated = 0u64;
+    let mut touch = |v: u64| {
+        evaluated += 1;
+        v
+    };
+    let mut op = |i: u64| {
+        tickwatch::debug!(tw, "filtered {}", touch(i), s = %String::from("would allocate"));
+    };
+    op(0); // registers the call site (a registry slot) and caches its decision
+    let before = allocs();
+    for i in 0..CALLS {
+        op(black_box(i));
+    }
+    assert_eq!(allocs(), before);
+    assert_eq!(evaluated, 0);
+    tw.flush().unwrap();
+    assert_eq!(tw.stats().accepted, 0);
+}
+
 #[test]
 fn log_event_dynamic() {
     let tw = instance();

@@ -104,6 +104,19 @@ pub(crate) fn event(c: &mut Criterion) {
     });
     assert_eq!(quiet.stats().accepted, 0);
     drop(quiet);
+    // The same with a per-target rule elsewhere: the call site's cached decision, checked
+    // before the values are evaluated (a few loads and a branch).
+    let ruled = Telemetry::builder()
+        .level(Level::Info)
+        .target_level("some_other_module", Level::Debug)
+        .sink(NullSink)
+        .start()
+        .expect("valid configuration");
+    g.bench_function("tickwatch/debug!(disabled by a target rule)", |b| {
+        b.iter(|| tickwatch::debug!(ruled, "order {} filled", black_box(42u64), side = ?black_box(1u8)))
+    });
+    assert_eq!(ruled.stats().accepted, 0);
+    drop(ruled);
 
     for (name, lossy) in [
         ("tracing/info!+fmt+non_blocking(default, lossy)", true),

@@ -89,8 +89,8 @@ impl Callsite {
     }
 
     /// Writes `message`, a format string as `event!` takes it, with `args` in place of its
-    /// placeholders: `{}` (Display) and `{:?}` (Debug: strings quoted) take the next
-    /// argument, `{{` and `}}` are braces. Anything else between braces (a named or
+    /// placeholders: `{}` (Display) and `{:?}` (Debug: strings quoted, a whole float
+    /// with `.0`) take the next argument, `{{` and `}}` are braces. Anything else between braces (a named or
     /// formatted placeholder, which `event!` does not take) is written as it is; a
     /// placeholder with no argument left is written as it is too.
     pub fn format_message<'a>(
@@ -115,6 +115,7 @@ impl Callsite {
             } else if let Some(after) = tail.strip_prefix("{:?}") {
                 match args.next() {
                     Some(FieldRef::Str(s)) => write!(out, "{s:?}")?,
+                    Some(FieldRef::F64(x)) => write!(out, "{x:?}")?,
                     Some(v) => write!(out, "{v}")?,
                     None => out.write_str("{:?}")?,
                 }

@@ -200,10 +200,9 @@ impl Shared {
         words: &[u64; N],
         truncated: bool,
     ) {
+        // The macro checked the call site's level (`Telemetry::__callsite_enabled`) before
+        // evaluating the values.
         let id = cs.id();
-        if !self.targets.callsite_enabled(cs, id) {
-            return;
-        }
         let ticks = now_ticks();
         let head = record::packed_head(id, layout, N, truncated);
         lane::push_words(self, head, ticks, words, truncated);
@@ -241,10 +240,9 @@ impl Shared {
         values: &[FieldRef<'_>],
         truncated: bool,
     ) {
+        // The macro checked the call site's level (`Telemetry::__callsite_enabled`) before
+        // evaluating the values.
         let id = cs.id();
-        if !self.targets.callsite_enabled(cs, id) {
-            return;
-        }
         let ticks = now_ticks();
         let pushed = lane::with_lane(self, |lane| {
             let max = lane.max_str;

@@ -373,7 +373,17 @@ impl Telemetry {
         self.shared.targets.passes_floor(level)
     }
 
-    /// `event!`'s entry: the arguments then the fields, as one array. Numbers and bools
+    /// Whether events of this `event!` call site are recorded, once [`Telemetry::enabled`]
+    /// passed: with per-target rules, the call site's cached decision. Checked before the
+    /// event's values are evaluated.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __callsite_enabled(&self, callsite: &'static Callsite) -> bool {
+        let t = &self.shared.targets;
+        t.is_empty() || t.callsite_enabled(callsite, callsite.id())
+    }
+
+    /// `event!`'s entry (after [`Telemetry::__callsite_enabled`]): the arguments then the fields, as one array. Numbers and bools
     /// only (the usual case, known where the macro expands): the packed form.
     #[doc(hidden)]
     #[inline(always)]
