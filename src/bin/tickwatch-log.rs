@@ -180,7 +180,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                         return broken_pipe_ok(e);
                     }
                 }
-                let Some(next) = res.next.clone().filter(|_| all) else {
+                let Some(next) = res.next.filter(|_| all) else {
                     break;
                 };
                 q.cursor = Some(next);
