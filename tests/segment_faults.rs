@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tickwatch::sink::Record;
 use tickwatch::store::fs::{LogFile, LogFs, StdFs};
 use tickwatch::store::{Durability, LogReader, SegmentLog};
-use tickwatch::{event, Level, Telemetry, Value};
+use tickwatch::{event, FlushError, Level, ShutdownError, Telemetry, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -41,6 +41,16 @@ impl FaultFs {
     }
     fn failures(&self) -> u64 {
         self.0.lock().unwrap().failures
+    }
+    /// Bytes in the files that a power loss now would drop (written, not synced).
+    fn unsynced(&self) -> u64 {
+        self.0
+            .lock()
+            .unwrap()
+            .synced
+            .iter()
+            .filter_map(|(p, n)| Some(std::fs::metadata(p).ok()?.len() - n))
+            .sum()
     }
     /// A power loss: every file back to what was synced.
     fn lose_power(&self) {
@@ -169,7 +179,7 @@ fn every_kind_of_write_failure_is_reported_and_nothing_is_lost_once_it_clears() 
             .unwrap();
         let tw = Telemetry::builder().segment_log(log).start().unwrap();
         let mut seq = 0u64;
-        let mut burst = |tw: &Telemetry, n: u64| {
+        let mut burst = |tw: &Telemetry, n: u64, flushed: Result<(), FlushError>| {
             // The hot path never waits for the disk: each call returns at once.
             let t = Instant::now();
             for _ in 0..n {
@@ -177,19 +187,21 @@ fn every_kind_of_write_failure_is_reported_and_nothing_is_lost_once_it_clears() 
                 seq += 1;
             }
             assert!(t.elapsed() < Duration::from_millis(500), "{fault:?}");
-            tw.flush().unwrap();
+            // While the disk refuses the records, `flush` says so.
+            assert_eq!(tw.flush(), flushed, "{fault:?}");
         };
-        burst(&tw, 500);
+        let refused = Err(FlushError::SinkFailed { failed: 1 });
+        burst(&tw, 500, Ok(()));
         fs.set(fault);
-        burst(&tw, 500);
-        burst(&tw, 500);
+        burst(&tw, 500, refused);
+        burst(&tw, 500, refused);
         assert!(fs.failures() > 0, "{fault:?}: the fault was hit");
         assert!(
             tw.stats().sink_errors > 0,
             "{fault:?}: reported as sink errors"
         );
         fs.set(Fault::None);
-        burst(&tw, 500);
+        burst(&tw, 500, Ok(()));
         let st = tw.segment_log().unwrap().stats();
         assert_eq!(st.lost_records, 0, "{fault:?}");
         drop(tw);
@@ -230,4 +242,86 @@ fn a_power_loss_keeps_everything_synced_under_sync_every_batch() {
     assert!(got.len() >= 3000, "{} survived; {report:?}", got.len());
     assert_eq!(got, (0..got.len() as u64).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Under `SyncEveryBatch`, `flush` is `Ok` only when every record is on disk: it fails while
+/// the disk is full, and once space frees the next flush writes and syncs everything.
+#[test]
+fn a_full_disk_fails_flush_under_sync_every_batch_until_everything_is_on_disk() {
+    let dir = temp_dir("full-sync");
+    let fs = FaultFs::default();
+    let log = SegmentLog::options(&dir)
+        .fs(Arc::new(fs.clone()))
+        .durability(Durability::SyncEveryBatch)
+        .open()
+        .unwrap();
+    let tw = Telemetry::builder().segment_log(log).start().unwrap();
+    let log = tw.segment_log().unwrap();
+    for seq in 0..500u64 {
+        event!(tw, Level::Info, "tick", seq = seq);
+    }
+    assert_eq!(tw.flush(), Ok(()));
+    assert_eq!(fs.unsynced(), 0);
+    fs.set(Fault::Full);
+    for seq in 500..1500u64 {
+        event!(tw, Level::Info, "tick", seq = seq);
+    }
+    let refused = Err(FlushError::SinkFailed { failed: 1 });
+    assert_eq!(tw.flush(), refused);
+    assert_eq!(tw.flush(), refused, "still full: still refused");
+    assert_eq!(seqs(&dir), (0..500).collect::<Vec<_>>(), "nothing more written");
+    fs.set(Fault::None);
+    assert_eq!(tw.flush(), Ok(()));
+    // "Ok" means on disk: a power loss now would lose nothing.
+    assert_eq!(fs.unsynced(), 0);
+    assert_eq!(seqs(&dir), (0..1500).collect::<Vec<_>>());
+    assert_eq!(log.stats().lost_records, 0);
+    assert_eq!(tw.close(), Ok(()));
+    assert_eq!(seqs(&dir), (0..1500).collect::<Vec<_>>());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A disk that stays full through shutdown: the final flush and seal try once more, and what
+/// still cannot be written is counted in `lost_records` and reported by `close`, exactly.
+#[test]
+fn records_a_full_disk_still_refuses_at_shutdown_are_counted_lost_exactly() {
+    for durability in [Durability::EveryBatch, Durability::SyncEveryBatch, Durability::Buffered] {
+        let dir = temp_dir("full-close");
+        let fs = FaultFs::default();
+        let log = SegmentLog::options(&dir)
+            .fs(Arc::new(fs.clone()))
+            .durability(durability)
+            .open()
+            .unwrap();
+        let tw = Telemetry::builder().segment_log(log).start().unwrap();
+        let log = tw.segment_log().unwrap();
+        for seq in 0..600u64 {
+            event!(tw, Level::Info, "tick", seq = seq);
+        }
+        assert_eq!(tw.flush(), Ok(()), "{durability:?}");
+        fs.set(Fault::Full);
+        for seq in 600..1300u64 {
+            event!(tw, Level::Info, "tick", seq = seq);
+        }
+        assert_eq!(
+            tw.flush(),
+            Err(FlushError::SinkFailed { failed: 1 }),
+            "{durability:?}"
+        );
+        assert_eq!(
+            tw.close(),
+            Err(ShutdownError::SinkFailed { failed: 1 }),
+            "{durability:?}"
+        );
+        let st = log.stats();
+        let on_disk = seqs(&dir);
+        assert_eq!(on_disk, (0..600).collect::<Vec<_>>(), "{durability:?}");
+        assert_eq!(st.records, 1300, "{durability:?}");
+        assert_eq!(
+            st.lost_records,
+            1300 - on_disk.len() as u64,
+            "{durability:?}: every record not on disk is counted"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

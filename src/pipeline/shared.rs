@@ -101,6 +101,11 @@ pub(crate) struct Shared {
     pub(crate) unattributed_drops: AtomicU64,
     pub(crate) flush_requested: AtomicU64,
     pub(crate) flush_done: Mutex<u64>,
+    /// The latest flush request whose sink flushes failed, and how many sinks failed it
+    /// (written under `flush_done`'s lock, before `flush_done` moves past it).
+    pub(crate) flush_failed: Mutex<(u64, u32)>,
+    /// How many sinks failed the final flush at shutdown.
+    pub(crate) final_flush_failed: AtomicU32,
     pub(crate) flush_cv: Condvar,
     pub(crate) exited: Mutex<bool>,
     pub(crate) exited_cv: Condvar,
@@ -130,6 +135,8 @@ impl Shared {
             unattributed_drops: AtomicU64::new(0),
             flush_requested: AtomicU64::new(0),
             flush_done: Mutex::new(0),
+            flush_failed: Mutex::new((0, 0)),
+            final_flush_failed: AtomicU32::new(0),
             flush_cv: Condvar::new(),
             exited: Mutex::new(false),
             exited_cv: Condvar::new(),

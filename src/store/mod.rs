@@ -29,7 +29,15 @@
 //! Records still in a thread's ring when the process dies were never delivered and are lost
 //! under every policy. [`Telemetry::flush`](crate::Telemetry::flush) returns once every
 //! record accepted before it is written to the OS, and, under the two `Sync` policies, on
-//! disk. A damaged frame costs the records in that frame only (at most ~32 KiB of them).
+//! disk; when the disk refuses them (full, failing) it returns
+//! [`FlushError::SinkFailed`](crate::FlushError::SinkFailed) instead, and the records stay
+//! in memory and are written at the next pass or flush once it takes writes again (up to
+//! [`MAX_PENDING_BYTES`]; past that the unwritten part of the segment is given up and counted
+//! in [`SegmentLogStats::lost_records`], and the next flush fails too). At shutdown the log
+//! tries once more to write what is pending; what the disk still refuses is counted in
+//! `lost_records` and `shutdown`/`close` return
+//! [`ShutdownError::SinkFailed`](crate::ShutdownError::SinkFailed). Nothing is lost
+//! uncounted. A damaged frame costs the records in that frame only (at most ~32 KiB of them).
 //!
 //! # Encryption at rest
 //!
@@ -211,7 +219,8 @@ pub struct SegmentLogStats {
     /// Records encoded into segments.
     pub records: u64,
     /// Records given up because the disk refused them for too long
-    /// ([`MAX_PENDING_BYTES`]) or no segment could be created.
+    /// ([`MAX_PENDING_BYTES`]), still refused them when the log was closed, or no segment
+    /// could be created.
     pub lost_records: u64,
     /// Segments sealed.
     pub sealed: u64,

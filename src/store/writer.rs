@@ -60,6 +60,9 @@ pub struct SegmentLog {
     frame: Vec<u8>,
     /// Sealing a frame failed (the key ring refused): reported by the next `write`.
     crypto_error: Option<CryptoError>,
+    /// `lost_records` when the last `flush` returned: a flush fails if records were given
+    /// up since, even if the disk takes writes again.
+    lost_at_flush: u64,
 }
 
 /// The segment being written.
@@ -113,6 +116,7 @@ impl SegmentLog {
             unsynced: false,
             frame: Vec::new(),
             crypto_error: None,
+            lost_at_flush: 0,
         }
     }
 
@@ -378,6 +382,11 @@ impl SegmentLog {
             live.pending.clear();
             live.active = None;
             drop(live);
+            // Cut what a failed write left, so that the file holds exactly the records not
+            // counted as lost (best effort: recovery cuts a torn tail anyway).
+            if seg.torn {
+                let _ = seg.file.set_len(seg.written);
+            }
             self.shared.stats.lost_records.fetch_add(lost, Relaxed);
             self.scratch.clear();
             return Err(io::Error::other(format!(
@@ -478,6 +487,43 @@ impl SegmentLog {
         Ok(())
     }
 
+    fn flush_inner(&mut self) -> Result<(), SinkError> {
+        if self.roll_due() {
+            self.seal()?;
+            return Ok(());
+        }
+        let Some(seg) = self.seg.take() else {
+            return Ok(());
+        };
+        let sync = !matches!(
+            self.opts.durability,
+            Durability::EveryBatch | Durability::Buffered
+        );
+        self.commit(seg, true, sync)?;
+        Ok(())
+    }
+
+    /// The last word at close: seals (a final attempt to write what is pending), and counts
+    /// what still cannot be written as lost. Returns the records lost.
+    fn close(&mut self) -> u64 {
+        let _ = self.seal();
+        let Some(mut seg) = self.seg.take() else {
+            return 0;
+        };
+        // `seal` keeps the segment only when its pending records could not be written.
+        let lost = seg.pending_records;
+        if seg.torn {
+            let _ = seg.file.set_len(seg.written);
+        }
+        {
+            let mut live = self.shared.live.lock();
+            live.pending.clear();
+            live.active = None;
+        }
+        self.shared.stats.lost_records.fetch_add(lost, Relaxed);
+        lost
+    }
+
     fn roll_due(&self) -> bool {
         self.seg.as_ref().is_some_and(|s| {
             s.len >= self.opts.segment_bytes || s.created.elapsed() >= self.opts.segment_age
@@ -551,19 +597,21 @@ impl Sink for SegmentLog {
         Ok(())
     }
 
+    /// Writes every record given so far to the OS and, under the `Sync` policies, syncs it.
+    /// Fails while any record is still unwritten (the disk refused it: it stays pending and
+    /// is written at the next pass or flush) and when records were given up since the last
+    /// flush, so that an `Ok` always means what the policy promises.
     fn flush(&mut self) -> Result<(), SinkError> {
-        if self.roll_due() {
-            self.seal()?;
-            return Ok(());
+        let result = self.flush_inner();
+        let lost = self.shared.stats.lost_records.load(Relaxed);
+        let lost_since = lost - self.lost_at_flush;
+        self.lost_at_flush = lost;
+        result?;
+        if lost_since > 0 {
+            return Err(SinkError::new(format!(
+                "segment log: {lost_since} records lost since the last flush (see SegmentLogStats::lost_records)"
+            )));
         }
-        let Some(seg) = self.seg.take() else {
-            return Ok(());
-        };
-        let sync = !matches!(
-            self.opts.durability,
-            Durability::EveryBatch | Durability::Buffered
-        );
-        self.commit(seg, true, sync)?;
         Ok(())
     }
 
@@ -574,7 +622,8 @@ impl Sink for SegmentLog {
 
 impl Drop for SegmentLog {
     fn drop(&mut self) {
-        // A clean stop seals the active segment, so the next open has nothing to recover.
-        let _ = self.seal();
+        // A clean stop seals the active segment, so the next open has nothing to recover;
+        // what the disk still refuses is counted as lost (the final flush reported it).
+        self.close();
     }
 }
