@@ -30,6 +30,8 @@ struct State {
     /// Per file: bytes synced.
     synced: HashMap<PathBuf, u64>,
     failures: u64,
+    /// How long each sync takes (a slow disk).
+    slow_sync: Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -123,6 +125,8 @@ impl LogFile for FaultFile {
         }
     }
     fn sync(&mut self) -> io::Result<()> {
+        let slow = self.fs.0.lock().unwrap().slow_sync;
+        std::thread::sleep(slow);
         self.inner.sync()?;
         self.fs
             .0
@@ -324,4 +328,45 @@ fn records_a_full_disk_still_refuses_at_shutdown_are_counted_lost_exactly() {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// Sealing a segment (its footer and the sync of the whole file) happens off the collector:
+/// with a disk whose every sync takes 150 ms, rolling over a dozen segments does not hold up
+/// the flushes under `EveryBatch`, and every segment is sealed by the time the log closes.
+#[test]
+fn a_slow_seal_does_not_hold_up_the_collector() {
+    let dir = temp_dir("slow-seal");
+    let fs = FaultFs::default();
+    fs.0.lock().unwrap().slow_sync = Duration::from_millis(150);
+    let log = SegmentLog::options(&dir)
+        .fs(Arc::new(fs.clone()))
+        .segment_bytes(8 * 1024)
+        .open()
+        .unwrap();
+    let tw = Telemetry::builder().segment_log(log).start().unwrap();
+    let log = tw.segment_log().unwrap();
+    let t = Instant::now();
+    for seq in 0..6000u64 {
+        event!(tw, Level::Info, "tick", seq = seq);
+        if seq % 300 == 299 {
+            tw.flush().unwrap();
+        }
+    }
+    let took = t.elapsed();
+    let segments = std::fs::read_dir(&dir).unwrap().count() as u64;
+    assert!(segments >= 12, "{segments} segments");
+    // Sealed inline, the seals alone would have held the collector for (segments - 1) x
+    // 150 ms; in the background the flushes wait for none of them.
+    assert!(
+        took < Duration::from_millis(150) * (segments as u32 - 1) / 2,
+        "{took:?} for {segments} segments"
+    );
+    assert_eq!(tw.close(), Ok(()));
+    // Closing joined the sealer: every segment is sealed, the last one by the close.
+    assert_eq!(log.stats().sealed, segments);
+    assert_eq!(log.stats().lost_records, 0);
+    assert_eq!(seqs(&dir), (0..6000).collect::<Vec<_>>());
+    let report = SegmentLog::options(&dir).open().unwrap().recovery().clone();
+    assert_eq!(report.recovered_segments, 0, "nothing left unsealed");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

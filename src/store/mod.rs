@@ -17,6 +17,18 @@
 //! so a query skips a segment or a stretch of one without reading it. Retention deletes whole
 //! sealed segments, by total size and by age.
 //!
+//! Sealing happens off the collector thread. At a roll the collector writes the segment's
+//! last records to the OS, begins the next segment and hands the full one to a background
+//! sealer thread (started at the first roll, joined when the log closes), which appends the
+//! footer, `fdatasync`s the segment (the whole 64 MiB, the expensive part), closes it and
+//! applies retention. Records are never written after a footer: the old segment's records
+//! all reach the OS before the next segment takes any. A crash between the roll and the
+//! seal leaves the older segment unsealed next to the newer one; the next open seals both
+//! (see *Recovery*). Under the `Sync` policies a sync, and so a
+//! [`Telemetry::flush`](crate::Telemetry::flush), first waits for the sealer, so "on disk"
+//! covers the rolled-over segments too. A failed seal leaves its segment unsealed (the next
+//! open seals it) and is reported as a sink error by the sink's next call.
+//!
 //! # What survives what
 //!
 //! | [`Durability`] | a crash of the process (`kill -9`, a panic, an abort) | a power loss or kernel crash |
