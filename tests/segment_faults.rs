@@ -32,6 +32,8 @@ struct State {
     failures: u64,
     /// How long each sync takes (a slow disk).
     slow_sync: Duration,
+    /// Every sync fails.
+    fail_sync: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -125,8 +127,14 @@ impl LogFile for FaultFile {
         }
     }
     fn sync(&mut self) -> io::Result<()> {
-        let slow = self.fs.0.lock().unwrap().slow_sync;
+        let (slow, fail) = {
+            let st = self.fs.0.lock().unwrap();
+            (st.slow_sync, st.fail_sync)
+        };
         std::thread::sleep(slow);
+        if fail {
+            return Err(io::Error::other("injected sync failure"));
+        }
         self.inner.sync()?;
         self.fs
             .0
@@ -368,5 +376,49 @@ fn a_slow_seal_does_not_hold_up_the_collector() {
     assert_eq!(seqs(&dir), (0..6000).collect::<Vec<_>>());
     let report = SegmentLog::options(&dir).open().unwrap().recovery().clone();
     assert_eq!(report.recovered_segments, 0, "nothing left unsealed");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A seal that fails in the background (here every sync fails, and under `EveryBatch` only
+/// seals sync) is counted, reported as a sink error, and costs no record (a segment whose
+/// footer did not make it is sealed by the next open).
+#[test]
+fn a_failed_background_seal_is_counted_reported_and_loses_nothing() {
+    let dir = temp_dir("seal-fails");
+    let fs = FaultFs::default();
+    fs.0.lock().unwrap().fail_sync = true;
+    let log = SegmentLog::options(&dir)
+        .fs(Arc::new(fs.clone()))
+        .segment_bytes(8 * 1024)
+        .open()
+        .unwrap();
+    let tw = Telemetry::builder().segment_log(log).start().unwrap();
+    let log = tw.segment_log().unwrap();
+    for seq in 0..3000u64 {
+        event!(tw, Level::Info, "tick", seq = seq);
+        if seq % 300 == 299 {
+            let _ = tw.flush();
+        }
+    }
+    let segments = std::fs::read_dir(&dir).unwrap().count() as u64;
+    assert!(segments >= 5, "{segments} segments");
+    // Every rolled-over segment's seal has failed...
+    let t = Instant::now();
+    while log.stats().failed_seals < segments - 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", log.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = tw.flush();
+    // ... and was reported (once or more: failures are reported together).
+    assert!(tw.stats().sink_errors >= 1);
+    assert_eq!(tw.close(), Ok(()));
+    let st = log.stats();
+    assert_eq!((st.sealed, st.failed_seals), (0, segments), "the last one at close too");
+    assert_eq!(st.lost_records, 0);
+    // The footers were written (only their syncs failed): nothing for recovery to do.
+    let report = SegmentLog::options(&dir).open().unwrap().recovery().clone();
+    assert_eq!(report.recovered_segments, 0, "{report:?}");
+    assert_eq!(report.records, 3000, "{report:?}");
+    assert_eq!(seqs(&dir), (0..3000).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -26,8 +26,10 @@
 //! seal leaves the older segment unsealed next to the newer one; the next open seals both
 //! (see *Recovery*). Under the `Sync` policies a sync, and so a
 //! [`Telemetry::flush`](crate::Telemetry::flush), first waits for the sealer, so "on disk"
-//! covers the rolled-over segments too. A failed seal leaves its segment unsealed (the next
-//! open seals it) and is reported as a sink error by the sink's next call.
+//! covers the rolled-over segments too. A failed seal costs no record (a segment left without
+//! its footer is sealed by the next open); it is counted in
+//! [`SegmentLogStats::failed_seals`] and reported as a sink error by the log's next
+//! `end_pass` or `flush`.
 //!
 //! # What survives what
 //!
@@ -214,6 +216,7 @@ pub(crate) struct Counters {
     pub(crate) records: AtomicU64,
     pub(crate) lost_records: AtomicU64,
     pub(crate) sealed: AtomicU64,
+    pub(crate) failed_seals: AtomicU64,
     pub(crate) syncs: AtomicU64,
 }
 
@@ -236,6 +239,10 @@ pub struct SegmentLogStats {
     pub lost_records: u64,
     /// Segments sealed.
     pub sealed: u64,
+    /// Seals (done in the background) that failed: the segment was left unsealed, its
+    /// records whole, and the next open seals it. Each is also reported as a sink error by
+    /// the log's next `end_pass` or `flush`.
+    pub failed_seals: u64,
     /// `fdatasync` calls made for the durability policy.
     pub syncs: u64,
 }
@@ -275,6 +282,7 @@ impl LogHandle {
             records: c.records.load(Relaxed),
             lost_records: c.lost_records.load(Relaxed),
             sealed: c.sealed.load(Relaxed),
+            failed_seals: c.failed_seals.load(Relaxed),
             syncs: c.syncs.load(Relaxed),
         }
     }

@@ -544,7 +544,6 @@ fn write_out(seg: &mut Active, pending: &mut Vec<u8>) -> io::Result<()> {
 
 impl Sink for SegmentLog {
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        self.sealer.take_error()?;
         if self.seg.is_none() {
             if let Err(e) = self.open_segment() {
                 let n = batch.len() as u64;
@@ -578,15 +577,14 @@ impl Sink for SegmentLog {
     }
 
     fn end_pass(&mut self) -> Result<(), SinkError> {
-        self.sealer.take_error()?;
-        if matches!(self.opts.durability, Durability::Buffered) {
-            return Ok(());
+        if !matches!(self.opts.durability, Durability::Buffered) {
+            if let Some(seg) = self.seg.take() {
+                let sync = self.sync_due();
+                self.commit(seg, true, sync)?;
+            }
         }
-        let Some(seg) = self.seg.take() else {
-            return Ok(());
-        };
-        let sync = self.sync_due();
-        self.commit(seg, true, sync)?;
+        // A background seal that failed since the last look (after this pass's own work).
+        self.sealer.take_error()?;
         Ok(())
     }
 
@@ -595,10 +593,9 @@ impl Sink for SegmentLog {
     /// is written at the next pass or flush) and when records were given up since the last
     /// flush, so that an `Ok` always means what the policy promises.
     fn flush(&mut self) -> Result<(), SinkError> {
-        let result = match self.sealer.take_error() {
-            Err(e) => Err(SinkError::from(e)),
-            Ok(()) => self.flush_inner(),
-        };
+        let result = self
+            .flush_inner()
+            .and_then(|()| self.sealer.take_error().map_err(SinkError::from));
         let lost = self.shared.stats.lost_records.load(Relaxed);
         let lost_since = lost - self.lost_at_flush;
         self.lost_at_flush = lost;
@@ -661,9 +658,6 @@ fn seal_segment(ctx: &SealCtx, mut seg: Active) -> io::Result<()> {
     let seq = seg.seq;
     drop(seg);
     ctx.shared.stats.sealed.fetch_add(1, Relaxed);
-    if ctx.sync {
-        ctx.shared.stats.syncs.fetch_add(1, Relaxed);
-    }
     super::retention::apply(
         &ctx.dir,
         &*ctx.fs,
@@ -715,9 +709,10 @@ impl Sealer {
                         let mut p = state.progress.lock();
                         p.done += 1;
                         if let Err(e) = r {
+                            ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
                             p.failed += 1;
                             p.last_error = Some(format!(
-                                "segment log: sealing a segment in {} failed (left unsealed; the next open seals it): {e}",
+                                "segment log: sealing a segment in {} failed (its records are whole; a segment left without its footer is sealed by the next open): {e}",
                                 ctx.dir.display()
                             ));
                         }
@@ -748,6 +743,7 @@ impl Sealer {
 
     fn finish_inline(&self, ctx: &SealCtx, seg: Active) {
         if let Err(e) = seal_segment(ctx, seg) {
+            ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
             let mut p = self.state.progress.lock();
             p.failed += 1;
             p.last_error = Some(format!("segment log: sealing a segment failed: {e}"));
