@@ -281,7 +281,11 @@ fn a_full_disk_fails_flush_under_sync_every_batch_until_everything_is_on_disk() 
     let refused = Err(FlushError::SinkFailed { failed: 1 });
     assert_eq!(tw.flush(), refused);
     assert_eq!(tw.flush(), refused, "still full: still refused");
-    assert_eq!(seqs(&dir), (0..500).collect::<Vec<_>>(), "nothing more written");
+    assert_eq!(
+        seqs(&dir),
+        (0..500).collect::<Vec<_>>(),
+        "nothing more written"
+    );
     fs.set(Fault::None);
     assert_eq!(tw.flush(), Ok(()));
     // "Ok" means on disk: a power loss now would lose nothing.
@@ -297,7 +301,11 @@ fn a_full_disk_fails_flush_under_sync_every_batch_until_everything_is_on_disk() 
 /// still cannot be written is counted in `lost_records` and reported by `close`, exactly.
 #[test]
 fn records_a_full_disk_still_refuses_at_shutdown_are_counted_lost_exactly() {
-    for durability in [Durability::EveryBatch, Durability::SyncEveryBatch, Durability::Buffered] {
+    for durability in [
+        Durability::EveryBatch,
+        Durability::SyncEveryBatch,
+        Durability::Buffered,
+    ] {
         let dir = temp_dir("full-close");
         let fs = FaultFs::default();
         let log = SegmentLog::options(&dir)
@@ -413,7 +421,11 @@ fn a_failed_background_seal_is_counted_reported_and_loses_nothing() {
     assert!(tw.stats().sink_errors >= 1);
     assert_eq!(tw.close(), Ok(()));
     let st = log.stats();
-    assert_eq!((st.sealed, st.failed_seals), (0, segments), "the last one at close too");
+    assert_eq!(
+        (st.sealed, st.failed_seals),
+        (0, segments),
+        "the last one at close too"
+    );
     assert_eq!(st.lost_records, 0);
     // The footers were written (only their syncs failed): nothing for recovery to do.
     let report = SegmentLog::options(&dir).open().unwrap().recovery().clone();

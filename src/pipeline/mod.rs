@@ -193,8 +193,13 @@ impl Pipeline {
             }
         }
         drop(exited);
-        handle.join().map_err(|_| ShutdownError::CollectorPanicked)?;
-        match s.final_flush_failed.load(std::sync::atomic::Ordering::Relaxed) {
+        handle
+            .join()
+            .map_err(|_| ShutdownError::CollectorPanicked)?;
+        match s
+            .final_flush_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             0 => Ok(()),
             failed => Err(ShutdownError::SinkFailed { failed }),
         }

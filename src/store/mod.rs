@@ -21,7 +21,9 @@
 //! last records to the OS, begins the next segment and hands the full one to a background
 //! sealer thread (started at the first roll, joined when the log closes), which appends the
 //! footer, `fdatasync`s the segment (the whole 64 MiB, the expensive part), closes it and
-//! applies retention. Records are never written after a footer: the old segment's records
+//! applies retention; the sync of the directory that makes a new segment's name durable
+//! runs there too, after the seal before it (on ext4 it would wait for that seal's journal
+//! commit). Records are never written after a footer: the old segment's records
 //! all reach the OS before the next segment takes any. A crash between the roll and the
 //! seal leaves the older segment unsealed next to the newer one; the next open seals both
 //! (see *Recovery*). Under the `Sync` policies a sync, and so a

@@ -151,8 +151,13 @@ impl SegmentLog {
             let _ = self.opts.fs.remove(&path);
             return Err(e);
         }
-        // The new name must survive a power loss for the records in it to.
-        let _ = self.opts.fs.sync_dir(&self.opts.dir);
+        // The new name must survive a power loss for the records in it to. Synced on the
+        // sealer thread, after the previous segment's seal: on ext4 a directory sync waits
+        // for the journal commit that the seal's `fdatasync` of the whole old segment is
+        // flushing, tens of ms the collector would stall for. A sync of the segment under
+        // the `Sync` policies first waits for the sealer, so for it the name is on disk.
+        self.sealer
+            .submit(Job::SyncDir(self.opts.dir.clone(), self.opts.fs.clone()));
         self.next_seq += 1;
         let len = format::HEADER_LEN as u64;
         self.seg = Some(Active {
@@ -466,7 +471,7 @@ impl SegmentLog {
             retain_age: self.opts.retain_age,
             shared: self.shared.clone(),
         };
-        self.sealer.submit(ctx, seg);
+        self.sealer.submit(Job::Seal(ctx, seg));
         Ok(())
     }
 
@@ -670,6 +675,33 @@ fn seal_segment(ctx: &SealCtx, mut seg: Active) -> io::Result<()> {
     Ok(())
 }
 
+/// Work for the sealer thread, done in order.
+enum Job {
+    /// Seal a rolled-over segment.
+    Seal(SealCtx, Active),
+    /// Sync the directory (a new segment's name). An error is ignored, as it always was: the
+    /// directory is synced again with the next segment.
+    SyncDir(std::path::PathBuf, Arc<dyn super::fs::LogFs>),
+}
+
+impl Job {
+    fn run(self) -> Result<(), String> {
+        match self {
+            Job::Seal(ctx, seg) => seal_segment(&ctx, seg).map_err(|e| {
+                ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
+                format!(
+                    "segment log: sealing a segment in {} failed (its records are whole; a segment left without its footer is sealed by the next open): {e}",
+                    ctx.dir.display()
+                )
+            }),
+            Job::SyncDir(dir, fs) => {
+                let _ = fs.sync_dir(&dir);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// How far the sealer has got.
 #[derive(Debug, Default)]
 struct SealerProgress {
@@ -691,30 +723,26 @@ struct SealerState {
 /// the whole segment and retention happen here.
 #[derive(Debug, Default)]
 struct Sealer {
-    tx: Option<std::sync::mpsc::Sender<(SealCtx, Active)>>,
+    tx: Option<std::sync::mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
     state: Arc<SealerState>,
 }
 
 impl Sealer {
-    fn submit(&mut self, ctx: SealCtx, seg: Active) {
+    fn submit(&mut self, job: Job) {
         if self.tx.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<(SealCtx, Active)>();
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
             let state = self.state.clone();
             let spawned = std::thread::Builder::new()
                 .name("tickwatch-sealer".into())
                 .spawn(move || {
-                    for (ctx, seg) in rx {
-                        let r = seal_segment(&ctx, seg);
+                    for job in rx {
+                        let r = job.run();
                         let mut p = state.progress.lock();
                         p.done += 1;
                         if let Err(e) = r {
-                            ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
                             p.failed += 1;
-                            p.last_error = Some(format!(
-                                "segment log: sealing a segment in {} failed (its records are whole; a segment left without its footer is sealed by the next open): {e}",
-                                ctx.dir.display()
-                            ));
+                            p.last_error = Some(e);
                         }
                         state.cv.notify_all();
                     }
@@ -725,28 +753,27 @@ impl Sealer {
                     self.thread = Some(h);
                 }
                 Err(_) => {
-                    // No thread: seal on the collector, as before.
-                    self.finish_inline(&ctx, seg);
+                    // No thread: do it on the collector, as before.
+                    self.run_inline(job);
                     return;
                 }
             }
         }
         self.state.progress.lock().submitted += 1;
         if let Some(tx) = &self.tx {
-            if let Err(std::sync::mpsc::SendError((ctx, seg))) = tx.send((ctx, seg)) {
-                // The thread is gone (it panicked): seal here.
+            if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+                // The thread is gone (it panicked): do it here.
                 self.state.progress.lock().submitted -= 1;
-                self.finish_inline(&ctx, seg);
+                self.run_inline(job);
             }
         }
     }
 
-    fn finish_inline(&self, ctx: &SealCtx, seg: Active) {
-        if let Err(e) = seal_segment(ctx, seg) {
-            ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
+    fn run_inline(&self, job: Job) {
+        if let Err(e) = job.run() {
             let mut p = self.state.progress.lock();
             p.failed += 1;
-            p.last_error = Some(format!("segment log: sealing a segment failed: {e}"));
+            p.last_error = Some(e);
         }
     }
 
