@@ -471,7 +471,7 @@ impl SegmentLog {
             retain_age: self.opts.retain_age,
             shared: self.shared.clone(),
         };
-        self.sealer.submit(Job::Seal(ctx, seg));
+        self.sealer.submit(Job::Seal(ctx, Box::new(seg)));
         Ok(())
     }
 
@@ -678,7 +678,7 @@ fn seal_segment(ctx: &SealCtx, mut seg: Active) -> io::Result<()> {
 /// Work for the sealer thread, done in order.
 enum Job {
     /// Seal a rolled-over segment.
-    Seal(SealCtx, Active),
+    Seal(SealCtx, Box<Active>),
     /// Sync the directory (a new segment's name). An error is ignored, as it always was: the
     /// directory is synced again with the next segment.
     SyncDir(std::path::PathBuf, Arc<dyn super::fs::LogFs>),
@@ -687,7 +687,7 @@ enum Job {
 impl Job {
     fn run(self) -> Result<(), String> {
         match self {
-            Job::Seal(ctx, seg) => seal_segment(&ctx, seg).map_err(|e| {
+            Job::Seal(ctx, seg) => seal_segment(&ctx, *seg).map_err(|e| {
                 ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
                 format!(
                     "segment log: sealing a segment in {} failed (its records are whole; a segment left without its footer is sealed by the next open): {e}",
