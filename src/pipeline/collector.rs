@@ -249,9 +249,9 @@ impl<H: Hooks> Collector<H> {
                 self.tick_sinks();
             }
             if flush_req != *flushed {
-                self.flush_sinks(now);
+                let failed = self.flush_sinks(now);
                 *flushed = flush_req;
-                self.complete_flush(flush_req);
+                self.complete_flush(flush_req, failed);
                 continue;
             }
             if self.flush_due(now) {
@@ -305,9 +305,10 @@ impl<H: Hooks> Collector<H> {
         self.hooks.finish();
         // Whatever the hooks' last words were (alert log events), drain them too.
         self.drain_all(clock);
-        self.flush_sinks(Instant::now());
+        let failed = self.flush_sinks(Instant::now());
+        self.shared.final_flush_failed.store(failed, Relaxed);
         let req = self.shared.flush_requested.load(Acquire);
-        self.complete_flush(req);
+        self.complete_flush(req, failed);
         self.complete_drain(self.shared.drain_requested.load(Acquire));
     }
 
@@ -320,9 +321,14 @@ impl<H: Hooks> Collector<H> {
         }
     }
 
-    fn complete_flush(&self, req: u64) {
+    /// Marks flush requests up to `req` done; `failed` sinks' flushes returned an error.
+    fn complete_flush(&self, req: u64, failed: u32) {
         let mut done = self.shared.flush_done.lock();
         *done = req;
+        if failed > 0 {
+            // Under the lock: a waiter that sees `done` also sees this.
+            *self.shared.flush_failed.lock() = (req, failed);
+        }
         self.shared.flush_cv.notify_all();
     }
 
@@ -355,16 +361,20 @@ impl<H: Hooks> Collector<H> {
         self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
     }
 
-    /// Flushes every sink (`now` is the time of the pass that decided it).
-    fn flush_sinks(&mut self, now: Instant) {
+    /// Flushes every sink (`now` is the time of the pass that decided it); returns how many
+    /// failed (returned an error or panicked).
+    fn flush_sinks(&mut self, now: Instant) -> u32 {
         self.pending_flush = PendingFlush::default();
         self.last_flush = now;
         // Flushes are few (every `flush_interval` at most, or an urgent one per millisecond
         // at most): each is measured on the CPU clock.
         let cpu0 = thread_cpu_ns();
         let t0 = Instant::now();
+        let mut failed = 0;
         for (i, sink) in self.sinks.iter_mut().enumerate() {
-            call_sink(&self.shared, &mut self.hooks, i, sink, |s| s.flush());
+            if !call_sink(&self.shared, &mut self.hooks, i, sink, |s| s.flush()) {
+                failed += 1;
+            }
         }
         let spent = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.shared.progress.sink_ns.fetch_add(spent, Relaxed);
@@ -374,6 +384,7 @@ impl<H: Hooks> Collector<H> {
                 .sink_cpu_ns
                 .fetch_add(c1.saturating_sub(c0), Relaxed);
         }
+        failed
     }
 
     /// Picks up lanes registered since the last look.
@@ -573,7 +584,7 @@ fn call_sink<H: Hooks>(
     i: usize,
     sink: &mut Box<dyn Sink>,
     f: impl FnOnce(&mut Box<dyn Sink>) -> Result<(), crate::sink::SinkError>,
-) {
+) -> bool {
     // A panic reads as (false, None): an error, no notice.
     let (ok, notice) = catch_unwind(AssertUnwindSafe(|| {
         let r = f(sink);
@@ -587,4 +598,5 @@ fn call_sink<H: Hooks>(
     if let Some(n) = notice {
         hooks.on_sink_notice(i, n);
     }
+    ok
 }

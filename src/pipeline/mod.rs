@@ -50,6 +50,15 @@ pub enum FlushError {
     /// cannot wait for itself. The collector flushes the sinks on its own schedule; do not
     /// call `flush()` from a sink.
     OnCollectorThread,
+    /// Every record accepted before the call was handed to every sink and every sink was
+    /// flushed, but `failed` sinks' flushes returned an error (or panicked): what those sinks
+    /// promise on a flush (for the segment log: the records written, and on disk under the
+    /// sync policies) does not hold for them. Each failure is counted in
+    /// [`Stats::sink_errors`](crate::Stats::sink_errors) and shows in the sink's health.
+    SinkFailed {
+        /// How many sinks failed their flush.
+        failed: u32,
+    },
 }
 
 impl fmt::Display for FlushError {
@@ -63,6 +72,10 @@ impl fmt::Display for FlushError {
             ),
             FlushError::OnCollectorThread => f.write_str(
                 "flush() called from a sink or alert callback on the collector thread, which cannot wait for itself: do not flush from a sink",
+            ),
+            FlushError::SinkFailed { failed } => write!(
+                f,
+                "{failed} sink(s) failed to flush: their records are not known to be at their destination (see stats().sink_errors and the sinks' health)"
             ),
         }
     }
@@ -79,6 +92,13 @@ pub enum ShutdownError {
     Timeout,
     /// The collector thread panicked (a bug: sink panics are caught and counted).
     CollectorPanicked,
+    /// The collector stopped, but `failed` sinks' final flushes returned an error (or
+    /// panicked): records they were given may not have reached their destination (the
+    /// segment log counts the ones it gave up in `SegmentLogStats::lost_records`).
+    SinkFailed {
+        /// How many sinks failed their final flush.
+        failed: u32,
+    },
 }
 
 impl fmt::Display for ShutdownError {
@@ -88,6 +108,10 @@ impl fmt::Display for ShutdownError {
                 "collector did not finish within shutdown_timeout; check stats() for what was delivered",
             ),
             ShutdownError::CollectorPanicked => f.write_str("collector thread panicked"),
+            ShutdownError::SinkFailed { failed } => write!(
+                f,
+                "{failed} sink(s) failed their final flush: records may be lost (see stats().sink_errors)"
+            ),
         }
     }
 }
@@ -142,6 +166,11 @@ impl Pipeline {
                 return Err(FlushError::Timeout);
             }
         }
+        // The flush that covered `target` (or a later one) had failing sinks.
+        let (at, failed) = *s.flush_failed.lock();
+        if at >= target && failed > 0 {
+            return Err(FlushError::SinkFailed { failed });
+        }
         Ok(())
     }
 
@@ -189,7 +218,16 @@ impl Pipeline {
             }
         }
         drop(exited);
-        handle.join().map_err(|_| ShutdownError::CollectorPanicked)
+        handle
+            .join()
+            .map_err(|_| ShutdownError::CollectorPanicked)?;
+        match s
+            .final_flush_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => Ok(()),
+            failed => Err(ShutdownError::SinkFailed { failed }),
+        }
     }
 }
 

@@ -101,6 +101,11 @@ pub(crate) struct Shared {
     pub(crate) unattributed_drops: AtomicU64,
     pub(crate) flush_requested: AtomicU64,
     pub(crate) flush_done: Mutex<u64>,
+    /// The latest flush request whose sink flushes failed, and how many sinks failed it
+    /// (written under `flush_done`'s lock, before `flush_done` moves past it).
+    pub(crate) flush_failed: Mutex<(u64, u32)>,
+    /// How many sinks failed the final flush at shutdown.
+    pub(crate) final_flush_failed: AtomicU32,
     pub(crate) flush_cv: Condvar,
     /// Drain passes asked for (`Pipeline::drain`: every ring handed to the sinks, the sinks
     /// not flushed), and the last one done.
@@ -135,6 +140,8 @@ impl Shared {
             unattributed_drops: AtomicU64::new(0),
             flush_requested: AtomicU64::new(0),
             flush_done: Mutex::new(0),
+            flush_failed: Mutex::new((0, 0)),
+            final_flush_failed: AtomicU32::new(0),
             flush_cv: Condvar::new(),
             drain_requested: AtomicU64::new(0),
             drain_done: Mutex::new(0),

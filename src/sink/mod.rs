@@ -80,6 +80,10 @@ pub trait Sink: Send + 'static {
     /// Makes everything written so far visible at the destination, or durable if the sink
     /// promises that (called every `flush_interval` while records arrive, promptly after a
     /// `Warn`-or-worse event or an audit record, by `Telemetry::flush()` and at shutdown).
+    /// An error is counted like a `write` error, and makes the `Telemetry::flush()` it
+    /// answers return [`FlushError::SinkFailed`](crate::FlushError::SinkFailed) (at shutdown,
+    /// [`ShutdownError::SinkFailed`](crate::ShutdownError::SinkFailed)): return one whenever
+    /// records given to this sink are not where the flush promises.
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }

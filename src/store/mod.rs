@@ -17,6 +17,22 @@
 //! so a query skips a segment or a stretch of one without reading it. Retention deletes whole
 //! sealed segments, by total size and by age.
 //!
+//! Sealing happens off the collector thread. At a roll the collector writes the segment's
+//! last records to the OS, begins the next segment and hands the full one to a background
+//! sealer thread (started at the first roll, joined when the log closes), which appends the
+//! footer, `fdatasync`s the segment (the whole 64 MiB, the expensive part), closes it and
+//! applies retention; the sync of the directory that makes a new segment's name durable
+//! runs there too, after the seal before it (on ext4 it would wait for that seal's journal
+//! commit). Records are never written after a footer: the old segment's records
+//! all reach the OS before the next segment takes any. A crash between the roll and the
+//! seal leaves the older segment unsealed next to the newer one; the next open seals both
+//! (see *Recovery*). Under the `Sync` policies a sync, and so a
+//! [`Telemetry::flush`](crate::Telemetry::flush), first waits for the sealer, so "on disk"
+//! covers the rolled-over segments too. A failed seal costs no record (a segment left without
+//! its footer is sealed by the next open); it is counted in
+//! [`SegmentLogStats::failed_seals`] and reported as a sink error by the log's next
+//! `end_pass` or `flush`.
+//!
 //! # What survives what
 //!
 //! | [`Durability`] | a crash of the process (`kill -9`, a panic, an abort) | a power loss or kernel crash |
@@ -29,7 +45,16 @@
 //! Records still in a thread's ring when the process dies were never delivered and are lost
 //! under every policy. [`Telemetry::flush`](crate::Telemetry::flush) returns once every
 //! record accepted before it is written to the OS, and, under the two `Sync` policies, on
-//! disk. A damaged records frame costs the records in that frame only (at most ~32 KiB of
+//! disk; when the disk refuses them (full, failing) it returns
+//! [`FlushError::SinkFailed`](crate::FlushError::SinkFailed) instead, and the records stay
+//! in memory and are written at the next pass or flush once it takes writes again (up to
+//! [`MAX_PENDING_BYTES`]; past that the unwritten part of the segment is given up and counted
+//! in [`SegmentLogStats::lost_records`], and the next flush fails too). At shutdown the log
+//! tries once more to write what is pending; what the disk still refuses is counted in
+//! `lost_records` and `shutdown`/`close` return
+//! [`ShutdownError::SinkFailed`](crate::ShutdownError::SinkFailed). Nothing is lost
+//! uncounted.
+//! A damaged records frame costs the records in that frame only (at most ~32 KiB of
 //! them). A damaged dictionary frame (a series, call site or thread definition, written once
 //! per segment) costs every record of the segment that refers to it: those records are
 //! counted as undecodable ([`LogResults::undecodable`], [`ReadDamage::undecodable`]) and in
@@ -215,6 +240,7 @@ pub(crate) struct Counters {
     pub(crate) records: AtomicU64,
     pub(crate) lost_records: AtomicU64,
     pub(crate) sealed: AtomicU64,
+    pub(crate) failed_seals: AtomicU64,
     pub(crate) syncs: AtomicU64,
 }
 
@@ -232,10 +258,15 @@ pub struct SegmentLogStats {
     /// Records encoded into segments.
     pub records: u64,
     /// Records given up because the disk refused them for too long
-    /// ([`MAX_PENDING_BYTES`]) or no segment could be created.
+    /// ([`MAX_PENDING_BYTES`]), still refused them when the log was closed, or no segment
+    /// could be created.
     pub lost_records: u64,
     /// Segments sealed.
     pub sealed: u64,
+    /// Seals (done in the background) that failed: the segment was left unsealed, its
+    /// records whole, and the next open seals it. Each is also reported as a sink error by
+    /// the log's next `end_pass` or `flush`.
+    pub failed_seals: u64,
     /// `fdatasync` calls made for the durability policy.
     pub syncs: u64,
 }
@@ -275,6 +306,7 @@ impl LogHandle {
             records: c.records.load(Relaxed),
             lost_records: c.lost_records.load(Relaxed),
             sealed: c.sealed.load(Relaxed),
+            failed_seals: c.failed_seals.load(Relaxed),
             syncs: c.syncs.load(Relaxed),
         }
     }

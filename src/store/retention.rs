@@ -11,14 +11,15 @@ use crate::time::{SystemClock, WallClock};
 /// `max_bytes`, and every sealed segment whose newest record is older than `max_age`. The
 /// segment being written has no footer and is never deleted, and neither is the newest
 /// segment of the directory, sealed or not: however small the limits (or however large one
-/// collector pass, which a segment never splits), the latest records are kept. Returns how
-/// many were deleted.
+/// collector pass, which a segment never splits), the latest records are kept. Segments
+/// after `upto` (the one just sealed) are left out. Returns how many were deleted.
 pub(crate) fn apply(
     dir: &Path,
     fs: &dyn LogFs,
     max_bytes: Option<u64>,
     max_age: Option<Duration>,
     ring: Option<&crate::security::crypto::KeyRing>,
+    upto: u64,
 ) -> u64 {
     if max_bytes.is_none() && max_age.is_none() {
         return 0;
@@ -26,6 +27,9 @@ pub(crate) fn apply(
     let Ok(mut segments) = list(dir) else {
         return 0;
     };
+    // Only segments up to `upto` (the one just sealed): the writer may already be writing
+    // a newer one while an older one is sealed in the background.
+    segments.retain(|(seq, _)| *seq <= upto);
     // The newest counts towards the total (older ones make room for it) but is not deleted.
     let newest = segments.pop().and_then(|(_, path)| {
         read_footer(&path, ring)?;

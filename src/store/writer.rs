@@ -60,6 +60,11 @@ pub struct SegmentLog {
     frame: Vec<u8>,
     /// Sealing a frame failed (the key ring refused): reported by the next `write`.
     crypto_error: Option<CryptoError>,
+    /// `lost_records` when the last `flush` returned: a flush fails if records were given
+    /// up since, even if the disk takes writes again.
+    lost_at_flush: u64,
+    /// Seals rolled-over segments off the collector thread.
+    sealer: Sealer,
 }
 
 /// The segment being written.
@@ -113,6 +118,8 @@ impl SegmentLog {
             unsynced: false,
             frame: Vec::new(),
             crypto_error: None,
+            lost_at_flush: 0,
+            sealer: Sealer::default(),
         }
     }
 
@@ -144,8 +151,13 @@ impl SegmentLog {
             let _ = self.opts.fs.remove(&path);
             return Err(e);
         }
-        // The new name must survive a power loss for the records in it to.
-        let _ = self.opts.fs.sync_dir(&self.opts.dir);
+        // The new name must survive a power loss for the records in it to. Synced on the
+        // sealer thread, after the previous segment's seal: on ext4 a directory sync waits
+        // for the journal commit that the seal's `fdatasync` of the whole old segment is
+        // flushing, tens of ms the collector would stall for. A sync of the segment under
+        // the `Sync` policies first waits for the sealer, so for it the name is on disk.
+        self.sealer
+            .submit(Job::SyncDir(self.opts.dir.clone(), self.opts.fs.clone()));
         self.next_seq += 1;
         let len = format::HEADER_LEN as u64;
         self.seg = Some(Active {
@@ -378,6 +390,11 @@ impl SegmentLog {
             live.pending.clear();
             live.active = None;
             drop(live);
+            // Cut what a failed write left, so that the file holds exactly the records not
+            // counted as lost (best effort: recovery cuts a torn tail anyway).
+            if seg.torn {
+                let _ = seg.file.set_len(seg.written);
+            }
             self.shared.stats.lost_records.fetch_add(lost, Relaxed);
             self.scratch.clear();
             return Err(io::Error::other(format!(
@@ -398,6 +415,10 @@ impl SegmentLog {
             }
         }
         drop(live);
+        if result.is_ok() && sync {
+            // "Synced" covers the segments sealed in the background too: wait for them.
+            result = self.sealer.wait_idle();
+        }
         if result.is_ok() && sync && self.unsynced {
             result = seg.file.sync();
             if result.is_ok() {
@@ -418,64 +439,85 @@ impl SegmentLog {
         }
     }
 
-    /// Seals the active segment: everything pending written, then the footer and trailer,
-    /// synced; then retention. Records never follow a footer: if the pending records cannot
-    /// be written the segment stays active (sealing is tried again at the next batch); if
-    /// the footer cannot, the segment is left unsealed (the next open recovers it) and the
-    /// next batch begins a new one.
+    /// Seals the active segment: everything pending written (on the collector), then the
+    /// footer and trailer, synced, and retention, handed to the background sealer so that
+    /// the collector goes on at once (the next batch begins a new segment). Records never
+    /// follow a footer: if the pending records cannot be written the segment stays active
+    /// (sealing is tried again at the next batch); if the footer cannot, the segment is left
+    /// unsealed (the next open recovers it), the error counted and reported by the next
+    /// `write`, `end_pass` or `flush`.
     fn seal(&mut self) -> io::Result<()> {
         let Some(seg) = self.seg.take() else {
             return Ok(());
         };
         self.commit(seg, true, false)?;
-        let Some(mut seg) = self.seg.take() else {
+        let Some(seg) = self.seg.take() else {
             return Ok(());
         };
-        let footer = std::mem::replace(&mut seg.footer, FooterBuilder::new()).finish();
-        let mut tail = Vec::new();
-        let at = seg.len;
-        let mut payload = Vec::new();
-        footer.encode_payload(&mut payload);
-        let ring = self.opts.key_ring.as_deref();
-        seal::append_frame(
-            ring,
-            seg.seq,
-            seg.counter,
-            frame::FOOTER,
-            &payload,
-            &mut tail,
-        )
-        .map_err(io::Error::other)?;
-        tail.extend_from_slice(&trailer(at));
-        let sync = self.opts.sync_on_seal;
-        let written = {
+        {
             let mut live = self.shared.live.lock();
-            let r = write_out(&mut seg, &mut tail).and_then(|()| {
-                if sync {
-                    seg.file.sync()
-                } else {
-                    Ok(())
-                }
-            });
             live.active = None;
             live.pending.clear();
-            r
+        }
+        // The new segment's bytes are not synced yet (its header): the next sync due syncs
+        // it, after waiting for this seal.
+        self.unsynced = true;
+        let ctx = SealCtx {
+            dir: self.opts.dir.clone(),
+            fs: self.opts.fs.clone(),
+            ring: self.opts.key_ring.clone(),
+            sync: self.opts.sync_on_seal,
+            retain_bytes: self.opts.retain_bytes,
+            retain_age: self.opts.retain_age,
+            shared: self.shared.clone(),
         };
-        drop(seg);
-        // On an error the segment is left unsealed, its records whole: the next open cuts
-        // the partial footer and seals it. A new segment takes the next batch.
-        written?;
-        self.unsynced = false;
-        self.last_sync = Instant::now();
-        self.shared.stats.sealed.fetch_add(1, Relaxed);
-        super::retention::apply(
-            &self.opts.dir,
-            &*self.opts.fs,
-            self.opts.retain_bytes,
-            self.opts.retain_age,
-            self.opts.key_ring.as_deref(),
-        );
+        self.sealer.submit(Job::Seal(ctx, Box::new(seg)));
         Ok(())
+    }
+
+    fn flush_inner(&mut self) -> Result<(), SinkError> {
+        let sync = !matches!(
+            self.opts.durability,
+            Durability::EveryBatch | Durability::Buffered
+        );
+        if self.roll_due() {
+            self.seal()?;
+            if sync {
+                // On disk means the footer's sync, on the sealer, is done.
+                self.sealer.wait_idle()?;
+            }
+            return Ok(());
+        }
+        let Some(seg) = self.seg.take() else {
+            if sync {
+                self.sealer.wait_idle()?;
+            }
+            return Ok(());
+        };
+        self.commit(seg, true, sync)?;
+        Ok(())
+    }
+
+    /// The last word at close: seals (a final attempt to write what is pending), and counts
+    /// what still cannot be written as lost. Returns the records lost.
+    fn close(&mut self) -> u64 {
+        let _ = self.seal();
+        self.sealer.stop();
+        let Some(mut seg) = self.seg.take() else {
+            return 0;
+        };
+        // `seal` keeps the segment only when its pending records could not be written.
+        let lost = seg.pending_records;
+        if seg.torn {
+            let _ = seg.file.set_len(seg.written);
+        }
+        {
+            let mut live = self.shared.live.lock();
+            live.pending.clear();
+            live.active = None;
+        }
+        self.shared.stats.lost_records.fetch_add(lost, Relaxed);
+        lost
     }
 
     fn roll_due(&self) -> bool {
@@ -540,30 +582,34 @@ impl Sink for SegmentLog {
     }
 
     fn end_pass(&mut self) -> Result<(), SinkError> {
-        if matches!(self.opts.durability, Durability::Buffered) {
-            return Ok(());
+        if !matches!(self.opts.durability, Durability::Buffered) {
+            if let Some(seg) = self.seg.take() {
+                let sync = self.sync_due();
+                self.commit(seg, true, sync)?;
+            }
         }
-        let Some(seg) = self.seg.take() else {
-            return Ok(());
-        };
-        let sync = self.sync_due();
-        self.commit(seg, true, sync)?;
+        // A background seal that failed since the last look (after this pass's own work).
+        self.sealer.take_error()?;
         Ok(())
     }
 
+    /// Writes every record given so far to the OS and, under the `Sync` policies, syncs it.
+    /// Fails while any record is still unwritten (the disk refused it: it stays pending and
+    /// is written at the next pass or flush) and when records were given up since the last
+    /// flush, so that an `Ok` always means what the policy promises.
     fn flush(&mut self) -> Result<(), SinkError> {
-        if self.roll_due() {
-            self.seal()?;
-            return Ok(());
+        let result = self
+            .flush_inner()
+            .and_then(|()| self.sealer.take_error().map_err(SinkError::from));
+        let lost = self.shared.stats.lost_records.load(Relaxed);
+        let lost_since = lost - self.lost_at_flush;
+        self.lost_at_flush = lost;
+        result?;
+        if lost_since > 0 {
+            return Err(SinkError::new(format!(
+                "segment log: {lost_since} records lost since the last flush (see SegmentLogStats::lost_records)"
+            )));
         }
-        let Some(seg) = self.seg.take() else {
-            return Ok(());
-        };
-        let sync = !matches!(
-            self.opts.durability,
-            Durability::EveryBatch | Durability::Buffered
-        );
-        self.commit(seg, true, sync)?;
         Ok(())
     }
 
@@ -574,7 +620,194 @@ impl Sink for SegmentLog {
 
 impl Drop for SegmentLog {
     fn drop(&mut self) {
-        // A clean stop seals the active segment, so the next open has nothing to recover.
-        let _ = self.seal();
+        // A clean stop seals the active segment, so the next open has nothing to recover;
+        // what the disk still refuses is counted as lost (the final flush reported it).
+        self.close();
+    }
+}
+
+/// What the background sealer needs to seal a segment and apply retention.
+#[derive(Debug)]
+struct SealCtx {
+    dir: std::path::PathBuf,
+    fs: Arc<dyn super::fs::LogFs>,
+    ring: Option<Arc<KeyRing>>,
+    sync: bool,
+    retain_bytes: Option<u64>,
+    retain_age: Option<std::time::Duration>,
+    shared: Arc<LogShared>,
+}
+
+/// Writes a rolled-over segment's footer and trailer, syncs it (if the options say so),
+/// closes it and applies retention. Runs on the sealer thread.
+fn seal_segment(ctx: &SealCtx, mut seg: Active) -> io::Result<()> {
+    let footer = std::mem::replace(&mut seg.footer, FooterBuilder::new()).finish();
+    let mut tail = Vec::new();
+    let at = seg.len;
+    let mut payload = Vec::new();
+    footer.encode_payload(&mut payload);
+    seal::append_frame(
+        ctx.ring.as_deref(),
+        seg.seq,
+        seg.counter,
+        frame::FOOTER,
+        &payload,
+        &mut tail,
+    )
+    .map_err(io::Error::other)?;
+    tail.extend_from_slice(&trailer(at));
+    write_out(&mut seg, &mut tail)?;
+    if ctx.sync {
+        seg.file.sync()?;
+    }
+    let seq = seg.seq;
+    drop(seg);
+    ctx.shared.stats.sealed.fetch_add(1, Relaxed);
+    super::retention::apply(
+        &ctx.dir,
+        &*ctx.fs,
+        ctx.retain_bytes,
+        ctx.retain_age,
+        ctx.ring.as_deref(),
+        // Only up to the segment just sealed: the writer is already in a newer one.
+        seq,
+    );
+    Ok(())
+}
+
+/// Work for the sealer thread, done in order.
+enum Job {
+    /// Seal a rolled-over segment.
+    Seal(SealCtx, Box<Active>),
+    /// Sync the directory (a new segment's name). An error is ignored, as it always was: the
+    /// directory is synced again with the next segment.
+    SyncDir(std::path::PathBuf, Arc<dyn super::fs::LogFs>),
+}
+
+impl Job {
+    fn run(self) -> Result<(), String> {
+        match self {
+            Job::Seal(ctx, seg) => seal_segment(&ctx, *seg).map_err(|e| {
+                ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
+                format!(
+                    "segment log: sealing a segment in {} failed (its records are whole; a segment left without its footer is sealed by the next open): {e}",
+                    ctx.dir.display()
+                )
+            }),
+            Job::SyncDir(dir, fs) => {
+                let _ = fs.sync_dir(&dir);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How far the sealer has got.
+#[derive(Debug, Default)]
+struct SealerProgress {
+    submitted: u64,
+    done: u64,
+    /// Seals that failed since the collector last looked, and the last error.
+    failed: u64,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct SealerState {
+    progress: parking_lot::Mutex<SealerProgress>,
+    cv: parking_lot::Condvar,
+}
+
+/// The background sealer: one thread, started at the first seal, joined at close. A roll
+/// costs the collector a pending write and a channel send; the footer, the `fdatasync` of
+/// the whole segment and retention happen here.
+#[derive(Debug, Default)]
+struct Sealer {
+    tx: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    state: Arc<SealerState>,
+}
+
+impl Sealer {
+    fn submit(&mut self, job: Job) {
+        if self.tx.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let state = self.state.clone();
+            let spawned = std::thread::Builder::new()
+                .name("tickwatch-sealer".into())
+                .spawn(move || {
+                    for job in rx {
+                        let r = job.run();
+                        let mut p = state.progress.lock();
+                        p.done += 1;
+                        if let Err(e) = r {
+                            p.failed += 1;
+                            p.last_error = Some(e);
+                        }
+                        state.cv.notify_all();
+                    }
+                });
+            match spawned {
+                Ok(h) => {
+                    self.tx = Some(tx);
+                    self.thread = Some(h);
+                }
+                Err(_) => {
+                    // No thread: do it on the collector, as before.
+                    self.run_inline(job);
+                    return;
+                }
+            }
+        }
+        self.state.progress.lock().submitted += 1;
+        if let Some(tx) = &self.tx {
+            if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+                // The thread is gone (it panicked): do it here.
+                self.state.progress.lock().submitted -= 1;
+                self.run_inline(job);
+            }
+        }
+    }
+
+    fn run_inline(&self, job: Job) {
+        if let Err(e) = job.run() {
+            let mut p = self.state.progress.lock();
+            p.failed += 1;
+            p.last_error = Some(e);
+        }
+    }
+
+    /// Waits until every seal submitted is done; the first error not yet reported.
+    fn wait_idle(&self) -> io::Result<()> {
+        let mut p = self.state.progress.lock();
+        while p.done < p.submitted {
+            if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                break;
+            }
+            self.state
+                .cv
+                .wait_for(&mut p, std::time::Duration::from_millis(100));
+        }
+        drop(p);
+        self.take_error()
+    }
+
+    /// The seals that failed since the last call, as one error.
+    fn take_error(&self) -> io::Result<()> {
+        let mut p = self.state.progress.lock();
+        if p.failed == 0 {
+            return Ok(());
+        }
+        let n = std::mem::take(&mut p.failed);
+        let e = p.last_error.take().unwrap_or_default();
+        Err(io::Error::other(format!("{n} seal(s) failed; last: {e}")))
+    }
+
+    /// Seals what was submitted and stops the thread.
+    fn stop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

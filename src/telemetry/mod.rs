@@ -405,7 +405,8 @@ impl Telemetry {
     }
 
     /// Waits until every record accepted before this call has been handed to every sink and
-    /// every sink has been flushed.
+    /// every sink has been flushed. [`FlushError::SinkFailed`] if a sink's flush failed
+    /// (its records are not known to be at its destination: a full disk, say).
     pub fn flush(&self) -> Result<(), FlushError> {
         self.pipeline.flush()
     }
