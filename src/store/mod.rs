@@ -112,6 +112,7 @@ mod recovery;
 mod retention;
 mod scan;
 mod seal;
+mod sealer;
 mod segment;
 mod text;
 mod verify;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::dictionary::{CallsiteDef, SeriesDef, ThreadDef};
-use super::footer::{trailer, FooterBuilder};
+use super::footer::FooterBuilder;
 use super::format::{
     self, frame, RecordsHead, KIND_DROPPED, RECORDS_FRAME_TARGET, RECORDS_HEAD_LEN,
 };
@@ -15,6 +15,7 @@ use super::fs::LogFile;
 use super::options::SegmentLogOptions;
 use super::recovery::RecoveryReport;
 use super::seal::{self, FLAG_ENCRYPTED};
+use super::sealer::{Job, SealCtx, Sealer};
 use super::{Durability, LogHandle, LogShared, MAX_PENDING_BYTES};
 use crate::record::{self, kind, Raw, FLAG_TICKS};
 use crate::security::crypto::{CryptoError, KeyRing};
@@ -69,20 +70,20 @@ pub struct SegmentLog {
 
 /// The segment being written.
 #[derive(Debug)]
-struct Active {
-    seq: u64,
+pub(super) struct Active {
+    pub(super) seq: u64,
     /// The next sealed frame's counter (encrypted segments).
-    counter: u64,
-    file: Box<dyn LogFile>,
+    pub(super) counter: u64,
+    pub(super) file: Box<dyn LogFile>,
     created: Instant,
     /// Bytes of the segment produced so far (in the file, pending, and in `scratch`
     /// once committed).
-    len: u64,
+    pub(super) len: u64,
     /// Bytes known to be in the file.
     written: u64,
     /// A write failed part way: cut the file back to `written` before the next one.
     torn: bool,
-    footer: FooterBuilder,
+    pub(super) footer: FooterBuilder,
     series: Vec<bool>,
     callsites: Vec<bool>,
     threads: Vec<bool>,
@@ -529,7 +530,7 @@ impl SegmentLog {
 
 /// Writes `pending` at the end of the segment's file, first cutting off what a failed write
 /// left, and empties it on success.
-fn write_out(seg: &mut Active, pending: &mut Vec<u8>) -> io::Result<()> {
+pub(super) fn write_out(seg: &mut Active, pending: &mut Vec<u8>) -> io::Result<()> {
     if seg.torn {
         seg.file.set_len(seg.written)?;
         seg.torn = false;
@@ -623,191 +624,5 @@ impl Drop for SegmentLog {
         // A clean stop seals the active segment, so the next open has nothing to recover;
         // what the disk still refuses is counted as lost (the final flush reported it).
         self.close();
-    }
-}
-
-/// What the background sealer needs to seal a segment and apply retention.
-#[derive(Debug)]
-struct SealCtx {
-    dir: std::path::PathBuf,
-    fs: Arc<dyn super::fs::LogFs>,
-    ring: Option<Arc<KeyRing>>,
-    sync: bool,
-    retain_bytes: Option<u64>,
-    retain_age: Option<std::time::Duration>,
-    shared: Arc<LogShared>,
-}
-
-/// Writes a rolled-over segment's footer and trailer, syncs it (if the options say so),
-/// closes it and applies retention. Runs on the sealer thread.
-fn seal_segment(ctx: &SealCtx, mut seg: Active) -> io::Result<()> {
-    let footer = std::mem::replace(&mut seg.footer, FooterBuilder::new()).finish();
-    let mut tail = Vec::new();
-    let at = seg.len;
-    let mut payload = Vec::new();
-    footer.encode_payload(&mut payload);
-    seal::append_frame(
-        ctx.ring.as_deref(),
-        seg.seq,
-        seg.counter,
-        frame::FOOTER,
-        &payload,
-        &mut tail,
-    )
-    .map_err(io::Error::other)?;
-    tail.extend_from_slice(&trailer(at));
-    write_out(&mut seg, &mut tail)?;
-    if ctx.sync {
-        seg.file.sync()?;
-    }
-    let seq = seg.seq;
-    drop(seg);
-    ctx.shared.stats.sealed.fetch_add(1, Relaxed);
-    super::retention::apply(
-        &ctx.dir,
-        &*ctx.fs,
-        ctx.retain_bytes,
-        ctx.retain_age,
-        ctx.ring.as_deref(),
-        // Only up to the segment just sealed: the writer is already in a newer one.
-        seq,
-    );
-    Ok(())
-}
-
-/// Work for the sealer thread, done in order.
-enum Job {
-    /// Seal a rolled-over segment.
-    Seal(SealCtx, Box<Active>),
-    /// Sync the directory (a new segment's name). An error is ignored, as it always was: the
-    /// directory is synced again with the next segment.
-    SyncDir(std::path::PathBuf, Arc<dyn super::fs::LogFs>),
-}
-
-impl Job {
-    fn run(self) -> Result<(), String> {
-        match self {
-            Job::Seal(ctx, seg) => seal_segment(&ctx, *seg).map_err(|e| {
-                ctx.shared.stats.failed_seals.fetch_add(1, Relaxed);
-                format!(
-                    "segment log: sealing a segment in {} failed (its records are whole; a segment left without its footer is sealed by the next open): {e}",
-                    ctx.dir.display()
-                )
-            }),
-            Job::SyncDir(dir, fs) => {
-                let _ = fs.sync_dir(&dir);
-                Ok(())
-            }
-        }
-    }
-}
-
-/// How far the sealer has got.
-#[derive(Debug, Default)]
-struct SealerProgress {
-    submitted: u64,
-    done: u64,
-    /// Seals that failed since the collector last looked, and the last error.
-    failed: u64,
-    last_error: Option<String>,
-}
-
-#[derive(Debug, Default)]
-struct SealerState {
-    progress: parking_lot::Mutex<SealerProgress>,
-    cv: parking_lot::Condvar,
-}
-
-/// The background sealer: one thread, started at the first seal, joined at close. A roll
-/// costs the collector a pending write and a channel send; the footer, the `fdatasync` of
-/// the whole segment and retention happen here.
-#[derive(Debug, Default)]
-struct Sealer {
-    tx: Option<std::sync::mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    state: Arc<SealerState>,
-}
-
-impl Sealer {
-    fn submit(&mut self, job: Job) {
-        if self.tx.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<Job>();
-            let state = self.state.clone();
-            let spawned = std::thread::Builder::new()
-                .name("tickwatch-sealer".into())
-                .spawn(move || {
-                    for job in rx {
-                        let r = job.run();
-                        let mut p = state.progress.lock();
-                        p.done += 1;
-                        if let Err(e) = r {
-                            p.failed += 1;
-                            p.last_error = Some(e);
-                        }
-                        state.cv.notify_all();
-                    }
-                });
-            match spawned {
-                Ok(h) => {
-                    self.tx = Some(tx);
-                    self.thread = Some(h);
-                }
-                Err(_) => {
-                    // No thread: do it on the collector, as before.
-                    self.run_inline(job);
-                    return;
-                }
-            }
-        }
-        self.state.progress.lock().submitted += 1;
-        if let Some(tx) = &self.tx {
-            if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
-                // The thread is gone (it panicked): do it here.
-                self.state.progress.lock().submitted -= 1;
-                self.run_inline(job);
-            }
-        }
-    }
-
-    fn run_inline(&self, job: Job) {
-        if let Err(e) = job.run() {
-            let mut p = self.state.progress.lock();
-            p.failed += 1;
-            p.last_error = Some(e);
-        }
-    }
-
-    /// Waits until every seal submitted is done; the first error not yet reported.
-    fn wait_idle(&self) -> io::Result<()> {
-        let mut p = self.state.progress.lock();
-        while p.done < p.submitted {
-            if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
-                break;
-            }
-            self.state
-                .cv
-                .wait_for(&mut p, std::time::Duration::from_millis(100));
-        }
-        drop(p);
-        self.take_error()
-    }
-
-    /// The seals that failed since the last call, as one error.
-    fn take_error(&self) -> io::Result<()> {
-        let mut p = self.state.progress.lock();
-        if p.failed == 0 {
-            return Ok(());
-        }
-        let n = std::mem::take(&mut p.failed);
-        let e = p.last_error.take().unwrap_or_default();
-        Err(io::Error::other(format!("{n} seal(s) failed; last: {e}")))
-    }
-
-    /// Seals what was submitted and stops the thread.
-    fn stop(&mut self) {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
