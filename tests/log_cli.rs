@@ -125,9 +125,24 @@ fn query_prints_the_matches_and_says_where_the_error_is() {
     let bad = run(&["query", d, "level>=warn order_id>=lots"]);
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8(bad.stderr).unwrap();
-    assert!(err.contains("at byte 12") && err.contains("lots"), "{err}");
+    assert!(err.contains("at byte 22") && err.contains("lots"), "{err}");
     let usage = run(&["frobnicate", d]);
     assert_eq!(usage.status.code(), Some(2));
+    // A mistyped flag or a stray argument is a usage error, not ignored.
+    for args in [
+        &["stats", d, "--jsn"][..],
+        &["cat", d, "--txt"],
+        &["stats", d, "extra"],
+    ] {
+        let r = run(args);
+        assert_eq!(r.status.code(), Some(2), "{args:?}");
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8(help.stdout)
+        .unwrap()
+        .starts_with("usage:"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -61,7 +61,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// The flags any command takes (`--keys` and `--kek-env` with a value).
+const FLAGS: [&str; 5] = ["--text", "--json", "--keys", "--kek-env", "--help"];
+
 fn run(args: &[String]) -> Result<ExitCode, String> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A mistyped flag (`--jsn`) is refused, not ignored.
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| a.starts_with("--") && !FLAGS.contains(&a.as_str()))
+    {
+        return Err(format!("unknown flag {unknown}\n{USAGE}"));
+    }
     let flag = |f: &str| args.iter().any(|a| a == f);
     let value = |name: &str| {
         args.iter()
@@ -78,6 +92,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let (Some(cmd), Some(dir)) = (positional.first(), positional.get(1)) else {
         return Err(USAGE.into());
     };
+    let takes = if matches!(cmd.as_str(), "query" | "backup") {
+        3
+    } else {
+        2
+    };
+    if let Some(extra) = positional.get(takes) {
+        return Err(format!("unexpected argument {extra:?}\n{USAGE}"));
+    }
     match cmd.as_str() {
         "backup" => {
             let Some(dest) = positional.get(2) else {
@@ -394,18 +416,35 @@ fn print(out: &mut impl Write, r: &Record, thread: Option<&str>, text: bool) -> 
             fields,
             ..
         } => {
-            write!(out, "{head} {:<5} {target}: {message}", level.as_str())?;
+            write!(
+                out,
+                "{head} {:<5} {}: {}",
+                level.as_str(),
+                clean(target),
+                clean(message)
+            )?;
             for (k, v) in fields {
-                write!(out, " {k}={}", value(v))?;
+                write!(out, " {}={}", clean(k), value(v))?;
             }
             writeln!(out)
         }
         Record::Metric {
             name, tags, value, ..
-        } => writeln!(out, "{head} metric {name}{} = {value}", tag_text(tags)),
+        } => writeln!(
+            out,
+            "{head} metric {}{} = {}",
+            clean(name),
+            tag_text(tags),
+            float(*value)
+        ),
         Record::Counter {
             name, tags, delta, ..
-        } => writeln!(out, "{head} counter {name}{} += {delta}", tag_text(tags)),
+        } => writeln!(
+            out,
+            "{head} counter {}{} += {delta}",
+            clean(name),
+            tag_text(tags)
+        ),
         Record::Latency {
             operation,
             tags,
@@ -413,7 +452,8 @@ fn print(out: &mut impl Write, r: &Record, thread: Option<&str>, text: bool) -> 
             ..
         } => writeln!(
             out,
-            "{head} latency {operation}{} {nanos} ns",
+            "{head} latency {}{} {nanos} ns",
+            clean(operation),
             tag_text(tags)
         ),
         Record::Resource {
@@ -423,8 +463,10 @@ fn print(out: &mut impl Write, r: &Record, thread: Option<&str>, text: bool) -> 
             ..
         } => writeln!(
             out,
-            "{head} resource {resource}{} = {usage}",
-            tag_text(tags)
+            "{head} resource {}{} = {}",
+            clean(resource),
+            tag_text(tags),
+            float(*usage)
         ),
         Record::Audit {
             actor,
@@ -435,7 +477,11 @@ fn print(out: &mut impl Write, r: &Record, thread: Option<&str>, text: bool) -> 
             ..
         } => writeln!(
             out,
-            "{head} AUDIT {actor} {action} {resource}: {outcome} (rule {rule:?})"
+            "{head} AUDIT {} {} {}: {} (rule {rule:?})",
+            clean(actor),
+            clean(action),
+            clean(resource),
+            clean(outcome)
         ),
         Record::Dropped { count, .. } => writeln!(out, "{head} DROPPED {count} records"),
         other => writeln!(out, "{head} {other:?}"),
@@ -447,7 +493,7 @@ fn value(v: &tickwatch::Value) -> String {
         tickwatch::Value::Str(s) => format!("{s:?}"),
         tickwatch::Value::U64(x) => x.to_string(),
         tickwatch::Value::I64(x) => x.to_string(),
-        tickwatch::Value::F64(x) => x.to_string(),
+        tickwatch::Value::F64(x) => float(*x),
         tickwatch::Value::Bool(b) => b.to_string(),
         tickwatch::Value::None => "null".into(),
     }
@@ -457,6 +503,69 @@ fn tag_text(tags: &[(String, String)]) -> String {
     if tags.is_empty() {
         return String::new();
     }
-    let t: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    let t: Vec<String> = tags
+        .iter()
+        .map(|(k, v)| format!("{}={v:?}", clean(k)))
+        .collect();
     format!("{{{}}}", t.join(","))
+}
+
+/// `s` with control characters (line breaks, NUL, escape sequences) escaped as `{:?}` would,
+/// so one record stays one line and nothing reaches the terminal raw.
+fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The shortest form that reads back exactly, in scientific notation when the plain one
+/// would be long (a subnormal is some 300 digits plain).
+fn float(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && (x.abs() < 1e-6 || x.abs() >= 1e16) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_form_keeps_one_record_on_one_line() {
+        assert_eq!(clean("plain"), "plain");
+        assert_eq!(
+            clean("two\nlines\r\0\u{1b}[31m"),
+            "two\\nlines\\r\\0\\u{1b}[31m"
+        );
+        assert!(!clean("a\u{7f}b").contains('\u{7f}'));
+        assert_eq!(float(1.5), "1.5");
+        assert_eq!(float(5e-324), "5e-324");
+        assert_eq!(float(1e300), "1e300");
+        assert_eq!(float(f64::NAN), "NaN");
+        let r = Record::Event {
+            timestamp: tickwatch::Timestamp::from_unix_nanos(0),
+            thread: 1,
+            level: tickwatch::Level::Warn,
+            target: "risk\nx".into(),
+            message: "line one\nline two".into(),
+            fields: vec![("k\n".into(), tickwatch::Value::Str("v\nw".into()))],
+            location: None,
+            truncated: false,
+        };
+        let mut out = Vec::new();
+        print(&mut out, &r, None, true).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches('\n').count(), 1, "{text}");
+    }
 }

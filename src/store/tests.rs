@@ -76,9 +76,18 @@ fn the_text_form_reads_into_the_same_query_as_the_builder() {
 
 #[test]
 fn errors_point_at_the_offending_token() {
-    assert_eq!(parse_err("level>=loud").0, 0);
-    assert_eq!(parse_err("a=1 level>=loud").0, 4);
-    assert_eq!(parse_err("a=1 px>high"), (4, "high".into()));
+    // A bad value: the error points at the value, not at its term.
+    assert_eq!(parse_err("level>=loud"), (7, "loud".into()));
+    assert_eq!(parse_err("a=1 level>=loud").0, 11);
+    assert_eq!(parse_err("a=1 px>high"), (7, "high".into()));
+    assert_eq!(parse_err("order_id>abc"), (9, "abc".into()));
+    assert_eq!(parse_err("kind=event,nope").0, 5);
+    // `==` is not an operator: refused, not read as the value "=1".
+    assert_eq!(parse_err("a==1"), (2, "=1".into()));
+    assert_eq!(parse_err("a=>1").0, 2);
+    // A duration with a space is quoted; unquoted, its second part is a stray word.
+    assert!(parse(r#"since="2h 30m""#).since.is_some());
+    assert_eq!(parse_err("since=2h 30m"), (9, "30m".into()));
     assert_eq!(parse_err("a=1 (b=2"), (4, "(".into()));
     assert_eq!(parse_err("a=1 )").0, 4);
     assert_eq!(parse_err("a=1 \"open").0, 4);
@@ -91,14 +100,19 @@ fn errors_point_at_the_offending_token() {
     assert_eq!(parse_err("NOT (since=5m)").0, 5);
     assert_eq!(parse_err("a=1 bare").1, "bare");
     assert_eq!(parse_err("a=1 $").1, "$");
-    assert_eq!(parse_err("limit=many").0, 0);
+    assert_eq!(parse_err("limit=many"), (6, "many".into()));
+    assert_eq!(
+        parse_err("limit>5").0,
+        0,
+        "a wrong operator points at the term"
+    );
     assert!(matches!(
         "cursor=zz".parse::<LogQuery>(),
         Err(QueryError::BadCursor(_))
     ));
     let text = "a=1 px>high".parse::<LogQuery>().unwrap_err().to_string();
     assert!(
-        text.contains("at byte 4") && text.contains("high"),
+        text.contains("at byte 7") && text.contains("high"),
         "{text}"
     );
 }

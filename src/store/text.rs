@@ -15,10 +15,11 @@
 //!
 //! Options, allowed only at the top level (not under `OR` or `NOT`): `level` (with `=`, `>=`,
 //! `>`, `<=`, `<`; `trace` … `error`), `target=text` (contains), `message=text` (contains),
-//! `since=` and `until=` (a duration before now such as `5m`, `2h 30m`, `1d`, or an RFC 3339
-//! time), `kind=event,latency,…`, `series=name`, `limit=N`, `order=newest|oldest`,
+//! `since=` and `until=` (a duration before now such as `5m`, `"2h 30m"` (quoted: it has a
+//! space), `1d`, or an RFC 3339 time), `kind=event,latency,…`, `series=name`, `limit=N`, `order=newest|oldest`,
 //! `cursor=…`. Keywords `AND` (optional), `OR` and `NOT` are upper case; anything else is a
-//! field name. Errors give the byte offset of the offending token.
+//! field name. Errors give the byte offset of the offending token: the value when the value
+//! is what is wrong (`order_id>abc` points at `abc`), the term otherwise.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -38,6 +39,8 @@ enum Tok {
         name: String,
         op: String,
         value: String,
+        /// Where the value starts (errors about the value point there).
+        value_at: usize,
     },
     Word(String),
 }
@@ -123,6 +126,13 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, QueryError> {
                     if end == v_at {
                         return Err(err(start, &s[start..end], "a value after the operator"));
                     }
+                    if s[v_at..end].starts_with(['=', '<', '>', '!']) {
+                        return Err(err(
+                            v_at,
+                            &s[v_at..end],
+                            "a value: the operators are =, !=, >, >=, < and <= (`==` is not one)",
+                        ));
+                    }
                     (s[v_at..end].to_owned(), end)
                 };
                 out.push((
@@ -131,6 +141,7 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, QueryError> {
                         name: name.to_owned(),
                         op: op.to_owned(),
                         value,
+                        value_at: v_at,
                     },
                 ));
                 at = next;
@@ -274,7 +285,12 @@ impl Parser<'_> {
                 &w,
                 "`name=value`, `name=*`, a comparison, \"text\", NOT, OR or parentheses",
             )),
-            Tok::Term { name, op, value } => {
+            Tok::Term {
+                name,
+                op,
+                value,
+                value_at,
+            } => {
                 if OPTIONS.contains(&name.as_str()) {
                     if !top {
                         return Err(err(
@@ -284,11 +300,11 @@ impl Parser<'_> {
                         ));
                     }
                     let token = self.token_text(i);
-                    self.option(at, &token, &name, &op, &value)?;
+                    self.option(at, &token, &name, &op, (value_at, &value))?;
                     self.options += 1;
                     return Ok(None);
                 }
-                let bad_num = || err(at, &value, "a number after a comparison");
+                let bad_num = || err(value_at, &value, "a number after a comparison");
                 Ok(Some(match op.as_str() {
                     "=" if value == "*" => Filter::Has(name),
                     "=" => Filter::Eq(name, value),
@@ -314,8 +330,10 @@ impl Parser<'_> {
         token: &str,
         name: &str,
         op: &str,
-        value: &str,
+        (value_at, value): (usize, &str),
     ) -> Result<(), QueryError> {
+        // An unusable value: the error points at it, not at the term.
+        let bad = |what: &str| err(value_at, value, what);
         let only_eq = |what: &str| {
             if op == "=" {
                 Ok(())
@@ -326,7 +344,7 @@ impl Parser<'_> {
         match name {
             "level" => {
                 let l = parse_level(value)
-                    .ok_or_else(|| err(at, token, "a level: trace, debug, info, warn or error"))?;
+                    .ok_or_else(|| bad("a level: trace, debug, info, warn or error"))?;
                 let up = |l: Level| Level::from_u8(l as u8 + 1);
                 let down = |l: Level| (l as u8).checked_sub(1).and_then(Level::from_u8);
                 let none = || err(at, token, "a level range that holds a level");
@@ -353,11 +371,7 @@ impl Parser<'_> {
             "since" | "until" => {
                 only_eq("since=5m or since=2026-12-04T10:00:00Z")?;
                 let t = parse_time(value).ok_or_else(|| {
-                    err(
-                        at,
-                        token,
-                        "a duration before now (5m, 2h, 1d) or an RFC 3339 time",
-                    )
+                    bad("a duration before now (5m, 2h, \"2h 30m\", 1d) or an RFC 3339 time")
                 })?;
                 if name == "since" {
                     self.q.since = Some(t);
@@ -369,11 +383,7 @@ impl Parser<'_> {
                 only_eq("kind=event,latency")?;
                 for k in value.split(',') {
                     self.q.kinds.push(parse_kind(k).ok_or_else(|| {
-                        err(
-                            at,
-                            token,
-                            "kinds among metric, counter, latency, resource, event, audit",
-                        )
+                        bad("kinds among metric, counter, latency, resource, event, audit")
                     })?);
                 }
             }
@@ -385,14 +395,14 @@ impl Parser<'_> {
                 only_eq("limit=N")?;
                 self.q.limit = value
                     .parse()
-                    .map_err(|_| err(at, token, "a whole number after limit="))?;
+                    .map_err(|_| bad("a whole number after limit="))?;
             }
             "order" => {
                 only_eq("order=newest or order=oldest")?;
                 self.q.order = match value {
                     "newest" => Order::NewestFirst,
                     "oldest" => Order::OldestFirst,
-                    _ => return Err(err(at, token, "order=newest or order=oldest")),
+                    _ => return Err(bad("order=newest or order=oldest")),
                 };
             }
             _ => {
