@@ -295,12 +295,14 @@ fn check(c: &GenCase, counts: &Counts) -> Result<(), TestCaseError> {
             Reason::NoMatch | Reason::UnknownUser => {
                 prop_assert!(reasons.is_empty(), "cedar matched {reasons:?}, we did not");
             }
+            other => prop_assert!(false, "a reason this oracle does not know: {other:?}"),
         }
         let counter = match got.reason {
             Reason::MatchedAllow { .. } => &counts.allow,
             Reason::MatchedDeny { .. } => &counts.deny,
             Reason::NoMatch => &counts.no_match,
             Reason::UnknownUser => &counts.unknown_user,
+            other => unreachable!("checked above: {other:?}"),
         };
         counter.fetch_add(1, Relaxed);
         counts.requests.fetch_add(1, Relaxed);
