@@ -55,8 +55,9 @@
 //! [`ShutdownError::SinkFailed`](crate::ShutdownError::SinkFailed). Nothing is lost
 //! uncounted.
 //! A damaged records frame costs the records in that frame only (at most ~32 KiB of
-//! them). A damaged dictionary frame (a series, call site or thread definition, written once
-//! per segment) costs every record of the segment that refers to it: those records are
+//! them). A dictionary frame (a series, call site or thread definition, needed by every later
+//! record of the segment that refers to it) is written twice in a row: one damaged copy
+//! costs nothing (the other is read); with both damaged, the records that need it are
 //! counted as undecodable ([`LogResults::undecodable`], [`ReadDamage::undecodable`]) and in
 //! [`ReadDamage::lost_records`] against the footer's count, never returned wrong.
 //!

@@ -21,6 +21,9 @@ use crate::record::{self, kind, Raw, FLAG_TICKS};
 use crate::security::crypto::{CryptoError, KeyRing};
 use crate::sink::{Batch, Sink, SinkError};
 
+/// Copies of each dictionary frame (series, call site, thread definitions) in a segment.
+const DICTIONARY_COPIES: usize = 2;
+
 /// Under [`Durability::Buffered`], bytes gathered before a write to the OS.
 const BUFFERED_BYTES: usize = 1024 * 1024;
 
@@ -211,20 +214,26 @@ impl SegmentLog {
         self.head.write(&mut head);
         self.frame.extend_from_slice(&head);
         self.frame.extend_from_slice(&self.body);
-        // Dictionary frames (encoded plain into `defs`), then the records frame; the footer
-        // learns of them once all are in `scratch`.
+        // Dictionary frames (encoded plain into `defs`), written twice, then the records
+        // frame; the footer learns of them once all are in `scratch`. Twice: a definition is
+        // written once per segment and every later record of the segment needs it, so one
+        // damaged copy must not cost them (the reader takes whichever copy checks out).
         let mut placed: Vec<(u64, u64, usize, usize)> = Vec::new();
         let mut result = Ok(());
-        let mut at = 0;
-        while let format::FrameAt::Frame { ty, payload, next } = format::frame_at(&self.defs, at) {
-            match Self::emit(&mut self.scratch, ring, seg, ty, payload) {
-                Ok((off, len)) => placed.push((off, len, at, next)),
-                Err(e) => {
-                    result = Err(e);
-                    break;
+        'copies: for _copy in 0..DICTIONARY_COPIES {
+            let mut at = 0;
+            while let format::FrameAt::Frame { ty, payload, next } =
+                format::frame_at(&self.defs, at)
+            {
+                match Self::emit(&mut self.scratch, ring, seg, ty, payload) {
+                    Ok((off, len)) => placed.push((off, len, at, next)),
+                    Err(e) => {
+                        result = Err(e);
+                        break 'copies;
+                    }
                 }
+                at = next;
             }
-            at = next;
         }
         let records = result
             .and_then(|()| Self::emit(&mut self.scratch, ring, seg, frame::RECORDS, &self.frame));

@@ -23,8 +23,9 @@ fn a_torn_tail_is_cut_at_the_last_whole_frame_at_every_offset() {
     let all = count_records(&full, dir.path(), "all");
     assert_eq!(all, 40);
     let frames = frame_ends(&full);
-    // The header's end, a thread frame, a call-site frame, one records frame per event.
-    assert_eq!(frames.len(), 1 + 2 + 40);
+    // The header's end, a thread frame and a call-site frame (each written twice), one
+    // records frame per event.
+    assert_eq!(frames.len(), 1 + 2 * 2 + 40);
     let last3_start = frames[frames.len() - 4];
     for cut in last3_start..full.len() {
         let d = TempDir::new("cut");
@@ -46,8 +47,8 @@ fn a_torn_tail_is_cut_at_the_last_whole_frame_at_every_offset() {
             }
         })
         .unwrap();
-        // Frames: a thread frame, a call-site frame, then one records frame per event.
-        let want = whole - 3;
+        // Frames: the header's end, two definitions twice, then one records frame per event.
+        let want = whole - 5;
         assert_eq!(seqs.len(), want, "cut at {cut}");
         for (i, s) in seqs.iter().enumerate() {
             assert_eq!(*s, tickwatch::Value::U64(i as u64));

@@ -177,38 +177,61 @@ fn a_dropped_last_frame_a_missing_segment_and_swapped_files_are_reported() {
     );
 }
 
-/// Issue 10, audit 5: a damaged dictionary frame (here the first call-site definition)
-/// costs the records that refer to it, and every one of them is accounted for: counted as
-/// undecodable and as lost against the footer, none returned wrong.
+/// A definition is written twice per segment: one damaged copy costs nothing (the other is
+/// read), both damaged cost exactly the records that need them, counted and never returned
+/// wrong.
 #[test]
 fn a_damaged_dictionary_frame_is_accounted_for_record_by_record() {
     let dir = TempDir::new("dict");
     let want = write_mix(dir.path(), 1 << 30);
     let seg = segments(dir.path()).pop().unwrap();
-    let mut data = std::fs::read(&seg).unwrap();
-    let ends = frame_ends(&strip_seal(&data));
-    let at = *ends
-        .iter()
-        .find(|&&at| data[at + 8] == 2)
+    let clean = std::fs::read(&seg).unwrap();
+    let ends = frame_ends(&strip_seal(&clean));
+    let frame = |i: usize| &clean[ends[i]..ends[i + 1]];
+    let first = (0..ends.len() - 1)
+        .find(|&i| clean[ends[i] + 8] == 2)
         .expect("a call-site frame");
-    data[at + 12] ^= 0x01;
-    std::fs::write(&seg, &data).unwrap();
-    let r = LogReader::open(dir.path()).unwrap();
+    let copy = (first + 1..ends.len() - 1)
+        .find(|&j| frame(j) == frame(first))
+        .expect("its second copy");
     let want_dbg: std::collections::HashSet<String> =
         want.iter().map(|r| format!("{r:?}")).collect();
-    let (n, damage) = r
-        .for_each_checked(|rec, _| assert!(want_dbg.contains(&format!("{rec:?}"))))
-        .unwrap();
-    let lost = want.len() as u64 - n;
-    assert!(lost > 0);
+    let read = |data: &[u8]| {
+        std::fs::write(&seg, data).unwrap();
+        let r = LogReader::open(dir.path()).unwrap();
+        let (n, damage) = r
+            .for_each_checked(|rec, _| assert!(want_dbg.contains(&format!("{rec:?}"))))
+            .unwrap();
+        (want.len() as u64 - n, damage, r.verify().unwrap())
+    };
+
+    let mut one = clean.clone();
+    one[ends[first] + 12] ^= 0x01;
+    let (lost, damage, v) = read(&one);
+    assert_eq!(lost, 0, "{damage:?}");
     assert_eq!(damage.corrupt_frames, 1, "{damage:?}");
+    assert_eq!(
+        (damage.undecodable, damage.lost_records),
+        (0, 0),
+        "{damage:?}"
+    );
+    assert_eq!(
+        v.problems,
+        vec![VerifyProblem::CorruptFrame(seg.clone(), ends[first] as u64)]
+    );
+
+    let mut both = one;
+    both[ends[copy] + 12] ^= 0x01;
+    let (lost, damage, v) = read(&both);
+    assert!(lost > 0);
+    assert_eq!(damage.corrupt_frames, 2, "{damage:?}");
     assert_eq!(damage.undecodable, lost, "{damage:?}");
     assert_eq!(damage.lost_records, lost, "{damage:?}");
-    let v = r.verify().unwrap();
     assert_eq!(
         v.problems,
         vec![
-            VerifyProblem::CorruptFrame(seg.clone(), at as u64),
+            VerifyProblem::CorruptFrame(seg.clone(), ends[first] as u64),
+            VerifyProblem::CorruptFrame(seg.clone(), ends[copy] as u64),
             VerifyProblem::Undecodable(seg.clone(), lost)
         ]
     );
