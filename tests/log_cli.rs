@@ -179,20 +179,17 @@ fn verify_passes_a_torn_tail_and_fails_real_damage() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn keys_open_an_encrypted_log_and_without_them_it_says_so() {
-    use std::sync::Arc;
-    use tickwatch::security::crypto::KeyRing;
-    let dir = temp_dir("cli-keys");
-    let key_file = dir.with_extension("keys");
-    std::fs::write(
-        &key_file,
-        "# test ring\nlog-1=9tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
-    )
-    .unwrap();
-    let ring = Arc::new(KeyRing::builder().key_file(&key_file).build().unwrap());
+/// 50 Warn events (`order_id` 0..50) into an encrypted segment log in `dir`, sealed with the
+/// ring of `key_file`.
+fn write_encrypted_log(dir: &std::path::Path, key_file: &std::path::Path) {
+    let ring = std::sync::Arc::new(
+        tickwatch::security::crypto::KeyRing::builder()
+            .key_file(key_file)
+            .build()
+            .unwrap(),
+    );
     let tw = Telemetry::builder()
-        .segment_log(SegmentLog::options(&dir).encrypt(ring).open().unwrap())
+        .segment_log(SegmentLog::options(dir).encrypt(ring).open().unwrap())
         .resource_sampling(None)
         .start()
         .unwrap();
@@ -200,6 +197,18 @@ fn keys_open_an_encrypted_log_and_without_them_it_says_so() {
         event!(&tw, Level::Warn, "sealed", order_id = i);
     }
     drop(tw);
+}
+
+#[test]
+fn keys_open_an_encrypted_log_and_without_them_it_says_so() {
+    let dir = temp_dir("cli-keys");
+    let key_file = dir.with_extension("keys");
+    std::fs::write(
+        &key_file,
+        "# test ring\nlog-1=9tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
+    )
+    .unwrap();
+    write_encrypted_log(&dir, &key_file);
     let (d, k) = (dir.to_str().unwrap(), key_file.to_str().unwrap());
     let out = run(&["cat", d, "--keys", k]);
     assert!(
@@ -303,8 +312,6 @@ fn a_wrapped_key_file_opens_a_log_encrypted_across_a_rotation() {
 /// log is never changed.
 #[test]
 fn reads_say_what_they_left_out_and_the_wrong_ring_is_named() {
-    use std::sync::Arc;
-    use tickwatch::security::crypto::KeyRing;
     let dir = temp_dir("cli-damage");
     let (n, _) = write_log(&dir);
     let d = dir.to_str().unwrap();
@@ -373,16 +380,7 @@ fn reads_say_what_they_left_out_and_the_wrong_ring_is_named() {
         "log-1=8tbOe3Yj0pQ1pYH9Qm5Y8oGIRJv6nUmkxA4h9Wl8cXU=\n",
     )
     .unwrap();
-    let ring = Arc::new(KeyRing::builder().key_file(&right).build().unwrap());
-    let tw = Telemetry::builder()
-        .segment_log(SegmentLog::options(&dir).encrypt(ring).open().unwrap())
-        .resource_sampling(None)
-        .start()
-        .unwrap();
-    for i in 0..50u64 {
-        event!(&tw, Level::Warn, "sealed", order_id = i);
-    }
-    drop(tw);
+    write_encrypted_log(&dir, &right);
     let (d, k) = (dir.to_str().unwrap(), wrong.to_str().unwrap());
     for args in [
         vec!["cat", d, "--keys", k],

@@ -17,7 +17,7 @@ mod stats;
 pub(crate) mod targets;
 
 use std::fmt;
-use std::sync::atomic::Ordering::AcqRel;
+use std::sync::atomic::{AtomicU64, Ordering::AcqRel};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -148,24 +148,7 @@ impl Pipeline {
     /// every sink has been flushed.
     pub(crate) fn flush(&self) -> Result<(), FlushError> {
         let s = &self.shared;
-        if s.state() != RUNNING {
-            return Err(FlushError::Stopped);
-        }
-        if s.on_collector_thread() {
-            return Err(FlushError::OnCollectorThread);
-        }
-        let target = s.flush_requested.fetch_add(1, AcqRel) + 1;
-        s.wake_collector();
-        let deadline = Instant::now() + s.config.flush_timeout;
-        let mut done = s.flush_done.lock();
-        while *done < target {
-            if s.state() == STOPPED {
-                return Err(FlushError::Stopped);
-            }
-            if s.flush_cv.wait_until(&mut done, deadline).timed_out() && *done < target {
-                return Err(FlushError::Timeout);
-            }
-        }
+        let target = self.request(&s.flush_requested, &s.flush_done, &s.flush_cv)?;
         // The flush that covered `target` (or a later one) had failing sinks.
         let (at, failed) = *s.flush_failed.lock();
         if at >= target && failed > 0 {
@@ -178,25 +161,38 @@ impl Pipeline {
     /// collector pass; the sinks are not flushed), at most `flush_timeout`.
     pub(crate) fn drain(&self) -> Result<(), FlushError> {
         let s = &self.shared;
+        self.request(&s.drain_requested, &s.drain_done, &s.drain_cv)
+            .map(|_| ())
+    }
+
+    /// Asks the collector for one more pass of a kind (`requested`), wakes it and waits, at
+    /// most `flush_timeout`, until `done` reaches the request's number, which it returns.
+    fn request(
+        &self,
+        requested: &AtomicU64,
+        done: &Mutex<u64>,
+        cv: &parking_lot::Condvar,
+    ) -> Result<u64, FlushError> {
+        let s = &self.shared;
         if s.state() != RUNNING {
             return Err(FlushError::Stopped);
         }
         if s.on_collector_thread() {
             return Err(FlushError::OnCollectorThread);
         }
-        let target = s.drain_requested.fetch_add(1, AcqRel) + 1;
+        let target = requested.fetch_add(1, AcqRel) + 1;
         s.wake_collector();
         let deadline = Instant::now() + s.config.flush_timeout;
-        let mut done = s.drain_done.lock();
+        let mut done = done.lock();
         while *done < target {
             if s.state() == STOPPED {
                 return Err(FlushError::Stopped);
             }
-            if s.drain_cv.wait_until(&mut done, deadline).timed_out() && *done < target {
+            if cv.wait_until(&mut done, deadline).timed_out() && *done < target {
                 return Err(FlushError::Timeout);
             }
         }
-        Ok(())
+        Ok(target)
     }
 
     /// Stops accepting records, drains every ring, flushes every sink and joins the

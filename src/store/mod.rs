@@ -101,6 +101,7 @@
 //! removed ([`RecoveryReport::removed`]). What a read could not read is in
 //! [`ReadDamage`] ([`LogReader::for_each_checked`], [`LogStats::damage`]).
 
+mod active;
 mod backup;
 mod dictionary;
 mod footer;

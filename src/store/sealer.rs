@@ -6,10 +6,10 @@ use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use super::active::{write_out, Active};
 use super::footer::{trailer, FooterBuilder};
 use super::format::frame;
 use super::seal;
-use super::writer::{write_out, Active};
 use super::LogShared;
 use crate::security::crypto::KeyRing;
 

@@ -6,12 +6,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::active::{write_out, Active};
 use super::dictionary::{CallsiteDef, SeriesDef, ThreadDef};
 use super::footer::FooterBuilder;
 use super::format::{
     self, frame, RecordsHead, KIND_DROPPED, RECORDS_FRAME_TARGET, RECORDS_HEAD_LEN,
 };
-use super::fs::LogFile;
 use super::options::SegmentLogOptions;
 use super::recovery::RecoveryReport;
 use super::seal::{self, FLAG_ENCRYPTED};
@@ -69,29 +69,6 @@ pub struct SegmentLog {
     lost_at_flush: u64,
     /// Seals rolled-over segments off the collector thread.
     sealer: Sealer,
-}
-
-/// The segment being written.
-#[derive(Debug)]
-pub(super) struct Active {
-    pub(super) seq: u64,
-    /// The next sealed frame's counter (encrypted segments).
-    pub(super) counter: u64,
-    pub(super) file: Box<dyn LogFile>,
-    created: Instant,
-    /// Bytes of the segment produced so far (in the file, pending, and in `scratch`
-    /// once committed).
-    pub(super) len: u64,
-    /// Bytes known to be in the file.
-    written: u64,
-    /// A write failed part way: cut the file back to `written` before the next one.
-    torn: bool,
-    pub(super) footer: FooterBuilder,
-    series: Vec<bool>,
-    callsites: Vec<bool>,
-    threads: Vec<bool>,
-    /// Records in the pending bytes (lost if the segment is given up).
-    pending_records: u64,
 }
 
 fn mark(set: &mut Vec<bool>, id: usize) -> bool {
@@ -534,26 +511,6 @@ impl SegmentLog {
         self.seg.as_ref().is_some_and(|s| {
             s.len >= self.opts.segment_bytes || s.created.elapsed() >= self.opts.segment_age
         })
-    }
-}
-
-/// Writes `pending` at the end of the segment's file, first cutting off what a failed write
-/// left, and empties it on success.
-pub(super) fn write_out(seg: &mut Active, pending: &mut Vec<u8>) -> io::Result<()> {
-    if seg.torn {
-        seg.file.set_len(seg.written)?;
-        seg.torn = false;
-    }
-    match seg.file.append(pending) {
-        Ok(()) => {
-            seg.written += pending.len() as u64;
-            pending.clear();
-            Ok(())
-        }
-        Err(e) => {
-            seg.torn = true;
-            Err(e)
-        }
     }
 }
 
