@@ -128,6 +128,53 @@ impl Opts {
     }
 }
 
+/// Measures `$op` in row `$name` with both methods (single calls spaced by the gap, then
+/// bursts of [`BURST`]) after a short warm-up.
+///
+/// A macro, not a method taking a closure: the operation is expanded into the timing loops
+/// themselves, as a logging macro sits inline in its caller's code (and as the C++ loggers'
+/// benchmark calls them). Behind `impl FnMut` the compiler inlined the small rows (the floor)
+/// but called the larger ones (`event!`) through a function with its register saves, so the
+/// rows were not measured alike.
+macro_rules! measure {
+    ($b:expr, $name:expr, $op:expr) => {{
+        let name: &str = $name;
+        if $b.wants(name) {
+            for rep in 1..=$b.opts.repeat {
+                let label = $b.label(name, rep);
+                for _ in 0..$b.warmups() {
+                    $op;
+                    spin_until(ticks() + $b.gap_ticks / 4);
+                }
+                let mut single = Vec::with_capacity($b.opts.samples);
+                let mut next = ticks();
+                for _ in 0..$b.opts.samples {
+                    spin_until(next);
+                    let t0 = ticks();
+                    $op;
+                    let t1 = ticks();
+                    single.push(t1.wrapping_sub(t0));
+                    next = t1 + $b.gap_ticks;
+                }
+                $b.push(&label, "single", single, 1);
+                let mut burst = Vec::with_capacity($b.opts.bursts);
+                let mut next = ticks();
+                for _ in 0..$b.opts.bursts {
+                    spin_until(next);
+                    let t0 = ticks();
+                    for _ in 0..BURST {
+                        $op;
+                    }
+                    let t1 = ticks();
+                    burst.push(t1.wrapping_sub(t0));
+                    next = t1 + $b.idle_ticks;
+                }
+                $b.push(&label, "burst/20", burst, BURST);
+            }
+        }
+    }};
+}
+
 struct Bench {
     opts: Opts,
     ns_per_tick: f64,
@@ -137,55 +184,23 @@ struct Bench {
 }
 
 impl Bench {
-    /// Times `n` single calls of `op`, spaced by the gap.
-    fn singles(&self, n: usize, mut op: impl FnMut()) -> Vec<u64> {
-        let mut single = Vec::with_capacity(n);
-        let mut next = ticks();
-        for _ in 0..n {
-            spin_until(next);
-            let t0 = ticks();
-            op();
-            let t1 = ticks();
-            single.push(t1.wrapping_sub(t0));
-            next = t1 + self.gap_ticks;
-        }
-        single
+    /// Whether the row named `name` is to be measured (`--only`).
+    fn wants(&self, name: &str) -> bool {
+        self.opts.only.is_empty() || self.opts.only.iter().any(|o| name.contains(o.as_str()))
     }
 
-    /// Measures `op` with both methods after a short warm-up.
-    fn measure(&mut self, name: &str, mut op: impl FnMut()) {
-        if !self.opts.only.is_empty() && !self.opts.only.iter().any(|o| name.contains(o.as_str())) {
-            return;
-        }
-        for rep in 1..=self.opts.repeat {
-            if self.opts.repeat == 1 {
-                self.measure_once(name, &mut op);
-            } else {
-                self.measure_once(&format!("{name} ({rep})"), &mut op);
-            }
+    /// The row's label in repetition `rep` (`--repeat`).
+    fn label(&self, name: &str, rep: usize) -> String {
+        if self.opts.repeat == 1 {
+            name.to_owned()
+        } else {
+            format!("{name} ({rep})")
         }
     }
 
-    fn measure_once(&mut self, name: &str, mut op: impl FnMut()) {
-        for _ in 0..(self.opts.samples / 10).max(1_000) {
-            op();
-            spin_until(ticks() + self.gap_ticks / 4);
-        }
-        let single = self.singles(self.opts.samples, &mut op);
-        self.push(name, "single", single, 1);
-        let mut burst = Vec::with_capacity(self.opts.bursts);
-        let mut next = ticks();
-        for _ in 0..self.opts.bursts {
-            spin_until(next);
-            let t0 = ticks();
-            for _ in 0..BURST {
-                op();
-            }
-            let t1 = ticks();
-            burst.push(t1.wrapping_sub(t0));
-            next = t1 + self.idle_ticks;
-        }
-        self.push(name, "burst/20", burst, BURST);
+    /// Calls before a row is timed.
+    fn warmups(&self) -> usize {
+        (self.opts.samples / 10).max(1_000)
     }
 
     fn push(&mut self, op: &str, method: &str, ticks: Vec<u64>, per: u64) {
@@ -347,14 +362,14 @@ fn measure(opts: &Opts) -> bool {
         ThreadPlacement::new()
     };
 
-    b.measure("(empty: timer overhead)", || {});
-    b.measure("no-op call", || {
+    measure!(b, "(empty: timer overhead)", {});
+    measure!(b, "no-op call", {
         noop(black_box(1));
     });
     {
         let mut ring = floor::Floor::start(opts.ring, &consumer);
         ring.warm();
-        b.measure("floor: rtrb push (u64, u64, f64) + rdtsc", || {
+        measure!(b, "floor: rtrb push (u64, u64, f64) + rdtsc", {
             ring.push(black_box(42), black_box(7), black_box(101.25))
         });
         let (pushed, popped) = ring.stop();
@@ -382,19 +397,19 @@ fn measure(opts: &Opts) -> bool {
         spin_until(ticks() + b.gap_ticks / 4);
     }
     tw.flush().expect("flush");
-    b.measure("tickwatch Metric::record", || metric.record(black_box(1.5)));
-    b.measure("tickwatch Counter::add", || counter.add(black_box(1)));
-    b.measure("tickwatch Latency::record_nanos", || {
+    measure!(b, "tickwatch Metric::record", metric.record(black_box(1.5)));
+    measure!(b, "tickwatch Counter::add", counter.add(black_box(1)));
+    measure!(b, "tickwatch Latency::record_nanos", {
         latency.record_nanos(black_box(850))
     });
-    b.measure("tickwatch log_metric (2 tags)", || {
+    measure!(b, "tickwatch log_metric (2 tags)", {
         tw.log_metric(
             black_box("spread"),
             black_box(0.01),
             black_box(&[("venue", "XNAS"), ("side", "buy")]),
         )
     });
-    b.measure("tickwatch event! (u64, u64, f64)", || {
+    measure!(b, "tickwatch event! (u64, u64, f64)", {
         event!(
             tw,
             Level::Info,
@@ -404,7 +419,7 @@ fn measure(opts: &Opts) -> bool {
             px = black_box(101.25)
         )
     });
-    b.measure("tickwatch event! (u64, f64, &str)", || {
+    measure!(b, "tickwatch event! (u64, f64, &str)", {
         event!(
             tw,
             Level::Info,
@@ -414,7 +429,7 @@ fn measure(opts: &Opts) -> bool {
             venue = black_box("XNAS")
         )
     });
-    b.measure("tickwatch log_event (u64, f64, &str)", || {
+    measure!(b, "tickwatch log_event (u64, f64, &str)", {
         tw.log_event(black_box(&Event {
             level: Level::Info,
             target: "hot_path_latency",
@@ -428,10 +443,10 @@ fn measure(opts: &Opts) -> bool {
     });
     if let Some(every) = opts.reload_ms {
         let reloads = reloading(&tw, &consumer, Duration::from_millis(every), || {
-            b.measure("tickwatch Metric::record (reloading)", || {
+            measure!(b, "tickwatch Metric::record (reloading)", {
                 metric.record(black_box(1.5))
             });
-            b.measure("tickwatch event! (u64, u64, f64) (reloading)", || {
+            measure!(b, "tickwatch event! (u64, u64, f64) (reloading)", {
                 event!(
                     tw,
                     Level::Info,
@@ -451,7 +466,7 @@ fn measure(opts: &Opts) -> bool {
         let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
         let subscriber = tracing_subscriber::fmt().with_writer(writer).finish();
         let _default = tracing::subscriber::set_default(subscriber);
-        b.measure("tracing info! + fmt + non_blocking", || {
+        measure!(b, "tracing info! + fmt + non_blocking", {
             tracing::info!(
                 order_id = black_box(42u64),
                 qty = black_box(7u64),

@@ -565,7 +565,7 @@ impl<H: Hooks> Collector<H> {
         let (c, d) = (&lane.shared.counters, &lane.shared.drops);
         let mut set = self.shared.lanes.lock();
         set.live.retain(|l| !Arc::ptr_eq(l, &lane.shared));
-        set.retired.accepted += c.accepted.load(Relaxed);
+        set.retired.accepted += lane.shared.accepted.records();
         set.retired.dropped += d.dropped.load(Relaxed);
         set.retired.oversized += d.oversized.load(Relaxed);
         set.retired.truncated += c.truncated.load(Relaxed);

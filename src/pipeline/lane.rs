@@ -3,8 +3,9 @@
 //!
 //! The producing half lives in a thread-local list (usually one entry per thread: the
 //! instance it logs to). It counts its own accepted and dropped records and publishes them
-//! with plain relaxed stores to a line only it writes, so `Stats` is exact without any
-//! read-modify-write on the hot path.
+//! with plain relaxed stores to lines only it writes (the accepted count on the ring's tail
+//! line, which every push writes anyway), so `Stats` is exact without any read-modify-write
+//! on the hot path.
 
 use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
@@ -22,10 +23,11 @@ use crate::ring::{self, Consumer, Producer, PushError};
 use crate::series::NameCache;
 use crate::sink::ThreadInfo;
 
-/// Counters a producer publishes on every accepted record; read only by `stats()`.
+/// Counters a producer publishes when a record is accepted with a string cut short; read
+/// only by `stats()`. (The accepted records themselves are counted by the ring, on the line
+/// every push writes: [`LaneShared::accepted`].)
 #[derive(Default)]
 pub(crate) struct LaneCounters {
-    pub(crate) accepted: AtomicU64,
     pub(crate) truncated: AtomicU64,
 }
 
@@ -45,6 +47,8 @@ pub(crate) struct DropCounters {
 pub(crate) struct LaneShared {
     pub(crate) thread: ThreadInfo,
     pub(crate) capacity: usize,
+    /// Records the producer has pushed: the lane's `accepted` count.
+    pub(crate) accepted: ring::Published,
     pub(crate) counters: CachePadded<LaneCounters>,
     pub(crate) drops: CachePadded<DropCounters>,
     /// Largest fill the collector has found when draining, in bytes. Written by the collector
@@ -74,7 +78,6 @@ pub(crate) struct LocalLane {
     shared: Arc<LaneShared>,
     backpressure: Backpressure,
     pub(crate) max_str: usize,
-    accepted: u64,
     dropped: u64,
     oversized: u64,
     truncated: u64,
@@ -258,6 +261,7 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<NonNull<LocalLane>>) -> NonNul
             name: std::thread::current().name().map(str::to_owned),
         },
         capacity: producer.capacity(),
+        accepted: producer.published(),
         counters: CachePadded::new(LaneCounters::default()),
         drops: CachePadded::new(DropCounters::default()),
         high_water: CachePadded::new(AtomicU64::new(0)),
@@ -276,7 +280,6 @@ fn register(shared: &Arc<Shared>, lanes: &mut Vec<NonNull<LocalLane>>) -> NonNul
         shared: lane_shared,
         backpressure: shared.config.backpressure,
         max_str: shared.config.max_string_len,
-        accepted: 0,
         dropped: 0,
         oversized: 0,
         truncated: 0,
@@ -335,10 +338,9 @@ impl LocalLane {
         });
     }
 
+    /// Counts what the ring does not: a record accepted with a string cut short.
     #[inline(always)]
     fn accepted_one(&mut self, truncated: bool) {
-        self.accepted += 1;
-        self.shared.counters.accepted.store(self.accepted, Relaxed);
         if truncated {
             self.truncated += 1;
             self.shared

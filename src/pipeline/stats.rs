@@ -149,7 +149,7 @@ impl Shared {
             let mut t = ThreadStats {
                 thread: l.thread.clone(),
                 capacity: l.capacity as u64,
-                accepted: c.accepted.load(Relaxed),
+                accepted: l.accepted.records(),
                 dropped: l.drops.dropped.load(Relaxed),
                 high_water: l.high_water.load(Relaxed),
             };

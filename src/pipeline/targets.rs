@@ -148,7 +148,7 @@ impl TargetLevels {
             return true;
         }
         let Some(slot) = self.decided.get(id as usize) else {
-            return self.admits(cs.target(), cs.level());
+            return self.admits_uncached(cs);
         };
         let generation = self.generation.load(Acquire);
         let cached = slot.load(Relaxed);
@@ -158,7 +158,16 @@ impl TargetLevels {
         self.decide(cs, slot, generation)
     }
 
+    /// A call site past the decision cache: decided from the rules on every call, out of
+    /// line (inlined, the rules' lookup made every `event!` too large to inline).
     #[cold]
+    #[inline(never)]
+    fn admits_uncached(&self, cs: &'static Callsite) -> bool {
+        self.admits(cs.target(), cs.level())
+    }
+
+    #[cold]
+    #[inline(never)]
     fn decide(&self, cs: &'static Callsite, slot: &AtomicU64, generation: u64) -> bool {
         let on = self.admits(cs.target(), cs.level());
         slot.store(generation << 2 | if on { ON } else { OFF }, Relaxed);

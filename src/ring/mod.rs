@@ -23,10 +23,10 @@ mod storage;
 pub(crate) mod sync;
 
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use storage::Storage;
 pub(crate) use storage::View;
-use sync::{Arc, AtomicBool, AtomicUsize};
+use sync::{Arc, AtomicBool, AtomicU64, AtomicUsize};
 
 /// Size of a frame header in bytes.
 pub(crate) const HEADER: usize = 8;
@@ -56,13 +56,24 @@ pub(crate) const fn frame_len(payload: usize) -> usize {
 struct Ring {
     /// Bytes released by the consumer. Written by the consumer only; its own cache line.
     head: CachePadded<AtomicUsize>,
-    /// Bytes published by the producer. Written by the producer only; its own cache line.
-    tail: CachePadded<AtomicUsize>,
+    /// What the producer has published. Written by the producer only; its own cache line.
+    tail: CachePadded<Tail>,
     /// Set when the producer is dropped (its thread exited): once the ring is also empty the
     /// consumer can retire it.
     closed: AtomicBool,
     storage: Storage,
     capacity: usize,
+}
+
+/// The producer's line: the bytes it has published and, beside them, the records. The count
+/// rides on the line every push writes anyway, so keeping the per-thread `accepted` count
+/// exact costs no second line (it used to live in the lane's counters: one more line
+/// written, through one more pointer, per record).
+struct Tail {
+    /// Bytes published (frames, headers and padding).
+    bytes: AtomicUsize,
+    /// Frames published: one per successful push.
+    records: AtomicU64,
 }
 
 /// Why a push did not happen.
@@ -82,7 +93,10 @@ pub(crate) fn ring(capacity: usize) -> (Producer, Consumer) {
     );
     let ring = Arc::new(Ring {
         head: CachePadded::new(AtomicUsize::new(0)),
-        tail: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(Tail {
+            bytes: AtomicUsize::new(0),
+            records: AtomicU64::new(0),
+        }),
         closed: AtomicBool::new(false),
         storage: Storage::new(capacity),
         capacity,
@@ -91,7 +105,9 @@ pub(crate) fn ring(capacity: usize) -> (Producer, Consumer) {
         Producer {
             ring: ring.clone(),
             capacity,
+            max_payload: capacity / 2 - HEADER,
             tail: 0,
+            records: 0,
             cached_head: 0,
         },
         Consumer {
@@ -107,8 +123,13 @@ pub(crate) struct Producer {
     ring: Arc<Ring>,
     /// A copy of `ring.capacity`, so the fast path does not go through the `Arc`.
     capacity: usize,
-    /// Our own copy of `ring.tail` (we are its only writer).
+    /// The largest payload a frame can carry (`capacity / 2 - HEADER`), kept so that the
+    /// fast path's size check is one compare.
+    max_payload: usize,
+    /// Our own copy of `ring.tail.bytes` (we are its only writer).
     tail: usize,
+    /// Our own copy of `ring.tail.records`.
+    records: u64,
     /// The last `ring.head` we read; the true head is never behind it.
     cached_head: usize,
 }
@@ -122,17 +143,22 @@ impl Producer {
     /// The largest payload [`Producer::try_push`] can ever accept.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn max_payload(&self) -> usize {
-        self.capacity / 2 - HEADER
+        self.max_payload
     }
 
-    /// Reserves a frame for `len` payload bytes: the offset of its payload and the bytes
-    /// the frame takes (with the padding to the buffer's end, if it wraps). Writes the frame
-    /// header (and the padding marker); the caller writes exactly `len` payload bytes at the
-    /// offset, then calls [`Producer::publish`].
+    /// How many records this producer has published, readable from any thread.
+    pub(crate) fn published(&self) -> Published {
+        Published(self.ring.clone())
+    }
+
+    /// Reserves a frame for `len` payload bytes: the offset of its header and the bytes the
+    /// frame takes (with the padding to the buffer's end, if it wraps). Writes the padding
+    /// marker if it wraps; the caller writes the header (`len`) and exactly `len` payload
+    /// bytes after it, then calls [`Producer::publish`].
     #[inline(always)]
     fn reserve(&mut self, len: usize) -> Result<(usize, usize), PushError> {
         let cap = self.capacity;
-        if len > cap / 2 - HEADER {
+        if len > self.max_payload {
             return Err(PushError::TooLarge);
         }
         let need = frame_len(len);
@@ -147,26 +173,26 @@ impl Producer {
                 return Err(PushError::Full);
             }
         }
-        let mut pos = off;
         if need > to_end {
             // SAFETY: `off` is 8-aligned and `off + 8 <= cap` (to_end >= 8 as both are multiples
             // of 8 and off < cap); the space check above shows `[tail, tail + total)` is free,
             // so the consumer is not reading it.
             unsafe { self.ring.storage.write_word(off, PAD) };
-            pos = 0;
+            return Ok((0, total));
         }
-        // SAFETY: `[pos, pos + 8)` lies in the buffer (need <= to_end, or pos == 0 and
-        // need <= cap / 2) and inside the free space checked above; we are the only writer.
-        unsafe { self.ring.storage.write_word(pos, len as u64) };
-        Ok((pos + HEADER, total))
+        Ok((off, total))
     }
 
-    /// Publishes the frame [`Producer::reserve`] returned once its payload is written.
+    /// Publishes the frame [`Producer::reserve`] returned once it is written.
     #[inline(always)]
     fn publish(&mut self, total: usize) {
         self.tail = self.tail.wrapping_add(total);
-        // Publish: the consumer's acquire load of `tail` makes the bytes written visible.
-        self.ring.tail.store(self.tail, Release);
+        self.records += 1;
+        let tail = &self.ring.tail;
+        // Publish: the consumer's acquire load of `bytes` makes the bytes written visible.
+        tail.bytes.store(self.tail, Release);
+        // Read only by `stats()`, which needs no ordering with the data.
+        tail.records.store(self.records, Relaxed);
         // Own the lines the next records will be written to before they are needed (see
         // `PREFETCH_AHEAD`).
         self.ring
@@ -185,15 +211,19 @@ impl Producer {
         fill: impl FnOnce(&mut [u8]) -> R,
     ) -> Result<R, PushError> {
         let (at, total) = self.reserve(len)?;
-        // SAFETY: `reserve` gave `[at, at + len)`: in the buffer, free, and ours alone.
-        let r = unsafe { self.ring.storage.write_with(at, len, fill) };
+        // SAFETY: `reserve` gave `[at, at + 8 + len)`: 8-aligned, in the buffer, free, and
+        // ours alone (`len <= cap / 2 - 8` and the frame does not straddle the end).
+        let r = unsafe {
+            self.ring.storage.write_word(at, len as u64);
+            self.ring.storage.write_with(at + HEADER, len, fill)
+        };
         self.publish(total);
         Ok(r)
     }
 
     /// Pushes a record of whole words, `head`, `ticks`, then `body`, with no closure and no
     /// per-byte bounds checks: samples and packed events, whose size is a constant where
-    /// this is inlined.
+    /// this is inlined. The frame (header included) is one write through one pointer.
     #[inline(always)]
     pub(crate) fn try_push_words<const N: usize>(
         &mut self,
@@ -201,16 +231,30 @@ impl Producer {
         ticks: u64,
         body: &[u64; N],
     ) -> Result<(), PushError> {
-        let (at, total) = self.reserve(16 + 8 * N)?;
-        // SAFETY: `reserve` gave `[at, at + 16 + 8N)`: 8-aligned, in the buffer, free, and
+        let len = 16 + 8 * N;
+        let (at, total) = self.reserve(len)?;
+        // SAFETY: `reserve` gave `[at, at + 8 + len)`: 8-aligned, in the buffer, free, and
         // ours alone.
         unsafe {
-            self.ring.storage.write_word(at, head);
-            self.ring.storage.write_word(at + 8, ticks);
-            self.ring.storage.write_words(at + 16, body);
-        }
+            self.ring
+                .storage
+                .write_frame(at, [len as u64, head, ticks], body)
+        };
         self.publish(total);
         Ok(())
+    }
+}
+
+/// How many records a ring's producer has published, for `stats()` (a handle on the ring
+/// that reads the producer's count and nothing else).
+#[derive(Clone)]
+pub(crate) struct Published(Arc<Ring>);
+
+impl Published {
+    /// Records published so far (exact for the producer's own thread; from others, as of
+    /// some recent push).
+    pub(crate) fn records(&self) -> u64 {
+        self.0.tail.records.load(Relaxed)
     }
 }
 
@@ -240,7 +284,7 @@ impl Consumer {
     /// Bytes published and not yet released (exact for this side at the time of the call).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn fill(&self) -> usize {
-        self.ring.tail.load(Acquire).wrapping_sub(self.head)
+        self.ring.tail.bytes.load(Acquire).wrapping_sub(self.head)
     }
 
     /// Everything published so far, as one chunk, or `None` when the ring is empty.
@@ -248,7 +292,7 @@ impl Consumer {
     pub(crate) fn read(&mut self) -> Option<Chunk<'_>> {
         if self.cached_tail == self.head {
             // Looks empty: only now read the producer's line.
-            self.cached_tail = self.ring.tail.load(Acquire);
+            self.cached_tail = self.ring.tail.bytes.load(Acquire);
             if self.cached_tail == self.head {
                 return None;
             }

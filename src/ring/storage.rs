@@ -24,7 +24,10 @@ mod imp {
 
     impl Storage {
         pub(crate) fn new(bytes: usize) -> Self {
-            debug_assert!(bytes.is_multiple_of(8) && bytes > 0);
+            assert!(
+                bytes.is_power_of_two() && bytes >= 8,
+                "ring storage is a power of two"
+            );
             let words = bytes / 8;
             let boxed: Box<[u64]> = vec![0u64; words].into_boxed_slice();
             let raw = Box::into_raw(boxed) as *mut u64;
@@ -74,41 +77,58 @@ mod imp {
             unsafe { self.ptr.as_ptr().add(off / 8).write(value.to_le()) }
         }
 
-        /// Writes `words` at byte offset `off`.
+        /// Writes a frame of whole words at byte offset `off`: `prefix` (the frame header
+        /// and the record's first words), then `body`. One load of the buffer's address for
+        /// the whole frame (separate word writes through `&self` each reloaded it: the
+        /// compiler cannot tell the ring's memory from the structure that points to it).
         ///
         /// # Safety
-        /// As for [`Storage::write_with`] with `len == 8 * N`.
+        /// As for [`Storage::write_with`] with `len == 8 * (3 + N)`.
         #[inline(always)]
-        pub(crate) unsafe fn write_words<const N: usize>(&self, off: usize, words: &[u64; N]) {
-            debug_assert!(off.is_multiple_of(8) && off + 8 * N <= self.words * 8);
+        pub(crate) unsafe fn write_frame<const N: usize>(
+            &self,
+            off: usize,
+            prefix: [u64; 3],
+            body: &[u64; N],
+        ) {
+            debug_assert!(off.is_multiple_of(8) && off + 8 * (3 + N) <= self.words * 8);
             // SAFETY: aligned (the block is `u64`s and `off` is a multiple of 8), in bounds and
             // exclusively ours by the caller's contract.
             unsafe {
-                self.ptr
-                    .as_ptr()
-                    .add(off / 8)
-                    .cast::<[u64; N]>()
-                    .write(words.map(u64::to_le))
+                let p = self.ptr.as_ptr().add(off / 8);
+                p.write(prefix[0].to_le());
+                p.add(1).write(prefix[1].to_le());
+                p.add(2).write(prefix[2].to_le());
+                for (i, w) in body.iter().enumerate() {
+                    p.add(3 + i).write(w.to_le());
+                }
             }
         }
 
-        /// Asks the CPU to fetch the cache line holding byte `off` for writing (x86-64's
-        /// `prefetchw`; elsewhere nothing). A hint only: it reads and writes nothing, cannot
-        /// fault, and any byte offset is allowed (it is reduced modulo the capacity).
+        /// Asks the CPU to fetch the cache line holding byte `off` (less than the capacity)
+        /// for writing: x86-64's `prefetchw`; elsewhere nothing. A hint only: it reads and
+        /// writes nothing and cannot fault.
+        ///
+        /// Inline assembly, not `_mm_prefetch::<_MM_HINT_ET0>`: without the `prfchw` target
+        /// feature (not in the x86-64 baseline) that intrinsic compiles to `prefetcht0`, a
+        /// prefetch for *reading*, which leaves a line the collector has read in the shared
+        /// state, so the write still pays the round trip this exists to avoid.
         #[inline(always)]
         pub(crate) fn prefetch_write(&self, off: usize) {
+            debug_assert!(off < self.words * 8);
             #[cfg(all(target_arch = "x86_64", not(miri)))]
-            {
-                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-                let off = off % (self.words * 8);
-                // SAFETY: `off` is inside the allocation, so the pointer arithmetic stays in
-                // bounds; `prefetchw` performs no architectural memory access (it cannot
-                // fault or race: a hint to the cache), and SSE, which `_mm_prefetch` needs,
-                // is part of the x86-64 baseline. On CPUs without PREFETCHW the instruction
-                // is a NOP.
-                unsafe {
-                    _mm_prefetch::<_MM_HINT_ET0>(self.ptr.as_ptr().cast::<u8>().add(off).cast())
-                };
+            // SAFETY: `prefetchw` makes no architectural memory access: it cannot fault or
+            // race, so even an address outside the buffer would be harmless (`wrapping_add`
+            // computes it without claiming it is in bounds). Declared `readonly`, the weakest
+            // memory claim that covers a hint; it touches no flags and no stack. CPUs without
+            // it (before Broadwell) execute the encoding as a NOP.
+            unsafe {
+                let p = self.ptr.as_ptr().cast::<u8>().wrapping_add(off);
+                core::arch::asm!(
+                    "prefetchw byte ptr [{p}]",
+                    p = in(reg) p,
+                    options(nostack, readonly, preserves_flags)
+                );
             }
             #[cfg(not(all(target_arch = "x86_64", not(miri))))]
             let _ = off;
@@ -210,8 +230,13 @@ mod imp {
 
         /// # Safety
         /// As in the std build.
-        pub(crate) unsafe fn write_words<const N: usize>(&self, off: usize, words: &[u64; N]) {
-            for (i, &w) in words.iter().enumerate() {
+        pub(crate) unsafe fn write_frame<const N: usize>(
+            &self,
+            off: usize,
+            prefix: [u64; 3],
+            body: &[u64; N],
+        ) {
+            for (i, &w) in prefix.iter().chain(body).enumerate() {
                 // SAFETY: as the caller's contract says, for each word in turn.
                 unsafe { self.write_word(off + 8 * i, w) };
             }
