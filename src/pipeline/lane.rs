@@ -195,6 +195,47 @@ pub(crate) fn push_words<const N: usize>(
     push_words_cold(shared, head, ticks, body, truncated);
 }
 
+/// Pushes an event record whose values were encoded ahead of it (`head`, `ticks`, then
+/// `body`): [`push_words`] for the `tracing` layer's events, whose length is known only
+/// once its values are encoded.
+#[cfg(feature = "tracing")]
+#[inline(always)]
+pub(crate) fn push_bytes(
+    shared: &Arc<Shared>,
+    head: u64,
+    ticks: u64,
+    body: &[u8],
+    truncated: bool,
+) {
+    let (id, lane) = LAST.get();
+    if id == shared.id && !BUSY.get() {
+        BUSY.set(true);
+        let _lent = Lent;
+        // SAFETY: as in `with_lane`: `LAST` points at a live lane of this thread, and `BUSY`
+        // was clear, so this is the only reference to it until `_lent` clears it.
+        let lane = unsafe { &mut *lane };
+        if !shared.is_stopping() && lane.producer.try_push_bytes(head, ticks, body).is_ok() {
+            lane.accepted_one(truncated);
+            return;
+        }
+        return lane.push_bytes_slow(shared, head, ticks, body, truncated);
+    }
+    push_bytes_cold(shared, head, ticks, body, truncated);
+}
+
+/// [`push_bytes`] on a thread whose last lane is another instance's (or none).
+#[cfg(feature = "tracing")]
+#[cold]
+#[inline(never)]
+fn push_bytes_cold(shared: &Arc<Shared>, head: u64, ticks: u64, body: &[u8], truncated: bool) {
+    let pushed = with_lane_slow(shared, |lane| {
+        lane.push_bytes_slow(shared, head, ticks, body, truncated)
+    });
+    if pushed.is_none() {
+        shared.unattributed_drops.fetch_add(1, Relaxed);
+    }
+}
+
 /// [`push_words`] on a thread whose last lane is another instance's (or none).
 #[cold]
 #[inline(never)]
@@ -334,6 +375,28 @@ impl LocalLane {
             for (dst, w) in b.chunks_exact_mut(8).zip([head, ticks].iter().chain(body)) {
                 dst.copy_from_slice(&w.to_le_bytes());
             }
+            truncated
+        });
+    }
+
+    /// [`push_bytes`]' record through the general [`LocalLane::push`] (waits, drops,
+    /// counts).
+    #[cfg(feature = "tracing")]
+    #[cold]
+    #[inline(never)]
+    fn push_bytes_slow(
+        &mut self,
+        shared: &Shared,
+        head: u64,
+        ticks: u64,
+        body: &[u8],
+        truncated: bool,
+    ) {
+        self.push(shared, 16 + body.len(), false, |b| {
+            let (h, rest) = b.split_at_mut(16);
+            h[..8].copy_from_slice(&head.to_le_bytes());
+            h[8..].copy_from_slice(&ticks.to_le_bytes());
+            rest.copy_from_slice(body);
             truncated
         });
     }

@@ -289,20 +289,9 @@ impl Shared {
         let ticks = now_ticks();
         let bytes = values.bytes();
         let truncated = values.truncated();
-        let pushed = lane::with_lane(self, |lane| {
-            lane.push(self, record::HEADER_LEN + bytes.len(), false, |b| {
-                let mut w = Writer::new(b);
-                w.header(kind::EVENT, 0, n, id, ticks);
-                w.raw(bytes);
-                if truncated {
-                    w.mark_truncated();
-                }
-                w.finish()
-            })
-        });
-        if pushed.is_none() {
-            self.unattributed_drops.fetch_add(1, Relaxed);
-        }
+        let flags = if truncated { record::FLAG_TRUNCATED } else { 0 };
+        let head = record::sample_head(kind::EVENT, flags, id) | u64::from(n) << 16;
+        lane::push_bytes(self, head, ticks, bytes, truncated);
     }
 
     pub(crate) fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {

@@ -72,7 +72,7 @@ impl Encoded {
     }
 
     /// Appends a scalar, `None`, or a string.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn value(&mut self, v: &FieldRef<'_>, max_str: usize) {
         match *v {
             FieldRef::U64(x) => self.scalar(TAG_U64, x),
@@ -80,19 +80,44 @@ impl Encoded {
             FieldRef::F64(x) => self.scalar(TAG_F64, x.to_bits()),
             FieldRef::Bool(x) => self.put(&[TAG_BOOL, x as u8]),
             FieldRef::None => self.put(&[TAG_NONE]),
-            FieldRef::Str(s) => {
-                let (s, cut) = clip(s, self.room(max_str));
-                let tag = if cut {
-                    TAG_STR | TAG_TRUNCATED
-                } else {
-                    TAG_STR
-                };
+            FieldRef::Str(s) => self.str(s, max_str),
+        }
+    }
+
+    /// Appends a string: tag, length, bytes, in one bounds check when it fits whole.
+    #[inline]
+    fn str(&mut self, s: &str, max_str: usize) {
+        let room = self.room(max_str);
+        let at = self.len;
+        if s.len() <= room {
+            // `room` leaves at least 3 bytes past the string free, so this always matches.
+            if let Some(dst) = self.buf.get_mut(at..at + 3 + s.len()) {
+                let (head, body) = dst.split_at_mut(3);
                 let n = (s.len() as u16).to_le_bytes();
-                self.put(&[tag, n[0], n[1]]);
-                self.put(s.as_bytes());
-                self.truncated |= cut;
+                head.copy_from_slice(&[TAG_STR, n[0], n[1]]);
+                body.copy_from_slice(s.as_bytes());
+                self.len = at + 3 + s.len();
+                return;
             }
         }
+        self.str_cut(s, room);
+    }
+
+    /// [`Encoded::str`] for a string longer than the room: cut at a character boundary and
+    /// tagged truncated.
+    #[cold]
+    #[inline(never)]
+    fn str_cut(&mut self, s: &str, room: usize) {
+        let (s, cut) = clip(s, room);
+        let tag = if cut {
+            TAG_STR | TAG_TRUNCATED
+        } else {
+            TAG_STR
+        };
+        let n = (s.len() as u16).to_le_bytes();
+        self.put(&[tag, n[0], n[1]]);
+        self.put(s.as_bytes());
+        self.truncated |= cut;
     }
 
     #[inline(always)]

@@ -203,13 +203,6 @@ impl<'a> Writer<'a> {
         self.put(&h);
     }
 
-    /// Copies bytes already in the record's form ([`Encoded`]).
-    #[cfg(feature = "tracing")]
-    #[inline(always)]
-    pub(crate) fn raw(&mut self, bytes: &[u8]) {
-        self.put(bytes);
-    }
-
     #[inline(always)]
     pub(crate) fn u64(&mut self, v: u64) {
         self.put(&v.to_le_bytes());

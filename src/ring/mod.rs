@@ -221,6 +221,33 @@ impl Producer {
         Ok(r)
     }
 
+    /// Pushes a record of two words, `head` and `ticks`, then the bytes `body`: an event
+    /// whose values were encoded ahead of it (the `tracing` layer's), with no closure.
+    #[cfg(feature = "tracing")]
+    #[inline(always)]
+    pub(crate) fn try_push_bytes(
+        &mut self,
+        head: u64,
+        ticks: u64,
+        body: &[u8],
+    ) -> Result<(), PushError> {
+        let len = 16 + body.len();
+        let (at, total) = self.reserve(len)?;
+        // SAFETY: `reserve` gave `[at, at + 8 + len)`: 8-aligned, in the buffer, free, and
+        // ours alone. The frame header and the two words take its first 24 bytes; the body
+        // the `len - 16` after them, from the 8-aligned `at + 24`.
+        unsafe {
+            self.ring
+                .storage
+                .write_frame(at, [len as u64, head, ticks], &[]);
+            self.ring
+                .storage
+                .write_with(at + HEADER + 16, body.len(), |b| b.copy_from_slice(body));
+        }
+        self.publish(total);
+        Ok(())
+    }
+
     /// Pushes a record of whole words, `head`, `ticks`, then `body`, with no closure and no
     /// per-byte bounds checks: samples and packed events, whose size is a constant where
     /// this is inlined. The frame (header included) is one write through one pointer.

@@ -136,3 +136,34 @@ fn two_threads_transfer_everything_in_order() {
     t.join().unwrap();
     assert!(c.read().is_none());
 }
+
+/// `try_push_bytes` writes its two words then the body, whatever the body's length (odd
+/// lengths included) and wherever the frame lands as the ring wraps.
+#[cfg(feature = "tracing")]
+#[test]
+fn pushed_bytes_come_back_exact_across_wraps() {
+    let (mut p, mut c) = ring(256);
+    let mut next = 0u64;
+    let mut expect = 0u64;
+    let body = |v: u64| -> Vec<u8> { (0..(v % 37) as u8).map(|i| i ^ v as u8).collect() };
+    let check = |c: &mut Consumer, expect: &mut u64| {
+        if let Some(chunk) = c.read() {
+            for f in chunk.frames() {
+                assert_eq!(u64::from_le_bytes(f[..8].try_into().unwrap()), *expect);
+                assert_eq!(u64::from_le_bytes(f[8..16].try_into().unwrap()), !*expect);
+                assert_eq!(&f[16..], &body(*expect)[..], "record {expect}");
+                *expect += 1;
+            }
+        }
+    };
+    for _ in 0..ROUNDS {
+        match p.try_push_bytes(next, !next, &body(next)) {
+            Ok(()) => next += 1,
+            Err(PushError::Full) => check(&mut c, &mut expect),
+            Err(PushError::TooLarge) => unreachable!("bodies are below max_payload"),
+        }
+    }
+    check(&mut c, &mut expect);
+    assert_eq!(expect, next);
+    assert!(next > ROUNDS as u64 / 4);
+}

@@ -86,12 +86,6 @@ fn record_into(enc: &mut Encoded, shared: &Arc<Shared>, site: &EventSite, event:
     shared.push_event_encoded(site.callsite, n, enc);
 }
 
-/// A value as tracing lends it.
-enum Lent<'a> {
-    Value(FieldRef<'a>),
-    Text(fmt::Arguments<'a>),
-}
-
 struct Visitor<'a> {
     enc: &'a mut Encoded,
     site: &'a EventSite,
@@ -104,18 +98,34 @@ struct Visitor<'a> {
 }
 
 impl Visitor<'_> {
-    #[inline]
-    fn put(&mut self, field: &Field, value: Lent<'_>) {
+    /// Whether to encode `field`'s value now (its slot is the next one). The plain case,
+    /// values arriving one slot after another, is a compare and an increment; anything else
+    /// goes [`Visitor::take_slow`].
+    #[inline(always)]
+    fn take(&mut self, field: &Field) -> bool {
         let slot = self.site.slot(field.index());
+        if slot == self.next && slot < self.site.values && self.only.is_none() {
+            self.next = slot + 1;
+            return true;
+        }
+        self.take_slow(slot)
+    }
+
+    /// [`Visitor::take`] for a value past a gap (nulls are written for the fields skipped),
+    /// out of order (noted: the event is encoded again, one value per visit), outside the
+    /// call site's fields (ignored), or in the one-value-per-visit pass.
+    #[cold]
+    #[inline(never)]
+    fn take_slow(&mut self, slot: usize) -> bool {
         if slot >= self.site.values {
-            return;
+            return false;
         }
         match self.only {
-            Some(k) if slot != k || self.next > k => return,
+            Some(k) if slot != k || self.next > k => return false,
             Some(_) => {}
             None if slot < self.next => {
                 self.disordered = true;
-                return;
+                return false;
             }
             None => {
                 while self.next < slot {
@@ -124,56 +134,67 @@ impl Visitor<'_> {
                 }
             }
         }
-        match value {
-            Lent::Value(v) => self.enc.value(&v, self.max),
-            Lent::Text(args) => self.enc.display(args, self.max),
-        }
         self.next = slot + 1;
+        true
+    }
+
+    #[inline(always)]
+    fn put(&mut self, field: &Field, value: FieldRef<'_>) {
+        if self.take(field) {
+            self.enc.value(&value, self.max);
+        }
+    }
+
+    #[inline(always)]
+    fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
+        if self.take(field) {
+            self.enc.display(args, self.max);
+        }
     }
 }
 
 impl Visit for Visitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Lent::Value(FieldRef::F64(value)));
+        self.put(field, FieldRef::F64(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Lent::Value(FieldRef::I64(value)));
+        self.put(field, FieldRef::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, Lent::Value(FieldRef::U64(value)));
+        self.put(field, FieldRef::U64(value));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
         match i64::try_from(value) {
-            Ok(v) => self.put(field, Lent::Value(FieldRef::I64(v))),
+            Ok(v) => self.put(field, FieldRef::I64(v)),
             // Exact, as decimal text: the record has no 128-bit type.
-            Err(_) => self.put(field, Lent::Text(format_args!("{value}"))),
+            Err(_) => self.text(field, format_args!("{value}")),
         }
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
         match u64::try_from(value) {
-            Ok(v) => self.put(field, Lent::Value(FieldRef::U64(v))),
-            Err(_) => self.put(field, Lent::Text(format_args!("{value}"))),
+            Ok(v) => self.put(field, FieldRef::U64(v)),
+            Err(_) => self.text(field, format_args!("{value}")),
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Lent::Value(FieldRef::Bool(value)));
+        self.put(field, FieldRef::Bool(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Lent::Value(FieldRef::Str(value)));
+        self.put(field, FieldRef::Str(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, Lent::Text(format_args!("{value}")));
+        self.text(field, format_args!("{value}"));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // The message (`format_args!`) arrives here too: its Debug is its Display.
-        self.put(field, Lent::Text(format_args!("{value:?}")));
+        self.text(field, format_args!("{value:?}"));
     }
 }
