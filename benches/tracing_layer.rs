@@ -101,6 +101,34 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for VisitOnly {
     }
 }
 
+/// A bare `Subscriber` (no registry) that takes every event and does nothing with it: what
+/// a subscriber of tickwatch's own, in place of the registry and a layer, could save.
+struct BareNoop;
+impl tracing::Subscriber for BareNoop {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        black_box(event);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 fn layer(c: &mut Criterion) {
     let mut g = c.benchmark_group("tracing_layer");
     g.warm_up_time(Duration::from_secs(1))
@@ -163,6 +191,11 @@ fn layer(c: &mut Criterion) {
 
     let default = tracing::subscriber::set_default(tracing_subscriber::registry().with(Noop));
     g.bench_function("floor/registry+noop_layer/info!(3 fields)", |b| {
+        b.iter(info_three_fields)
+    });
+    drop(default);
+    let default = tracing::subscriber::set_default(BareNoop);
+    g.bench_function("floor/bare_noop_subscriber/info!(3 fields)", |b| {
         b.iter(info_three_fields)
     });
     drop(default);

@@ -281,12 +281,12 @@ impl Shared {
         self: &Arc<Self>,
         cs: &'static Callsite,
         n: u16,
+        ticks: u64,
         values: &record::Encoded,
     ) {
         // The instance's per-target levels were applied by the layer, once per call site
         // (`Site::new`), not here per event.
         let id = cs.id();
-        let ticks = now_ticks();
         let bytes = values.bytes();
         let truncated = values.truncated();
         let flags = if truncated { record::FLAG_TRUNCATED } else { 0 };

@@ -21,6 +21,7 @@ use super::table::EventSite;
 use crate::logging::FieldRef;
 use crate::pipeline::Shared;
 use crate::record::Encoded;
+use crate::time::now_ticks;
 
 /// Scratch bytes per thread: every value of one event.
 const SCRATCH: usize = 16 * 1024;
@@ -51,6 +52,9 @@ pub(super) fn record_event(shared: &Arc<Shared>, site: &EventSite, event: &Event
 }
 
 fn record_into(enc: &mut Encoded, shared: &Arc<Shared>, site: &EventSite, event: &Event<'_>) {
+    // The time the event was emitted, read before its values are rendered (and while they
+    // are: the clock read is not serialising, so its latency overlaps the encoding).
+    let ticks = now_ticks();
     let max = shared.config.max_string_len;
     enc.clear();
     let mut v = Visitor {
@@ -83,7 +87,7 @@ fn record_into(enc: &mut Encoded, shared: &Arc<Shared>, site: &EventSite, event:
     }
     // A call site has at most a few dozen fields: far below u16::MAX.
     let n = u16::try_from(site.values).unwrap_or(u16::MAX);
-    shared.push_event_encoded(site.callsite, n, enc);
+    shared.push_event_encoded(site.callsite, n, ticks, enc);
 }
 
 struct Visitor<'a> {
