@@ -23,10 +23,17 @@
 //!   `tracing::info!` through the registry and a layer that does nothing, or that only
 //!   visits each value (into `black_box`): what tracing's dispatch and `Visit` cost before
 //!   any layer stores a byte. tickwatch's layer less this floor is its own cost.
+//! * `floor/bare_noop_subscriber`: a `Subscriber` of its own (no registry, no layer) that
+//!   takes each event and does nothing: what a registry-free tickwatch subscriber could save
+//!   over `floor/registry+noop_layer`.
 //! * `disabled/...`: a `debug!` below the level: through the tickwatch layer (its
 //!   `max_level_hint`) and with no subscriber at all (`NoSubscriber`): tracing's fast path.
+//! * `global/tickwatch_layer/...`: the first row again with the layer installed as the
+//!   process's global default, as a process installs it (run last: a global default can be
+//!   set once).
 //!
-//! Every subscriber is the thread's default (`set_default`) while its rows run.
+//! Every other subscriber is the thread's default (`set_default`) while its rows run, which
+//! costs each row the same thread-local lookup.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -210,6 +217,23 @@ fn layer(c: &mut Criterion) {
         b.iter(|| tracing::debug!(order_id = black_box(42u64), "order filled"))
     });
     drop(default);
+
+    // Last, as a process installs it: the global default (once per process, so after every
+    // scoped row). With no scoped subscriber left, tracing finds the global one without its
+    // thread-local lookup.
+    let tw = instance();
+    let global = tracing_subscriber::registry().with(tw.tracing_layer().level(Level::Info));
+    if tracing::subscriber::set_global_default(global).is_ok() {
+        both(
+            &mut g,
+            &tw,
+            "global/tickwatch_layer/info!(3 fields)",
+            info_three_fields,
+        );
+        tw.flush().expect("flush");
+        let st = tw.stats();
+        assert_eq!((st.dropped, st.accepted), (0, st.delivered), "{st:?}");
+    }
     g.finish();
 }
 
