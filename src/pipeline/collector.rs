@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::guard::{call_sink, panic_message};
 use super::hooks::{Fold, Hooks};
 use super::idle::{IdlePolicy, Next};
 use super::lane::CollectorLane;
@@ -122,15 +123,6 @@ const POISON_STRIKES: u32 = 3;
 /// A lane's identity while it lives (its shared state's address).
 fn lane_id(lane: &CollectorLane) -> usize {
     Arc::as_ptr(&lane.shared) as usize
-}
-
-/// The text of a panic's payload (`panic!` with a literal or with format arguments).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
 }
 
 /// What the sinks hold that they have not flushed yet.
@@ -573,30 +565,4 @@ impl<H: Hooks> Collector<H> {
         set.retired.audit_dropped += d.audit_dropped.load(Relaxed);
         set.retired.threads += 1;
     }
-}
-
-/// Whether delivering this record should flush the sinks promptly: a `Warn`-or-worse event
-/// Calls sink `i` (`f`: one of its methods), counting an error or a panic against it, and
-/// passes on the notice it may have ([`Sink::take_notice`]).
-fn call_sink<H: Hooks>(
-    shared: &Shared,
-    hooks: &mut H,
-    i: usize,
-    sink: &mut Box<dyn Sink>,
-    f: impl FnOnce(&mut Box<dyn Sink>) -> Result<(), crate::sink::SinkError>,
-) -> bool {
-    // A panic reads as (false, None): an error, no notice.
-    let (ok, notice) = catch_unwind(AssertUnwindSafe(|| {
-        let r = f(sink);
-        (r.is_ok(), sink.take_notice())
-    }))
-    .unwrap_or_default();
-    if !ok {
-        shared.progress.sink_errors.fetch_add(1, Relaxed);
-        shared.progress.each_sink_errors[i].fetch_add(1, Relaxed);
-    }
-    if let Some(n) = notice {
-        hooks.on_sink_notice(i, n);
-    }
-    ok
 }

@@ -8,6 +8,7 @@
 
 mod collector;
 pub(crate) mod config;
+mod guard;
 pub(crate) mod hooks;
 mod idle;
 pub(crate) mod lane;
