@@ -166,17 +166,65 @@ pub(crate) fn with_lane<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) 
     with_lane_slow(shared, f)
 }
 
-/// Pushes a record of whole words (`head`, `ticks`, `body`) into this thread's lane for
-/// `shared`: [`with_lane`] and [`LocalLane::push`] without their closures, so that a sample
-/// or a packed event is straight-line code where it is called (the closures were calls,
-/// with their captures passed through memory). Anything but the plain case (no lane yet, a
-/// full ring, a stopping instance) goes the general way, out of line.
+/// A record's body after its head and timestamp words, pushed by [`push_record`] with no
+/// closure: whole words whose count is a constant where it is inlined (samples, packed
+/// events), or bytes encoded ahead of the push (the `tracing` layer's events, whose length is
+/// known only once their values are).
+pub(crate) trait Body: Copy {
+    /// Its length in bytes.
+    fn len(self) -> usize;
+    /// The ring's closure-free push of the whole record.
+    fn try_push(self, producer: &mut Producer, head: u64, ticks: u64) -> Result<(), PushError>;
+    /// Writes it into `dst`, exactly [`Body::len`] bytes: for the general push, out of line.
+    fn fill(self, dst: &mut [u8]);
+}
+
+impl<const N: usize> Body for &[u64; N] {
+    #[inline(always)]
+    fn len(self) -> usize {
+        8 * N
+    }
+
+    #[inline(always)]
+    fn try_push(self, producer: &mut Producer, head: u64, ticks: u64) -> Result<(), PushError> {
+        producer.try_push_words(head, ticks, self)
+    }
+
+    fn fill(self, dst: &mut [u8]) {
+        for (d, w) in dst.chunks_exact_mut(8).zip(self) {
+            d.copy_from_slice(&w.to_le_bytes());
+        }
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl Body for &[u8] {
+    #[inline(always)]
+    fn len(self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    #[inline(always)]
+    fn try_push(self, producer: &mut Producer, head: u64, ticks: u64) -> Result<(), PushError> {
+        producer.try_push_bytes(head, ticks, self)
+    }
+
+    fn fill(self, dst: &mut [u8]) {
+        dst.copy_from_slice(self);
+    }
+}
+
+/// Pushes a record (`head`, `ticks`, then `body`) into this thread's lane for `shared`:
+/// [`with_lane`] and [`LocalLane::push`] without their closures, so that a sample, a packed
+/// event or a `tracing` event is straight-line code where it is called (the closures were
+/// calls, with their captures passed through memory). Anything but the plain case (no lane
+/// yet, a full ring, a stopping instance) goes the general way, out of line.
 #[inline(always)]
-pub(crate) fn push_words<const N: usize>(
+pub(crate) fn push_record<B: Body>(
     shared: &Arc<Shared>,
     head: u64,
     ticks: u64,
-    body: &[u64; N],
+    body: B,
     truncated: bool,
 ) {
     let (id, lane) = LAST.get();
@@ -186,68 +234,27 @@ pub(crate) fn push_words<const N: usize>(
         // SAFETY: as in `with_lane`: `LAST` points at a live lane of this thread, and `BUSY`
         // was clear, so this is the only reference to it until `_lent` clears it.
         let lane = unsafe { &mut *lane };
-        if !shared.is_stopping() && lane.producer.try_push_words(head, ticks, body).is_ok() {
+        if !shared.is_stopping() && body.try_push(&mut lane.producer, head, ticks).is_ok() {
             lane.accepted_one(truncated);
             return;
         }
-        return lane.push_words_slow(shared, head, ticks, body, truncated);
+        return lane.push_record_slow(shared, head, ticks, body, truncated);
     }
-    push_words_cold(shared, head, ticks, body, truncated);
+    push_record_cold(shared, head, ticks, body, truncated);
 }
 
-/// Pushes an event record whose values were encoded ahead of it (`head`, `ticks`, then
-/// `body`): [`push_words`] for the `tracing` layer's events, whose length is known only
-/// once its values are encoded.
-#[cfg(feature = "tracing")]
-#[inline(always)]
-pub(crate) fn push_bytes(
+/// [`push_record`] on a thread whose last lane is another instance's (or none).
+#[cold]
+#[inline(never)]
+fn push_record_cold<B: Body>(
     shared: &Arc<Shared>,
     head: u64,
     ticks: u64,
-    body: &[u8],
-    truncated: bool,
-) {
-    let (id, lane) = LAST.get();
-    if id == shared.id && !BUSY.get() {
-        BUSY.set(true);
-        let _lent = Lent;
-        // SAFETY: as in `with_lane`: `LAST` points at a live lane of this thread, and `BUSY`
-        // was clear, so this is the only reference to it until `_lent` clears it.
-        let lane = unsafe { &mut *lane };
-        if !shared.is_stopping() && lane.producer.try_push_bytes(head, ticks, body).is_ok() {
-            lane.accepted_one(truncated);
-            return;
-        }
-        return lane.push_bytes_slow(shared, head, ticks, body, truncated);
-    }
-    push_bytes_cold(shared, head, ticks, body, truncated);
-}
-
-/// [`push_bytes`] on a thread whose last lane is another instance's (or none).
-#[cfg(feature = "tracing")]
-#[cold]
-#[inline(never)]
-fn push_bytes_cold(shared: &Arc<Shared>, head: u64, ticks: u64, body: &[u8], truncated: bool) {
-    let pushed = with_lane_slow(shared, |lane| {
-        lane.push_bytes_slow(shared, head, ticks, body, truncated)
-    });
-    if pushed.is_none() {
-        shared.unattributed_drops.fetch_add(1, Relaxed);
-    }
-}
-
-/// [`push_words`] on a thread whose last lane is another instance's (or none).
-#[cold]
-#[inline(never)]
-fn push_words_cold<const N: usize>(
-    shared: &Arc<Shared>,
-    head: u64,
-    ticks: u64,
-    body: &[u64; N],
+    body: B,
     truncated: bool,
 ) {
     let pushed = with_lane_slow(shared, |lane| {
-        lane.push_words_slow(shared, head, ticks, body, truncated)
+        lane.push_record_slow(shared, head, ticks, body, truncated)
     });
     if pushed.is_none() {
         shared.unattributed_drops.fetch_add(1, Relaxed);
@@ -359,44 +366,23 @@ impl LocalLane {
         }
     }
 
-    /// [`push_words`]' record through the general [`LocalLane::push`] (waits, drops,
+    /// [`push_record`]'s record through the general [`LocalLane::push`] (waits, drops,
     /// counts).
     #[cold]
     #[inline(never)]
-    fn push_words_slow<const N: usize>(
+    fn push_record_slow<B: Body>(
         &mut self,
         shared: &Shared,
         head: u64,
         ticks: u64,
-        body: &[u64; N],
-        truncated: bool,
-    ) {
-        self.push(shared, 16 + 8 * N, false, |b| {
-            for (dst, w) in b.chunks_exact_mut(8).zip([head, ticks].iter().chain(body)) {
-                dst.copy_from_slice(&w.to_le_bytes());
-            }
-            truncated
-        });
-    }
-
-    /// [`push_bytes`]' record through the general [`LocalLane::push`] (waits, drops,
-    /// counts).
-    #[cfg(feature = "tracing")]
-    #[cold]
-    #[inline(never)]
-    fn push_bytes_slow(
-        &mut self,
-        shared: &Shared,
-        head: u64,
-        ticks: u64,
-        body: &[u8],
+        body: B,
         truncated: bool,
     ) {
         self.push(shared, 16 + body.len(), false, |b| {
             let (h, rest) = b.split_at_mut(16);
             h[..8].copy_from_slice(&head.to_le_bytes());
             h[8..].copy_from_slice(&ticks.to_le_bytes());
-            rest.copy_from_slice(body);
+            body.fill(rest);
             truncated
         });
     }

@@ -188,7 +188,7 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn push_sample(self: &Arc<Self>, k: u8, flags: u8, id: u32, value: u64) {
         let ticks = now_ticks();
-        lane::push_words(
+        lane::push_record(
             self,
             record::sample_head(k, flags, id),
             ticks,
@@ -212,7 +212,7 @@ impl Shared {
         let id = cs.id();
         let ticks = now_ticks();
         let head = record::packed_head(id, layout, N, truncated);
-        lane::push_words(self, head, ticks, words, truncated);
+        lane::push_record(self, head, ticks, words, truncated);
     }
 
     /// One sample to a series found by name (per-thread cache; allocates on first sight only).
@@ -291,7 +291,7 @@ impl Shared {
         let truncated = values.truncated();
         let flags = if truncated { record::FLAG_TRUNCATED } else { 0 };
         let head = record::sample_head(kind::EVENT, flags, id) | u64::from(n) << 16;
-        lane::push_bytes(self, head, ticks, bytes, truncated);
+        lane::push_record(self, head, ticks, bytes, truncated);
     }
 
     pub(crate) fn push_dyn_event(self: &Arc<Self>, ev: &Event<'_>) {
