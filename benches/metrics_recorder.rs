@@ -16,6 +16,8 @@
 //! * `gauge_set_handle`, `histogram_record_handle`: `set` and `record` on kept handles
 //!   (the histogram a latency series for tickwatch: its name ends with `_seconds`).
 //!
+//! * `floor/clock_read+atomic_add`: a tick read (tickwatch's) and an atomic add: the least a
+//!   counter update that keeps its time can cost, next to the Prometheus handle's atomic add.
 //! * `tickwatch/native_Counter::add`: tickwatch's own [`tickwatch::Counter`] handle, the
 //!   floor of tickwatch's handle rows (what the `metrics` front end adds is the difference).
 //!
@@ -111,6 +113,13 @@ fn bench(c: &mut Criterion) {
         black_box(handle.render());
     };
     metrics::with_local_recorder(&prometheus, || rows(&mut g, "prometheus", &render));
+
+    // The least a counter update that keeps its time can cost: a tick read and an atomic add.
+    let cell = std::sync::atomic::AtomicU64::new(0);
+    burst(&mut g, "floor/clock_read+atomic_add", &|| {}, || {
+        black_box(tickwatch::__private::now_ticks());
+        cell.fetch_add(black_box(1), std::sync::atomic::Ordering::Relaxed);
+    });
 
     g.finish();
     tw.shutdown().expect("shutdown");

@@ -23,6 +23,10 @@
 //!   `tracing::info!` through the registry and a layer that does nothing, or that only
 //!   visits each value (into `black_box`): what tracing's dispatch and `Visit` cost before
 //!   any layer stores a byte. tickwatch's layer less this floor is its own cost.
+//! * `floor/registry+stamp_render_layer`: a layer that does the work any layer meeting this
+//!   crate's contract must do before it stores a byte: it reads the clock (tickwatch's tick
+//!   read), renders the message into a 64-byte stack buffer and visits the other values into
+//!   `black_box`. tickwatch's layer less this floor is what storing the record costs.
 //! * `floor/bare_noop_subscriber`: a `Subscriber` of its own (no registry, no layer) that
 //!   takes each event and does nothing: what a registry-free tickwatch subscriber could save
 //!   over `floor/registry+noop_layer`.
@@ -105,6 +109,49 @@ impl tracing::field::Visit for Sink {
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for VisitOnly {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         event.record(&mut Sink);
+    }
+}
+
+/// A layer that does what any layer keeping timestamped events must: reads the clock,
+/// renders the message (tracing hands it over as `fmt::Arguments` behind `&dyn Debug`) into
+/// a stack buffer, and visits the other values; then keeps nothing.
+struct StampRender;
+/// The stack buffer the message is rendered into (cut at its end).
+struct Stack {
+    buf: [u8; 64],
+    len: usize,
+}
+impl std::fmt::Write for Stack {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+impl tracing::field::Visit for Stack {
+    fn record_u64(&mut self, _: &tracing::field::Field, v: u64) {
+        black_box(v);
+    }
+    fn record_f64(&mut self, _: &tracing::field::Field, v: f64) {
+        black_box(v);
+    }
+    fn record_str(&mut self, _: &tracing::field::Field, v: &str) {
+        black_box(v);
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        let _ = std::fmt::Write::write_fmt(self, format_args!("{v:?}"));
+    }
+}
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StampRender {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let ticks = tickwatch::__private::now_ticks();
+        let mut stack = Stack {
+            buf: [0; 64],
+            len: 0,
+        };
+        event.record(&mut stack);
+        black_box((ticks, &stack.buf[..stack.len]));
     }
 }
 
@@ -208,6 +255,12 @@ fn layer(c: &mut Criterion) {
     drop(default);
     let default = tracing::subscriber::set_default(tracing_subscriber::registry().with(VisitOnly));
     g.bench_function("floor/registry+visit_only_layer/info!(3 fields)", |b| {
+        b.iter(info_three_fields)
+    });
+    drop(default);
+    let default =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(StampRender));
+    g.bench_function("floor/registry+stamp_render_layer/info!(3 fields)", |b| {
         b.iter(info_three_fields)
     });
     drop(default);
