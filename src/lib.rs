@@ -128,6 +128,7 @@ mod hash;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+mod panics;
 mod pipeline;
 mod record;
 pub mod recovery;

@@ -60,6 +60,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::panics::panic_text;
 use crate::Timestamp;
 
 /// How well a component (or the whole system) is doing. Ordered: `Healthy < Unknown <
@@ -434,11 +435,7 @@ fn run_check(check: &CheckFn) -> ComponentCheck {
     match catch_unwind(AssertUnwindSafe(check)) {
         Ok(r) => r,
         Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| String::from("non-string panic payload"));
+            let what = panic_text(&*payload).unwrap_or("non-string panic payload");
             ComponentCheck::new(
                 Status::Unhealthy,
                 format!("health check panicked: {what}; fix the check (it must return a status, not panic)"),

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::guard::{call_sink, panic_message};
+use super::guard::call_sink;
 use super::hooks::{Fold, Hooks};
 use super::idle::{IdlePolicy, Next};
 use super::lane::CollectorLane;
@@ -49,6 +49,7 @@ use super::sampler::BatchSampler;
 use super::shared::{Shared, STOPPED};
 use crate::affinity::{spawn_placed, SpawnError};
 use crate::logging::refresh_callsites;
+use crate::panics::panic_text;
 use crate::record::{self, Raw};
 use crate::sink::{Batch, Sink, Tables};
 use crate::time::{now_ticks, thread_cpu_ns, Clock, Conversion};
@@ -175,7 +176,7 @@ impl<H: Hooks> Collector<H> {
             else {
                 return;
             };
-            let why = panic_message(&*payload);
+            let why = panic_text(&*payload).unwrap_or("a panic with a non-text payload");
             let lane = self.draining.take();
             strikes = match strikes {
                 (Some(l), n) if Some(l) == lane && self.delivered == delivered => (lane, n + 1),
@@ -194,7 +195,7 @@ impl<H: Hooks> Collector<H> {
                 .fetch_add(1, Relaxed)
                 + 1;
             let hooks = &mut self.hooks;
-            let _ = catch_unwind(AssertUnwindSafe(|| hooks.on_restart(restarts, &why)));
+            let _ = catch_unwind(AssertUnwindSafe(|| hooks.on_restart(restarts, why)));
         }
     }
 
